@@ -1,0 +1,245 @@
+//! Operator actions shared by the CLI and /api/admin: merchants, keys, voucher issuance, blocking.
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use serde_json::Value;
+use superpayment_core::{ApiKey, BasisPoints, Currency, KeyKind, Mode, Money, VoucherCode};
+use time::OffsetDateTime;
+
+use crate::{
+    api::error::ApiError,
+    crypto::{random_bytes, sha256_hex, voucher_hmac},
+    ids::new_id,
+    payments::rules::VoucherRules,
+    secret::Secret,
+    store::{
+        self,
+        entities::{api_key, merchant, voucher},
+        ledger::Line,
+    },
+};
+
+/// Largest batch of vouchers one call may issue.
+pub const MAX_ISSUE_COUNT: u32 = 10_000;
+
+/// A new merchant and its keys; the keys are shown this once and never again.
+#[derive(Debug)]
+pub struct NewMerchant {
+    pub merchant: merchant::Model,
+    pub publishable_key: ApiKey,
+    pub secret_key: ApiKey,
+}
+
+/// Creates a merchant with a publishable and a secret key of `mode`.
+#[tracing::instrument(skip(db))]
+pub async fn create_merchant(db: &DatabaseConnection, name: &str, commission_bps: u32, mode: Mode) -> Result<NewMerchant, ApiError> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(field_error("name", "invalid_name", "The name must have 1 to 200 characters."));
+    }
+    let bps = BasisPoints::new(commission_bps).map_err(|e| field_error("commission_bps", e.code(), &e.to_string()))?;
+    let now = OffsetDateTime::now_utc();
+    let merchant = merchant::Model {
+        id: new_id("mer"),
+        name: name.to_owned(),
+        commission_bps: i32::from(bps.get()),
+        status: "active".into(),
+        created_at: now,
+    };
+    let tx = db.begin().await?;
+    store::merchants::insert_merchant(&tx, merchant.clone()).await?;
+    let publishable_key = insert_key(&tx, &merchant.id, KeyKind::Publishable, mode, now).await?;
+    let secret_key = insert_key(&tx, &merchant.id, KeyKind::Secret, mode, now).await?;
+    tx.commit().await?;
+    tracing::info!(merchant_id = %merchant.id, "merchant created");
+    Ok(NewMerchant {
+        merchant,
+        publishable_key,
+        secret_key,
+    })
+}
+
+/// Creates a key pair of another mode (a merchant going live gets live keys).
+pub async fn create_keys(db: &DatabaseConnection, merchant_id: &str, mode: Mode) -> Result<(ApiKey, ApiKey), ApiError> {
+    store::merchants::find_merchant(db, merchant_id)
+        .await?
+        .ok_or(ApiError::NotFound("merchant"))?;
+    let now = OffsetDateTime::now_utc();
+    let tx = db.begin().await?;
+    let pk = insert_key(&tx, merchant_id, KeyKind::Publishable, mode, now).await?;
+    let sk = insert_key(&tx, merchant_id, KeyKind::Secret, mode, now).await?;
+    tx.commit().await?;
+    Ok((pk, sk))
+}
+
+async fn insert_key(
+    db: &impl sea_orm::ConnectionTrait,
+    merchant_id: &str,
+    kind: KeyKind,
+    mode: Mode,
+    now: OffsetDateTime,
+) -> Result<ApiKey, ApiError> {
+    let key = ApiKey::generate(kind, mode, random_bytes::<20>());
+    store::merchants::insert_key(
+        db,
+        api_key::Model {
+            id: new_id("key"),
+            merchant_id: merchant_id.to_owned(),
+            kind: match kind {
+                KeyKind::Publishable => "publishable".into(),
+                KeyKind::Secret => "secret".into(),
+            },
+            mode: mode.as_str().into(),
+            key_hash: sha256_hex(key.expose()),
+            prefix: key.prefix().into(),
+            last4: key.last4().into(),
+            created_at: now,
+            expires_at: None,
+            revoked_at: None,
+        },
+    )
+    .await?;
+    Ok(key)
+}
+
+/// What to issue.
+#[derive(Debug, Clone)]
+pub struct IssueSpec {
+    pub currency: Currency,
+    pub amount: String,
+    pub count: u32,
+    pub expires_at: Option<OffsetDateTime>,
+    pub mode: Mode,
+    pub rules: VoucherRules,
+}
+
+/// A freshly issued voucher; `code` exists only in this value and is never stored.
+#[derive(Debug)]
+pub struct IssuedVoucher {
+    pub id: i64,
+    pub code: VoucherCode,
+    pub amount: Money,
+    pub expires_at: Option<OffsetDateTime>,
+    pub mode: Mode,
+}
+
+/// Issues `count` vouchers in one database transaction, each with its issuance journal.
+#[tracing::instrument(skip(db, pepper, spec), fields(count = spec.count, currency = %spec.currency))]
+pub async fn issue_vouchers(db: &DatabaseConnection, pepper: &Secret<String>, spec: IssueSpec) -> Result<Vec<IssuedVoucher>, ApiError> {
+    let amount = Money::parse(&spec.amount, spec.currency).map_err(|e| field_error("amount", e.code(), &e.to_string()))?;
+    if spec.count == 0 || spec.count > MAX_ISSUE_COUNT {
+        return Err(field_error("count", "invalid_count", &format!("count must be between 1 and {MAX_ISSUE_COUNT}.")));
+    }
+    let now = OffsetDateTime::now_utc();
+    if spec.expires_at.is_some_and(|e| e <= now) {
+        return Err(field_error("expires_at", "expiry_in_past", "expires_at must be in the future."));
+    }
+    if let Some(merchants) = &spec.rules.merchants {
+        for m in merchants {
+            if store::merchants::find_merchant(db, m).await?.is_none() {
+                return Err(field_error("merchant_id", "unknown_merchant", "No such merchant."));
+            }
+        }
+    }
+    let rules: Value = serde_json::to_value(&spec.rules).map_err(anyhow::Error::from)?;
+    let codes: Vec<VoucherCode> = (0..spec.count).map(|_| VoucherCode::generate(random_bytes::<10>())).collect();
+    let rows = codes
+        .iter()
+        .map(|c| voucher::Model {
+            id: 0,
+            code_hmac: voucher_hmac(pepper, c),
+            last4: c.last4().into(),
+            mode: spec.mode.as_str().into(),
+            currency: spec.currency.code().into(),
+            initial_minor: amount.minor(),
+            balance_minor: amount.minor(),
+            status: "active".into(),
+            expires_at: spec.expires_at,
+            rules: rules.clone(),
+            created_at: now,
+            updated_at: now,
+        })
+        .collect();
+    let tx = db.begin().await?;
+    let ids = store::vouchers::insert_many(&tx, rows).await?;
+    for id in &ids {
+        let lines = [
+            Line {
+                account: "voucher_liability".into(),
+                voucher_id: Some(*id),
+                amount_minor: amount.minor(),
+            },
+            Line {
+                account: format!("voucher_float:{}", spec.mode.as_str()),
+                voucher_id: None,
+                amount_minor: -amount.minor(),
+            },
+        ];
+        store::ledger::post(&tx, "issue", None, spec.currency.code(), &lines, now).await?;
+    }
+    tx.commit().await?;
+    tracing::info!(count = ids.len(), "vouchers issued");
+    Ok(ids
+        .into_iter()
+        .zip(codes)
+        .map(|(id, code)| IssuedVoucher {
+            id,
+            code,
+            amount,
+            expires_at: spec.expires_at,
+            mode: spec.mode,
+        })
+        .collect())
+}
+
+/// Blocks (or unblocks) a voucher found by its code.
+pub async fn set_voucher_blocked(db: &DatabaseConnection, pepper: &Secret<String>, code: &VoucherCode, blocked: bool) -> Result<i64, ApiError> {
+    let row = store::vouchers::find_by_hmac(db, &voucher_hmac(pepper, code))
+        .await?
+        .ok_or(ApiError::NotFound("voucher"))?;
+    if row.status == "used" {
+        return Err(field_error("code", "voucher_used", "A used single-use voucher cannot change status."));
+    }
+    let status = if blocked { "blocked" } else { "active" };
+    store::vouchers::set_status(db, row.id, status, OffsetDateTime::now_utc()).await?;
+    tracing::info!(voucher_id = row.id, status, "voucher status changed");
+    Ok(row.id)
+}
+
+fn field_error(field: &str, code: &'static str, message: &str) -> ApiError {
+    ApiError::InvalidRequest(vec![superpayment_core::FieldError {
+        field: field.into(),
+        code,
+        message: message.into(),
+    }])
+}
+
+/// The embedded default's demo: one merchant with test keys and a few test vouchers,
+/// created on first start (or by `superpayment seed-demo`) and printed for the newcomer.
+pub async fn seed_demo(db: &DatabaseConnection, pepper: &Secret<String>) -> Result<String, ApiError> {
+    let m = create_merchant(db, "Demo Shop", 250, Mode::Test).await?;
+    let mut out = String::new();
+    out.push_str(&format!(
+        "Demo merchant {} (commission 2.50%)\n  publishable key: {}\n  secret key:      {}\n",
+        m.merchant.id,
+        m.publishable_key.expose(),
+        m.secret_key.expose()
+    ));
+    for (amount, count) in [("50.00", 2), ("150.00", 1), ("20.00", 1)] {
+        let issued = issue_vouchers(
+            db,
+            pepper,
+            IssueSpec {
+                currency: Currency::EUR,
+                amount: amount.into(),
+                count,
+                expires_at: None,
+                mode: Mode::Test,
+                rules: VoucherRules::default(),
+            },
+        )
+        .await?;
+        for v in issued {
+            out.push_str(&format!("  test voucher EUR {:>7}: {}\n", amount, v.code.formatted()));
+        }
+    }
+    Ok(out)
+}

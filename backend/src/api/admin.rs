@@ -1,0 +1,305 @@
+//! /api/admin: operator endpoints (merchants, keys, voucher issuance, blocking), ADMIN_TOKEN only.
+use std::str::FromStr;
+
+use poem_openapi::{payload::Json, ApiResponse, Object, OpenApi};
+use superpayment_core::{Currency, FieldError, Mode, Money, VoucherCode};
+use time::OffsetDateTime;
+
+use super::{
+    error::{ApiError, ErrorBody},
+    security::AdminToken,
+    ApiTags,
+};
+use crate::{
+    admin::{self, IssueSpec},
+    crypto::secrets_equal,
+    error_responses,
+    payments::rules::VoucherRules,
+    startup::AppState,
+    store,
+};
+
+/// Operator endpoints.
+pub struct AdminApi {
+    state: AppState,
+}
+
+impl AdminApi {
+    pub fn new(state: AppState) -> Self {
+        Self { state }
+    }
+
+    fn check(&self, token: &AdminToken) -> Result<(), ApiError> {
+        match &self.state.admin_token {
+            Some(expected) if secrets_equal(expected.expose(), &token.0.token) => Ok(()),
+            _ => Err(ApiError::Unauthenticated { code: "invalid_admin_token" }),
+        }
+    }
+}
+
+/// A merchant to create.
+#[derive(Object)]
+pub struct CreateMerchant {
+    pub name: String,
+    /// Commission in basis points (250 = 2.50%), 0 to 10000.
+    pub commission_bps: u32,
+    /// Mode of the keys created with it: `test` (default) or `live`.
+    pub mode: Option<String>,
+}
+
+/// A merchant account.
+#[derive(Object)]
+pub struct MerchantBody {
+    pub id: String,
+    pub name: String,
+    pub commission_bps: i32,
+    pub status: String,
+    pub created_at: String,
+}
+
+/// A new merchant with its keys: shown this once, stored only as hashes.
+#[derive(Object)]
+pub struct CreatedMerchant {
+    pub merchant: MerchantBody,
+    pub publishable_key: String,
+    pub secret_key: String,
+}
+
+/// Vouchers to issue.
+#[derive(Object)]
+pub struct IssueVouchers {
+    pub currency: String,
+    /// Face value of each voucher, e.g. `"50.00"`.
+    pub amount: String,
+    /// How many (1 to 10000).
+    pub count: u32,
+    /// RFC 3339 expiry; absent = never.
+    pub expires_at: Option<String>,
+    /// Restrict the vouchers to this merchant.
+    pub merchant_id: Option<String>,
+    /// `test` (default) or `live`.
+    pub mode: Option<String>,
+    /// Minimum order amount in the voucher's currency.
+    pub min_order_amount: Option<String>,
+    /// Usable for one payment only.
+    pub single_use: Option<bool>,
+}
+
+/// Issued vouchers: the codes are shown this once and never stored.
+#[derive(Object)]
+pub struct IssuedVouchers {
+    pub vouchers: Vec<IssuedVoucherBody>,
+}
+
+/// One issued voucher.
+#[derive(Object)]
+pub struct IssuedVoucherBody {
+    pub id: i64,
+    /// `XXXX-XXXX-XXXX-XXXX`.
+    pub code: String,
+    pub last4: String,
+    pub amount: String,
+    pub currency: String,
+    pub mode: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub expires_at: Option<String>,
+}
+
+/// A voucher to block or unblock.
+#[derive(Object)]
+pub struct BlockVoucher {
+    pub code: String,
+    /// true to block (default), false to unblock.
+    pub blocked: Option<bool>,
+}
+
+/// The voucher whose status changed.
+#[derive(Object)]
+pub struct VoucherStatusChanged {
+    pub id: i64,
+    pub status: String,
+}
+
+#[derive(ApiResponse)]
+pub enum CreateMerchantResponse {
+    /// Created; store the secret key now, it is never shown again.
+    #[oai(status = 201)]
+    Created(Json<CreatedMerchant>),
+    /// Invalid name, commission or mode.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// Missing or wrong admin token.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// Unexpected error; quote `request_id`.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+}
+error_responses!(CreateMerchantResponse { 400 => BadRequest, 401 => Unauthorized });
+
+#[derive(ApiResponse)]
+pub enum ListMerchantsResponse {
+    /// Every merchant, oldest first.
+    #[oai(status = 200)]
+    Ok(Json<Vec<MerchantBody>>),
+    /// Missing or wrong admin token.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// Unexpected error; quote `request_id`.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+}
+error_responses!(ListMerchantsResponse { 401 => Unauthorized });
+
+#[derive(ApiResponse)]
+pub enum IssueVouchersResponse {
+    /// Issued; hand the codes to their owners, they are never shown again.
+    #[oai(status = 201)]
+    Created(Json<IssuedVouchers>),
+    /// Invalid currency, amount, count, expiry, mode or merchant.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// Missing or wrong admin token.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// Unexpected error; quote `request_id`.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+}
+error_responses!(IssueVouchersResponse { 400 => BadRequest, 401 => Unauthorized });
+
+#[derive(ApiResponse)]
+pub enum BlockVoucherResponse {
+    /// The new status.
+    #[oai(status = 200)]
+    Ok(Json<VoucherStatusChanged>),
+    /// Malformed code, or a used single-use voucher.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// Missing or wrong admin token.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// No voucher with this code.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// Unexpected error; quote `request_id`.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+}
+error_responses!(BlockVoucherResponse { 400 => BadRequest, 401 => Unauthorized, 404 => NotFound });
+
+fn invalid(field: &str, code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::InvalidRequest(vec![FieldError { field: field.into(), code, message: message.into() }])
+}
+
+fn parse_mode(mode: Option<&str>) -> Result<Mode, ApiError> {
+    mode.map_or(Ok(Mode::Test), |m| Mode::from_str(m).map_err(|_| invalid("mode", "invalid_mode", "mode must be `test` or `live`.")))
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+fn merchant_body(m: store::entities::merchant::Model) -> MerchantBody {
+    MerchantBody { id: m.id, name: m.name, commission_bps: m.commission_bps, status: m.status, created_at: rfc3339(m.created_at) }
+}
+
+#[OpenApi(prefix_path = "/admin", tag = "ApiTags::Admin")]
+impl AdminApi {
+    /// Create a merchant with a key pair
+    #[oai(path = "/merchants", method = "post", operation_id = "adminCreateMerchant")]
+    async fn create_merchant(&self, auth: AdminToken, body: Json<CreateMerchant>) -> CreateMerchantResponse {
+        async {
+            self.check(&auth)?;
+            let mode = parse_mode(body.mode.as_deref())?;
+            let m = admin::create_merchant(&self.state.db, &body.name, body.commission_bps, mode).await?;
+            Ok(CreateMerchantResponse::Created(Json(CreatedMerchant {
+                publishable_key: m.publishable_key.expose().to_owned(),
+                secret_key: m.secret_key.expose().to_owned(),
+                merchant: merchant_body(m.merchant),
+            })))
+        }
+        .await
+        .unwrap_or_else(|e: ApiError| e.into())
+    }
+
+    /// List merchants
+    #[oai(path = "/merchants", method = "get", operation_id = "adminListMerchants")]
+    async fn list_merchants(&self, auth: AdminToken) -> ListMerchantsResponse {
+        async {
+            self.check(&auth)?;
+            let all = store::merchants::list_merchants(&self.state.db).await?;
+            Ok(ListMerchantsResponse::Ok(Json(all.into_iter().map(merchant_body).collect())))
+        }
+        .await
+        .unwrap_or_else(|e: ApiError| e.into())
+    }
+
+    /// Issue vouchers
+    #[oai(path = "/vouchers", method = "post", operation_id = "adminIssueVouchers")]
+    async fn issue_vouchers(&self, auth: AdminToken, body: Json<IssueVouchers>) -> IssueVouchersResponse {
+        async {
+            self.check(&auth)?;
+            let body = body.0;
+            let currency = Currency::from_str(&body.currency).map_err(|e| invalid("currency", e.code(), e.to_string()))?;
+            let expires_at = body
+                .expires_at
+                .as_deref()
+                .map(|s| OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339))
+                .transpose()
+                .map_err(|_| invalid("expires_at", "invalid_timestamp", "expires_at must be an RFC 3339 timestamp."))?;
+            let min_order_minor = body
+                .min_order_amount
+                .as_deref()
+                .map(|a| Money::parse(a, currency).map(Money::minor))
+                .transpose()
+                .map_err(|e| invalid("min_order_amount", e.code(), e.to_string()))?;
+            let spec = IssueSpec {
+                currency,
+                amount: body.amount,
+                count: body.count,
+                expires_at,
+                mode: parse_mode(body.mode.as_deref())?,
+                rules: VoucherRules {
+                    merchants: body.merchant_id.map(|m| vec![m]),
+                    min_order_minor,
+                    single_use: body.single_use.unwrap_or(false),
+                },
+            };
+            let issued = admin::issue_vouchers(&self.state.db, &self.state.pepper, spec).await?;
+            Ok(IssueVouchersResponse::Created(Json(IssuedVouchers {
+                vouchers: issued
+                    .into_iter()
+                    .map(|v| IssuedVoucherBody {
+                        id: v.id,
+                        last4: v.code.last4().to_owned(),
+                        code: v.code.formatted(),
+                        amount: v.amount.to_string(),
+                        currency: v.amount.currency().code().to_owned(),
+                        mode: v.mode.as_str().to_owned(),
+                        expires_at: v.expires_at.map(rfc3339),
+                    })
+                    .collect(),
+            })))
+        }
+        .await
+        .unwrap_or_else(|e: ApiError| e.into())
+    }
+
+    /// Block or unblock a voucher
+    #[oai(path = "/vouchers/block", method = "post", operation_id = "adminBlockVoucher")]
+    async fn block_voucher(&self, auth: AdminToken, body: Json<BlockVoucher>) -> BlockVoucherResponse {
+        async {
+            self.check(&auth)?;
+            let code = VoucherCode::parse(&body.code).map_err(|e| invalid("code", e.code(), e.to_string()))?;
+            let blocked = body.blocked.unwrap_or(true);
+            let id = admin::set_voucher_blocked(&self.state.db, &self.state.pepper, &code, blocked).await?;
+            Ok(BlockVoucherResponse::Ok(Json(VoucherStatusChanged {
+                id,
+                status: if blocked { "blocked" } else { "active" }.into(),
+            })))
+        }
+        .await
+        .unwrap_or_else(|e: ApiError| e.into())
+    }
+}

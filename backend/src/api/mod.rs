@@ -1,0 +1,146 @@
+//! The HTTP API: one `#[OpenApi]` struct per resource, composed into one documented service.
+pub mod admin;
+pub mod error;
+pub mod ops;
+pub mod payments;
+pub mod security;
+pub mod transactions;
+pub mod vouchers;
+
+use poem::{http::StatusCode, IntoResponse, Response};
+use poem_openapi::{OpenApiService, Tags};
+
+use crate::startup::AppState;
+use error::{ApiError, ErrorBody, ErrorDetail};
+
+/// Groups of operations in the spec.
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Called by the checkout widget with a publishable key.
+    Payments,
+    /// Vouchers as the shopper sees them.
+    Vouchers,
+    /// Called by the merchant's server with a secret key.
+    Transactions,
+    /// Operator endpoints, guarded by ADMIN_TOKEN.
+    Admin,
+}
+
+/// Builds the documented API service (mounted at `/api`).
+pub fn service(state: &AppState, server_url: &str) -> OpenApiService<(payments::PaymentsApi, vouchers::VouchersApi, transactions::TransactionsApi, admin::AdminApi), ()> {
+    OpenApiService::new(
+        (
+            payments::PaymentsApi::new(state.clone()),
+            vouchers::VouchersApi::new(state.clone()),
+            transactions::TransactionsApi::new(state.clone()),
+            admin::AdminApi::new(state.clone()),
+        ),
+        "SuperPayment API",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(include_str!("description.md"))
+    .server(server_url)
+}
+
+/// The OpenAPI document as pretty JSON, exactly as committed in openapi/openapi.json.
+pub fn spec_json(state: &AppState) -> String {
+    let raw = service(state, "/api").spec();
+    let mut doc: serde_json::Value = serde_json::from_str(&raw).expect("poem-openapi emits JSON");
+    error_examples::annotate(&mut doc);
+    let mut out = serde_json::to_string_pretty(&doc).expect("JSON value serialises");
+    out.push('\n');
+    out
+}
+
+/// Turns errors raised by the framework itself (unparseable body, missing bearer token,
+/// unknown path) into the one error shape.
+pub async fn framework_error(err: poem::Error) -> Response {
+    let status = err.status();
+    let api_error = match status {
+        StatusCode::BAD_REQUEST => Some(ApiError::MalformedBody(err.to_string())),
+        StatusCode::UNAUTHORIZED => Some(ApiError::Unauthenticated { code: "missing_api_key" }),
+        StatusCode::NOT_FOUND => Some(ApiError::NotFound("endpoint")),
+        s if s.is_server_error() => Some(ApiError::Internal(anyhow::anyhow!("framework error: {err}"))),
+        _ => None,
+    };
+    let body = match api_error {
+        Some(e) => e.to_body(),
+        None => ErrorBody {
+            error: ErrorDetail {
+                kind: "invalid_request_error".into(),
+                code: match status {
+                    StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed".into(),
+                    StatusCode::PAYLOAD_TOO_LARGE => "body_too_large".into(),
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type".into(),
+                    _ => "invalid_request".into(),
+                },
+                message: err.to_string(),
+                param: None,
+                errors: None,
+                transaction_id: None,
+                retry_after: None,
+                request_id: crate::telemetry::current_request_id(),
+            },
+        },
+    };
+    poem::web::Json(body).with_status(status).into_response()
+}
+
+mod error_examples {
+    //! Adds, to every documented error response, examples of the codes it can carry.
+    use serde_json::{json, Value};
+
+    const EXAMPLES: &[(&str, &str, &str, &str)] = &[
+        ("400", "invalid_request_error", "amount_too_many_decimals", "EUR amounts have at most 2 decimals."),
+        ("400", "invalid_request_error", "malformed_body", "The request body could not be read: ..."),
+        ("400", "idempotency_error", "idempotency_key_reused", "This Idempotency-Key was already used with a different request body."),
+        ("401", "authentication_error", "invalid_api_key", "The API key is unknown, revoked or expired."),
+        ("402", "voucher_error", "insufficient_balance", "The vouchers' balance does not cover the amount."),
+        ("402", "voucher_error", "voucher_declined", "This voucher cannot be used."),
+        ("402", "voucher_error", "voucher_expired", "This voucher has expired."),
+        ("402", "voucher_error", "voucher_blocked", "This voucher has been blocked."),
+        ("402", "voucher_error", "voucher_currency_mismatch", "This voucher is in another currency than the order."),
+        ("402", "voucher_error", "voucher_not_accepted", "This voucher is not accepted by this shop."),
+        ("403", "permission_error", "secret_key_not_allowed", "A secret key must never be used in a browser."),
+        ("403", "permission_error", "secret_key_required", "This endpoint needs a secret key (sk_...) from your server."),
+        ("404", "invalid_request_error", "resource_missing", "No such transaction."),
+        ("409", "conflict_error", "order_already_paid", "This order has already been paid; see `transaction_id`."),
+        ("409", "idempotency_error", "idempotency_key_in_use", "A request with this Idempotency-Key is still being processed; retry shortly."),
+        ("429", "rate_limit_error", "rate_limited", "Too many requests; retry after the delay in Retry-After."),
+        ("500", "api_error", "internal_error", "An unexpected error occurred. Quote the request id when contacting support."),
+    ];
+
+    pub fn annotate(doc: &mut Value) {
+        let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return };
+        for item in paths.values_mut() {
+            let Some(ops) = item.as_object_mut() else { continue };
+            for op in ops.values_mut() {
+                let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else { continue };
+                for (status, response) in responses.iter_mut() {
+                    let examples: serde_json::Map<String, Value> = EXAMPLES
+                        .iter()
+                        .filter(|(s, ..)| s == status)
+                        .map(|(_, kind, code, message)| {
+                            let mut detail = json!({"type": kind, "code": code, "message": message, "request_id": "req_4f1c2b0e8d6a4a51b3c7e9d2f0a1b2c3"});
+                            if *code == "order_already_paid" {
+                                detail["transaction_id"] = json!("txn_0193b5f0c2a87b3e9d1f4c2a8b7e6d5c");
+                            }
+                            if *status == "429" {
+                                detail["retry_after"] = json!(12);
+                            }
+                            ((*code).to_owned(), json!({"summary": code, "value": {"error": detail}}))
+                        })
+                        .collect();
+                    if examples.is_empty() {
+                        continue;
+                    }
+                    if let Some(content) = response.get_mut("content").and_then(Value::as_object_mut) {
+                        for media in content.values_mut() {
+                            media["examples"] = Value::Object(examples.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

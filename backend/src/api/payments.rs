@@ -1,0 +1,219 @@
+//! POST /api/process-payment: the widget pays an order with vouchers.
+use poem_openapi::{param::Header, payload::Json, ApiResponse, Object, OpenApi};
+use superpayment_core::{validate_payment_request, KeyKind, PaymentRequestInput, VoucherInput};
+
+use super::{
+    error::{ApiError, ErrorBody},
+    security::PublishableKey,
+    ApiTags,
+};
+use crate::{
+    auth::authenticate,
+    crypto::sha256_hex,
+    error_responses,
+    payments::{self, PayOutcome, PayRequest, PaymentReceipt},
+    startup::AppState,
+};
+
+/// Operations of the checkout widget.
+pub struct PaymentsApi {
+    state: AppState,
+}
+
+impl PaymentsApi {
+    pub fn new(state: AppState) -> Self {
+        Self { state }
+    }
+}
+
+/// Pay an order with one or more vouchers (applied in the order given).
+#[derive(Object)]
+#[oai(example)]
+pub struct PaymentRequest {
+    /// The merchant's order id: 1-64 of `A-Z a-z 0-9 - _ . : # /`.
+    pub order_id: String,
+    /// Decimal string, e.g. `"99.00"`.
+    pub amount: String,
+    /// ISO 4217 code, e.g. `"EUR"`.
+    pub currency: String,
+    /// 1 to 10 vouchers; each gives exactly one of `code` or `token`.
+    pub vouchers: Vec<VoucherSource>,
+    /// HMAC of order id, amount and currency with the merchant's signing secret (optional).
+    pub signature: Option<String>,
+}
+
+/// A voucher by code (`XXXX-XXXX-XXXX-XXXX`, case and dashes free) or remembered token.
+#[derive(Object)]
+pub struct VoucherSource {
+    pub code: Option<String>,
+    pub token: Option<String>,
+}
+
+impl poem_openapi::types::Example for PaymentRequest {
+    fn example() -> Self {
+        PaymentRequest {
+            order_id: "ORDER_123".into(),
+            amount: "99.00".into(),
+            currency: "EUR".into(),
+            vouchers: vec![VoucherSource {
+                code: Some("ABCD-EFGH-JKMN-PQR7".into()),
+                token: None,
+            }],
+            signature: None,
+        }
+    }
+}
+
+/// A successful payment.
+#[derive(Object)]
+pub struct Payment {
+    /// Transaction id, `txn_...`.
+    pub id: String,
+    /// Always `succeeded` here.
+    pub status: String,
+    pub order_id: String,
+    pub amount: String,
+    pub currency: String,
+    /// `test` or `live`, the mode of the key used.
+    pub mode: String,
+    /// What each voucher paid, in the order applied.
+    pub vouchers: Vec<PaymentVoucher>,
+    /// RFC 3339 timestamp.
+    pub created_at: String,
+}
+
+/// One voucher's part of a payment; the code itself is never returned.
+#[derive(Object)]
+pub struct PaymentVoucher {
+    pub last4: String,
+    pub amount: String,
+    pub remaining_balance: String,
+}
+
+impl From<PaymentReceipt> for Payment {
+    fn from(r: PaymentReceipt) -> Self {
+        Payment {
+            id: r.id,
+            status: r.status,
+            order_id: r.order_id,
+            amount: r.amount,
+            currency: r.currency,
+            mode: r.mode,
+            vouchers: r
+                .vouchers
+                .into_iter()
+                .map(|v| PaymentVoucher {
+                    last4: v.last4,
+                    amount: v.amount,
+                    remaining_balance: v.remaining_balance,
+                })
+                .collect(),
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum ProcessPaymentResponse {
+    /// The payment succeeded. A replay of an earlier request carries `Idempotent-Replayed: true`.
+    #[oai(status = 201)]
+    Created(Json<Payment>, #[oai(header = "Idempotent-Replayed")] Option<String>),
+    /// Invalid fields (all listed in `errors`), a malformed body, or an Idempotency-Key reused with another body.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// Missing, unknown, revoked or expired publishable key.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// Declined: insufficient balance, or a voucher unknown, expired, blocked, in another currency or not accepted here.
+    #[oai(status = 402)]
+    PaymentRequired(Json<ErrorBody>),
+    /// A secret key was sent (never put one in a page), or the merchant is disabled.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// The order is already paid (`transaction_id` says by which transaction), or the Idempotency-Key is still in flight.
+    #[oai(status = 409)]
+    Conflict(Json<ErrorBody>),
+    /// Unexpected error; quote `request_id`.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+}
+
+error_responses!(ProcessPaymentResponse {
+    400 => BadRequest,
+    401 => Unauthorized,
+    402 => PaymentRequired,
+    403 => Forbidden,
+    409 => Conflict,
+});
+
+fn valid_idempotency_key(key: &str) -> bool {
+    (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic())
+}
+
+#[OpenApi(tag = "ApiTags::Payments")]
+impl PaymentsApi {
+    /// Pay an order with vouchers
+    ///
+    /// Applies the vouchers in the order given (only the last one used is taken partially)
+    /// in one database transaction. Send an `Idempotency-Key` (a UUID per attempt) so that
+    /// retries after a network failure cannot pay twice.
+    #[oai(path = "/process-payment", method = "post", operation_id = "processPayment")]
+    async fn process_payment(
+        &self,
+        auth: PublishableKey,
+        /// A unique key per payment attempt (e.g. a UUID); replays the first answer for 24 h.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
+        body: Json<PaymentRequest>,
+    ) -> ProcessPaymentResponse {
+        self.handle(auth, idempotency_key.0, body.0).await.unwrap_or_else(Into::into)
+    }
+}
+
+impl PaymentsApi {
+    async fn handle(&self, auth: PublishableKey, key: Option<String>, body: PaymentRequest) -> Result<ProcessPaymentResponse, ApiError> {
+        let caller = authenticate(&self.state, Some(&auth.0.token), KeyKind::Publishable).await?;
+        let input = PaymentRequestInput {
+            order_id: body.order_id,
+            amount: body.amount,
+            currency: body.currency,
+            vouchers: body
+                .vouchers
+                .into_iter()
+                .map(|v| VoucherInput { code: v.code, token: v.token })
+                .collect(),
+        };
+        let payment = validate_payment_request(&input).map_err(ApiError::InvalidRequest)?;
+        if let Some(k) = &key {
+            if !valid_idempotency_key(k) {
+                return Err(ApiError::InvalidRequest(vec![superpayment_core::FieldError {
+                    field: "Idempotency-Key".into(),
+                    code: "invalid_idempotency_key",
+                    message: "The Idempotency-Key header must be 1 to 255 visible ASCII characters.".into(),
+                }]));
+            }
+        }
+        let canonical = serde_json::to_string(&(&input, &body.signature)).map_err(anyhow::Error::from)?;
+        let request = PayRequest {
+            payment,
+            idempotency_key: key,
+            request_hash: sha256_hex(&canonical),
+        };
+        match payments::pay(&self.state, &caller, request).await? {
+            PayOutcome::Created(receipt) => Ok(ProcessPaymentResponse::Created(Json(receipt.into()), None)),
+            PayOutcome::Replayed { status: 201, body } => {
+                let receipt: PaymentReceipt = serde_json::from_str(&body).map_err(anyhow::Error::from)?;
+                Ok(ProcessPaymentResponse::Created(Json(receipt.into()), Some("true".into())))
+            }
+            PayOutcome::Replayed { status, body } => {
+                let body: ErrorBody = serde_json::from_str(&body).map_err(anyhow::Error::from)?;
+                let body = Json(body);
+                Ok(match status {
+                    402 => ProcessPaymentResponse::PaymentRequired(body),
+                    409 => ProcessPaymentResponse::Conflict(body),
+                    _ => ProcessPaymentResponse::BadRequest(body),
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! POST /api/verify-transaction: the merchant's server confirms a sale before releasing goods.
+use std::str::FromStr;
+
+use poem_openapi::{payload::Json, ApiResponse, Object, OpenApi};
+use superpayment_core::{Currency, FieldError, KeyKind, Money, OrderId};
+
+use super::{
+    error::{ApiError, ErrorBody},
+    security::SecretKey,
+    ApiTags,
+};
+use crate::{
+    auth::authenticate,
+    error_responses,
+    payments::{self, TransactionView, VerifyQuery},
+    startup::AppState,
+};
+
+/// Server-side operations on transactions.
+pub struct TransactionsApi {
+    state: AppState,
+}
+
+impl TransactionsApi {
+    pub fn new(state: AppState) -> Self {
+        Self { state }
+    }
+}
+
+/// Which transaction, and what the merchant expects of it.
+#[derive(Object)]
+pub struct VerifyRequest {
+    /// `txn_...`, as received by the page in `superpayment:success`.
+    pub transaction_id: Option<String>,
+    /// The merchant's order id (used to find the transaction when no id is given; compared otherwise).
+    pub order_id: Option<String>,
+    /// The amount the merchant charged, e.g. `"99.00"`.
+    pub expected_amount: Option<String>,
+    /// The currency the merchant charged, e.g. `"EUR"`.
+    pub expected_currency: Option<String>,
+}
+
+/// The verdict: `verified` is true only when the transaction succeeded and nothing differs.
+#[derive(Object)]
+pub struct Verification {
+    pub verified: bool,
+    /// Fields that differ from what was expected: `order_id`, `amount`, `currency`, `status`.
+    pub mismatches: Vec<String>,
+    pub transaction: TransactionDetail,
+}
+
+/// A transaction as the merchant sees it.
+#[derive(Object)]
+pub struct TransactionDetail {
+    pub id: String,
+    /// `succeeded`, `partially_refunded` or `refunded`.
+    pub status: String,
+    pub order_id: String,
+    pub amount: String,
+    pub currency: String,
+    /// SuperPayment's commission on this payment.
+    pub commission: String,
+    /// What the merchant receives: amount minus commission.
+    pub net: String,
+    pub refunded_amount: String,
+    pub mode: String,
+    pub vouchers: Vec<TransactionVoucher>,
+    pub created_at: String,
+}
+
+/// One voucher's part of a transaction.
+#[derive(Object)]
+pub struct TransactionVoucher {
+    pub last4: String,
+    pub amount: String,
+}
+
+#[derive(ApiResponse)]
+pub enum VerifyResponse {
+    /// The transaction and the verdict (`verified: false` lists the mismatches).
+    #[oai(status = 200)]
+    Ok(Json<Verification>),
+    /// Neither transaction_id nor order_id, or a malformed expected amount or currency.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// Missing, unknown, revoked or expired secret key.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// A publishable key was sent; this endpoint needs the secret key.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// No such transaction for this merchant and mode.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// Unexpected error; quote `request_id`.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+}
+
+error_responses!(VerifyResponse {
+    400 => BadRequest,
+    401 => Unauthorized,
+    403 => Forbidden,
+    404 => NotFound,
+});
+
+/// Formats stored minor units for the wire.
+pub fn format_minor(minor: i64, currency: Currency) -> Result<String, ApiError> {
+    Ok(Money::from_minor(minor, currency)
+        .map_err(|e| anyhow::anyhow!("stored amount out of range: {e}"))?
+        .to_string())
+}
+
+impl TransactionDetail {
+    /// Builds the wire form of a stored transaction.
+    pub fn from_view(view: TransactionView) -> Result<Self, ApiError> {
+        let t = view.row;
+        let currency = Currency::from_str(&t.currency).map_err(|_| anyhow::anyhow!("stored currency unknown"))?;
+        let status = if t.refunded_minor == 0 {
+            t.status.clone()
+        } else if t.refunded_minor < t.amount_minor {
+            "partially_refunded".into()
+        } else {
+            "refunded".into()
+        };
+        Ok(TransactionDetail {
+            id: t.id,
+            status,
+            order_id: t.order_id,
+            amount: format_minor(t.amount_minor, currency)?,
+            currency: t.currency,
+            commission: format_minor(t.commission_minor, currency)?,
+            net: format_minor(t.net_minor, currency)?,
+            refunded_amount: format_minor(t.refunded_minor, currency)?,
+            mode: t.mode,
+            vouchers: view
+                .vouchers
+                .into_iter()
+                .map(|(last4, minor)| Ok(TransactionVoucher { last4, amount: format_minor(minor, currency)? }))
+                .collect::<Result<_, ApiError>>()?,
+            created_at: t
+                .created_at
+                .format(&time::format_description::well_known::Rfc3339)
+                .map_err(|e| anyhow::anyhow!(e))?,
+        })
+    }
+}
+
+#[OpenApi(tag = "ApiTags::Transactions")]
+impl TransactionsApi {
+    /// Verify a transaction
+    ///
+    /// Call it from your server before releasing goods: by `transaction_id` (preferred) or
+    /// `order_id`, with the amount and currency you expect. Never trust the browser alone.
+    #[oai(path = "/verify-transaction", method = "post", operation_id = "verifyTransaction")]
+    async fn verify(&self, auth: SecretKey, body: Json<VerifyRequest>) -> VerifyResponse {
+        self.handle(auth, body.0).await.unwrap_or_else(Into::into)
+    }
+}
+
+impl TransactionsApi {
+    async fn handle(&self, auth: SecretKey, body: VerifyRequest) -> Result<VerifyResponse, ApiError> {
+        let caller = authenticate(&self.state, Some(&auth.0.token), KeyKind::Secret).await?;
+        let mut errors = Vec::new();
+        let order_id = match body.order_id.as_deref().map(OrderId::parse) {
+            Some(Ok(o)) => Some(o),
+            Some(Err(e)) => {
+                errors.push(FieldError { field: "order_id".into(), code: e.code(), message: e.to_string() });
+                None
+            }
+            None => None,
+        };
+        let expected_currency = match body.expected_currency.as_deref().map(Currency::from_str) {
+            Some(Ok(c)) => Some(c),
+            Some(Err(e)) => {
+                errors.push(FieldError { field: "expected_currency".into(), code: e.code(), message: e.to_string() });
+                None
+            }
+            None => None,
+        };
+        if !errors.is_empty() {
+            return Err(ApiError::InvalidRequest(errors));
+        }
+        let outcome = payments::verify(
+            &self.state,
+            &caller,
+            VerifyQuery {
+                transaction_id: body.transaction_id,
+                order_id,
+                expected_amount: body.expected_amount,
+                expected_currency,
+            },
+        )
+        .await?;
+        Ok(VerifyResponse::Ok(Json(Verification {
+            verified: outcome.verified,
+            mismatches: outcome.mismatches.into_iter().map(str::to_owned).collect(),
+            transaction: TransactionDetail::from_view(outcome.transaction)?,
+        })))
+    }
+}

@@ -1,0 +1,109 @@
+//! POST /api/vouchers/check: balance and validity of a code before paying.
+use poem::Request;
+use poem_openapi::{payload::Json, ApiResponse, Object, OpenApi};
+use superpayment_core::{validate_voucher_check, KeyKind};
+
+use super::{
+    error::{ApiError, ErrorBody},
+    security::PublishableKey,
+    ApiTags,
+};
+use crate::{auth::authenticate, error_responses, payments, startup::AppState};
+
+/// Voucher operations of the checkout widget.
+pub struct VouchersApi {
+    state: AppState,
+}
+
+impl VouchersApi {
+    pub fn new(state: AppState) -> Self {
+        Self { state }
+    }
+}
+
+/// A code to check.
+#[derive(Object)]
+pub struct VoucherCheckRequest {
+    /// `XXXX-XXXX-XXXX-XXXX`; case, spaces and dashes are free, I/L read as 1 and O as 0.
+    pub code: String,
+}
+
+/// What the shopper may know about a voucher.
+#[derive(Object)]
+pub struct VoucherCheck {
+    /// True when the voucher can pay at this shop now.
+    pub valid: bool,
+    /// When not valid: the decline code a payment would get (`voucher_declined` for unknown codes).
+    #[oai(skip_serializing_if_is_none)]
+    pub reason: Option<String>,
+    /// Remaining balance (absent for unknown codes).
+    #[oai(skip_serializing_if_is_none)]
+    pub balance: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub currency: Option<String>,
+    /// RFC 3339; absent when the voucher does not expire.
+    #[oai(skip_serializing_if_is_none)]
+    pub expires_at: Option<String>,
+    pub last4: String,
+}
+
+#[derive(ApiResponse)]
+pub enum CheckVoucherResponse {
+    /// The answer, valid or not (unknown codes get `valid: false` and no balance).
+    #[oai(status = 200)]
+    Ok(Json<VoucherCheck>),
+    /// The code is malformed (wrong length, symbol or check symbol).
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// Missing, unknown, revoked or expired publishable key.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// A secret key was sent (never put one in a page).
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// Too many checks from this client; wait `Retry-After` seconds.
+    #[oai(status = 429)]
+    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
+    /// Unexpected error; quote `request_id`.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+}
+
+error_responses!(CheckVoucherResponse {
+    400 => BadRequest,
+    401 => Unauthorized,
+    403 => Forbidden,
+    429 => TooManyRequests,
+});
+
+#[OpenApi(tag = "ApiTags::Vouchers")]
+impl VouchersApi {
+    /// Check a voucher's balance
+    ///
+    /// Rate limited per key and client address, since it answers whether a code exists.
+    #[oai(path = "/vouchers/check", method = "post", operation_id = "checkVoucher")]
+    async fn check(&self, auth: PublishableKey, body: Json<VoucherCheckRequest>, req: &Request) -> CheckVoucherResponse {
+        let client = req
+            .remote_addr()
+            .as_socket_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_else(|| "unknown".into());
+        self.handle(auth, &body.code, &client).await.unwrap_or_else(Into::into)
+    }
+}
+
+impl VouchersApi {
+    async fn handle(&self, auth: PublishableKey, code: &str, client: &str) -> Result<CheckVoucherResponse, ApiError> {
+        let caller = authenticate(&self.state, Some(&auth.0.token), KeyKind::Publishable).await?;
+        let code = validate_voucher_check(code).map_err(|e| ApiError::InvalidRequest(vec![e]))?;
+        let status = payments::check_voucher(&self.state, &caller, client, &code).await?;
+        Ok(CheckVoucherResponse::Ok(Json(VoucherCheck {
+            valid: status.valid,
+            reason: status.reason.map(str::to_owned),
+            balance: status.balance.map(|b| b.to_string()),
+            currency: status.currency.map(|c| c.code().to_owned()),
+            expires_at: status.expires_at.and_then(|e| e.format(&time::format_description::well_known::Rfc3339).ok()),
+            last4: status.last4,
+        })))
+    }
+}

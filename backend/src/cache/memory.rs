@@ -1,0 +1,86 @@
+//! In-process locks and rate limits for the embedded default (one server process).
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use super::RateDecision;
+
+/// Maps guarded by a mutex; entries expire like their Redis counterparts.
+#[derive(Default)]
+pub struct MemoryCoordinator {
+    locks: Mutex<HashMap<String, (String, Instant)>>,
+    windows: Mutex<HashMap<String, (u32, Instant)>>,
+}
+
+impl MemoryCoordinator {
+    pub(super) fn set_nx(&self, key: &str, token: &str, ttl: Duration) -> bool {
+        let now = Instant::now();
+        let mut locks = self.locks.lock().expect("lock map poisoned");
+        if locks.len() > 10_000 {
+            locks.retain(|_, (_, until)| *until > now);
+        }
+        match locks.get(key) {
+            Some((_, until)) if *until > now => false,
+            _ => {
+                locks.insert(key.to_owned(), (token.to_owned(), now + ttl));
+                true
+            }
+        }
+    }
+
+    pub(super) fn del_if(&self, key: &str, token: &str) {
+        let mut locks = self.locks.lock().expect("lock map poisoned");
+        if locks.get(key).is_some_and(|(t, _)| t == token) {
+            locks.remove(key);
+        }
+    }
+
+    pub(super) fn hit(&self, key: &str, limit: u32, window: Duration) -> RateDecision {
+        let now = Instant::now();
+        let mut windows = self.windows.lock().expect("rate map poisoned");
+        if windows.len() > 10_000 {
+            windows.retain(|_, (_, until)| *until > now);
+        }
+        let entry = windows
+            .entry(key.to_owned())
+            .or_insert((0, now + window));
+        if entry.1 <= now {
+            *entry = (0, now + window);
+        }
+        entry.0 += 1;
+        if entry.0 > limit {
+            RateDecision::Limited {
+                retry_after: entry.1 - now,
+            }
+        } else {
+            RateDecision::Allowed
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_lock_refuses_others_until_released_by_its_owner() {
+        let m = MemoryCoordinator::default();
+        assert!(m.set_nx("k", "a", Duration::from_secs(5)));
+        assert!(!m.set_nx("k", "b", Duration::from_secs(5)));
+        m.del_if("k", "b");
+        assert!(!m.set_nx("k", "b", Duration::from_secs(5)));
+        m.del_if("k", "a");
+        assert!(m.set_nx("k", "b", Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn the_limit_applies_per_window() {
+        let m = MemoryCoordinator::default();
+        for _ in 0..3 {
+            assert_eq!(m.hit("r", 3, Duration::from_secs(60)), RateDecision::Allowed);
+        }
+        assert!(matches!(m.hit("r", 3, Duration::from_secs(60)), RateDecision::Limited { .. }));
+    }
+}

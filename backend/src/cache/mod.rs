@@ -1,0 +1,103 @@
+//! Short-lived coordination: dedup locks and rate limits, in Redis or in process behind one type.
+//!
+//! Nothing here is a source of truth. Locks make double clicks cheap to refuse; the
+//! database's unique constraints and conditional updates are what guarantee correctness,
+//! so a Redis failure is logged and the request carries on without the shortcut.
+mod memory;
+mod redis_store;
+
+use std::time::Duration;
+
+pub use memory::MemoryCoordinator;
+pub use redis_store::RedisCoordinator;
+
+/// Proof of holding a lock; needed to release it.
+#[derive(Debug)]
+pub struct LockGuard {
+    key: String,
+    token: String,
+}
+
+/// The answer of a rate limiter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateDecision {
+    Allowed,
+    Limited { retry_after: Duration },
+}
+
+/// Redis when REDIS_URL is set, otherwise an in-process equivalent.
+pub enum Coordinator {
+    Redis(RedisCoordinator),
+    Memory(MemoryCoordinator),
+}
+
+impl Coordinator {
+    /// Tries to take `key` for `ttl`; `None` when somebody else holds it.
+    pub async fn try_lock(&self, key: &str, ttl: Duration) -> Option<LockGuard> {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let taken = match self {
+            Coordinator::Redis(r) => match r.set_nx(key, &token, ttl).await {
+                Ok(taken) => taken,
+                Err(err) => {
+                    tracing::warn!(error = %err, "redis lock unavailable; relying on the database");
+                    true
+                }
+            },
+            Coordinator::Memory(m) => m.set_nx(key, &token, ttl),
+        };
+        taken.then(|| LockGuard {
+            key: key.to_owned(),
+            token,
+        })
+    }
+
+    /// Takes `key`, waiting up to `wait` for the current holder to finish.
+    pub async fn lock_waiting(&self, key: &str, ttl: Duration, wait: Duration) -> Option<LockGuard> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut pause = Duration::from_millis(2);
+        loop {
+            if let Some(guard) = self.try_lock(key, ttl).await {
+                return Some(guard);
+            }
+            if tokio::time::Instant::now() + pause > deadline {
+                return None;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(25));
+        }
+    }
+
+    /// Releases a lock if it is still ours (it may have expired and been taken since).
+    pub async fn unlock(&self, guard: LockGuard) {
+        match self {
+            Coordinator::Redis(r) => {
+                if let Err(err) = r.del_if(&guard.key, &guard.token).await {
+                    tracing::warn!(error = %err, "redis unlock failed; the lock will expire");
+                }
+            }
+            Coordinator::Memory(m) => m.del_if(&guard.key, &guard.token),
+        }
+    }
+
+    /// Counts one hit on `key` in a fixed window; fails open when Redis is unreachable.
+    pub async fn rate_limit(&self, key: &str, limit: u32, window: Duration) -> RateDecision {
+        match self {
+            Coordinator::Redis(r) => match r.hit(key, limit, window).await {
+                Ok(decision) => decision,
+                Err(err) => {
+                    tracing::warn!(error = %err, "redis rate limiter unavailable; allowing");
+                    RateDecision::Allowed
+                }
+            },
+            Coordinator::Memory(m) => m.hit(key, limit, window),
+        }
+    }
+
+    /// Readiness: Redis answers PING (always ready in process).
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        match self {
+            Coordinator::Redis(r) => r.ping().await,
+            Coordinator::Memory(_) => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! SuperPayment backend: the HTTP API, the ledger and the operator CLI.
+//!
+//! # Layout
+//! - [`config`]: flags with environment fallbacks, secrets of the embedded default.
+//! - [`startup`]: [`startup::Application::build`] wires state and routes; [`startup::AppState`].
+//! - [`telemetry`]: logging and request ids.
+//! - [`api`]: one `#[OpenApi]` struct per resource and the one error type ([`api::error`]).
+//! - [`auth`]: API keys to merchants.
+//! - [`payments`]: the payment rules (pay, verify, check) and voucher acceptance rules.
+//! - [`admin`]: operator actions (merchants, issuance, blocking, demo seed).
+//! - [`store`]: the only module that speaks SeaORM.
+//! - [`cache`]: dedup locks and rate limits, Redis or in process.
+pub mod admin;
+pub mod api;
+pub mod auth;
+pub mod cache;
+pub mod config;
+pub mod crypto;
+pub mod ids;
+pub mod payments;
+pub mod secret;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,77 @@
+//! Checking a voucher's balance and validity before paying (rate limited against guessing).
+use std::{str::FromStr, time::Duration};
+
+use superpayment_core::{Currency, Money, VoucherCode};
+use time::OffsetDateTime;
+
+use super::rules::refusal;
+use crate::{
+    api::error::{ApiError, DeclineReason},
+    auth::Caller,
+    cache::RateDecision,
+    crypto::voucher_hmac,
+    startup::AppState,
+    store,
+};
+
+/// What a shopper may learn about a code.
+#[derive(Debug)]
+pub struct VoucherStatus {
+    pub valid: bool,
+    /// Why not, when `valid` is false: the decline code a payment would get.
+    pub reason: Option<&'static str>,
+    pub balance: Option<Money>,
+    pub currency: Option<Currency>,
+    pub expires_at: Option<OffsetDateTime>,
+    pub last4: String,
+}
+
+/// Reports balance and validity for the caller's merchant and mode. Unknown codes (and
+/// codes of the other mode) get one uniform answer. Every call counts against a limit per
+/// key and client address, whether the code exists or not.
+#[tracing::instrument(skip_all, fields(merchant_id = %caller.merchant_id))]
+pub async fn check_voucher(
+    state: &AppState,
+    caller: &Caller,
+    client: &str,
+    code: &VoucherCode,
+) -> Result<VoucherStatus, ApiError> {
+    let limit_key = format!("rl:check:{}:{}", caller.key_id, client);
+    if let RateDecision::Limited { retry_after } = state
+        .coord
+        .rate_limit(&limit_key, state.check_rate_limit, Duration::from_secs(60))
+        .await
+    {
+        return Err(ApiError::RateLimited { retry_after });
+    }
+    let row = store::vouchers::find_by_hmac(&state.db, &voucher_hmac(&state.pepper, code)).await?;
+    let last4 = code.last4().to_owned();
+    let Some(v) = row.filter(|v| v.mode == caller.mode_str()) else {
+        return Ok(VoucherStatus {
+            valid: false,
+            reason: Some(DeclineReason::Unknown.code()),
+            balance: None,
+            currency: None,
+            expires_at: None,
+            last4,
+        });
+    };
+    let currency = Currency::from_str(&v.currency).map_err(|_| anyhow::anyhow!("stored currency {} unknown", v.currency))?;
+    let balance = Money::from_minor(v.balance_minor, currency).map_err(|e| anyhow::anyhow!("stored balance: {e}"))?;
+    // Any positive amount in the voucher's own currency: checks what holds for every order.
+    let probe = Money::from_minor(1, currency).map_err(|e| anyhow::anyhow!(e))?;
+    let mut reason = refusal(Some(&v), &caller.merchant_id, caller.mode_str(), probe, OffsetDateTime::now_utc())
+        .filter(|r| *r != DeclineReason::MinimumOrderNotMet)
+        .map(DeclineReason::code);
+    if reason.is_none() && balance.is_zero() {
+        reason = Some(DeclineReason::InsufficientBalance.code());
+    }
+    Ok(VoucherStatus {
+        valid: reason.is_none(),
+        reason,
+        balance: Some(balance),
+        currency: Some(currency),
+        expires_at: v.expires_at,
+        last4,
+    })
+}

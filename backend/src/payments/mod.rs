@@ -1,0 +1,16 @@
+//! The payment rules: paying an order with vouchers, verifying a transaction, checking a code.
+//!
+//! Handlers parse requests into `superpayment_core` types and call exactly one function
+//! here; these functions own the order of locks, the database transaction and the
+//! idempotency semantics of design §3 and §4.
+mod check;
+mod process;
+pub mod rules;
+mod verify;
+
+pub use check::{check_voucher, VoucherStatus};
+pub use process::{pay, PayOutcome, PayRequest, PaymentReceipt, ReceiptVoucher};
+pub use verify::{verify, TransactionView, VerifyOutcome, VerifyQuery};
+
+/// How long a stored idempotent response is replayed.
+pub const IDEMPOTENCY_TTL: time::Duration = time::Duration::hours(24);

@@ -1,0 +1,193 @@
+//! Voucher acceptance rules and the split of an amount across vouchers (pure functions).
+use serde::{Deserialize, Serialize};
+use superpayment_core::Money;
+use time::OffsetDateTime;
+
+use crate::{api::error::{ApiError, DeclineReason}, store::entities::voucher};
+
+/// Per-voucher rules, stored as JSON so that new voucher kinds need no migration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct VoucherRules {
+    /// Only these merchants accept the voucher (absent: every merchant).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merchants: Option<Vec<String>>,
+    /// Minimum order amount, in minor units of the voucher's currency.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_order_minor: Option<i64>,
+    /// Usable once: the first payment uses it up, whatever remains is forfeited.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub single_use: bool,
+}
+
+impl VoucherRules {
+    /// Reads rules from a stored row; unreadable rules fail closed (treated as not accepted).
+    pub fn of(row: &voucher::Model) -> Option<VoucherRules> {
+        serde_json::from_value(row.rules.clone()).ok()
+    }
+}
+
+/// The part of a payment taken from one voucher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allocation {
+    pub position: usize,
+    pub voucher_id: i64,
+    pub last4: String,
+    pub take: i64,
+    pub balance_after: i64,
+    pub mark_used: bool,
+}
+
+/// Why one voucher may not pay this order, if any.
+pub fn refusal(
+    row: Option<&voucher::Model>,
+    merchant_id: &str,
+    mode: &str,
+    amount: Money,
+    now: OffsetDateTime,
+) -> Option<DeclineReason> {
+    let Some(v) = row.filter(|v| v.mode == mode) else {
+        return Some(DeclineReason::Unknown);
+    };
+    match v.status.as_str() {
+        "active" => {}
+        "blocked" => return Some(DeclineReason::Blocked),
+        "used" => return Some(DeclineReason::AlreadyUsed),
+        _ => return Some(DeclineReason::Unknown),
+    }
+    if v.expires_at.is_some_and(|e| e <= now) {
+        return Some(DeclineReason::Expired);
+    }
+    if v.currency != amount.currency().code() {
+        return Some(DeclineReason::CurrencyMismatch);
+    }
+    let Some(rules) = VoucherRules::of(v) else {
+        return Some(DeclineReason::NotAccepted);
+    };
+    if rules
+        .merchants
+        .as_ref()
+        .is_some_and(|allowed| !allowed.iter().any(|m| m == merchant_id))
+    {
+        return Some(DeclineReason::NotAccepted);
+    }
+    if rules.min_order_minor.is_some_and(|min| amount.minor() < min) {
+        return Some(DeclineReason::MinimumOrderNotMet);
+    }
+    None
+}
+
+/// Applies the vouchers in the order given: each pays as much as it can of what is left,
+/// so only the last one used is taken partially. Vouchers not needed are left untouched.
+/// Every voucher is checked first, so a bad voucher anywhere in the list declines the
+/// payment (the shopper sees the problem instead of it being silently skipped).
+pub fn allocate(
+    rows: &[Option<&voucher::Model>],
+    merchant_id: &str,
+    mode: &str,
+    amount: Money,
+    now: OffsetDateTime,
+) -> Result<Vec<Allocation>, ApiError> {
+    for (i, row) in rows.iter().enumerate() {
+        if let Some(reason) = refusal(*row, merchant_id, mode, amount, now) {
+            return Err(ApiError::Declined {
+                reason,
+                param: Some(format!("vouchers[{i}]")),
+            });
+        }
+    }
+    let mut remaining = amount.minor();
+    let mut out = Vec::with_capacity(rows.len());
+    for (position, row) in rows.iter().enumerate() {
+        let v = row.expect("refusal() rejects missing vouchers");
+        if remaining == 0 {
+            break;
+        }
+        let take = v.balance_minor.min(remaining);
+        if take == 0 {
+            continue;
+        }
+        remaining -= take;
+        out.push(Allocation {
+            position,
+            voucher_id: v.id,
+            last4: v.last4.clone(),
+            take,
+            balance_after: v.balance_minor - take,
+            mark_used: VoucherRules::of(v).is_some_and(|r| r.single_use),
+        });
+    }
+    if remaining > 0 {
+        return Err(ApiError::Declined {
+            reason: DeclineReason::InsufficientBalance,
+            param: Some("vouchers".into()),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use superpayment_core::Currency;
+
+    use super::*;
+
+    fn voucher(id: i64, balance: i64) -> voucher::Model {
+        let now = OffsetDateTime::now_utc();
+        voucher::Model {
+            id,
+            code_hmac: format!("h{id}"),
+            last4: format!("{id:04}"),
+            mode: "test".into(),
+            currency: "EUR".into(),
+            initial_minor: balance.max(1),
+            balance_minor: balance,
+            status: "active".into(),
+            expires_at: None,
+            rules: serde_json::json!({}),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn eur(minor: i64) -> Money {
+        Money::from_minor(minor, Currency::EUR).unwrap()
+    }
+
+    #[test]
+    fn vouchers_pay_in_the_order_given_and_only_the_last_partially() {
+        let (a, b, c) = (voucher(1, 6000), voucher(2, 5000), voucher(3, 100));
+        let out = allocate(&[Some(&a), Some(&b), Some(&c)], "m", "test", eur(9900), OffsetDateTime::now_utc()).unwrap();
+        assert_eq!(out.iter().map(|x| (x.voucher_id, x.take, x.balance_after)).collect::<Vec<_>>(), vec![(1, 6000, 0), (2, 3900, 1100)]);
+    }
+
+    #[test]
+    fn not_enough_in_total_is_declined() {
+        let (a, b) = (voucher(1, 100), voucher(2, 100));
+        let err = allocate(&[Some(&a), Some(&b)], "m", "test", eur(201), OffsetDateTime::now_utc()).unwrap_err();
+        assert_eq!(err.code(), "insufficient_balance");
+    }
+
+    #[test]
+    fn each_refusal_has_its_reason() {
+        let now = OffsetDateTime::now_utc();
+        let mut v = voucher(1, 1000);
+        assert_eq!(refusal(None, "m", "test", eur(1), now), Some(DeclineReason::Unknown));
+        assert_eq!(refusal(Some(&v), "m", "live", eur(1), now), Some(DeclineReason::Unknown));
+        v.expires_at = Some(now - time::Duration::seconds(1));
+        assert_eq!(refusal(Some(&v), "m", "test", eur(1), now), Some(DeclineReason::Expired));
+        v.expires_at = None;
+        v.status = "blocked".into();
+        assert_eq!(refusal(Some(&v), "m", "test", eur(1), now), Some(DeclineReason::Blocked));
+        v.status = "active".into();
+        assert_eq!(
+            refusal(Some(&v), "m", "test", Money::from_minor(1, Currency::USD).unwrap(), now),
+            Some(DeclineReason::CurrencyMismatch)
+        );
+        v.rules = serde_json::json!({"merchants": ["other"]});
+        assert_eq!(refusal(Some(&v), "m", "test", eur(1), now), Some(DeclineReason::NotAccepted));
+        v.rules = serde_json::json!({"min_order_minor": 500});
+        assert_eq!(refusal(Some(&v), "m", "test", eur(499), now), Some(DeclineReason::MinimumOrderNotMet));
+        assert_eq!(refusal(Some(&v), "m", "test", eur(500), now), None);
+    }
+}

@@ -1,0 +1,104 @@
+//! Verifying a transaction from the merchant's server before goods are released.
+use std::str::FromStr;
+
+use superpayment_core::{Currency, Money, OrderId};
+
+use crate::{
+    api::error::ApiError,
+    auth::Caller,
+    startup::AppState,
+    store::{self, entities::transaction},
+};
+
+/// What the merchant asks about, already syntactically checked.
+#[derive(Debug, Default)]
+pub struct VerifyQuery {
+    pub transaction_id: Option<String>,
+    pub order_id: Option<OrderId>,
+    pub expected_amount: Option<String>,
+    pub expected_currency: Option<Currency>,
+}
+
+/// A transaction as the merchant's server sees it.
+#[derive(Debug, Clone)]
+pub struct TransactionView {
+    pub row: transaction::Model,
+    /// (last4, amount taken) per voucher, in the order applied.
+    pub vouchers: Vec<(String, i64)>,
+}
+
+/// The verdict.
+#[derive(Debug)]
+pub struct VerifyOutcome {
+    pub verified: bool,
+    pub mismatches: Vec<&'static str>,
+    pub transaction: TransactionView,
+}
+
+/// Looks the transaction up (by id, else by order id) within the caller's merchant and
+/// mode, and compares it with what the merchant expected. Another merchant's transaction
+/// is simply not found.
+#[tracing::instrument(skip_all, fields(merchant_id = %caller.merchant_id))]
+pub async fn verify(state: &AppState, caller: &Caller, q: VerifyQuery) -> Result<VerifyOutcome, ApiError> {
+    let db = &state.read_db;
+    let row = match (&q.transaction_id, &q.order_id) {
+        (Some(id), _) => store::payments::find_transaction(db, &caller.merchant_id, caller.mode_str(), id).await?,
+        (None, Some(order)) => {
+            store::payments::find_transaction_by_order(db, &caller.merchant_id, caller.mode_str(), order.as_str()).await?
+        }
+        (None, None) => {
+            return Err(ApiError::InvalidRequest(vec![superpayment_core::FieldError {
+                field: "transaction_id".into(),
+                code: "missing_transaction_reference",
+                message: "Give transaction_id or order_id.".into(),
+            }]))
+        }
+    };
+    let row = row.ok_or(ApiError::NotFound("transaction"))?;
+    let currency = Currency::from_str(&row.currency).map_err(|_| anyhow::anyhow!("stored currency {} unknown", row.currency))?;
+
+    let mut mismatches = Vec::new();
+    if q.transaction_id.is_some() && q.order_id.as_ref().is_some_and(|o| o.as_str() != row.order_id) {
+        mismatches.push("order_id");
+    }
+    if let Some(expected) = q.expected_currency {
+        if expected != currency {
+            mismatches.push("currency");
+        }
+    }
+    if let Some(expected) = &q.expected_amount {
+        let parse_in = q.expected_currency.unwrap_or(currency);
+        let expected = Money::parse(expected, parse_in).map_err(|e| {
+            ApiError::InvalidRequest(vec![superpayment_core::FieldError {
+                field: "expected_amount".into(),
+                code: e.code(),
+                message: e.to_string(),
+            }])
+        })?;
+        if expected.minor() != row.amount_minor || expected.currency() != currency {
+            mismatches.push("amount");
+        }
+    }
+    if row.status != "succeeded" {
+        mismatches.push("status");
+    }
+    let redemptions = store::payments::redemptions_of(db, &row.id).await?;
+    let ids: Vec<i64> = redemptions.iter().map(|r| r.voucher_id).collect();
+    let vouchers = store::vouchers::find_by_ids(db, &ids).await?;
+    let vouchers = redemptions
+        .iter()
+        .map(|r| {
+            let last4 = vouchers
+                .iter()
+                .find(|v| v.id == r.voucher_id)
+                .map(|v| v.last4.clone())
+                .unwrap_or_default();
+            (last4, r.amount_minor)
+        })
+        .collect();
+    Ok(VerifyOutcome {
+        verified: mismatches.is_empty(),
+        mismatches,
+        transaction: TransactionView { row, vouchers },
+    })
+}

@@ -1,0 +1,194 @@
+//! Building the application: connections, shared state, routes, and the server itself.
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context;
+use poem::{
+    endpoint::StaticFilesEndpoint,
+    get, handler,
+    listener::{Acceptor, Listener, TcpListener},
+    middleware::{NormalizePath, SizeLimit, TrailingSlash},
+    web::Data,
+    EndpointExt, IntoResponse, Response, Route, Server,
+};
+use sea_orm::DatabaseConnection;
+
+use crate::{
+    admin,
+    api::{self, ops},
+    cache::{Coordinator, MemoryCoordinator, RedisCoordinator},
+    config::ServeArgs,
+    secret::Secret,
+    store,
+    telemetry::RequestId,
+};
+
+/// Everything a request handler may need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The primary: every write and every read that decides a write.
+    pub db: DatabaseConnection,
+    /// The replica (or the primary again) for reads that only report.
+    pub read_db: DatabaseConnection,
+    pub coord: Arc<Coordinator>,
+    pub pepper: Secret<String>,
+    pub admin_token: Option<Secret<String>>,
+    /// Voucher checks per key and client per minute.
+    pub check_rate_limit: u32,
+}
+
+impl AppState {
+    /// A state with no database, enough to render the OpenAPI document.
+    pub fn for_spec() -> Self {
+        AppState {
+            db: DatabaseConnection::Disconnected,
+            read_db: DatabaseConnection::Disconnected,
+            coord: Arc::new(Coordinator::Memory(MemoryCoordinator::default())),
+            pepper: Secret::new(String::new()),
+            admin_token: None,
+            check_rate_limit: 0,
+        }
+    }
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    port: u16,
+    acceptor: poem::listener::TcpAcceptor,
+    app: poem::endpoint::BoxEndpoint<'static, Response>,
+}
+
+impl Application {
+    /// Connects, migrates (unless told not to), seeds the embedded demo on first start and binds.
+    pub async fn build(args: ServeArgs) -> anyhow::Result<Application> {
+        let secrets = args.secrets()?;
+        let url = args.db.resolved_database_url()?;
+        let db = store::connect(&url, args.db.database_pool_size)
+            .await
+            .context("connecting to the database")?;
+        if !args.no_migrate {
+            store::migrate(&db).await.context("applying migrations")?;
+        }
+        let read_db = match &args.db.database_replica_url {
+            Some(replica) => store::connect(replica.expose(), args.db.database_pool_size)
+                .await
+                .context("connecting to the read replica")?,
+            None => db.clone(),
+        };
+        let coord = match &args.redis_url {
+            Some(url) => Coordinator::Redis(
+                RedisCoordinator::connect(url.expose(), &args.redis_prefix)
+                    .await
+                    .context("connecting to Redis")?,
+            ),
+            None => Coordinator::Memory(MemoryCoordinator::default()),
+        };
+        if args.db.is_embedded() && store::merchants::list_merchants(&db).await?.is_empty() {
+            let demo = admin::seed_demo(&db, &secrets.voucher_pepper)
+                .await
+                .map_err(|e| anyhow::anyhow!("seeding the demo merchant: {e}"))?;
+            let path = args.db.data_dir.join("demo.txt");
+            std::fs::write(&path, &demo).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("First start on the embedded default: created a demo merchant (also in {}).\n{demo}", path.display());
+        }
+        let state = AppState {
+            db,
+            read_db,
+            coord: Arc::new(coord),
+            pepper: secrets.voucher_pepper,
+            admin_token: secrets.admin_token,
+            check_rate_limit: args.check_rate_limit,
+        };
+        spawn_housekeeping(state.clone());
+
+        let public = args
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", args.bind));
+        let api_service = api::service(&state, &format!("{}/api", public.trim_end_matches('/')));
+        let docs = api_service.swagger_ui();
+        let spec = Arc::new(api::spec_json(&state));
+        let app = Route::new()
+            .nest(
+                "/api",
+                api_service
+                    .with(NormalizePath::new(TrailingSlash::Trim))
+                    .with(SizeLimit::new(64 * 1024))
+                    .catch_all_error(api::framework_error),
+            )
+            .at("/openapi.json", get(openapi_json).data(spec))
+            .nest("/docs", docs)
+            .at("/healthz", get(ops::healthz))
+            .at("/readyz", get(ops::readyz))
+            .nest(
+                "/",
+                StaticFilesEndpoint::new(&args.www_dir)
+                    .index_file("index.html")
+                    .redirect_to_slash_directory(),
+            )
+            .data(state)
+            .with(RequestId)
+            .boxed();
+
+        let acceptor = TcpListener::bind(args.bind)
+            .into_acceptor()
+            .await
+            .with_context(|| format!("binding {}", args.bind))?;
+        let port = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().map(|s| s.port()))
+            .unwrap_or(args.bind.port());
+        Ok(Application { port, acceptor, app })
+    }
+
+    /// The port actually bound (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT/SIGTERM, then drains in-flight requests for up to 10 s.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        tracing::info!(port = self.port, "listening");
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(self.app, shutdown_signal(), Some(Duration::from_secs(10)))
+            .await
+    }
+}
+
+#[handler]
+async fn openapi_json(spec: Data<&Arc<String>>) -> Response {
+    spec.as_str()
+        .to_owned()
+        .with_content_type("application/json")
+        .into_response()
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// Periodic clean-up that any number of instances may run at once.
+fn spawn_housekeeping(state: AppState) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            match store::payments::purge_idempotency(&state.db, time::OffsetDateTime::now_utc()).await {
+                Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency keys removed"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "purging idempotency keys failed"),
+            }
+        }
+    });
+}

@@ -1,0 +1,124 @@
+//! The double-entry ledger (journals and postings) and the invariant queries behind `audit`.
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, FromQueryResult, Set, Statement};
+use time::OffsetDateTime;
+
+use super::entities::{journal, posting};
+
+/// One ledger line to write.
+#[derive(Debug, Clone)]
+pub struct Line {
+    pub account: String,
+    pub voucher_id: Option<i64>,
+    pub amount_minor: i64,
+}
+
+/// Writes a journal with its postings. Callers build balanced lines; the audit re-checks.
+pub async fn post(
+    db: &impl ConnectionTrait,
+    kind: &str,
+    transaction_id: Option<&str>,
+    currency: &str,
+    lines: &[Line],
+    now: OffsetDateTime,
+) -> Result<(), DbErr> {
+    debug_assert_eq!(lines.iter().map(|l| l.amount_minor).sum::<i64>(), 0);
+    let res = journal::Entity::insert(journal::ActiveModel {
+        id: sea_orm::NotSet,
+        kind: Set(kind.to_owned()),
+        transaction_id: Set(transaction_id.map(str::to_owned)),
+        currency: Set(currency.to_owned()),
+        created_at: Set(now),
+    })
+    .exec(db)
+    .await?;
+    let journal_id = res.last_insert_id;
+    posting::Entity::insert_many(lines.iter().map(|l| posting::ActiveModel {
+        id: sea_orm::NotSet,
+        journal_id: Set(journal_id),
+        account: Set(l.account.clone()),
+        voucher_id: Set(l.voucher_id),
+        amount_minor: Set(l.amount_minor),
+    }))
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// One violated invariant, as a human-readable line.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct Violation {
+    pub detail: String,
+}
+
+/// Each invariant of the ledger as a query returning one row per violation.
+const CHECKS: &[(&str, &str)] = &[
+    (
+        "every journal sums to zero",
+        "SELECT 'journal ' || CAST(journal_id AS TEXT) || ' sums to ' || CAST(SUM(amount_minor) AS TEXT) AS detail
+         FROM postings GROUP BY journal_id HAVING SUM(amount_minor) <> 0",
+    ),
+    (
+        "every journal has postings",
+        "SELECT 'journal ' || CAST(j.id AS TEXT) || ' has no postings' AS detail FROM journals j
+         WHERE NOT EXISTS (SELECT 1 FROM postings p WHERE p.journal_id = j.id)",
+    ),
+    (
+        "no balance is negative or above its initial value",
+        "SELECT 'voucher ' || CAST(id AS TEXT) || ' has balance ' || CAST(balance_minor AS TEXT) AS detail
+         FROM vouchers WHERE balance_minor < 0 OR balance_minor > initial_minor",
+    ),
+    (
+        "each voucher's balance equals its ledger postings",
+        "SELECT 'voucher ' || CAST(v.id AS TEXT) || ' balance ' || CAST(v.balance_minor AS TEXT) || ' but ledger ' || CAST(COALESCE(p.total, 0) AS TEXT) AS detail
+         FROM vouchers v LEFT JOIN (SELECT voucher_id, SUM(amount_minor) AS total FROM postings WHERE voucher_id IS NOT NULL GROUP BY voucher_id) p
+           ON p.voucher_id = v.id
+         WHERE v.balance_minor <> COALESCE(p.total, 0)",
+    ),
+    (
+        "each voucher's balance equals issued minus redeemed",
+        "SELECT 'voucher ' || CAST(v.id AS TEXT) || ' balance ' || CAST(v.balance_minor AS TEXT) || ' but issued minus redeemed is ' || CAST(v.initial_minor - COALESCE(r.total, 0) AS TEXT) AS detail
+         FROM vouchers v LEFT JOIN (SELECT voucher_id, SUM(amount_minor) AS total FROM redemptions GROUP BY voucher_id) r
+           ON r.voucher_id = v.id
+         WHERE v.balance_minor <> v.initial_minor - COALESCE(r.total, 0)",
+    ),
+    (
+        "each transaction is covered exactly by its redemptions",
+        "SELECT 'transaction ' || t.id || ' amount ' || CAST(t.amount_minor AS TEXT) || ' redeemed ' || CAST(COALESCE(r.total, 0) AS TEXT) AS detail
+         FROM transactions t LEFT JOIN (SELECT transaction_id, SUM(amount_minor) AS total FROM redemptions GROUP BY transaction_id) r
+           ON r.transaction_id = t.id
+         WHERE t.amount_minor <> COALESCE(r.total, 0)",
+    ),
+    (
+        "commission plus net equals amount",
+        "SELECT 'transaction ' || id || ' commission + net <> amount' AS detail
+         FROM transactions WHERE commission_minor + net_minor <> amount_minor OR commission_minor < 0 OR net_minor < 0",
+    ),
+    (
+        "at most one successful payment per order id",
+        "SELECT 'order ' || order_id || ' of ' || merchant_id || ' paid ' || CAST(COUNT(*) AS TEXT) || ' times' AS detail
+         FROM transactions WHERE status <> 'failed' GROUP BY merchant_id, mode, order_id HAVING COUNT(*) > 1",
+    ),
+    (
+        "at most one stored response per idempotency key",
+        "SELECT 'idempotency key of ' || merchant_id || ' stored ' || CAST(COUNT(*) AS TEXT) || ' times' AS detail
+         FROM idempotency_keys GROUP BY merchant_id, mode, key HAVING COUNT(*) > 1",
+    ),
+    (
+        "every payment announced exactly once in the outbox",
+        "SELECT 'transaction ' || t.id || ' has ' || CAST((SELECT COUNT(*) FROM events e WHERE e.kind = 'payment.succeeded' AND e.transaction_id = t.id) AS TEXT) || ' payment.succeeded events' AS detail
+         FROM transactions t WHERE (SELECT COUNT(*) FROM events e WHERE e.kind = 'payment.succeeded' AND e.transaction_id = t.id) <> 1",
+    ),
+];
+
+/// Runs every invariant check; returns (check name, violations) pairs.
+pub async fn audit(db: &impl ConnectionTrait) -> Result<Vec<(&'static str, Vec<String>)>, DbErr> {
+    let backend = db.get_database_backend();
+    let mut out = Vec::with_capacity(CHECKS.len());
+    for (name, sql) in CHECKS {
+        let rows = Violation::find_by_statement(Statement::from_string(backend, *sql))
+            .all(db)
+            .await?;
+        out.push((*name, rows.into_iter().map(|v| v.detail).collect()));
+    }
+    Ok(out)
+}

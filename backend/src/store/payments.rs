@@ -1,0 +1,149 @@
+//! Transactions, their redemptions, stored idempotent responses and outbox events.
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set,
+};
+use time::OffsetDateTime;
+
+use super::entities::{event, idempotency_key, redemption, transaction};
+
+/// Inserts a transaction row. A concurrent payment of the same order waits on the unique
+/// index here and then fails with a unique violation, before touching any voucher.
+pub async fn insert_transaction(db: &impl ConnectionTrait, t: transaction::Model) -> Result<(), DbErr> {
+    transaction::Entity::insert(transaction::ActiveModel {
+        id: Set(t.id),
+        merchant_id: Set(t.merchant_id),
+        mode: Set(t.mode),
+        order_id: Set(t.order_id),
+        status: Set(t.status),
+        currency: Set(t.currency),
+        amount_minor: Set(t.amount_minor),
+        commission_minor: Set(t.commission_minor),
+        net_minor: Set(t.net_minor),
+        refunded_minor: Set(t.refunded_minor),
+        created_at: Set(t.created_at),
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// Inserts the redemptions of one payment.
+pub async fn insert_redemptions(db: &impl ConnectionTrait, rows: Vec<redemption::Model>) -> Result<(), DbErr> {
+    redemption::Entity::insert_many(rows.into_iter().map(|r| redemption::ActiveModel {
+        id: sea_orm::NotSet,
+        transaction_id: Set(r.transaction_id),
+        voucher_id: Set(r.voucher_id),
+        position: Set(r.position),
+        amount_minor: Set(r.amount_minor),
+        balance_after_minor: Set(r.balance_after_minor),
+        created_at: Set(r.created_at),
+    }))
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// A merchant's transaction by id, within one mode.
+pub async fn find_transaction(
+    db: &impl ConnectionTrait,
+    merchant_id: &str,
+    mode: &str,
+    id: &str,
+) -> Result<Option<transaction::Model>, DbErr> {
+    transaction::Entity::find_by_id(id.to_owned())
+        .filter(transaction::Column::MerchantId.eq(merchant_id))
+        .filter(transaction::Column::Mode.eq(mode))
+        .one(db)
+        .await
+}
+
+/// A merchant's transaction by order id, within one mode.
+pub async fn find_transaction_by_order(
+    db: &impl ConnectionTrait,
+    merchant_id: &str,
+    mode: &str,
+    order_id: &str,
+) -> Result<Option<transaction::Model>, DbErr> {
+    transaction::Entity::find()
+        .filter(transaction::Column::MerchantId.eq(merchant_id))
+        .filter(transaction::Column::Mode.eq(mode))
+        .filter(transaction::Column::OrderId.eq(order_id))
+        .one(db)
+        .await
+}
+
+/// Redemptions of a transaction, in the order the vouchers were applied.
+pub async fn redemptions_of(db: &impl ConnectionTrait, transaction_id: &str) -> Result<Vec<redemption::Model>, DbErr> {
+    redemption::Entity::find()
+        .filter(redemption::Column::TransactionId.eq(transaction_id))
+        .order_by_asc(redemption::Column::Position)
+        .all(db)
+        .await
+}
+
+/// The stored response for an idempotency key, if not expired.
+pub async fn find_idempotency(
+    db: &impl ConnectionTrait,
+    merchant_id: &str,
+    mode: &str,
+    key: &str,
+    now: OffsetDateTime,
+) -> Result<Option<idempotency_key::Model>, DbErr> {
+    let row = idempotency_key::Entity::find()
+        .filter(idempotency_key::Column::MerchantId.eq(merchant_id))
+        .filter(idempotency_key::Column::Mode.eq(mode))
+        .filter(idempotency_key::Column::Key.eq(key))
+        .one(db)
+        .await?;
+    Ok(row.filter(|r| r.expires_at > now))
+}
+
+/// Stores a response for an idempotency key, replacing an expired record of the same key.
+pub async fn insert_idempotency(db: &impl ConnectionTrait, row: idempotency_key::Model) -> Result<(), DbErr> {
+    idempotency_key::Entity::delete_many()
+        .filter(idempotency_key::Column::MerchantId.eq(row.merchant_id.clone()))
+        .filter(idempotency_key::Column::Mode.eq(row.mode.clone()))
+        .filter(idempotency_key::Column::Key.eq(row.key.clone()))
+        .filter(idempotency_key::Column::ExpiresAt.lte(row.created_at))
+        .exec(db)
+        .await?;
+    idempotency_key::Entity::insert(idempotency_key::ActiveModel {
+        id: sea_orm::NotSet,
+        merchant_id: Set(row.merchant_id),
+        mode: Set(row.mode),
+        key: Set(row.key),
+        request_hash: Set(row.request_hash),
+        response_status: Set(row.response_status),
+        response_body: Set(row.response_body),
+        created_at: Set(row.created_at),
+        expires_at: Set(row.expires_at),
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// Deletes expired idempotency records; returns how many.
+pub async fn purge_idempotency(db: &impl ConnectionTrait, now: OffsetDateTime) -> Result<u64, DbErr> {
+    let res = idempotency_key::Entity::delete_many()
+        .filter(idempotency_key::Column::ExpiresAt.lte(now))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected)
+}
+
+/// Writes an outbox event (call inside the transaction of the change it announces).
+pub async fn insert_event(db: &impl ConnectionTrait, e: event::Model) -> Result<(), DbErr> {
+    event::Entity::insert(event::ActiveModel {
+        id: Set(e.id),
+        merchant_id: Set(e.merchant_id),
+        mode: Set(e.mode),
+        kind: Set(e.kind),
+        transaction_id: Set(e.transaction_id),
+        payload: Set(e.payload),
+        created_at: Set(e.created_at),
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}

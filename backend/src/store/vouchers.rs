@@ -1,0 +1,97 @@
+//! Voucher rows: issuance, lookup by code HMAC, row locks and conditional debits.
+use sea_orm::{
+    sea_query::Expr, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use time::OffsetDateTime;
+
+use super::entities::voucher;
+
+/// Inserts vouchers and returns their ids in the same order.
+pub async fn insert_many(db: &impl ConnectionTrait, rows: Vec<voucher::Model>) -> Result<Vec<i64>, DbErr> {
+    let mut ids = Vec::with_capacity(rows.len());
+    // One by one: ids are needed for the ledger, and RETURNING of batch inserts differs by backend.
+    for row in rows {
+        let res = voucher::Entity::insert(voucher::ActiveModel {
+            id: sea_orm::NotSet,
+            code_hmac: sea_orm::Set(row.code_hmac),
+            last4: sea_orm::Set(row.last4),
+            mode: sea_orm::Set(row.mode),
+            currency: sea_orm::Set(row.currency),
+            initial_minor: sea_orm::Set(row.initial_minor),
+            balance_minor: sea_orm::Set(row.balance_minor),
+            status: sea_orm::Set(row.status),
+            expires_at: sea_orm::Set(row.expires_at),
+            rules: sea_orm::Set(row.rules),
+            created_at: sea_orm::Set(row.created_at),
+            updated_at: sea_orm::Set(row.updated_at),
+        })
+        .exec(db)
+        .await?;
+        ids.push(res.last_insert_id);
+    }
+    Ok(ids)
+}
+
+/// The voucher with this code HMAC, without locking (balance checks, display).
+pub async fn find_by_hmac(db: &impl ConnectionTrait, hmac: &str) -> Result<Option<voucher::Model>, DbErr> {
+    voucher::Entity::find()
+        .filter(voucher::Column::CodeHmac.eq(hmac))
+        .one(db)
+        .await
+}
+
+/// Vouchers by id.
+pub async fn find_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec<voucher::Model>, DbErr> {
+    voucher::Entity::find()
+        .filter(voucher::Column::Id.is_in(ids.iter().copied()))
+        .order_by_asc(voucher::Column::Id)
+        .all(db)
+        .await
+}
+
+/// Locks the vouchers with these HMACs in id order (a fixed order means two payments
+/// sharing vouchers can never deadlock). On SQLite the write transaction already excludes
+/// every other writer, so no row lock is needed.
+pub async fn lock_by_hmacs(db: &impl ConnectionTrait, hmacs: &[String]) -> Result<Vec<voucher::Model>, DbErr> {
+    let mut q = voucher::Entity::find()
+        .filter(voucher::Column::CodeHmac.is_in(hmacs.iter().cloned()))
+        .order_by_asc(voucher::Column::Id);
+    if super::is_postgres(db) {
+        q = q.lock_exclusive();
+    }
+    q.all(db).await
+}
+
+/// Debits `amount` if the balance still covers it; false when it does not.
+pub async fn debit(
+    db: &impl ConnectionTrait,
+    id: i64,
+    amount: i64,
+    mark_used: bool,
+    now: OffsetDateTime,
+) -> Result<bool, DbErr> {
+    let mut q = voucher::Entity::update_many()
+        .col_expr(voucher::Column::BalanceMinor, Expr::col(voucher::Column::BalanceMinor).sub(amount))
+        .col_expr(voucher::Column::UpdatedAt, Expr::value(now));
+    if mark_used {
+        q = q.col_expr(voucher::Column::Status, Expr::value("used"));
+    }
+    let res = q
+        .filter(voucher::Column::Id.eq(id))
+        .filter(voucher::Column::BalanceMinor.gte(amount))
+        .filter(voucher::Column::Status.eq("active"))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// Sets a voucher's status (`active`, `blocked`); false when no such voucher.
+pub async fn set_status(db: &impl ConnectionTrait, id: i64, status: &str, now: OffsetDateTime) -> Result<bool, DbErr> {
+    let res = voucher::Entity::update_many()
+        .col_expr(voucher::Column::Status, Expr::value(status))
+        .col_expr(voucher::Column::UpdatedAt, Expr::value(now))
+        .filter(voucher::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}

@@ -1,0 +1,18 @@
+//! SuperPayment's schema, as append-only migrations that run on PostgreSQL and SQLite alike.
+//!
+//! Money columns are BIGINT minor units (exact on both databases); ids that leave the
+//! server are prefixed text (`txn_...`), internal ids are BIGINT sequences.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_initial;
+
+/// Runs every migration in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_initial::Migration)]
+    }
+}
