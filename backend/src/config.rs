@@ -55,6 +55,9 @@ pub struct ServeArgs {
     /// Directory of static files served at / (the widget, checkout page and demo shop).
     #[arg(long, env = "WWW_DIR", default_value = "www")]
     pub www_dir: PathBuf,
+    /// Do not create the demo merchant on the embedded default's first start.
+    #[arg(long, env = "NO_DEMO_SEED")]
+    pub no_demo_seed: bool,
     /// Do not apply pending migrations at start-up.
     #[arg(long, env = "NO_MIGRATE")]
     pub no_migrate: bool,

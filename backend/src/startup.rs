@@ -82,7 +82,7 @@ impl Application {
             ),
             None => Coordinator::Memory(MemoryCoordinator::default()),
         };
-        if args.db.is_embedded() && store::merchants::list_merchants(&db).await?.is_empty() {
+        if args.db.is_embedded() && !args.no_demo_seed && store::merchants::list_merchants(&db).await?.is_empty() {
             let demo = admin::seed_demo(&db, &secrets.voucher_pepper)
                 .await
                 .map_err(|e| anyhow::anyhow!("seeding the demo merchant: {e}"))?;

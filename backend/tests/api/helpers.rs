@@ -1,0 +1,361 @@
+//! Test harness: the real `superpayment` binary on a fresh database per test, over real HTTP.
+//!
+//! PostgreSQL (default): every test gets `CREATE DATABASE ... TEMPLATE` of a template that
+//! is migrated once per migrations content, plus its own Redis key prefix. With
+//! `SUPERPAYMENT_TEST_BACKEND=sqlite` the same tests run on the embedded default (a SQLite
+//! file in a temporary directory, in-process locks).
+use std::{
+    io::Read,
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use reqwest::{Client, Response};
+use sea_orm::{ConnectionTrait, Database, Statement};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
+
+pub const ADMIN_TOKEN: &str = "admin_test_token_0123456789abcdef";
+pub const PEPPER: &str = "test-pepper-0123456789abcdef";
+
+/// Which database the suite runs on.
+pub fn backend() -> String {
+    std::env::var("SUPERPAYMENT_TEST_BACKEND").unwrap_or_else(|_| "postgres".into())
+}
+
+pub fn is_sqlite() -> bool {
+    backend() == "sqlite"
+}
+
+fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn db_url(name: &str) -> String {
+    let base = admin_url();
+    let (prefix, _) = base.rsplit_once('/').expect("database URL with a path");
+    format!("{prefix}/{name}")
+}
+
+/// The migrated template's name changes whenever a migration file changes.
+fn template_name() -> String {
+    let mut hasher = Sha256::new();
+    let mut files: Vec<_> = std::fs::read_dir(repo_root().join("migrations/src"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for f in files {
+        hasher.update(f.file_name().unwrap().to_string_lossy().as_bytes());
+        hasher.update(std::fs::read(&f).unwrap());
+    }
+    format!("sp_tpl_{}", &hex::encode(hasher.finalize())[..16])
+}
+
+static TEMPLATE: OnceCell<String> = OnceCell::const_new();
+
+async fn template() -> String {
+    TEMPLATE
+        .get_or_init(|| async {
+            let name = template_name();
+            let admin = Database::connect(admin_url()).await.expect("PostgreSQL reachable for tests");
+            let be = admin.get_database_backend();
+            // Several test processes may start at once: one migrates, the others wait.
+            admin
+                .execute(Statement::from_string(be, "SELECT pg_advisory_lock(727274)"))
+                .await
+                .unwrap();
+            let exists = admin
+                .query_one(Statement::from_string(be, format!("SELECT 1 FROM pg_database WHERE datname = '{name}'")))
+                .await
+                .unwrap()
+                .is_some();
+            if !exists {
+                let building = format!("{name}_building");
+                admin
+                    .execute(Statement::from_string(be, format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)")))
+                    .await
+                    .unwrap();
+                admin
+                    .execute(Statement::from_string(be, format!("CREATE DATABASE {building}")))
+                    .await
+                    .unwrap();
+                let status = Command::new(env!("CARGO_BIN_EXE_superpayment"))
+                    .arg("migrate")
+                    .env("DATABASE_URL", db_url(&building))
+                    .env("VOUCHER_PEPPER", PEPPER)
+                    .status()
+                    .unwrap();
+                assert!(status.success(), "migrating the template failed");
+                admin
+                    .execute(Statement::from_string(be, format!("ALTER DATABASE {building} RENAME TO {name}")))
+                    .await
+                    .unwrap();
+            }
+            admin
+                .execute(Statement::from_string(be, "SELECT pg_advisory_unlock(727274)"))
+                .await
+                .unwrap();
+            admin.close().await.ok();
+            name
+        })
+        .await
+        .clone()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A merchant created through the admin API.
+#[derive(Debug, Clone)]
+pub struct Merchant {
+    pub id: String,
+    pub pk: String,
+    pub sk: String,
+}
+
+/// A running server with its own database.
+pub struct TestApp {
+    pub address: String,
+    pub client: Client,
+    pub database_url: String,
+    #[allow(dead_code)]
+    pub redis_prefix: Option<String>,
+    db_name: Option<String>,
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl TestApp {
+    /// Starts the server with default settings.
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(&[]).await
+    }
+
+    /// Starts the server with extra environment variables.
+    pub async fn spawn_with(extra_env: &[(&str, &str)]) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let (database_url, db_name, redis_prefix) = if is_sqlite() {
+            (format!("sqlite://{}/superpayment.db?mode=rwc", dir.path().display()), None, None)
+        } else {
+            let tpl = template().await;
+            let name = format!("sp_test_{}", uuid::Uuid::new_v4().simple());
+            let admin = Database::connect(admin_url()).await.unwrap();
+            admin
+                .execute(Statement::from_string(
+                    admin.get_database_backend(),
+                    format!("CREATE DATABASE {name} TEMPLATE {tpl}"),
+                ))
+                .await
+                .unwrap();
+            admin.close().await.ok();
+            (db_url(&name), Some(name), Some(format!("sp:test:{}:", uuid::Uuid::new_v4().simple())))
+        };
+        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_superpayment"));
+        cmd.arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("BIND", format!("127.0.0.1:{port}"))
+            .env("VOUCHER_PEPPER", PEPPER)
+            .env("ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .env("WWW_DIR", repo_root().join("www"))
+            .env("DATA_DIR", dir.path())
+            .env("NO_DEMO_SEED", "true")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log));
+        if let Some(prefix) = &redis_prefix {
+            cmd.env("DATABASE_URL", &database_url)
+                .env("REDIS_URL", redis_url())
+                .env("REDIS_PREFIX", prefix)
+                .env("NO_MIGRATE", "true");
+        }
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("starting superpayment serve");
+        let app = TestApp {
+            address: format!("http://127.0.0.1:{port}"),
+            client: Client::builder().timeout(Duration::from_secs(60)).build().unwrap(),
+            database_url,
+            redis_prefix,
+            db_name,
+            dir,
+            child,
+        };
+        app.wait_ready().await;
+        app
+    }
+
+    async fn wait_ready(&self) {
+        for _ in 0..1500 {
+            if let Ok(r) = self.client.get(format!("{}/readyz", self.address)).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("server did not become ready; log:\n{}", self.logs());
+    }
+
+    /// Everything the server wrote to stdout and stderr so far.
+    pub fn logs(&self) -> String {
+        let mut s = String::new();
+        std::fs::File::open(self.dir.path().join("server.log"))
+            .and_then(|mut f| f.read_to_string(&mut s))
+            .ok();
+        s
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// POST with a bearer key and an optional Idempotency-Key.
+    pub async fn post(&self, path: &str, key: &str, body: &Value, idempotency_key: Option<&str>) -> Response {
+        let mut req = self.client.post(self.url(path)).bearer_auth(key).json(body);
+        if let Some(k) = idempotency_key {
+            req = req.header("Idempotency-Key", k);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn create_merchant(&self, commission_bps: u32) -> Merchant {
+        self.create_merchant_in("test", commission_bps).await
+    }
+
+    pub async fn create_merchant_in(&self, mode: &str, commission_bps: u32) -> Merchant {
+        let r = self
+            .post(
+                "/api/admin/merchants",
+                ADMIN_TOKEN,
+                &json!({"name": "Shop", "commission_bps": commission_bps, "mode": mode}),
+                None,
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+        let v: Value = r.json().await.unwrap();
+        Merchant {
+            id: v["merchant"]["id"].as_str().unwrap().into(),
+            pk: v["publishable_key"].as_str().unwrap().into(),
+            sk: v["secret_key"].as_str().unwrap().into(),
+        }
+    }
+
+    /// Issues vouchers through the admin API; `extra` is merged into the request.
+    pub async fn issue(&self, currency: &str, amount: &str, count: u32, extra: Value) -> Vec<String> {
+        let mut body = json!({"currency": currency, "amount": amount, "count": count});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                b.insert(k.clone(), v.clone());
+            }
+        }
+        let r = self.post("/api/admin/vouchers", ADMIN_TOKEN, &body, None).await;
+        assert_eq!(r.status(), 201, "issuing vouchers: {}", r.text().await.unwrap());
+        let v: Value = r.json().await.unwrap();
+        v["vouchers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["code"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    pub async fn issue_one(&self, amount: &str) -> String {
+        self.issue("EUR", amount, 1, json!({})).await.remove(0)
+    }
+
+    /// POST /api/process-payment/ (the seed's URL, trailing slash included).
+    pub async fn pay(&self, pk: &str, order_id: &str, amount: &str, codes: &[&str], idempotency_key: Option<&str>) -> Response {
+        let vouchers: Vec<Value> = codes.iter().map(|c| json!({"code": c})).collect();
+        self.post(
+            "/api/process-payment/",
+            pk,
+            &json!({"order_id": order_id, "amount": amount, "currency": "EUR", "vouchers": vouchers}),
+            idempotency_key,
+        )
+        .await
+    }
+
+    /// Runs `superpayment <args>` against this app's database; returns (success, stdout).
+    pub fn cli(&self, args: &[&str]) -> (bool, String) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_superpayment"));
+        cmd.args(args).env("VOUCHER_PEPPER", PEPPER).env("DATA_DIR", self.dir.path());
+        if !is_sqlite() {
+            cmd.env("DATABASE_URL", &self.database_url);
+        } else {
+            cmd.env_remove("DATABASE_URL");
+        }
+        let out = cmd.output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// `superpayment audit` on this app's database.
+    pub fn audit(&self) -> (bool, String) {
+        self.cli(&["audit"])
+    }
+
+    /// A direct connection to this app's database, for assertions on rows.
+    pub async fn db(&self) -> sea_orm::DatabaseConnection {
+        Database::connect(&self.database_url).await.unwrap()
+    }
+
+    /// COUNT(*) of a table.
+    pub async fn count(&self, table: &str) -> i64 {
+        let db = self.db().await;
+        let row = db
+            .query_one(Statement::from_string(db.get_database_backend(), format!("SELECT COUNT(*) AS n FROM {table}")))
+            .await
+            .unwrap()
+            .unwrap();
+        let n: i64 = row.try_get("", "n").unwrap();
+        db.close().await.ok();
+        n
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(name) = self.db_name.take() {
+            // Drop runs outside any runtime we may block; use a short-lived one on a thread.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async {
+                    if let Ok(admin) = Database::connect(admin_url()).await {
+                        let _ = admin
+                            .execute(Statement::from_string(
+                                admin.get_database_backend(),
+                                format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                            ))
+                            .await;
+                        admin.close().await.ok();
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// Reads a JSON body.
+pub async fn body(r: Response) -> Value {
+    r.json().await.unwrap()
+}

@@ -1,0 +1,99 @@
+//! verify-transaction: matches, mismatches, isolation between merchants, key kinds.
+use serde_json::json;
+
+use crate::helpers::{body, TestApp};
+
+async fn paid(app: &TestApp) -> (crate::helpers::Merchant, String) {
+    let m = app.create_merchant(250).await;
+    let code = app.issue_one("150.00").await;
+    let r = app.pay(&m.pk, "ORDER_123", "99.00", &[&code], None).await;
+    assert_eq!(r.status(), 201);
+    let id = body(r).await["id"].as_str().unwrap().to_owned();
+    (m, id)
+}
+
+#[tokio::test]
+async fn a_matching_transaction_is_verified_with_its_amounts() {
+    let app = TestApp::spawn().await;
+    let (m, id) = paid(&app).await;
+    for req in [
+        json!({"transaction_id": id, "expected_amount": "99.00", "expected_currency": "EUR"}),
+        json!({"order_id": "ORDER_123", "expected_amount": "99", "expected_currency": "EUR"}),
+        json!({"transaction_id": id, "order_id": "ORDER_123"}),
+    ] {
+        let r = app.post("/api/verify-transaction/", &m.sk, &req, None).await;
+        assert_eq!(r.status(), 200);
+        let v = body(r).await;
+        assert_eq!(v["verified"], true, "{v}");
+        assert_eq!(v["mismatches"], json!([]));
+        assert_eq!(v["transaction"]["id"], id.as_str());
+        assert_eq!(v["transaction"]["amount"], "99.00");
+        assert_eq!(v["transaction"]["commission"], "2.48");
+        assert_eq!(v["transaction"]["net"], "96.52");
+        assert_eq!(v["transaction"]["status"], "succeeded");
+    }
+}
+
+#[tokio::test]
+async fn each_mismatch_is_reported() {
+    let app = TestApp::spawn().await;
+    let (m, id) = paid(&app).await;
+    let cases = [
+        (json!({"transaction_id": id, "expected_amount": "9.90"}), json!(["amount"])),
+        (json!({"transaction_id": id, "expected_currency": "USD"}), json!(["currency"])),
+        (json!({"transaction_id": id, "order_id": "ORDER_999"}), json!(["order_id"])),
+        (
+            json!({"transaction_id": id, "order_id": "ORDER_9", "expected_amount": "1.00", "expected_currency": "GBP"}),
+            json!(["order_id", "currency", "amount"]),
+        ),
+    ];
+    for (req, expected) in cases {
+        let v = body(app.post("/api/verify-transaction/", &m.sk, &req, None).await).await;
+        assert_eq!(v["verified"], false, "{v}");
+        assert_eq!(v["mismatches"], expected);
+    }
+}
+
+#[tokio::test]
+async fn another_merchants_transaction_is_not_found() {
+    let app = TestApp::spawn().await;
+    let (_, id) = paid(&app).await;
+    let intruder = app.create_merchant(100).await;
+    for req in [json!({"transaction_id": id}), json!({"order_id": "ORDER_123"})] {
+        let r = app.post("/api/verify-transaction", &intruder.sk, &req, None).await;
+        assert_eq!(r.status(), 404);
+        let text = r.text().await.unwrap();
+        assert!(!text.contains("99.00") && !text.contains(&id[4..]), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn a_live_key_does_not_see_test_transactions() {
+    let app = TestApp::spawn().await;
+    let (m, id) = paid(&app).await;
+    let (ok, out) = app.cli(&["admin", "create-keys", "--merchant", &m.id, "--mode", "live"]);
+    assert!(ok);
+    let live_sk = out.lines().find_map(|l| l.strip_prefix("secret_key=")).unwrap().to_owned();
+    assert!(live_sk.starts_with("sk_live_"));
+    let r = app.post("/api/verify-transaction", &live_sk, &json!({"transaction_id": id}), None).await;
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn a_publishable_key_cannot_verify() {
+    let app = TestApp::spawn().await;
+    let (m, id) = paid(&app).await;
+    let r = app.post("/api/verify-transaction/", &m.pk, &json!({"transaction_id": id}), None).await;
+    assert_eq!(r.status(), 403);
+    assert_eq!(body(r).await["error"]["code"], "secret_key_required");
+}
+
+#[tokio::test]
+async fn an_unknown_transaction_is_404_and_no_reference_is_400() {
+    let app = TestApp::spawn().await;
+    let m = app.create_merchant(250).await;
+    let r = app.post("/api/verify-transaction", &m.sk, &json!({"transaction_id": "txn_nope"}), None).await;
+    assert_eq!(r.status(), 404);
+    let r = app.post("/api/verify-transaction", &m.sk, &json!({}), None).await;
+    assert_eq!(r.status(), 400);
+}
