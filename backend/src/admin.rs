@@ -30,12 +30,22 @@ pub struct NewMerchant {
 
 /// Creates a merchant with a publishable and a secret key of `mode`.
 #[tracing::instrument(skip(db))]
-pub async fn create_merchant(db: &DatabaseConnection, name: &str, commission_bps: u32, mode: Mode) -> Result<NewMerchant, ApiError> {
+pub async fn create_merchant(
+    db: &DatabaseConnection,
+    name: &str,
+    commission_bps: u32,
+    mode: Mode,
+) -> Result<NewMerchant, ApiError> {
     let name = name.trim();
     if name.is_empty() || name.len() > 200 {
-        return Err(field_error("name", "invalid_name", "The name must have 1 to 200 characters."));
+        return Err(field_error(
+            "name",
+            "invalid_name",
+            "The name must have 1 to 200 characters.",
+        ));
     }
-    let bps = BasisPoints::new(commission_bps).map_err(|e| field_error("commission_bps", e.code(), &e.to_string()))?;
+    let bps = BasisPoints::new(commission_bps)
+        .map_err(|e| field_error("commission_bps", e.code(), &e.to_string()))?;
     let now = OffsetDateTime::now_utc();
     let merchant = merchant::Model {
         id: new_id("mer"),
@@ -58,7 +68,11 @@ pub async fn create_merchant(db: &DatabaseConnection, name: &str, commission_bps
 }
 
 /// Creates a key pair of another mode (a merchant going live gets live keys).
-pub async fn create_keys(db: &DatabaseConnection, merchant_id: &str, mode: Mode) -> Result<(ApiKey, ApiKey), ApiError> {
+pub async fn create_keys(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    mode: Mode,
+) -> Result<(ApiKey, ApiKey), ApiError> {
     store::merchants::find_merchant(db, merchant_id)
         .await?
         .ok_or(ApiError::NotFound("merchant"))?;
@@ -123,24 +137,43 @@ pub struct IssuedVoucher {
 
 /// Issues `count` vouchers in one database transaction, each with its issuance journal.
 #[tracing::instrument(skip(db, pepper, spec), fields(count = spec.count, currency = %spec.currency))]
-pub async fn issue_vouchers(db: &DatabaseConnection, pepper: &Secret<String>, spec: IssueSpec) -> Result<Vec<IssuedVoucher>, ApiError> {
-    let amount = Money::parse(&spec.amount, spec.currency).map_err(|e| field_error("amount", e.code(), &e.to_string()))?;
+pub async fn issue_vouchers(
+    db: &DatabaseConnection,
+    pepper: &Secret<String>,
+    spec: IssueSpec,
+) -> Result<Vec<IssuedVoucher>, ApiError> {
+    let amount = Money::parse(&spec.amount, spec.currency)
+        .map_err(|e| field_error("amount", e.code(), &e.to_string()))?;
     if spec.count == 0 || spec.count > MAX_ISSUE_COUNT {
-        return Err(field_error("count", "invalid_count", &format!("count must be between 1 and {MAX_ISSUE_COUNT}.")));
+        return Err(field_error(
+            "count",
+            "invalid_count",
+            &format!("count must be between 1 and {MAX_ISSUE_COUNT}."),
+        ));
     }
     let now = OffsetDateTime::now_utc();
     if spec.expires_at.is_some_and(|e| e <= now) {
-        return Err(field_error("expires_at", "expiry_in_past", "expires_at must be in the future."));
+        return Err(field_error(
+            "expires_at",
+            "expiry_in_past",
+            "expires_at must be in the future.",
+        ));
     }
     if let Some(merchants) = &spec.rules.merchants {
         for m in merchants {
             if store::merchants::find_merchant(db, m).await?.is_none() {
-                return Err(field_error("merchant_id", "unknown_merchant", "No such merchant."));
+                return Err(field_error(
+                    "merchant_id",
+                    "unknown_merchant",
+                    "No such merchant.",
+                ));
             }
         }
     }
     let rules: Value = serde_json::to_value(&spec.rules).map_err(anyhow::Error::from)?;
-    let codes: Vec<VoucherCode> = (0..spec.count).map(|_| VoucherCode::generate(random_bytes::<10>())).collect();
+    let codes: Vec<VoucherCode> = (0..spec.count)
+        .map(|_| VoucherCode::generate(random_bytes::<10>()))
+        .collect();
     let rows = codes
         .iter()
         .map(|c| voucher::Model {
@@ -191,12 +224,21 @@ pub async fn issue_vouchers(db: &DatabaseConnection, pepper: &Secret<String>, sp
 }
 
 /// Blocks (or unblocks) a voucher found by its code.
-pub async fn set_voucher_blocked(db: &DatabaseConnection, pepper: &Secret<String>, code: &VoucherCode, blocked: bool) -> Result<i64, ApiError> {
+pub async fn set_voucher_blocked(
+    db: &DatabaseConnection,
+    pepper: &Secret<String>,
+    code: &VoucherCode,
+    blocked: bool,
+) -> Result<i64, ApiError> {
     let row = store::vouchers::find_by_hmac(db, &voucher_hmac(pepper, code))
         .await?
         .ok_or(ApiError::NotFound("voucher"))?;
     if row.status == "used" {
-        return Err(field_error("code", "voucher_used", "A used single-use voucher cannot change status."));
+        return Err(field_error(
+            "code",
+            "voucher_used",
+            "A used single-use voucher cannot change status.",
+        ));
     }
     let status = if blocked { "blocked" } else { "active" };
     store::vouchers::set_status(db, row.id, status, OffsetDateTime::now_utc()).await?;
@@ -214,7 +256,10 @@ fn field_error(field: &str, code: &'static str, message: &str) -> ApiError {
 
 /// The embedded default's demo: one merchant with test keys and a few test vouchers,
 /// created on first start (or by `superpayment seed-demo`) and printed for the newcomer.
-pub async fn seed_demo(db: &DatabaseConnection, pepper: &Secret<String>) -> Result<String, ApiError> {
+pub async fn seed_demo(
+    db: &DatabaseConnection,
+    pepper: &Secret<String>,
+) -> Result<String, ApiError> {
     let m = create_merchant(db, "Demo Shop", 250, Mode::Test).await?;
     let mut out = String::new();
     out.push_str(&format!(
@@ -238,7 +283,11 @@ pub async fn seed_demo(db: &DatabaseConnection, pepper: &Secret<String>) -> Resu
         )
         .await?;
         for v in issued {
-            out.push_str(&format!("  test voucher EUR {:>7}: {}\n", amount, v.code.formatted()));
+            out.push_str(&format!(
+                "  test voucher EUR {:>7}: {}\n",
+                amount,
+                v.code.formatted()
+            ));
         }
     }
     Ok(out)

@@ -27,25 +27,41 @@ impl Caller {
 /// secret key arriving at a widget endpoint was leaked into a page, and operators are
 /// told (by key id, never the key).
 #[tracing::instrument(skip_all, fields(required = ?required))]
-pub async fn authenticate(state: &AppState, token: Option<&str>, required: KeyKind) -> Result<Caller, ApiError> {
+pub async fn authenticate(
+    state: &AppState,
+    token: Option<&str>,
+    required: KeyKind,
+) -> Result<Caller, ApiError> {
     let Some(token) = token.map(str::trim).filter(|t| !t.is_empty()) else {
-        return Err(ApiError::Unauthenticated { code: "missing_api_key" });
+        return Err(ApiError::Unauthenticated {
+            code: "missing_api_key",
+        });
     };
-    let key = ApiKey::parse(token).map_err(|_| ApiError::Unauthenticated { code: "invalid_api_key" })?;
+    let key = ApiKey::parse(token).map_err(|_| ApiError::Unauthenticated {
+        code: "invalid_api_key",
+    })?;
     let found = store::merchants::find_key_by_hash(&state.db, &sha256_hex(key.expose())).await?;
     let Some((row, merchant)) = found else {
-        return Err(ApiError::Unauthenticated { code: "invalid_api_key" });
+        return Err(ApiError::Unauthenticated {
+            code: "invalid_api_key",
+        });
     };
     let now = OffsetDateTime::now_utc();
     if row.revoked_at.is_some() || row.expires_at.is_some_and(|e| e <= now) {
-        return Err(ApiError::Unauthenticated { code: "invalid_api_key" });
+        return Err(ApiError::Unauthenticated {
+            code: "invalid_api_key",
+        });
     }
     if key.kind() != required {
         if key.kind() == KeyKind::Secret {
             tracing::warn!(key_id = %row.id, merchant_id = %merchant.id, "secret key sent to a browser endpoint; it should be rolled");
-            return Err(ApiError::WrongKeyKind { code: "secret_key_not_allowed" });
+            return Err(ApiError::WrongKeyKind {
+                code: "secret_key_not_allowed",
+            });
         }
-        return Err(ApiError::WrongKeyKind { code: "secret_key_required" });
+        return Err(ApiError::WrongKeyKind {
+            code: "secret_key_required",
+        });
     }
     if merchant.status != "active" {
         return Err(ApiError::Forbidden {

@@ -160,7 +160,9 @@ impl ServeArgs {
             Some(t) if t.expose().len() < 16 => bail!("ADMIN_TOKEN must be at least 16 characters"),
             Some(t) => Some(t.clone()),
             None if self.db.is_embedded() => Some(Secret::new(self.db.dev_secrets()?.admin_token)),
-            None => bail!("ADMIN_TOKEN is required when DATABASE_URL is set (it guards /api/admin)"),
+            None => {
+                bail!("ADMIN_TOKEN is required when DATABASE_URL is set (it guards /api/admin)")
+            }
         };
         Ok(Secrets {
             voucher_pepper,

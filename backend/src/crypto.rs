@@ -22,7 +22,10 @@ pub fn sha256_hex(value: &str) -> String {
 /// Constant-time equality of two secrets, comparing their digests.
 pub fn secrets_equal(a: &str, b: &str) -> bool {
     let (da, db) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
-    da.iter().zip(db.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    da.iter()
+        .zip(db.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }
 
 /// Fills an array with OS randomness.

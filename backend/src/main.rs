@@ -14,7 +14,11 @@ use superpayment_core::{Currency, Mode, Money, VoucherCode};
 use time::{format_description::well_known::Rfc3339, Date, OffsetDateTime, Time};
 
 #[derive(Parser)]
-#[command(name = "superpayment", version, about = "Voucher checkout: API server, ledger audit and operator tools")]
+#[command(
+    name = "superpayment",
+    version,
+    about = "Voucher checkout: API server, ledger audit and operator tools"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -113,7 +117,9 @@ async fn main() -> ExitCode {
 }
 
 async fn open(db: &DbArgs) -> anyhow::Result<sea_orm::DatabaseConnection> {
-    let conn = store::connect(&db.resolved_database_url()?, 4).await.context("connecting to the database")?;
+    let conn = store::connect(&db.resolved_database_url()?, 4)
+        .await
+        .context("connecting to the database")?;
     store::migrate(&conn).await.context("applying migrations")?;
     Ok(conn)
 }
@@ -123,7 +129,9 @@ fn parse_expiry(s: &str) -> anyhow::Result<OffsetDateTime> {
         return Ok(t);
     }
     let date = Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
-        .with_context(|| format!("--expires {s:?}: expected YYYY-MM-DD or an RFC 3339 timestamp"))?;
+        .with_context(|| {
+            format!("--expires {s:?}: expected YYYY-MM-DD or an RFC 3339 timestamp")
+        })?;
     let next = date.next_day().context("date out of range")?;
     Ok(next.with_time(Time::MIDNIGHT).assume_utc())
 }
@@ -142,7 +150,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Openapi { out } => {
             let spec = superpayment_backend::api::spec_json(&AppState::for_spec());
             match out {
-                Some(path) => std::fs::write(&path, spec).with_context(|| format!("writing {}", path.display()))?,
+                Some(path) => std::fs::write(&path, spec)
+                    .with_context(|| format!("writing {}", path.display()))?,
                 None => print!("{spec}"),
             }
         }
@@ -161,12 +170,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
-            return Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS });
+            return Ok(if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            });
         }
         Command::SeedDemo(db) => {
             let conn = open(&db).await?;
             let pepper = db.resolved_pepper()?;
-            print!("{}", admin::seed_demo(&conn, &pepper).await.map_err(|e| anyhow::anyhow!("{e}"))?);
+            print!(
+                "{}",
+                admin::seed_demo(&conn, &pepper)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?
+            );
         }
         Command::Admin(cmd) => return admin_command(cmd).await,
     }
@@ -174,27 +192,51 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn admin_command(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
-    let failure = |e: superpayment_backend::api::error::ApiError| anyhow::anyhow!("{}", describe(&e));
+    let failure =
+        |e: superpayment_backend::api::error::ApiError| anyhow::anyhow!("{}", describe(&e));
     match cmd {
-        AdminCommand::CreateMerchant { name, commission_bps, mode, db } => {
-            let mode = Mode::from_str(&mode).map_err(|_| anyhow::anyhow!("--mode must be test or live"))?;
+        AdminCommand::CreateMerchant {
+            name,
+            commission_bps,
+            mode,
+            db,
+        } => {
+            let mode = Mode::from_str(&mode)
+                .map_err(|_| anyhow::anyhow!("--mode must be test or live"))?;
             let conn = open(&db).await?;
-            let m = admin::create_merchant(&conn, &name, commission_bps, mode).await.map_err(failure)?;
+            let m = admin::create_merchant(&conn, &name, commission_bps, mode)
+                .await
+                .map_err(failure)?;
             println!("merchant_id={}", m.merchant.id);
             println!("publishable_key={}", m.publishable_key.expose());
             println!("secret_key={}", m.secret_key.expose());
             eprintln!("Store the secret key now: it is shown only this once.");
         }
         AdminCommand::CreateKeys { merchant, mode, db } => {
-            let mode = Mode::from_str(&mode).map_err(|_| anyhow::anyhow!("--mode must be test or live"))?;
+            let mode = Mode::from_str(&mode)
+                .map_err(|_| anyhow::anyhow!("--mode must be test or live"))?;
             let conn = open(&db).await?;
-            let (pk, sk) = admin::create_keys(&conn, &merchant, mode).await.map_err(failure)?;
+            let (pk, sk) = admin::create_keys(&conn, &merchant, mode)
+                .await
+                .map_err(failure)?;
             println!("publishable_key={}", pk.expose());
             println!("secret_key={}", sk.expose());
         }
-        AdminCommand::IssueVouchers { currency, amount, count, expires, merchant, mode, min_order, single_use, db } => {
-            let currency = Currency::from_str(&currency).map_err(|e| anyhow::anyhow!("--currency: {e}"))?;
-            let mode = Mode::from_str(&mode).map_err(|_| anyhow::anyhow!("--mode must be test or live"))?;
+        AdminCommand::IssueVouchers {
+            currency,
+            amount,
+            count,
+            expires,
+            merchant,
+            mode,
+            min_order,
+            single_use,
+            db,
+        } => {
+            let currency =
+                Currency::from_str(&currency).map_err(|e| anyhow::anyhow!("--currency: {e}"))?;
+            let mode = Mode::from_str(&mode)
+                .map_err(|_| anyhow::anyhow!("--mode must be test or live"))?;
             let min_order_minor = min_order
                 .map(|m| Money::parse(&m, currency).map(Money::minor))
                 .transpose()
@@ -205,11 +247,17 @@ async fn admin_command(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
                 count,
                 expires_at: expires.as_deref().map(parse_expiry).transpose()?,
                 mode,
-                rules: VoucherRules { merchants: merchant.map(|m| vec![m]), min_order_minor, single_use },
+                rules: VoucherRules {
+                    merchants: merchant.map(|m| vec![m]),
+                    min_order_minor,
+                    single_use,
+                },
             };
             let conn = open(&db).await?;
             let pepper = db.resolved_pepper()?;
-            let issued = admin::issue_vouchers(&conn, &pepper, spec).await.map_err(failure)?;
+            let issued = admin::issue_vouchers(&conn, &pepper, spec)
+                .await
+                .map_err(failure)?;
             println!("id,code,last4,amount,currency,mode,expires_at");
             for v in issued {
                 println!(
@@ -220,7 +268,9 @@ async fn admin_command(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
                     v.amount,
                     v.amount.currency(),
                     v.mode.as_str(),
-                    v.expires_at.and_then(|e| e.format(&Rfc3339).ok()).unwrap_or_default()
+                    v.expires_at
+                        .and_then(|e| e.format(&Rfc3339).ok())
+                        .unwrap_or_default()
                 );
             }
         }
@@ -228,8 +278,13 @@ async fn admin_command(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
             let code = VoucherCode::parse(&code).map_err(|e| anyhow::anyhow!("--code: {e}"))?;
             let conn = open(&db).await?;
             let pepper = db.resolved_pepper()?;
-            let id = admin::set_voucher_blocked(&conn, &pepper, &code, !unblock).await.map_err(failure)?;
-            println!("voucher {id} {}", if unblock { "unblocked" } else { "blocked" });
+            let id = admin::set_voucher_blocked(&conn, &pepper, &code, !unblock)
+                .await
+                .map_err(failure)?;
+            println!(
+                "voucher {id} {}",
+                if unblock { "unblocked" } else { "blocked" }
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -82,7 +82,10 @@ impl Application {
             ),
             None => Coordinator::Memory(MemoryCoordinator::default()),
         };
-        if args.db.is_embedded() && !args.no_demo_seed && store::merchants::list_merchants(&db).await?.is_empty() {
+        if args.db.is_embedded()
+            && !args.no_demo_seed
+            && store::merchants::list_merchants(&db).await?.is_empty()
+        {
             let demo = admin::seed_demo(&db, &secrets.voucher_pepper)
                 .await
                 .map_err(|e| anyhow::anyhow!("seeding the demo merchant: {e}"))?;
@@ -138,7 +141,11 @@ impl Application {
             .first()
             .and_then(|a| a.as_socket_addr().map(|s| s.port()))
             .unwrap_or(args.bind.port());
-        Ok(Application { port, acceptor, app })
+        Ok(Application {
+            port,
+            acceptor,
+            app,
+        })
     }
 
     /// The port actually bound (useful with port 0).
@@ -184,7 +191,9 @@ fn spawn_housekeeping(state: AppState) {
         let mut every = tokio::time::interval(Duration::from_secs(3600));
         loop {
             every.tick().await;
-            match store::payments::purge_idempotency(&state.db, time::OffsetDateTime::now_utc()).await {
+            match store::payments::purge_idempotency(&state.db, time::OffsetDateTime::now_utc())
+                .await
+            {
                 Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency keys removed"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "purging idempotency keys failed"),

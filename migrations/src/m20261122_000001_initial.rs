@@ -139,7 +139,12 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(Merchants::Table)
-                    .col(ColumnDef::new(Merchants::Id).string().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(Merchants::Id)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(Merchants::Name).string().not_null())
                     .col(
                         ColumnDef::new(Merchants::CommissionBps)
@@ -157,16 +162,34 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(ApiKeys::Table)
-                    .col(ColumnDef::new(ApiKeys::Id).string().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(ApiKeys::Id)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(ApiKeys::MerchantId).string().not_null())
                     .col(ColumnDef::new(ApiKeys::Kind).string().not_null())
                     .col(ColumnDef::new(ApiKeys::Mode).string().not_null())
-                    .col(ColumnDef::new(ApiKeys::KeyHash).string().not_null().unique_key())
+                    .col(
+                        ColumnDef::new(ApiKeys::KeyHash)
+                            .string()
+                            .not_null()
+                            .unique_key(),
+                    )
                     .col(ColumnDef::new(ApiKeys::Prefix).string().not_null())
                     .col(ColumnDef::new(ApiKeys::Last4).string().not_null())
                     .col(created_at(ApiKeys::CreatedAt))
-                    .col(ColumnDef::new(ApiKeys::ExpiresAt).timestamp_with_time_zone().null())
-                    .col(ColumnDef::new(ApiKeys::RevokedAt).timestamp_with_time_zone().null())
+                    .col(
+                        ColumnDef::new(ApiKeys::ExpiresAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(ApiKeys::RevokedAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .from(ApiKeys::Table, ApiKeys::MerchantId)
@@ -196,7 +219,12 @@ impl MigrationTrait for Migration {
                             .auto_increment()
                             .primary_key(),
                     )
-                    .col(ColumnDef::new(Vouchers::CodeHmac).string().not_null().unique_key())
+                    .col(
+                        ColumnDef::new(Vouchers::CodeHmac)
+                            .string()
+                            .not_null()
+                            .unique_key(),
+                    )
                     .col(ColumnDef::new(Vouchers::Last4).string().not_null())
                     .col(ColumnDef::new(Vouchers::Mode).string().not_null())
                     .col(ColumnDef::new(Vouchers::Currency).string_len(3).not_null())
@@ -213,7 +241,11 @@ impl MigrationTrait for Migration {
                             .check(Expr::col(Vouchers::BalanceMinor).gte(0)),
                     )
                     .col(ColumnDef::new(Vouchers::Status).string().not_null())
-                    .col(ColumnDef::new(Vouchers::ExpiresAt).timestamp_with_time_zone().null())
+                    .col(
+                        ColumnDef::new(Vouchers::ExpiresAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
                     .col(ColumnDef::new(Vouchers::Rules).json_binary().not_null())
                     .col(created_at(Vouchers::CreatedAt))
                     .col(created_at(Vouchers::UpdatedAt))
@@ -225,20 +257,37 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(Transactions::Table)
-                    .col(ColumnDef::new(Transactions::Id).string().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(Transactions::Id)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(Transactions::MerchantId).string().not_null())
                     .col(ColumnDef::new(Transactions::Mode).string().not_null())
                     .col(ColumnDef::new(Transactions::OrderId).string().not_null())
                     .col(ColumnDef::new(Transactions::Status).string().not_null())
-                    .col(ColumnDef::new(Transactions::Currency).string_len(3).not_null())
+                    .col(
+                        ColumnDef::new(Transactions::Currency)
+                            .string_len(3)
+                            .not_null(),
+                    )
                     .col(
                         ColumnDef::new(Transactions::AmountMinor)
                             .big_integer()
                             .not_null()
                             .check(Expr::col(Transactions::AmountMinor).gt(0)),
                     )
-                    .col(ColumnDef::new(Transactions::CommissionMinor).big_integer().not_null())
-                    .col(ColumnDef::new(Transactions::NetMinor).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(Transactions::CommissionMinor)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Transactions::NetMinor)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(
                         ColumnDef::new(Transactions::RefundedMinor)
                             .big_integer()
@@ -291,8 +340,16 @@ impl MigrationTrait for Migration {
                             .auto_increment()
                             .primary_key(),
                     )
-                    .col(ColumnDef::new(Redemptions::TransactionId).string().not_null())
-                    .col(ColumnDef::new(Redemptions::VoucherId).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(Redemptions::TransactionId)
+                            .string()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Redemptions::VoucherId)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Redemptions::Position).integer().not_null())
                     .col(
                         ColumnDef::new(Redemptions::AmountMinor)
@@ -300,7 +357,11 @@ impl MigrationTrait for Migration {
                             .not_null()
                             .check(Expr::col(Redemptions::AmountMinor).gt(0)),
                     )
-                    .col(ColumnDef::new(Redemptions::BalanceAfterMinor).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(Redemptions::BalanceAfterMinor)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(created_at(Redemptions::CreatedAt))
                     .foreign_key(
                         ForeignKey::create()
@@ -366,7 +427,11 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Postings::JournalId).big_integer().not_null())
                     .col(ColumnDef::new(Postings::Account).string().not_null())
                     .col(ColumnDef::new(Postings::VoucherId).big_integer().null())
-                    .col(ColumnDef::new(Postings::AmountMinor).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(Postings::AmountMinor)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .from(Postings::Table, Postings::JournalId)
@@ -405,12 +470,28 @@ impl MigrationTrait for Migration {
                             .auto_increment()
                             .primary_key(),
                     )
-                    .col(ColumnDef::new(IdempotencyKeys::MerchantId).string().not_null())
+                    .col(
+                        ColumnDef::new(IdempotencyKeys::MerchantId)
+                            .string()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(IdempotencyKeys::Mode).string().not_null())
                     .col(ColumnDef::new(IdempotencyKeys::Key).string().not_null())
-                    .col(ColumnDef::new(IdempotencyKeys::RequestHash).string().not_null())
-                    .col(ColumnDef::new(IdempotencyKeys::ResponseStatus).integer().not_null())
-                    .col(ColumnDef::new(IdempotencyKeys::ResponseBody).text().not_null())
+                    .col(
+                        ColumnDef::new(IdempotencyKeys::RequestHash)
+                            .string()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(IdempotencyKeys::ResponseStatus)
+                            .integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(IdempotencyKeys::ResponseBody)
+                            .text()
+                            .not_null(),
+                    )
                     .col(created_at(IdempotencyKeys::CreatedAt))
                     .col(created_at(IdempotencyKeys::ExpiresAt))
                     .to_owned(),

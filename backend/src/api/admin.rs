@@ -32,7 +32,9 @@ impl AdminApi {
     fn check(&self, token: &AdminToken) -> Result<(), ApiError> {
         match &self.state.admin_token {
             Some(expected) if secrets_equal(expected.expose(), &token.0.token) => Ok(()),
-            _ => Err(ApiError::Unauthenticated { code: "invalid_admin_token" }),
+            _ => Err(ApiError::Unauthenticated {
+                code: "invalid_admin_token",
+            }),
         }
     }
 }
@@ -189,30 +191,53 @@ pub enum BlockVoucherResponse {
 error_responses!(BlockVoucherResponse { 400 => BadRequest, 401 => Unauthorized, 404 => NotFound });
 
 fn invalid(field: &str, code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::InvalidRequest(vec![FieldError { field: field.into(), code, message: message.into() }])
+    ApiError::InvalidRequest(vec![FieldError {
+        field: field.into(),
+        code,
+        message: message.into(),
+    }])
 }
 
 fn parse_mode(mode: Option<&str>) -> Result<Mode, ApiError> {
-    mode.map_or(Ok(Mode::Test), |m| Mode::from_str(m).map_err(|_| invalid("mode", "invalid_mode", "mode must be `test` or `live`.")))
+    mode.map_or(Ok(Mode::Test), |m| {
+        Mode::from_str(m)
+            .map_err(|_| invalid("mode", "invalid_mode", "mode must be `test` or `live`."))
+    })
 }
 
 fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 fn merchant_body(m: store::entities::merchant::Model) -> MerchantBody {
-    MerchantBody { id: m.id, name: m.name, commission_bps: m.commission_bps, status: m.status, created_at: rfc3339(m.created_at) }
+    MerchantBody {
+        id: m.id,
+        name: m.name,
+        commission_bps: m.commission_bps,
+        status: m.status,
+        created_at: rfc3339(m.created_at),
+    }
 }
 
 #[OpenApi(prefix_path = "/admin", tag = "ApiTags::Admin")]
 impl AdminApi {
     /// Create a merchant with a key pair
-    #[oai(path = "/merchants", method = "post", operation_id = "adminCreateMerchant")]
-    async fn create_merchant(&self, auth: AdminToken, body: Json<CreateMerchant>) -> CreateMerchantResponse {
+    #[oai(
+        path = "/merchants",
+        method = "post",
+        operation_id = "adminCreateMerchant"
+    )]
+    async fn create_merchant(
+        &self,
+        auth: AdminToken,
+        body: Json<CreateMerchant>,
+    ) -> CreateMerchantResponse {
         async {
             self.check(&auth)?;
             let mode = parse_mode(body.mode.as_deref())?;
-            let m = admin::create_merchant(&self.state.db, &body.name, body.commission_bps, mode).await?;
+            let m = admin::create_merchant(&self.state.db, &body.name, body.commission_bps, mode)
+                .await?;
             Ok(CreateMerchantResponse::Created(Json(CreatedMerchant {
                 publishable_key: m.publishable_key.expose().to_owned(),
                 secret_key: m.secret_key.expose().to_owned(),
@@ -224,30 +249,51 @@ impl AdminApi {
     }
 
     /// List merchants
-    #[oai(path = "/merchants", method = "get", operation_id = "adminListMerchants")]
+    #[oai(
+        path = "/merchants",
+        method = "get",
+        operation_id = "adminListMerchants"
+    )]
     async fn list_merchants(&self, auth: AdminToken) -> ListMerchantsResponse {
         async {
             self.check(&auth)?;
             let all = store::merchants::list_merchants(&self.state.db).await?;
-            Ok(ListMerchantsResponse::Ok(Json(all.into_iter().map(merchant_body).collect())))
+            Ok(ListMerchantsResponse::Ok(Json(
+                all.into_iter().map(merchant_body).collect(),
+            )))
         }
         .await
         .unwrap_or_else(|e: ApiError| e.into())
     }
 
     /// Issue vouchers
-    #[oai(path = "/vouchers", method = "post", operation_id = "adminIssueVouchers")]
-    async fn issue_vouchers(&self, auth: AdminToken, body: Json<IssueVouchers>) -> IssueVouchersResponse {
+    #[oai(
+        path = "/vouchers",
+        method = "post",
+        operation_id = "adminIssueVouchers"
+    )]
+    async fn issue_vouchers(
+        &self,
+        auth: AdminToken,
+        body: Json<IssueVouchers>,
+    ) -> IssueVouchersResponse {
         async {
             self.check(&auth)?;
             let body = body.0;
-            let currency = Currency::from_str(&body.currency).map_err(|e| invalid("currency", e.code(), e.to_string()))?;
+            let currency = Currency::from_str(&body.currency)
+                .map_err(|e| invalid("currency", e.code(), e.to_string()))?;
             let expires_at = body
                 .expires_at
                 .as_deref()
                 .map(|s| OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339))
                 .transpose()
-                .map_err(|_| invalid("expires_at", "invalid_timestamp", "expires_at must be an RFC 3339 timestamp."))?;
+                .map_err(|_| {
+                    invalid(
+                        "expires_at",
+                        "invalid_timestamp",
+                        "expires_at must be an RFC 3339 timestamp.",
+                    )
+                })?;
             let min_order_minor = body
                 .min_order_amount
                 .as_deref()
@@ -287,13 +333,23 @@ impl AdminApi {
     }
 
     /// Block or unblock a voucher
-    #[oai(path = "/vouchers/block", method = "post", operation_id = "adminBlockVoucher")]
-    async fn block_voucher(&self, auth: AdminToken, body: Json<BlockVoucher>) -> BlockVoucherResponse {
+    #[oai(
+        path = "/vouchers/block",
+        method = "post",
+        operation_id = "adminBlockVoucher"
+    )]
+    async fn block_voucher(
+        &self,
+        auth: AdminToken,
+        body: Json<BlockVoucher>,
+    ) -> BlockVoucherResponse {
         async {
             self.check(&auth)?;
-            let code = VoucherCode::parse(&body.code).map_err(|e| invalid("code", e.code(), e.to_string()))?;
+            let code = VoucherCode::parse(&body.code)
+                .map_err(|e| invalid("code", e.code(), e.to_string()))?;
             let blocked = body.blocked.unwrap_or(true);
-            let id = admin::set_voucher_blocked(&self.state.db, &self.state.pepper, &code, blocked).await?;
+            let id = admin::set_voucher_blocked(&self.state.db, &self.state.pepper, &code, blocked)
+                .await?;
             Ok(BlockVoucherResponse::Ok(Json(VoucherStatusChanged {
                 id,
                 status: if blocked { "blocked" } else { "active" }.into(),

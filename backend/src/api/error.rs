@@ -202,10 +202,14 @@ impl ApiError {
     /// Stable machine code.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidRequest(errors) => errors.first().map(|e| e.code).unwrap_or("invalid_request"),
+            Self::InvalidRequest(errors) => {
+                errors.first().map(|e| e.code).unwrap_or("invalid_request")
+            }
             Self::MalformedBody(_) => "malformed_body",
             Self::IdempotencyMismatch => "idempotency_key_reused",
-            Self::Unauthenticated { code } | Self::WrongKeyKind { code } | Self::Forbidden { code, .. } => code,
+            Self::Unauthenticated { code }
+            | Self::WrongKeyKind { code }
+            | Self::Forbidden { code, .. } => code,
             Self::Declined { reason, .. } => reason.code(),
             Self::NotFound(_) => "resource_missing",
             Self::OrderAlreadyPaid { .. } => "order_already_paid",
@@ -217,7 +221,9 @@ impl ApiError {
 
     fn kind(&self) -> &'static str {
         match self {
-            Self::InvalidRequest(_) | Self::MalformedBody(_) | Self::NotFound(_) => "invalid_request_error",
+            Self::InvalidRequest(_) | Self::MalformedBody(_) | Self::NotFound(_) => {
+                "invalid_request_error"
+            }
             Self::IdempotencyMismatch | Self::IdempotencyInFlight => "idempotency_error",
             Self::Unauthenticated { .. } => "authentication_error",
             Self::WrongKeyKind { .. } | Self::Forbidden { .. } => "permission_error",
@@ -262,7 +268,9 @@ impl ApiError {
     /// Seconds for Retry-After, rounded up.
     pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
-            Self::RateLimited { retry_after } => Some(retry_after.as_millis().div_ceil(1000).max(1) as u64),
+            Self::RateLimited { retry_after } => {
+                Some(retry_after.as_millis().div_ceil(1000).max(1) as u64)
+            }
             _ => None,
         }
     }

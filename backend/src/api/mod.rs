@@ -27,7 +27,18 @@ pub enum ApiTags {
 }
 
 /// Builds the documented API service (mounted at `/api`).
-pub fn service(state: &AppState, server_url: &str) -> OpenApiService<(payments::PaymentsApi, vouchers::VouchersApi, transactions::TransactionsApi, admin::AdminApi), ()> {
+pub fn service(
+    state: &AppState,
+    server_url: &str,
+) -> OpenApiService<
+    (
+        payments::PaymentsApi,
+        vouchers::VouchersApi,
+        transactions::TransactionsApi,
+        admin::AdminApi,
+    ),
+    (),
+> {
     OpenApiService::new(
         (
             payments::PaymentsApi::new(state.clone()),
@@ -58,9 +69,13 @@ pub async fn framework_error(err: poem::Error) -> Response {
     let status = err.status();
     let api_error = match status {
         StatusCode::BAD_REQUEST => Some(ApiError::MalformedBody(err.to_string())),
-        StatusCode::UNAUTHORIZED => Some(ApiError::Unauthenticated { code: "missing_api_key" }),
+        StatusCode::UNAUTHORIZED => Some(ApiError::Unauthenticated {
+            code: "missing_api_key",
+        }),
         StatusCode::NOT_FOUND => Some(ApiError::NotFound("endpoint")),
-        s if s.is_server_error() => Some(ApiError::Internal(anyhow::anyhow!("framework error: {err}"))),
+        s if s.is_server_error() => Some(ApiError::Internal(anyhow::anyhow!(
+            "framework error: {err}"
+        ))),
         _ => None,
     };
     let body = match api_error {
@@ -91,31 +106,122 @@ mod error_examples {
     use serde_json::{json, Value};
 
     const EXAMPLES: &[(&str, &str, &str, &str)] = &[
-        ("400", "invalid_request_error", "amount_too_many_decimals", "EUR amounts have at most 2 decimals."),
-        ("400", "invalid_request_error", "malformed_body", "The request body could not be read: ..."),
-        ("400", "idempotency_error", "idempotency_key_reused", "This Idempotency-Key was already used with a different request body."),
-        ("401", "authentication_error", "invalid_api_key", "The API key is unknown, revoked or expired."),
-        ("402", "voucher_error", "insufficient_balance", "The vouchers' balance does not cover the amount."),
-        ("402", "voucher_error", "voucher_declined", "This voucher cannot be used."),
-        ("402", "voucher_error", "voucher_expired", "This voucher has expired."),
-        ("402", "voucher_error", "voucher_blocked", "This voucher has been blocked."),
-        ("402", "voucher_error", "voucher_currency_mismatch", "This voucher is in another currency than the order."),
-        ("402", "voucher_error", "voucher_not_accepted", "This voucher is not accepted by this shop."),
-        ("403", "permission_error", "secret_key_not_allowed", "A secret key must never be used in a browser."),
-        ("403", "permission_error", "secret_key_required", "This endpoint needs a secret key (sk_...) from your server."),
-        ("404", "invalid_request_error", "resource_missing", "No such transaction."),
-        ("409", "conflict_error", "order_already_paid", "This order has already been paid; see `transaction_id`."),
-        ("409", "idempotency_error", "idempotency_key_in_use", "A request with this Idempotency-Key is still being processed; retry shortly."),
-        ("429", "rate_limit_error", "rate_limited", "Too many requests; retry after the delay in Retry-After."),
-        ("500", "api_error", "internal_error", "An unexpected error occurred. Quote the request id when contacting support."),
+        (
+            "400",
+            "invalid_request_error",
+            "amount_too_many_decimals",
+            "EUR amounts have at most 2 decimals.",
+        ),
+        (
+            "400",
+            "invalid_request_error",
+            "malformed_body",
+            "The request body could not be read: ...",
+        ),
+        (
+            "400",
+            "idempotency_error",
+            "idempotency_key_reused",
+            "This Idempotency-Key was already used with a different request body.",
+        ),
+        (
+            "401",
+            "authentication_error",
+            "invalid_api_key",
+            "The API key is unknown, revoked or expired.",
+        ),
+        (
+            "402",
+            "voucher_error",
+            "insufficient_balance",
+            "The vouchers' balance does not cover the amount.",
+        ),
+        (
+            "402",
+            "voucher_error",
+            "voucher_declined",
+            "This voucher cannot be used.",
+        ),
+        (
+            "402",
+            "voucher_error",
+            "voucher_expired",
+            "This voucher has expired.",
+        ),
+        (
+            "402",
+            "voucher_error",
+            "voucher_blocked",
+            "This voucher has been blocked.",
+        ),
+        (
+            "402",
+            "voucher_error",
+            "voucher_currency_mismatch",
+            "This voucher is in another currency than the order.",
+        ),
+        (
+            "402",
+            "voucher_error",
+            "voucher_not_accepted",
+            "This voucher is not accepted by this shop.",
+        ),
+        (
+            "403",
+            "permission_error",
+            "secret_key_not_allowed",
+            "A secret key must never be used in a browser.",
+        ),
+        (
+            "403",
+            "permission_error",
+            "secret_key_required",
+            "This endpoint needs a secret key (sk_...) from your server.",
+        ),
+        (
+            "404",
+            "invalid_request_error",
+            "resource_missing",
+            "No such transaction.",
+        ),
+        (
+            "409",
+            "conflict_error",
+            "order_already_paid",
+            "This order has already been paid; see `transaction_id`.",
+        ),
+        (
+            "409",
+            "idempotency_error",
+            "idempotency_key_in_use",
+            "A request with this Idempotency-Key is still being processed; retry shortly.",
+        ),
+        (
+            "429",
+            "rate_limit_error",
+            "rate_limited",
+            "Too many requests; retry after the delay in Retry-After.",
+        ),
+        (
+            "500",
+            "api_error",
+            "internal_error",
+            "An unexpected error occurred. Quote the request id when contacting support.",
+        ),
     ];
 
     pub fn annotate(doc: &mut Value) {
-        let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return };
+        let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+            return;
+        };
         for item in paths.values_mut() {
-            let Some(ops) = item.as_object_mut() else { continue };
+            let Some(ops) = item.as_object_mut() else {
+                continue;
+            };
             for op in ops.values_mut() {
-                let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else { continue };
+                let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+                    continue;
+                };
                 for (status, response) in responses.iter_mut() {
                     let examples: serde_json::Map<String, Value> = EXAMPLES
                         .iter()
@@ -134,7 +240,9 @@ mod error_examples {
                     if examples.is_empty() {
                         continue;
                     }
-                    if let Some(content) = response.get_mut("content").and_then(Value::as_object_mut) {
+                    if let Some(content) =
+                        response.get_mut("content").and_then(Value::as_object_mut)
+                    {
                         for media in content.values_mut() {
                             media["examples"] = Value::Object(examples.clone());
                         }

@@ -1,5 +1,10 @@
 //! Liveness and readiness probes for load balancers and orchestrators.
-use poem::{handler, http::StatusCode, web::{Data, Json}, IntoResponse, Response};
+use poem::{
+    handler,
+    http::StatusCode,
+    web::{Data, Json},
+    IntoResponse, Response,
+};
 use serde_json::json;
 
 use crate::{cache::Coordinator, startup::AppState, store};
@@ -24,6 +29,10 @@ pub async fn readyz(state: Data<&AppState>) -> Response {
         "database": if db { "ok" } else { "unavailable" },
         "coordination": { "kind": redis_kind, "status": if redis { "ok" } else { "unavailable" } },
     });
-    let status = if db && redis { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if db && redis {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     Json(body).with_status(status).into_response()
 }

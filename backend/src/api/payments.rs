@@ -117,7 +117,10 @@ impl From<PaymentReceipt> for Payment {
 pub enum ProcessPaymentResponse {
     /// The payment succeeded. A replay of an earlier request carries `Idempotent-Replayed: true`.
     #[oai(status = 201)]
-    Created(Json<Payment>, #[oai(header = "Idempotent-Replayed")] Option<String>),
+    Created(
+        Json<Payment>,
+        #[oai(header = "Idempotent-Replayed")] Option<String>,
+    ),
     /// Invalid fields (all listed in `errors`), a malformed body, or an Idempotency-Key reused with another body.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
@@ -157,7 +160,11 @@ impl PaymentsApi {
     /// Applies the vouchers in the order given (only the last one used is taken partially)
     /// in one database transaction. Send an `Idempotency-Key` (a UUID per attempt) so that
     /// retries after a network failure cannot pay twice.
-    #[oai(path = "/process-payment", method = "post", operation_id = "processPayment")]
+    #[oai(
+        path = "/process-payment",
+        method = "post",
+        operation_id = "processPayment"
+    )]
     async fn process_payment(
         &self,
         auth: PublishableKey,
@@ -166,12 +173,19 @@ impl PaymentsApi {
         idempotency_key: Header<Option<String>>,
         body: Json<PaymentRequest>,
     ) -> ProcessPaymentResponse {
-        self.handle(auth, idempotency_key.0, body.0).await.unwrap_or_else(Into::into)
+        self.handle(auth, idempotency_key.0, body.0)
+            .await
+            .unwrap_or_else(Into::into)
     }
 }
 
 impl PaymentsApi {
-    async fn handle(&self, auth: PublishableKey, key: Option<String>, body: PaymentRequest) -> Result<ProcessPaymentResponse, ApiError> {
+    async fn handle(
+        &self,
+        auth: PublishableKey,
+        key: Option<String>,
+        body: PaymentRequest,
+    ) -> Result<ProcessPaymentResponse, ApiError> {
         let caller = authenticate(&self.state, Some(&auth.0.token), KeyKind::Publishable).await?;
         let input = PaymentRequestInput {
             order_id: body.order_id,
@@ -180,30 +194,44 @@ impl PaymentsApi {
             vouchers: body
                 .vouchers
                 .into_iter()
-                .map(|v| VoucherInput { code: v.code, token: v.token })
+                .map(|v| VoucherInput {
+                    code: v.code,
+                    token: v.token,
+                })
                 .collect(),
         };
         let payment = validate_payment_request(&input).map_err(ApiError::InvalidRequest)?;
         if let Some(k) = &key {
             if !valid_idempotency_key(k) {
-                return Err(ApiError::InvalidRequest(vec![superpayment_core::FieldError {
-                    field: "Idempotency-Key".into(),
-                    code: "invalid_idempotency_key",
-                    message: "The Idempotency-Key header must be 1 to 255 visible ASCII characters.".into(),
-                }]));
+                return Err(ApiError::InvalidRequest(vec![
+                    superpayment_core::FieldError {
+                        field: "Idempotency-Key".into(),
+                        code: "invalid_idempotency_key",
+                        message:
+                            "The Idempotency-Key header must be 1 to 255 visible ASCII characters."
+                                .into(),
+                    },
+                ]));
             }
         }
-        let canonical = serde_json::to_string(&(&input, &body.signature)).map_err(anyhow::Error::from)?;
+        let canonical =
+            serde_json::to_string(&(&input, &body.signature)).map_err(anyhow::Error::from)?;
         let request = PayRequest {
             payment,
             idempotency_key: key,
             request_hash: sha256_hex(&canonical),
         };
         match payments::pay(&self.state, &caller, request).await? {
-            PayOutcome::Created(receipt) => Ok(ProcessPaymentResponse::Created(Json(receipt.into()), None)),
+            PayOutcome::Created(receipt) => {
+                Ok(ProcessPaymentResponse::Created(Json(receipt.into()), None))
+            }
             PayOutcome::Replayed { status: 201, body } => {
-                let receipt: PaymentReceipt = serde_json::from_str(&body).map_err(anyhow::Error::from)?;
-                Ok(ProcessPaymentResponse::Created(Json(receipt.into()), Some("true".into())))
+                let receipt: PaymentReceipt =
+                    serde_json::from_str(&body).map_err(anyhow::Error::from)?;
+                Ok(ProcessPaymentResponse::Created(
+                    Json(receipt.into()),
+                    Some("true".into()),
+                ))
             }
             PayOutcome::Replayed { status, body } => {
                 let body: ErrorBody = serde_json::from_str(&body).map_err(anyhow::Error::from)?;

@@ -115,7 +115,8 @@ impl TransactionDetail {
     /// Builds the wire form of a stored transaction.
     pub fn from_view(view: TransactionView) -> Result<Self, ApiError> {
         let t = view.row;
-        let currency = Currency::from_str(&t.currency).map_err(|_| anyhow::anyhow!("stored currency unknown"))?;
+        let currency = Currency::from_str(&t.currency)
+            .map_err(|_| anyhow::anyhow!("stored currency unknown"))?;
         let status = if t.refunded_minor == 0 {
             t.status.clone()
         } else if t.refunded_minor < t.amount_minor {
@@ -136,7 +137,12 @@ impl TransactionDetail {
             vouchers: view
                 .vouchers
                 .into_iter()
-                .map(|(last4, minor)| Ok(TransactionVoucher { last4, amount: format_minor(minor, currency)? }))
+                .map(|(last4, minor)| {
+                    Ok(TransactionVoucher {
+                        last4,
+                        amount: format_minor(minor, currency)?,
+                    })
+                })
                 .collect::<Result<_, ApiError>>()?,
             created_at: t
                 .created_at
@@ -152,20 +158,32 @@ impl TransactionsApi {
     ///
     /// Call it from your server before releasing goods: by `transaction_id` (preferred) or
     /// `order_id`, with the amount and currency you expect. Never trust the browser alone.
-    #[oai(path = "/verify-transaction", method = "post", operation_id = "verifyTransaction")]
+    #[oai(
+        path = "/verify-transaction",
+        method = "post",
+        operation_id = "verifyTransaction"
+    )]
     async fn verify(&self, auth: SecretKey, body: Json<VerifyRequest>) -> VerifyResponse {
         self.handle(auth, body.0).await.unwrap_or_else(Into::into)
     }
 }
 
 impl TransactionsApi {
-    async fn handle(&self, auth: SecretKey, body: VerifyRequest) -> Result<VerifyResponse, ApiError> {
+    async fn handle(
+        &self,
+        auth: SecretKey,
+        body: VerifyRequest,
+    ) -> Result<VerifyResponse, ApiError> {
         let caller = authenticate(&self.state, Some(&auth.0.token), KeyKind::Secret).await?;
         let mut errors = Vec::new();
         let order_id = match body.order_id.as_deref().map(OrderId::parse) {
             Some(Ok(o)) => Some(o),
             Some(Err(e)) => {
-                errors.push(FieldError { field: "order_id".into(), code: e.code(), message: e.to_string() });
+                errors.push(FieldError {
+                    field: "order_id".into(),
+                    code: e.code(),
+                    message: e.to_string(),
+                });
                 None
             }
             None => None,
@@ -173,7 +191,11 @@ impl TransactionsApi {
         let expected_currency = match body.expected_currency.as_deref().map(Currency::from_str) {
             Some(Ok(c)) => Some(c),
             Some(Err(e)) => {
-                errors.push(FieldError { field: "expected_currency".into(), code: e.code(), message: e.to_string() });
+                errors.push(FieldError {
+                    field: "expected_currency".into(),
+                    code: e.code(),
+                    message: e.to_string(),
+                });
                 None
             }
             None => None,

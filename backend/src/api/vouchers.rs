@@ -81,19 +81,35 @@ impl VouchersApi {
     /// Check a voucher's balance
     ///
     /// Rate limited per key and client address, since it answers whether a code exists.
-    #[oai(path = "/vouchers/check", method = "post", operation_id = "checkVoucher")]
-    async fn check(&self, auth: PublishableKey, body: Json<VoucherCheckRequest>, req: &Request) -> CheckVoucherResponse {
+    #[oai(
+        path = "/vouchers/check",
+        method = "post",
+        operation_id = "checkVoucher"
+    )]
+    async fn check(
+        &self,
+        auth: PublishableKey,
+        body: Json<VoucherCheckRequest>,
+        req: &Request,
+    ) -> CheckVoucherResponse {
         let client = req
             .remote_addr()
             .as_socket_addr()
             .map(|a| a.ip().to_string())
             .unwrap_or_else(|| "unknown".into());
-        self.handle(auth, &body.code, &client).await.unwrap_or_else(Into::into)
+        self.handle(auth, &body.code, &client)
+            .await
+            .unwrap_or_else(Into::into)
     }
 }
 
 impl VouchersApi {
-    async fn handle(&self, auth: PublishableKey, code: &str, client: &str) -> Result<CheckVoucherResponse, ApiError> {
+    async fn handle(
+        &self,
+        auth: PublishableKey,
+        code: &str,
+        client: &str,
+    ) -> Result<CheckVoucherResponse, ApiError> {
         let caller = authenticate(&self.state, Some(&auth.0.token), KeyKind::Publishable).await?;
         let code = validate_voucher_check(code).map_err(|e| ApiError::InvalidRequest(vec![e]))?;
         let status = payments::check_voucher(&self.state, &caller, client, &code).await?;
@@ -102,7 +118,10 @@ impl VouchersApi {
             reason: status.reason.map(str::to_owned),
             balance: status.balance.map(|b| b.to_string()),
             currency: status.currency.map(|c| c.code().to_owned()),
-            expires_at: status.expires_at.and_then(|e| e.format(&time::format_description::well_known::Rfc3339).ok()),
+            expires_at: status.expires_at.and_then(|e| {
+                e.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            }),
             last4: status.last4,
         })))
     }

@@ -43,9 +43,7 @@ impl MemoryCoordinator {
         if windows.len() > 10_000 {
             windows.retain(|_, (_, until)| *until > now);
         }
-        let entry = windows
-            .entry(key.to_owned())
-            .or_insert((0, now + window));
+        let entry = windows.entry(key.to_owned()).or_insert((0, now + window));
         if entry.1 <= now {
             *entry = (0, now + window);
         }
@@ -79,8 +77,14 @@ mod tests {
     fn the_limit_applies_per_window() {
         let m = MemoryCoordinator::default();
         for _ in 0..3 {
-            assert_eq!(m.hit("r", 3, Duration::from_secs(60)), RateDecision::Allowed);
+            assert_eq!(
+                m.hit("r", 3, Duration::from_secs(60)),
+                RateDecision::Allowed
+            );
         }
-        assert!(matches!(m.hit("r", 3, Duration::from_secs(60)), RateDecision::Limited { .. }));
+        assert!(matches!(
+            m.hit("r", 3, Duration::from_secs(60)),
+            RateDecision::Limited { .. }
+        ));
     }
 }

@@ -52,7 +52,12 @@ impl Coordinator {
     }
 
     /// Takes `key`, waiting up to `wait` for the current holder to finish.
-    pub async fn lock_waiting(&self, key: &str, ttl: Duration, wait: Duration) -> Option<LockGuard> {
+    pub async fn lock_waiting(
+        &self,
+        key: &str,
+        ttl: Duration,
+        wait: Duration,
+    ) -> Option<LockGuard> {
         let deadline = tokio::time::Instant::now() + wait;
         let mut pause = Duration::from_millis(2);
         loop {

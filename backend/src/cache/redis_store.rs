@@ -42,7 +42,12 @@ impl RedisCoordinator {
         format!("{}{}", self.prefix, key)
     }
 
-    pub(super) async fn set_nx(&self, key: &str, token: &str, ttl: Duration) -> redis::RedisResult<bool> {
+    pub(super) async fn set_nx(
+        &self,
+        key: &str,
+        token: &str,
+        ttl: Duration,
+    ) -> redis::RedisResult<bool> {
         let mut conn = self.conn.clone();
         let reply: Option<String> = redis::cmd("SET")
             .arg(self.key(key))
@@ -65,7 +70,12 @@ impl RedisCoordinator {
         Ok(())
     }
 
-    pub(super) async fn hit(&self, key: &str, limit: u32, window: Duration) -> redis::RedisResult<RateDecision> {
+    pub(super) async fn hit(
+        &self,
+        key: &str,
+        limit: u32,
+        window: Duration,
+    ) -> redis::RedisResult<RateDecision> {
         let mut conn = self.conn.clone();
         let (count, pttl): (u64, i64) = Script::new(HIT)
             .key(self.key(key))

@@ -56,13 +56,21 @@ pub async fn check_voucher(
             last4,
         });
     };
-    let currency = Currency::from_str(&v.currency).map_err(|_| anyhow::anyhow!("stored currency {} unknown", v.currency))?;
-    let balance = Money::from_minor(v.balance_minor, currency).map_err(|e| anyhow::anyhow!("stored balance: {e}"))?;
+    let currency = Currency::from_str(&v.currency)
+        .map_err(|_| anyhow::anyhow!("stored currency {} unknown", v.currency))?;
+    let balance = Money::from_minor(v.balance_minor, currency)
+        .map_err(|e| anyhow::anyhow!("stored balance: {e}"))?;
     // Any positive amount in the voucher's own currency: checks what holds for every order.
     let probe = Money::from_minor(1, currency).map_err(|e| anyhow::anyhow!(e))?;
-    let mut reason = refusal(Some(&v), &caller.merchant_id, caller.mode_str(), probe, OffsetDateTime::now_utc())
-        .filter(|r| *r != DeclineReason::MinimumOrderNotMet)
-        .map(DeclineReason::code);
+    let mut reason = refusal(
+        Some(&v),
+        &caller.merchant_id,
+        caller.mode_str(),
+        probe,
+        OffsetDateTime::now_utc(),
+    )
+    .filter(|r| *r != DeclineReason::MinimumOrderNotMet)
+    .map(DeclineReason::code);
     if reason.is_none() && balance.is_zero() {
         reason = Some(DeclineReason::InsufficientBalance.code());
     }

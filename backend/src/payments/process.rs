@@ -55,7 +55,10 @@ pub struct ReceiptVoucher {
 pub enum PayOutcome {
     Created(PaymentReceipt),
     /// The stored status and JSON body of the first request with this key.
-    Replayed { status: u16, body: String },
+    Replayed {
+        status: u16,
+        body: String,
+    },
 }
 
 const IDEMPOTENCY_LOCK_TTL: Duration = Duration::from_secs(60);
@@ -64,14 +67,25 @@ const ORDER_LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// Pays an order, honouring the three depths of double-payment protection of design §3.
 #[tracing::instrument(skip_all, fields(merchant_id = %caller.merchant_id, order_id = %req.payment.order_id, mode = caller.mode_str()))]
-pub async fn pay(state: &AppState, caller: &Caller, req: PayRequest) -> Result<PayOutcome, ApiError> {
+pub async fn pay(
+    state: &AppState,
+    caller: &Caller,
+    req: PayRequest,
+) -> Result<PayOutcome, ApiError> {
     let Some(key) = req.idempotency_key.clone() else {
-        return pay_order_locked(state, caller, &req).await.map(PayOutcome::Created);
+        return pay_order_locked(state, caller, &req)
+            .await
+            .map(PayOutcome::Created);
     };
     if let Some(stored) = stored_response(state, caller, &key).await? {
         return replay(stored, &req.request_hash);
     }
-    let lock_key = format!("idem:{}:{}:{}", caller.merchant_id, caller.mode_str(), sha256_hex(&key));
+    let lock_key = format!(
+        "idem:{}:{}:{}",
+        caller.merchant_id,
+        caller.mode_str(),
+        sha256_hex(&key)
+    );
     let Some(guard) = state.coord.try_lock(&lock_key, IDEMPOTENCY_LOCK_TTL).await else {
         return Err(ApiError::IdempotencyInFlight);
     };
@@ -108,7 +122,14 @@ async fn stored_response(
     caller: &Caller,
     key: &str,
 ) -> Result<Option<idempotency_key::Model>, ApiError> {
-    Ok(store::payments::find_idempotency(&state.db, &caller.merchant_id, caller.mode_str(), key, OffsetDateTime::now_utc()).await?)
+    Ok(store::payments::find_idempotency(
+        &state.db,
+        &caller.merchant_id,
+        caller.mode_str(),
+        key,
+        OffsetDateTime::now_utc(),
+    )
+    .await?)
 }
 
 fn replay(stored: idempotency_key::Model, request_hash: &str) -> Result<PayOutcome, ApiError> {
@@ -121,7 +142,13 @@ fn replay(stored: idempotency_key::Model, request_hash: &str) -> Result<PayOutco
     })
 }
 
-async fn remember_failure(state: &AppState, caller: &Caller, key: &str, request_hash: &str, err: &ApiError) {
+async fn remember_failure(
+    state: &AppState,
+    caller: &Caller,
+    key: &str,
+    request_hash: &str,
+    err: &ApiError,
+) {
     let now = OffsetDateTime::now_utc();
     let body = match serde_json::to_string(&err.to_body()) {
         Ok(body) => body,
@@ -147,14 +174,21 @@ async fn remember_failure(state: &AppState, caller: &Caller, key: &str, request_
 
 /// Serialises payments of one order through a short lock, so that a burst of clicks
 /// waits for the first attempt and then learns its transaction id instead of racing it.
-async fn pay_order_locked(state: &AppState, caller: &Caller, req: &PayRequest) -> Result<PaymentReceipt, ApiError> {
+async fn pay_order_locked(
+    state: &AppState,
+    caller: &Caller,
+    req: &PayRequest,
+) -> Result<PaymentReceipt, ApiError> {
     let lock_key = format!(
         "order:{}:{}:{}",
         caller.merchant_id,
         caller.mode_str(),
         sha256_hex(req.payment.order_id.as_str())
     );
-    let guard = state.coord.lock_waiting(&lock_key, ORDER_LOCK_TTL, ORDER_LOCK_WAIT).await;
+    let guard = state
+        .coord
+        .lock_waiting(&lock_key, ORDER_LOCK_TTL, ORDER_LOCK_WAIT)
+        .await;
     let result = pay_order(state, caller, req).await;
     if let Some(guard) = guard {
         state.coord.unlock(guard).await;
@@ -162,13 +196,28 @@ async fn pay_order_locked(state: &AppState, caller: &Caller, req: &PayRequest) -
     result
 }
 
-async fn already_paid(state: &AppState, caller: &Caller, order_id: &str) -> Result<Option<ApiError>, ApiError> {
-    Ok(store::payments::find_transaction_by_order(&state.db, &caller.merchant_id, caller.mode_str(), order_id)
-        .await?
-        .map(|t| ApiError::OrderAlreadyPaid { transaction_id: t.id }))
+async fn already_paid(
+    state: &AppState,
+    caller: &Caller,
+    order_id: &str,
+) -> Result<Option<ApiError>, ApiError> {
+    Ok(store::payments::find_transaction_by_order(
+        &state.db,
+        &caller.merchant_id,
+        caller.mode_str(),
+        order_id,
+    )
+    .await?
+    .map(|t| ApiError::OrderAlreadyPaid {
+        transaction_id: t.id,
+    }))
 }
 
-async fn pay_order(state: &AppState, caller: &Caller, req: &PayRequest) -> Result<PaymentReceipt, ApiError> {
+async fn pay_order(
+    state: &AppState,
+    caller: &Caller,
+    req: &PayRequest,
+) -> Result<PaymentReceipt, ApiError> {
     let p = &req.payment;
     if let Some(conflict) = already_paid(state, caller, p.order_id.as_str()).await? {
         return Err(conflict);
@@ -185,7 +234,8 @@ async fn pay_order(state: &AppState, caller: &Caller, req: &PayRequest) -> Resul
             }
         }
     }
-    let bps = BasisPoints::new(u32::from(caller.commission_bps)).map_err(|e| anyhow::anyhow!("merchant commission: {e}"))?;
+    let bps = BasisPoints::new(u32::from(caller.commission_bps))
+        .map_err(|e| anyhow::anyhow!("merchant commission: {e}"))?;
     let split = split_commission(p.amount, bps);
     let now = OffsetDateTime::now_utc();
     let txn_id = new_id("txn");
@@ -218,7 +268,18 @@ async fn pay_order(state: &AppState, caller: &Caller, req: &PayRequest) -> Resul
         return Err(e.into());
     }
 
-    let receipt = match apply_vouchers(&tx, caller, req, &hmacs, &txn_id, split.commission, split.net, now).await {
+    let receipt = match apply_vouchers(
+        &tx,
+        caller,
+        req,
+        &hmacs,
+        &txn_id,
+        split.commission,
+        split.net,
+        now,
+    )
+    .await
+    {
         Ok(receipt) => receipt,
         Err(err) => {
             tx.rollback().await?;
@@ -284,7 +345,11 @@ async fn apply_vouchers(
         })
         .collect();
     lines.push(Line {
-        account: format!("merchant_payable:{}:{}", caller.merchant_id, caller.mode_str()),
+        account: format!(
+            "merchant_payable:{}:{}",
+            caller.merchant_id,
+            caller.mode_str()
+        ),
         voucher_id: None,
         amount_minor: net.minor(),
     });

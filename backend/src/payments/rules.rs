@@ -3,7 +3,10 @@ use serde::{Deserialize, Serialize};
 use superpayment_core::Money;
 use time::OffsetDateTime;
 
-use crate::{api::error::{ApiError, DeclineReason}, store::entities::voucher};
+use crate::{
+    api::error::{ApiError, DeclineReason},
+    store::entities::voucher,
+};
 
 /// Per-voucher rules, stored as JSON so that new voucher kinds need no migration.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -71,7 +74,10 @@ pub fn refusal(
     {
         return Some(DeclineReason::NotAccepted);
     }
-    if rules.min_order_minor.is_some_and(|min| amount.minor() < min) {
+    if rules
+        .min_order_minor
+        .is_some_and(|min| amount.minor() < min)
+    {
         return Some(DeclineReason::MinimumOrderNotMet);
     }
     None
@@ -157,14 +163,33 @@ mod tests {
     #[test]
     fn vouchers_pay_in_the_order_given_and_only_the_last_partially() {
         let (a, b, c) = (voucher(1, 6000), voucher(2, 5000), voucher(3, 100));
-        let out = allocate(&[Some(&a), Some(&b), Some(&c)], "m", "test", eur(9900), OffsetDateTime::now_utc()).unwrap();
-        assert_eq!(out.iter().map(|x| (x.voucher_id, x.take, x.balance_after)).collect::<Vec<_>>(), vec![(1, 6000, 0), (2, 3900, 1100)]);
+        let out = allocate(
+            &[Some(&a), Some(&b), Some(&c)],
+            "m",
+            "test",
+            eur(9900),
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+        assert_eq!(
+            out.iter()
+                .map(|x| (x.voucher_id, x.take, x.balance_after))
+                .collect::<Vec<_>>(),
+            vec![(1, 6000, 0), (2, 3900, 1100)]
+        );
     }
 
     #[test]
     fn not_enough_in_total_is_declined() {
         let (a, b) = (voucher(1, 100), voucher(2, 100));
-        let err = allocate(&[Some(&a), Some(&b)], "m", "test", eur(201), OffsetDateTime::now_utc()).unwrap_err();
+        let err = allocate(
+            &[Some(&a), Some(&b)],
+            "m",
+            "test",
+            eur(201),
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap_err();
         assert_eq!(err.code(), "insufficient_balance");
     }
 
@@ -172,22 +197,46 @@ mod tests {
     fn each_refusal_has_its_reason() {
         let now = OffsetDateTime::now_utc();
         let mut v = voucher(1, 1000);
-        assert_eq!(refusal(None, "m", "test", eur(1), now), Some(DeclineReason::Unknown));
-        assert_eq!(refusal(Some(&v), "m", "live", eur(1), now), Some(DeclineReason::Unknown));
+        assert_eq!(
+            refusal(None, "m", "test", eur(1), now),
+            Some(DeclineReason::Unknown)
+        );
+        assert_eq!(
+            refusal(Some(&v), "m", "live", eur(1), now),
+            Some(DeclineReason::Unknown)
+        );
         v.expires_at = Some(now - time::Duration::seconds(1));
-        assert_eq!(refusal(Some(&v), "m", "test", eur(1), now), Some(DeclineReason::Expired));
+        assert_eq!(
+            refusal(Some(&v), "m", "test", eur(1), now),
+            Some(DeclineReason::Expired)
+        );
         v.expires_at = None;
         v.status = "blocked".into();
-        assert_eq!(refusal(Some(&v), "m", "test", eur(1), now), Some(DeclineReason::Blocked));
+        assert_eq!(
+            refusal(Some(&v), "m", "test", eur(1), now),
+            Some(DeclineReason::Blocked)
+        );
         v.status = "active".into();
         assert_eq!(
-            refusal(Some(&v), "m", "test", Money::from_minor(1, Currency::USD).unwrap(), now),
+            refusal(
+                Some(&v),
+                "m",
+                "test",
+                Money::from_minor(1, Currency::USD).unwrap(),
+                now
+            ),
             Some(DeclineReason::CurrencyMismatch)
         );
         v.rules = serde_json::json!({"merchants": ["other"]});
-        assert_eq!(refusal(Some(&v), "m", "test", eur(1), now), Some(DeclineReason::NotAccepted));
+        assert_eq!(
+            refusal(Some(&v), "m", "test", eur(1), now),
+            Some(DeclineReason::NotAccepted)
+        );
         v.rules = serde_json::json!({"min_order_minor": 500});
-        assert_eq!(refusal(Some(&v), "m", "test", eur(499), now), Some(DeclineReason::MinimumOrderNotMet));
+        assert_eq!(
+            refusal(Some(&v), "m", "test", eur(499), now),
+            Some(DeclineReason::MinimumOrderNotMet)
+        );
         assert_eq!(refusal(Some(&v), "m", "test", eur(500), now), None);
     }
 }

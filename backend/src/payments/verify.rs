@@ -39,26 +39,46 @@ pub struct VerifyOutcome {
 /// mode, and compares it with what the merchant expected. Another merchant's transaction
 /// is simply not found.
 #[tracing::instrument(skip_all, fields(merchant_id = %caller.merchant_id))]
-pub async fn verify(state: &AppState, caller: &Caller, q: VerifyQuery) -> Result<VerifyOutcome, ApiError> {
+pub async fn verify(
+    state: &AppState,
+    caller: &Caller,
+    q: VerifyQuery,
+) -> Result<VerifyOutcome, ApiError> {
     let db = &state.read_db;
     let row = match (&q.transaction_id, &q.order_id) {
-        (Some(id), _) => store::payments::find_transaction(db, &caller.merchant_id, caller.mode_str(), id).await?,
+        (Some(id), _) => {
+            store::payments::find_transaction(db, &caller.merchant_id, caller.mode_str(), id)
+                .await?
+        }
         (None, Some(order)) => {
-            store::payments::find_transaction_by_order(db, &caller.merchant_id, caller.mode_str(), order.as_str()).await?
+            store::payments::find_transaction_by_order(
+                db,
+                &caller.merchant_id,
+                caller.mode_str(),
+                order.as_str(),
+            )
+            .await?
         }
         (None, None) => {
-            return Err(ApiError::InvalidRequest(vec![superpayment_core::FieldError {
-                field: "transaction_id".into(),
-                code: "missing_transaction_reference",
-                message: "Give transaction_id or order_id.".into(),
-            }]))
+            return Err(ApiError::InvalidRequest(vec![
+                superpayment_core::FieldError {
+                    field: "transaction_id".into(),
+                    code: "missing_transaction_reference",
+                    message: "Give transaction_id or order_id.".into(),
+                },
+            ]))
         }
     };
     let row = row.ok_or(ApiError::NotFound("transaction"))?;
-    let currency = Currency::from_str(&row.currency).map_err(|_| anyhow::anyhow!("stored currency {} unknown", row.currency))?;
+    let currency = Currency::from_str(&row.currency)
+        .map_err(|_| anyhow::anyhow!("stored currency {} unknown", row.currency))?;
 
     let mut mismatches = Vec::new();
-    if q.transaction_id.is_some() && q.order_id.as_ref().is_some_and(|o| o.as_str() != row.order_id) {
+    if q.transaction_id.is_some()
+        && q.order_id
+            .as_ref()
+            .is_some_and(|o| o.as_str() != row.order_id)
+    {
         mismatches.push("order_id");
     }
     if let Some(expected) = q.expected_currency {

@@ -1,11 +1,16 @@
 //! Merchants and their API keys.
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+};
 use time::OffsetDateTime;
 
 use super::entities::{api_key, merchant};
 
 /// Inserts a merchant.
-pub async fn insert_merchant(db: &impl ConnectionTrait, m: merchant::Model) -> Result<(), sea_orm::DbErr> {
+pub async fn insert_merchant(
+    db: &impl ConnectionTrait,
+    m: merchant::Model,
+) -> Result<(), sea_orm::DbErr> {
     merchant::ActiveModel {
         id: Set(m.id),
         name: Set(m.name),
@@ -19,7 +24,10 @@ pub async fn insert_merchant(db: &impl ConnectionTrait, m: merchant::Model) -> R
 }
 
 /// Inserts an API key row (hash, prefix and last4 only).
-pub async fn insert_key(db: &impl ConnectionTrait, k: api_key::Model) -> Result<(), sea_orm::DbErr> {
+pub async fn insert_key(
+    db: &impl ConnectionTrait,
+    k: api_key::Model,
+) -> Result<(), sea_orm::DbErr> {
     api_key::ActiveModel {
         id: Set(k.id),
         merchant_id: Set(k.merchant_id),
@@ -49,17 +57,24 @@ pub async fn find_key_by_hash(
     else {
         return Ok(None);
     };
-    let merchant = merchant::Entity::find_by_id(key.merchant_id.clone()).one(db).await?;
+    let merchant = merchant::Entity::find_by_id(key.merchant_id.clone())
+        .one(db)
+        .await?;
     Ok(merchant.map(|m| (key, m)))
 }
 
 /// One merchant by id.
-pub async fn find_merchant(db: &impl ConnectionTrait, id: &str) -> Result<Option<merchant::Model>, sea_orm::DbErr> {
+pub async fn find_merchant(
+    db: &impl ConnectionTrait,
+    id: &str,
+) -> Result<Option<merchant::Model>, sea_orm::DbErr> {
     merchant::Entity::find_by_id(id.to_owned()).one(db).await
 }
 
 /// Every merchant, oldest first.
-pub async fn list_merchants(db: &impl ConnectionTrait) -> Result<Vec<merchant::Model>, sea_orm::DbErr> {
+pub async fn list_merchants(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<merchant::Model>, sea_orm::DbErr> {
     merchant::Entity::find()
         .order_by_asc(merchant::Column::CreatedAt)
         .all(db)
@@ -67,7 +82,10 @@ pub async fn list_merchants(db: &impl ConnectionTrait) -> Result<Vec<merchant::M
 }
 
 /// Keys of one merchant.
-pub async fn list_keys(db: &impl ConnectionTrait, merchant_id: &str) -> Result<Vec<api_key::Model>, sea_orm::DbErr> {
+pub async fn list_keys(
+    db: &impl ConnectionTrait,
+    merchant_id: &str,
+) -> Result<Vec<api_key::Model>, sea_orm::DbErr> {
     api_key::Entity::find()
         .filter(api_key::Column::MerchantId.eq(merchant_id))
         .order_by_asc(api_key::Column::CreatedAt)
@@ -76,9 +94,16 @@ pub async fn list_keys(db: &impl ConnectionTrait, merchant_id: &str) -> Result<V
 }
 
 /// Marks a key revoked now.
-pub async fn revoke_key(db: &impl ConnectionTrait, key_id: &str, now: OffsetDateTime) -> Result<bool, sea_orm::DbErr> {
+pub async fn revoke_key(
+    db: &impl ConnectionTrait,
+    key_id: &str,
+    now: OffsetDateTime,
+) -> Result<bool, sea_orm::DbErr> {
     let res = api_key::Entity::update_many()
-        .col_expr(api_key::Column::RevokedAt, sea_orm::sea_query::Expr::value(now))
+        .col_expr(
+            api_key::Column::RevokedAt,
+            sea_orm::sea_query::Expr::value(now),
+        )
         .filter(api_key::Column::Id.eq(key_id))
         .filter(api_key::Column::RevokedAt.is_null())
         .exec(db)

@@ -7,9 +7,12 @@ pub mod vouchers;
 
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr, SqlErr};
-use superpayment_migrations::MigratorTrait;
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
+    SqlErr,
+};
 use superpayment_migrations::Migrator;
+use superpayment_migrations::MigratorTrait;
 
 /// Opens a pool. SQLite gets one connection: its writers serialise anyway, and a single
 /// connection turns "database is locked" into an orderly queue.
@@ -47,7 +50,9 @@ pub fn is_unique_violation(err: &DbErr) -> bool {
 /// True when `err` is a CHECK-constraint violation (a balance that would go negative).
 pub fn is_check_violation(err: &DbErr) -> bool {
     let text = match err {
-        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e.to_string(),
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            e.to_string()
+        }
         _ => return false,
     };
     text.contains("check constraint") || text.contains("CHECK constraint")

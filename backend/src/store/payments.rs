@@ -1,14 +1,15 @@
 //! Transactions, their redemptions, stored idempotent responses and outbox events.
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
 use time::OffsetDateTime;
 
 use super::entities::{event, idempotency_key, redemption, transaction};
 
 /// Inserts a transaction row. A concurrent payment of the same order waits on the unique
 /// index here and then fails with a unique violation, before touching any voucher.
-pub async fn insert_transaction(db: &impl ConnectionTrait, t: transaction::Model) -> Result<(), DbErr> {
+pub async fn insert_transaction(
+    db: &impl ConnectionTrait,
+    t: transaction::Model,
+) -> Result<(), DbErr> {
     transaction::Entity::insert(transaction::ActiveModel {
         id: Set(t.id),
         merchant_id: Set(t.merchant_id),
@@ -28,7 +29,10 @@ pub async fn insert_transaction(db: &impl ConnectionTrait, t: transaction::Model
 }
 
 /// Inserts the redemptions of one payment.
-pub async fn insert_redemptions(db: &impl ConnectionTrait, rows: Vec<redemption::Model>) -> Result<(), DbErr> {
+pub async fn insert_redemptions(
+    db: &impl ConnectionTrait,
+    rows: Vec<redemption::Model>,
+) -> Result<(), DbErr> {
     redemption::Entity::insert_many(rows.into_iter().map(|r| redemption::ActiveModel {
         id: sea_orm::NotSet,
         transaction_id: Set(r.transaction_id),
@@ -73,7 +77,10 @@ pub async fn find_transaction_by_order(
 }
 
 /// Redemptions of a transaction, in the order the vouchers were applied.
-pub async fn redemptions_of(db: &impl ConnectionTrait, transaction_id: &str) -> Result<Vec<redemption::Model>, DbErr> {
+pub async fn redemptions_of(
+    db: &impl ConnectionTrait,
+    transaction_id: &str,
+) -> Result<Vec<redemption::Model>, DbErr> {
     redemption::Entity::find()
         .filter(redemption::Column::TransactionId.eq(transaction_id))
         .order_by_asc(redemption::Column::Position)
@@ -99,7 +106,10 @@ pub async fn find_idempotency(
 }
 
 /// Stores a response for an idempotency key, replacing an expired record of the same key.
-pub async fn insert_idempotency(db: &impl ConnectionTrait, row: idempotency_key::Model) -> Result<(), DbErr> {
+pub async fn insert_idempotency(
+    db: &impl ConnectionTrait,
+    row: idempotency_key::Model,
+) -> Result<(), DbErr> {
     idempotency_key::Entity::delete_many()
         .filter(idempotency_key::Column::MerchantId.eq(row.merchant_id.clone()))
         .filter(idempotency_key::Column::Mode.eq(row.mode.clone()))
@@ -124,7 +134,10 @@ pub async fn insert_idempotency(db: &impl ConnectionTrait, row: idempotency_key:
 }
 
 /// Deletes expired idempotency records; returns how many.
-pub async fn purge_idempotency(db: &impl ConnectionTrait, now: OffsetDateTime) -> Result<u64, DbErr> {
+pub async fn purge_idempotency(
+    db: &impl ConnectionTrait,
+    now: OffsetDateTime,
+) -> Result<u64, DbErr> {
     let res = idempotency_key::Entity::delete_many()
         .filter(idempotency_key::Column::ExpiresAt.lte(now))
         .exec(db)

@@ -1,13 +1,17 @@
 //! Voucher rows: issuance, lookup by code HMAC, row locks and conditional debits.
 use sea_orm::{
-    sea_query::Expr, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::Expr, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use time::OffsetDateTime;
 
 use super::entities::voucher;
 
 /// Inserts vouchers and returns their ids in the same order.
-pub async fn insert_many(db: &impl ConnectionTrait, rows: Vec<voucher::Model>) -> Result<Vec<i64>, DbErr> {
+pub async fn insert_many(
+    db: &impl ConnectionTrait,
+    rows: Vec<voucher::Model>,
+) -> Result<Vec<i64>, DbErr> {
     let mut ids = Vec::with_capacity(rows.len());
     // One by one: ids are needed for the ledger, and RETURNING of batch inserts differs by backend.
     for row in rows {
@@ -33,7 +37,10 @@ pub async fn insert_many(db: &impl ConnectionTrait, rows: Vec<voucher::Model>) -
 }
 
 /// The voucher with this code HMAC, without locking (balance checks, display).
-pub async fn find_by_hmac(db: &impl ConnectionTrait, hmac: &str) -> Result<Option<voucher::Model>, DbErr> {
+pub async fn find_by_hmac(
+    db: &impl ConnectionTrait,
+    hmac: &str,
+) -> Result<Option<voucher::Model>, DbErr> {
     voucher::Entity::find()
         .filter(voucher::Column::CodeHmac.eq(hmac))
         .one(db)
@@ -41,7 +48,10 @@ pub async fn find_by_hmac(db: &impl ConnectionTrait, hmac: &str) -> Result<Optio
 }
 
 /// Vouchers by id.
-pub async fn find_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec<voucher::Model>, DbErr> {
+pub async fn find_by_ids(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+) -> Result<Vec<voucher::Model>, DbErr> {
     voucher::Entity::find()
         .filter(voucher::Column::Id.is_in(ids.iter().copied()))
         .order_by_asc(voucher::Column::Id)
@@ -52,7 +62,10 @@ pub async fn find_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec<v
 /// Locks the vouchers with these HMACs in id order (a fixed order means two payments
 /// sharing vouchers can never deadlock). On SQLite the write transaction already excludes
 /// every other writer, so no row lock is needed.
-pub async fn lock_by_hmacs(db: &impl ConnectionTrait, hmacs: &[String]) -> Result<Vec<voucher::Model>, DbErr> {
+pub async fn lock_by_hmacs(
+    db: &impl ConnectionTrait,
+    hmacs: &[String],
+) -> Result<Vec<voucher::Model>, DbErr> {
     let mut q = voucher::Entity::find()
         .filter(voucher::Column::CodeHmac.is_in(hmacs.iter().cloned()))
         .order_by_asc(voucher::Column::Id);
@@ -71,7 +84,10 @@ pub async fn debit(
     now: OffsetDateTime,
 ) -> Result<bool, DbErr> {
     let mut q = voucher::Entity::update_many()
-        .col_expr(voucher::Column::BalanceMinor, Expr::col(voucher::Column::BalanceMinor).sub(amount))
+        .col_expr(
+            voucher::Column::BalanceMinor,
+            Expr::col(voucher::Column::BalanceMinor).sub(amount),
+        )
         .col_expr(voucher::Column::UpdatedAt, Expr::value(now));
     if mark_used {
         q = q.col_expr(voucher::Column::Status, Expr::value("used"));
@@ -86,7 +102,12 @@ pub async fn debit(
 }
 
 /// Sets a voucher's status (`active`, `blocked`); false when no such voucher.
-pub async fn set_status(db: &impl ConnectionTrait, id: i64, status: &str, now: OffsetDateTime) -> Result<bool, DbErr> {
+pub async fn set_status(
+    db: &impl ConnectionTrait,
+    id: i64,
+    status: &str,
+    now: OffsetDateTime,
+) -> Result<bool, DbErr> {
     let res = voucher::Entity::update_many()
         .col_expr(voucher::Column::Status, Expr::value(status))
         .col_expr(voucher::Column::UpdatedAt, Expr::value(now))

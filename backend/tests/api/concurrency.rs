@@ -12,7 +12,9 @@ async fn fifty_concurrent_payments_of_one_order_succeed_exactly_once() {
     let code = app.issue_one("10000.00").await;
     let keys: Vec<String> = (0..50).map(|i| format!("click-{i}")).collect();
     let codes = [code.as_str()];
-    let requests = keys.iter().map(|k| app.pay(&m.pk, "ORDER_STORM", "25.00", &codes, Some(k)));
+    let requests = keys
+        .iter()
+        .map(|k| app.pay(&m.pk, "ORDER_STORM", "25.00", &codes, Some(k)));
     let responses = futures::future::join_all(requests).await;
 
     let mut success_ids = Vec::new();
@@ -29,9 +31,22 @@ async fn fifty_concurrent_payments_of_one_order_succeed_exactly_once() {
         }
     }
     assert_eq!(success_ids.len(), 1, "exactly one success");
-    assert_eq!(conflict_ids, HashSet::from([success_ids[0].clone()]), "every 409 names the winner");
+    assert_eq!(
+        conflict_ids,
+        HashSet::from([success_ids[0].clone()]),
+        "every 409 names the winner"
+    );
     assert_eq!(app.count("transactions").await, 1);
-    let check = body(app.post("/api/vouchers/check", &m.pk, &serde_json::json!({"code": code}), None).await).await;
+    let check = body(
+        app.post(
+            "/api/vouchers/check",
+            &m.pk,
+            &serde_json::json!({"code": code}),
+            None,
+        )
+        .await,
+    )
+    .await;
     assert_eq!(check["balance"], "9975.00");
     let (ok, report) = app.audit();
     assert!(ok, "{report}");
@@ -45,7 +60,9 @@ async fn two_hundred_payments_on_one_voucher_never_overdraw_it() {
     // 200 x 7.00 = 1400.00 asked of 1000.00: exactly 142 fit.
     let orders: Vec<String> = (0..200).map(|i| format!("HOT_{i}")).collect();
     let codes = [code.as_str()];
-    let requests = orders.iter().map(|o| app.pay(&m.pk, o, "7.00", &codes, None));
+    let requests = orders
+        .iter()
+        .map(|o| app.pay(&m.pk, o, "7.00", &codes, None));
     let responses = futures::future::join_all(requests).await;
     let mut ok = 0i64;
     for r in responses {

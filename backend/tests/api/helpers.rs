@@ -31,7 +31,8 @@ pub fn is_sqlite() -> bool {
 }
 
 fn admin_url() -> String {
-    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 fn redis_url() -> String {
@@ -39,7 +40,10 @@ fn redis_url() -> String {
 }
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn db_url(name: &str) -> String {
@@ -69,26 +73,40 @@ async fn template() -> String {
     TEMPLATE
         .get_or_init(|| async {
             let name = template_name();
-            let admin = Database::connect(admin_url()).await.expect("PostgreSQL reachable for tests");
+            let admin = Database::connect(admin_url())
+                .await
+                .expect("PostgreSQL reachable for tests");
             let be = admin.get_database_backend();
             // Several test processes may start at once: one migrates, the others wait.
             admin
-                .execute(Statement::from_string(be, "SELECT pg_advisory_lock(727274)"))
+                .execute(Statement::from_string(
+                    be,
+                    "SELECT pg_advisory_lock(727274)",
+                ))
                 .await
                 .unwrap();
             let exists = admin
-                .query_one(Statement::from_string(be, format!("SELECT 1 FROM pg_database WHERE datname = '{name}'")))
+                .query_one(Statement::from_string(
+                    be,
+                    format!("SELECT 1 FROM pg_database WHERE datname = '{name}'"),
+                ))
                 .await
                 .unwrap()
                 .is_some();
             if !exists {
                 let building = format!("{name}_building");
                 admin
-                    .execute(Statement::from_string(be, format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)")))
+                    .execute(Statement::from_string(
+                        be,
+                        format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"),
+                    ))
                     .await
                     .unwrap();
                 admin
-                    .execute(Statement::from_string(be, format!("CREATE DATABASE {building}")))
+                    .execute(Statement::from_string(
+                        be,
+                        format!("CREATE DATABASE {building}"),
+                    ))
                     .await
                     .unwrap();
                 let status = Command::new(env!("CARGO_BIN_EXE_superpayment"))
@@ -99,12 +117,18 @@ async fn template() -> String {
                     .unwrap();
                 assert!(status.success(), "migrating the template failed");
                 admin
-                    .execute(Statement::from_string(be, format!("ALTER DATABASE {building} RENAME TO {name}")))
+                    .execute(Statement::from_string(
+                        be,
+                        format!("ALTER DATABASE {building} RENAME TO {name}"),
+                    ))
                     .await
                     .unwrap();
             }
             admin
-                .execute(Statement::from_string(be, "SELECT pg_advisory_unlock(727274)"))
+                .execute(Statement::from_string(
+                    be,
+                    "SELECT pg_advisory_unlock(727274)",
+                ))
                 .await
                 .unwrap();
             admin.close().await.ok();
@@ -115,7 +139,11 @@ async fn template() -> String {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A merchant created through the admin API.
@@ -149,7 +177,11 @@ impl TestApp {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let (database_url, db_name, redis_prefix) = if is_sqlite() {
-            (format!("sqlite://{}/superpayment.db?mode=rwc", dir.path().display()), None, None)
+            (
+                format!("sqlite://{}/superpayment.db?mode=rwc", dir.path().display()),
+                None,
+                None,
+            )
         } else {
             let tpl = template().await;
             let name = format!("sp_test_{}", uuid::Uuid::new_v4().simple());
@@ -162,7 +194,11 @@ impl TestApp {
                 .await
                 .unwrap();
             admin.close().await.ok();
-            (db_url(&name), Some(name), Some(format!("sp:test:{}:", uuid::Uuid::new_v4().simple())))
+            (
+                db_url(&name),
+                Some(name),
+                Some(format!("sp:test:{}:", uuid::Uuid::new_v4().simple())),
+            )
         };
         let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_superpayment"));
@@ -191,7 +227,10 @@ impl TestApp {
         let child = cmd.spawn().expect("starting superpayment serve");
         let app = TestApp {
             address: format!("http://127.0.0.1:{port}"),
-            client: Client::builder().timeout(Duration::from_secs(60)).build().unwrap(),
+            client: Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
             database_url,
             redis_prefix,
             db_name,
@@ -204,7 +243,12 @@ impl TestApp {
 
     async fn wait_ready(&self) {
         for _ in 0..1500 {
-            if let Ok(r) = self.client.get(format!("{}/readyz", self.address)).send().await {
+            if let Ok(r) = self
+                .client
+                .get(format!("{}/readyz", self.address))
+                .send()
+                .await
+            {
                 if r.status().is_success() {
                     return;
                 }
@@ -228,7 +272,13 @@ impl TestApp {
     }
 
     /// POST with a bearer key and an optional Idempotency-Key.
-    pub async fn post(&self, path: &str, key: &str, body: &Value, idempotency_key: Option<&str>) -> Response {
+    pub async fn post(
+        &self,
+        path: &str,
+        key: &str,
+        body: &Value,
+        idempotency_key: Option<&str>,
+    ) -> Response {
         let mut req = self.client.post(self.url(path)).bearer_auth(key).json(body);
         if let Some(k) = idempotency_key {
             req = req.header("Idempotency-Key", k);
@@ -259,15 +309,28 @@ impl TestApp {
     }
 
     /// Issues vouchers through the admin API; `extra` is merged into the request.
-    pub async fn issue(&self, currency: &str, amount: &str, count: u32, extra: Value) -> Vec<String> {
+    pub async fn issue(
+        &self,
+        currency: &str,
+        amount: &str,
+        count: u32,
+        extra: Value,
+    ) -> Vec<String> {
         let mut body = json!({"currency": currency, "amount": amount, "count": count});
         if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
             for (k, v) in e {
                 b.insert(k.clone(), v.clone());
             }
         }
-        let r = self.post("/api/admin/vouchers", ADMIN_TOKEN, &body, None).await;
-        assert_eq!(r.status(), 201, "issuing vouchers: {}", r.text().await.unwrap());
+        let r = self
+            .post("/api/admin/vouchers", ADMIN_TOKEN, &body, None)
+            .await;
+        assert_eq!(
+            r.status(),
+            201,
+            "issuing vouchers: {}",
+            r.text().await.unwrap()
+        );
         let v: Value = r.json().await.unwrap();
         v["vouchers"]
             .as_array()
@@ -282,7 +345,14 @@ impl TestApp {
     }
 
     /// POST /api/process-payment/ (the seed's URL, trailing slash included).
-    pub async fn pay(&self, pk: &str, order_id: &str, amount: &str, codes: &[&str], idempotency_key: Option<&str>) -> Response {
+    pub async fn pay(
+        &self,
+        pk: &str,
+        order_id: &str,
+        amount: &str,
+        codes: &[&str],
+        idempotency_key: Option<&str>,
+    ) -> Response {
         let vouchers: Vec<Value> = codes.iter().map(|c| json!({"code": c})).collect();
         self.post(
             "/api/process-payment/",
@@ -296,14 +366,19 @@ impl TestApp {
     /// Runs `superpayment <args>` against this app's database; returns (success, stdout).
     pub fn cli(&self, args: &[&str]) -> (bool, String) {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_superpayment"));
-        cmd.args(args).env("VOUCHER_PEPPER", PEPPER).env("DATA_DIR", self.dir.path());
+        cmd.args(args)
+            .env("VOUCHER_PEPPER", PEPPER)
+            .env("DATA_DIR", self.dir.path());
         if !is_sqlite() {
             cmd.env("DATABASE_URL", &self.database_url);
         } else {
             cmd.env_remove("DATABASE_URL");
         }
         let out = cmd.output().unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
     }
 
     /// `superpayment audit` on this app's database.
@@ -320,7 +395,10 @@ impl TestApp {
     pub async fn count(&self, table: &str) -> i64 {
         let db = self.db().await;
         let row = db
-            .query_one(Statement::from_string(db.get_database_backend(), format!("SELECT COUNT(*) AS n FROM {table}")))
+            .query_one(Statement::from_string(
+                db.get_database_backend(),
+                format!("SELECT COUNT(*) AS n FROM {table}"),
+            ))
             .await
             .unwrap()
             .unwrap();
@@ -337,7 +415,10 @@ impl Drop for TestApp {
         if let Some(name) = self.db_name.take() {
             // Drop runs outside any runtime we may block; use a short-lived one on a thread.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
                 rt.block_on(async {
                     if let Ok(admin) = Database::connect(admin_url()).await {
                         let _ = admin

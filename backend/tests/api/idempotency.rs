@@ -7,17 +7,31 @@ async fn a_replay_returns_the_same_body_flagged_and_writes_nothing() {
     let m = app.create_merchant(250).await;
     let code = app.issue_one("150.00").await;
 
-    let first = app.pay(&m.pk, "ORDER_1", "99.00", &[&code], Some("key-1")).await;
+    let first = app
+        .pay(&m.pk, "ORDER_1", "99.00", &[&code], Some("key-1"))
+        .await;
     assert_eq!(first.status(), 201);
     assert!(first.headers().get("idempotent-replayed").is_none());
     let first_body = first.text().await.unwrap();
-    let rows = (app.count("transactions").await, app.count("redemptions").await, app.count("postings").await, app.count("events").await);
+    let rows = (
+        app.count("transactions").await,
+        app.count("redemptions").await,
+        app.count("postings").await,
+        app.count("events").await,
+    );
 
-    let again = app.pay(&m.pk, "ORDER_1", "99.00", &[&code], Some("key-1")).await;
+    let again = app
+        .pay(&m.pk, "ORDER_1", "99.00", &[&code], Some("key-1"))
+        .await;
     assert_eq!(again.status(), 201);
     assert_eq!(again.headers()["idempotent-replayed"], "true");
     assert_eq!(again.text().await.unwrap(), first_body);
-    let after = (app.count("transactions").await, app.count("redemptions").await, app.count("postings").await, app.count("events").await);
+    let after = (
+        app.count("transactions").await,
+        app.count("redemptions").await,
+        app.count("postings").await,
+        app.count("events").await,
+    );
     assert_eq!(rows, after);
 }
 
@@ -26,8 +40,15 @@ async fn the_same_key_with_another_body_is_refused() {
     let app = TestApp::spawn().await;
     let m = app.create_merchant(250).await;
     let code = app.issue_one("150.00").await;
-    assert_eq!(app.pay(&m.pk, "ORDER_1", "99.00", &[&code], Some("key-2")).await.status(), 201);
-    let r = app.pay(&m.pk, "ORDER_1", "98.00", &[&code], Some("key-2")).await;
+    assert_eq!(
+        app.pay(&m.pk, "ORDER_1", "99.00", &[&code], Some("key-2"))
+            .await
+            .status(),
+        201
+    );
+    let r = app
+        .pay(&m.pk, "ORDER_1", "98.00", &[&code], Some("key-2"))
+        .await;
     assert_eq!(r.status(), 400);
     let v = body(r).await;
     assert_eq!(v["error"]["type"], "idempotency_error");
@@ -39,10 +60,14 @@ async fn a_declined_attempt_is_replayed_as_declined() {
     let app = TestApp::spawn().await;
     let m = app.create_merchant(250).await;
     let code = app.issue_one("10.00").await;
-    let first = app.pay(&m.pk, "ORDER_1", "99.00", &[&code], Some("key-3")).await;
+    let first = app
+        .pay(&m.pk, "ORDER_1", "99.00", &[&code], Some("key-3"))
+        .await;
     assert_eq!(first.status(), 402);
     let first_body = first.text().await.unwrap();
-    let again = app.pay(&m.pk, "ORDER_1", "99.00", &[&code], Some("key-3")).await;
+    let again = app
+        .pay(&m.pk, "ORDER_1", "99.00", &[&code], Some("key-3"))
+        .await;
     assert_eq!(again.status(), 402);
     assert_eq!(again.text().await.unwrap(), first_body);
 }

@@ -11,7 +11,9 @@ async fn a_secret_key_on_a_widget_endpoint_is_forbidden() {
     let r = app.pay(&m.sk, "ORDER_1", "10.00", &[&code], None).await;
     assert_eq!(r.status(), 403);
     assert_eq!(body(r).await["error"]["code"], "secret_key_not_allowed");
-    let r = app.post("/api/vouchers/check", &m.sk, &json!({"code": code}), None).await;
+    let r = app
+        .post("/api/vouchers/check", &m.sk, &json!({"code": code}), None)
+        .await;
     assert_eq!(r.status(), 403);
     assert_eq!(app.count("transactions").await, 0);
 }
@@ -20,7 +22,11 @@ async fn a_secret_key_on_a_widget_endpoint_is_forbidden() {
 async fn unknown_malformed_and_missing_keys_are_401() {
     let app = TestApp::spawn().await;
     let code = app.issue_one("50.00").await;
-    for key in ["pk_test_00000000000000000000000000000000", "not-a-key", "sk_live_"] {
+    for key in [
+        "pk_test_00000000000000000000000000000000",
+        "not-a-key",
+        "sk_live_",
+    ] {
         let r = app.pay(key, "ORDER_1", "10.00", &[&code], None).await;
         assert_eq!(r.status(), 401, "{key}");
         assert_eq!(body(r).await["error"]["type"], "authentication_error");
@@ -42,17 +48,42 @@ async fn logs_never_contain_a_key_or_a_voucher_code() {
     let m = app.create_merchant(250).await;
     let code = app.issue_one("150.00").await;
     let other = app.issue_one("10.00").await;
-    app.post("/api/vouchers/check", &m.pk, &json!({"code": code}), None).await;
-    assert_eq!(app.pay(&m.pk, "ORDER_1", "99.00", &[&code], Some("k")).await.status(), 201);
+    app.post("/api/vouchers/check", &m.pk, &json!({"code": code}), None)
+        .await;
+    assert_eq!(
+        app.pay(&m.pk, "ORDER_1", "99.00", &[&code], Some("k"))
+            .await
+            .status(),
+        201
+    );
     app.pay(&m.pk, "ORDER_2", "99.00", &[&other], None).await;
     app.pay(&m.sk, "ORDER_3", "99.00", &[&other], None).await;
-    let r = app.post("/api/verify-transaction", &m.sk, &json!({"order_id": "ORDER_1"}), None).await;
+    let r = app
+        .post(
+            "/api/verify-transaction",
+            &m.sk,
+            &json!({"order_id": "ORDER_1"}),
+            None,
+        )
+        .await;
     assert_eq!(r.status(), 200);
 
     let logs = app.logs();
-    assert!(logs.contains("payment succeeded"), "the log is captured: {logs}");
+    assert!(
+        logs.contains("payment succeeded"),
+        "the log is captured: {logs}"
+    );
     let canonical = |c: &str| c.replace('-', "");
-    for secret in [m.pk.as_str(), m.sk.as_str(), &code, &other, &canonical(&code), &canonical(&other), &m.sk[8..], &m.pk[8..]] {
+    for secret in [
+        m.pk.as_str(),
+        m.sk.as_str(),
+        &code,
+        &other,
+        &canonical(&code),
+        &canonical(&other),
+        &m.sk[8..],
+        &m.pk[8..],
+    ] {
         assert!(!logs.contains(secret), "log leaks a secret");
     }
 }

@@ -4,8 +4,20 @@ use crate::helpers::TestApp;
 #[tokio::test]
 async fn the_committed_spec_matches_the_served_one() {
     let app = TestApp::spawn().await;
-    let served = app.client.get(app.url("/openapi.json")).send().await.unwrap().text().await.unwrap();
-    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi/openapi.json")).unwrap();
+    let served = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../openapi/openapi.json"
+    ))
+    .unwrap();
     assert!(
         served == committed,
         "openapi/openapi.json is stale: run `cargo run -p superpayment-backend -- openapi --out openapi/openapi.json`"
@@ -14,7 +26,11 @@ async fn the_committed_spec_matches_the_served_one() {
 
 #[tokio::test]
 async fn every_operation_documents_its_errors_with_the_one_schema_and_examples() {
-    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi/openapi.json")).unwrap();
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../openapi/openapi.json"
+    ))
+    .unwrap();
     let doc: serde_json::Value = serde_json::from_str(&committed).unwrap();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
@@ -22,9 +38,20 @@ async fn every_operation_documents_its_errors_with_the_one_schema_and_examples()
             assert!(responses.contains_key("500"), "{method} {path} lacks 500");
             for (status, resp) in responses {
                 if status.starts_with('4') || status.starts_with('5') {
-                    let media = resp["content"].as_object().unwrap().values().next().unwrap();
-                    assert_eq!(media["schema"]["$ref"], "#/components/schemas/ErrorBody", "{method} {path} {status}");
-                    assert!(media["examples"].as_object().is_some_and(|e| !e.is_empty()), "{method} {path} {status} lacks examples");
+                    let media = resp["content"]
+                        .as_object()
+                        .unwrap()
+                        .values()
+                        .next()
+                        .unwrap();
+                    assert_eq!(
+                        media["schema"]["$ref"], "#/components/schemas/ErrorBody",
+                        "{method} {path} {status}"
+                    );
+                    assert!(
+                        media["examples"].as_object().is_some_and(|e| !e.is_empty()),
+                        "{method} {path} {status} lacks examples"
+                    );
                 }
             }
         }
@@ -34,8 +61,19 @@ async fn every_operation_documents_its_errors_with_the_one_schema_and_examples()
 #[tokio::test]
 async fn the_seed_urls_with_and_without_trailing_slash_are_served() {
     let app = TestApp::spawn().await;
-    for path in ["/api/process-payment/", "/api/process-payment", "/api/verify-transaction/", "/api/verify-transaction"] {
-        let r = app.client.post(app.url(path)).json(&serde_json::json!({})).send().await.unwrap();
+    for path in [
+        "/api/process-payment/",
+        "/api/process-payment",
+        "/api/verify-transaction/",
+        "/api/verify-transaction",
+    ] {
+        let r = app
+            .client
+            .post(app.url(path))
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 401, "{path}");
     }
     let r = app.client.get(app.url("/healthz")).send().await.unwrap();

@@ -9,7 +9,9 @@ async fn one_voucher_pays_an_order_and_keeps_the_rest_of_its_balance() {
     let m = app.create_merchant(250).await;
     let code = app.issue_one("150.00").await;
 
-    let r = app.pay(&m.pk, "ORDER_123", "99.00", &[&code], Some("k1")).await;
+    let r = app
+        .pay(&m.pk, "ORDER_123", "99.00", &[&code], Some("k1"))
+        .await;
     assert_eq!(r.status(), 201);
     let v = body(r).await;
     assert!(v["id"].as_str().unwrap().starts_with("txn_"));
@@ -17,7 +19,10 @@ async fn one_voucher_pays_an_order_and_keeps_the_rest_of_its_balance() {
     assert_eq!(v["order_id"], "ORDER_123");
     assert_eq!(v["amount"], "99.00");
     assert_eq!(v["currency"], "EUR");
-    assert_eq!(v["vouchers"], json!([{"last4": &code[15..], "amount": "99.00", "remaining_balance": "51.00"}]));
+    assert_eq!(
+        v["vouchers"],
+        json!([{"last4": &code[15..], "amount": "99.00", "remaining_balance": "51.00"}])
+    );
     let (ok, report) = app.audit();
     assert!(ok, "{report}");
 }
@@ -54,10 +59,17 @@ async fn insufficient_total_balance_is_declined_and_touches_no_balance() {
     let v = body(r).await;
     assert_eq!(v["error"]["type"], "voucher_error");
     assert_eq!(v["error"]["code"], "insufficient_balance");
-    assert!(v["error"]["request_id"].as_str().unwrap().starts_with("req_"));
+    assert!(v["error"]["request_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("req_"));
 
     for (code, balance) in [(&a, "40.00"), (&b, "50.00")] {
-        let c = body(app.post("/api/vouchers/check", &m.pk, &json!({"code": code}), None).await).await;
+        let c = body(
+            app.post("/api/vouchers/check", &m.pk, &json!({"code": code}), None)
+                .await,
+        )
+        .await;
         assert_eq!(c["balance"], balance);
     }
     assert_eq!(app.count("transactions").await, 0);
@@ -77,16 +89,30 @@ async fn each_unusable_voucher_gets_its_documented_decline() {
     use sea_orm::{ConnectionTrait, Statement};
     db.execute(Statement::from_string(
         db.get_database_backend(),
-        "UPDATE vouchers SET expires_at = created_at WHERE id = (SELECT MIN(id) FROM vouchers)".to_owned(),
+        "UPDATE vouchers SET expires_at = created_at WHERE id = (SELECT MIN(id) FROM vouchers)"
+            .to_owned(),
     ))
     .await
     .unwrap();
     let blocked = app.issue_one("50.00").await;
-    let r = app.post("/api/admin/vouchers/block", crate::helpers::ADMIN_TOKEN, &json!({"code": blocked}), None).await;
+    let r = app
+        .post(
+            "/api/admin/vouchers/block",
+            crate::helpers::ADMIN_TOKEN,
+            &json!({"code": blocked}),
+            None,
+        )
+        .await;
     assert_eq!(r.status(), 200);
     let usd = app.issue("USD", "50.00", 1, json!({})).await.remove(0);
-    let restricted = app.issue("EUR", "50.00", 1, json!({"merchant_id": other.id})).await.remove(0);
-    let minimum = app.issue("EUR", "50.00", 1, json!({"min_order_amount": "30.00"})).await.remove(0);
+    let restricted = app
+        .issue("EUR", "50.00", 1, json!({"merchant_id": other.id}))
+        .await
+        .remove(0);
+    let minimum = app
+        .issue("EUR", "50.00", 1, json!({"min_order_amount": "30.00"}))
+        .await
+        .remove(0);
     let unknown = superpayment_core::VoucherCode::generate([9; 10]).formatted();
 
     for (code, expected) in [
@@ -104,7 +130,9 @@ async fn each_unusable_voucher_gets_its_documented_decline() {
         assert_eq!(v["error"]["param"], "vouchers[0]");
     }
     // The restricted voucher works for the merchant it belongs to.
-    let r = app.pay(&other.pk, "ORDER_X", "10.00", &[&restricted], None).await;
+    let r = app
+        .pay(&other.pk, "ORDER_X", "10.00", &[&restricted], None)
+        .await;
     assert_eq!(r.status(), 201);
     assert!(app.audit().0);
 }
@@ -114,11 +142,23 @@ async fn malformed_amounts_are_refused_naming_the_field() {
     let app = TestApp::spawn().await;
     let m = app.create_merchant(250).await;
     let code = app.issue_one("50.00").await;
-    for amount in ["99.001", "-1", "0", "1e3", " 99", "", "99,00", "12345678901234567890"] {
+    for amount in [
+        "99.001",
+        "-1",
+        "0",
+        "1e3",
+        " 99",
+        "",
+        "99,00",
+        "12345678901234567890",
+    ] {
         let r = app.pay(&m.pk, "ORDER_A", amount, &[&code], None).await;
         assert_eq!(r.status(), 400, "amount {amount:?}");
         let v = body(r).await;
-        assert_eq!(v["error"]["type"], "invalid_request_error", "amount {amount:?}");
+        assert_eq!(
+            v["error"]["type"], "invalid_request_error",
+            "amount {amount:?}"
+        );
         assert_eq!(v["error"]["param"], "amount", "amount {amount:?}: {v}");
     }
     assert_eq!(app.count("transactions").await, 0);
@@ -138,7 +178,12 @@ async fn every_invalid_field_is_listed_at_once() {
         .await;
     assert_eq!(r.status(), 400);
     let v = body(r).await;
-    let params: Vec<&str> = v["error"]["errors"].as_array().unwrap().iter().map(|e| e["param"].as_str().unwrap()).collect();
+    let params: Vec<&str> = v["error"]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["param"].as_str().unwrap())
+        .collect();
     for p in ["order_id", "currency", "vouchers[0].code"] {
         assert!(params.contains(&p), "{p} missing in {params:?}");
     }

@@ -21,7 +21,9 @@ async fn a_matching_transaction_is_verified_with_its_amounts() {
         json!({"order_id": "ORDER_123", "expected_amount": "99", "expected_currency": "EUR"}),
         json!({"transaction_id": id, "order_id": "ORDER_123"}),
     ] {
-        let r = app.post("/api/verify-transaction/", &m.sk, &req, None).await;
+        let r = app
+            .post("/api/verify-transaction/", &m.sk, &req, None)
+            .await;
         assert_eq!(r.status(), 200);
         let v = body(r).await;
         assert_eq!(v["verified"], true, "{v}");
@@ -39,16 +41,29 @@ async fn each_mismatch_is_reported() {
     let app = TestApp::spawn().await;
     let (m, id) = paid(&app).await;
     let cases = [
-        (json!({"transaction_id": id, "expected_amount": "9.90"}), json!(["amount"])),
-        (json!({"transaction_id": id, "expected_currency": "USD"}), json!(["currency"])),
-        (json!({"transaction_id": id, "order_id": "ORDER_999"}), json!(["order_id"])),
+        (
+            json!({"transaction_id": id, "expected_amount": "9.90"}),
+            json!(["amount"]),
+        ),
+        (
+            json!({"transaction_id": id, "expected_currency": "USD"}),
+            json!(["currency"]),
+        ),
+        (
+            json!({"transaction_id": id, "order_id": "ORDER_999"}),
+            json!(["order_id"]),
+        ),
         (
             json!({"transaction_id": id, "order_id": "ORDER_9", "expected_amount": "1.00", "expected_currency": "GBP"}),
             json!(["order_id", "currency", "amount"]),
         ),
     ];
     for (req, expected) in cases {
-        let v = body(app.post("/api/verify-transaction/", &m.sk, &req, None).await).await;
+        let v = body(
+            app.post("/api/verify-transaction/", &m.sk, &req, None)
+                .await,
+        )
+        .await;
         assert_eq!(v["verified"], false, "{v}");
         assert_eq!(v["mismatches"], expected);
     }
@@ -59,11 +74,19 @@ async fn another_merchants_transaction_is_not_found() {
     let app = TestApp::spawn().await;
     let (_, id) = paid(&app).await;
     let intruder = app.create_merchant(100).await;
-    for req in [json!({"transaction_id": id}), json!({"order_id": "ORDER_123"})] {
-        let r = app.post("/api/verify-transaction", &intruder.sk, &req, None).await;
+    for req in [
+        json!({"transaction_id": id}),
+        json!({"order_id": "ORDER_123"}),
+    ] {
+        let r = app
+            .post("/api/verify-transaction", &intruder.sk, &req, None)
+            .await;
         assert_eq!(r.status(), 404);
         let text = r.text().await.unwrap();
-        assert!(!text.contains("99.00") && !text.contains(&id[4..]), "{text}");
+        assert!(
+            !text.contains("99.00") && !text.contains(&id[4..]),
+            "{text}"
+        );
     }
 }
 
@@ -71,11 +94,29 @@ async fn another_merchants_transaction_is_not_found() {
 async fn a_live_key_does_not_see_test_transactions() {
     let app = TestApp::spawn().await;
     let (m, id) = paid(&app).await;
-    let (ok, out) = app.cli(&["admin", "create-keys", "--merchant", &m.id, "--mode", "live"]);
+    let (ok, out) = app.cli(&[
+        "admin",
+        "create-keys",
+        "--merchant",
+        &m.id,
+        "--mode",
+        "live",
+    ]);
     assert!(ok);
-    let live_sk = out.lines().find_map(|l| l.strip_prefix("secret_key=")).unwrap().to_owned();
+    let live_sk = out
+        .lines()
+        .find_map(|l| l.strip_prefix("secret_key="))
+        .unwrap()
+        .to_owned();
     assert!(live_sk.starts_with("sk_live_"));
-    let r = app.post("/api/verify-transaction", &live_sk, &json!({"transaction_id": id}), None).await;
+    let r = app
+        .post(
+            "/api/verify-transaction",
+            &live_sk,
+            &json!({"transaction_id": id}),
+            None,
+        )
+        .await;
     assert_eq!(r.status(), 404);
 }
 
@@ -83,7 +124,14 @@ async fn a_live_key_does_not_see_test_transactions() {
 async fn a_publishable_key_cannot_verify() {
     let app = TestApp::spawn().await;
     let (m, id) = paid(&app).await;
-    let r = app.post("/api/verify-transaction/", &m.pk, &json!({"transaction_id": id}), None).await;
+    let r = app
+        .post(
+            "/api/verify-transaction/",
+            &m.pk,
+            &json!({"transaction_id": id}),
+            None,
+        )
+        .await;
     assert_eq!(r.status(), 403);
     assert_eq!(body(r).await["error"]["code"], "secret_key_required");
 }
@@ -92,8 +140,17 @@ async fn a_publishable_key_cannot_verify() {
 async fn an_unknown_transaction_is_404_and_no_reference_is_400() {
     let app = TestApp::spawn().await;
     let m = app.create_merchant(250).await;
-    let r = app.post("/api/verify-transaction", &m.sk, &json!({"transaction_id": "txn_nope"}), None).await;
+    let r = app
+        .post(
+            "/api/verify-transaction",
+            &m.sk,
+            &json!({"transaction_id": "txn_nope"}),
+            None,
+        )
+        .await;
     assert_eq!(r.status(), 404);
-    let r = app.post("/api/verify-transaction", &m.sk, &json!({}), None).await;
+    let r = app
+        .post("/api/verify-transaction", &m.sk, &json!({}), None)
+        .await;
     assert_eq!(r.status(), 400);
 }

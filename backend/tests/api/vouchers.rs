@@ -9,8 +9,15 @@ async fn a_valid_code_shows_its_balance_in_any_spelling() {
     let m = app.create_merchant(250).await;
     let code = app.issue_one("50.00").await;
     let sloppy = code.to_lowercase().replace('-', " ");
-    let v = body(app.post("/api/vouchers/check", &m.pk, &json!({"code": sloppy}), None).await).await;
-    assert_eq!(v, json!({"valid": true, "balance": "50.00", "currency": "EUR", "last4": &code[15..]}));
+    let v = body(
+        app.post("/api/vouchers/check", &m.pk, &json!({"code": sloppy}), None)
+            .await,
+    )
+    .await;
+    assert_eq!(
+        v,
+        json!({"valid": true, "balance": "50.00", "currency": "EUR", "last4": &code[15..]})
+    );
 }
 
 #[tokio::test]
@@ -18,7 +25,16 @@ async fn an_unknown_code_gets_the_uniform_answer() {
     let app = TestApp::spawn().await;
     let m = app.create_merchant(250).await;
     let unknown = superpayment_core::VoucherCode::generate([3; 10]).formatted();
-    let v = body(app.post("/api/vouchers/check", &m.pk, &json!({"code": unknown}), None).await).await;
+    let v = body(
+        app.post(
+            "/api/vouchers/check",
+            &m.pk,
+            &json!({"code": unknown}),
+            None,
+        )
+        .await,
+    )
+    .await;
     assert_eq!(v["valid"], false);
     assert_eq!(v["reason"], "voucher_declined");
     assert!(v.get("balance").is_none());
@@ -30,11 +46,22 @@ async fn checking_too_often_is_rate_limited_with_retry_after() {
     let m = app.create_merchant(250).await;
     let code = app.issue_one("50.00").await;
     for _ in 0..5 {
-        assert_eq!(app.post("/api/vouchers/check", &m.pk, &json!({"code": code}), None).await.status(), 200);
+        assert_eq!(
+            app.post("/api/vouchers/check", &m.pk, &json!({"code": code}), None)
+                .await
+                .status(),
+            200
+        );
     }
-    let r = app.post("/api/vouchers/check", &m.pk, &json!({"code": code}), None).await;
+    let r = app
+        .post("/api/vouchers/check", &m.pk, &json!({"code": code}), None)
+        .await;
     assert_eq!(r.status(), 429);
-    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&retry));
     assert_eq!(body(r).await["error"]["code"], "rate_limited");
 }
