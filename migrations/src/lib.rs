@@ -6,6 +6,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_initial;
+mod m20261201_000001_merchant_integration;
 
 /// Runs every migration in order.
 pub struct Migrator;

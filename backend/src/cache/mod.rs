@@ -51,6 +51,57 @@ impl Coordinator {
         })
     }
 
+    /// Tries to take several keys in one round trip; each is taken or not independently.
+    pub async fn try_lock_many(&self, keys: &[&str], ttl: Duration) -> Vec<Option<LockGuard>> {
+        let tokens: Vec<String> = keys
+            .iter()
+            .map(|_| uuid::Uuid::new_v4().simple().to_string())
+            .collect();
+        let taken = match self {
+            Coordinator::Redis(r) => match r.set_nx_many(keys, &tokens, ttl).await {
+                Ok(taken) => taken,
+                Err(err) => {
+                    tracing::warn!(error = %err, "redis lock unavailable; relying on the database");
+                    vec![true; keys.len()]
+                }
+            },
+            Coordinator::Memory(m) => keys
+                .iter()
+                .zip(&tokens)
+                .map(|(k, t)| m.set_nx(k, t, ttl))
+                .collect(),
+        };
+        keys.iter()
+            .zip(tokens)
+            .zip(taken)
+            .map(|((key, token), taken)| {
+                taken.then(|| LockGuard {
+                    key: (*key).to_owned(),
+                    token,
+                })
+            })
+            .collect()
+    }
+
+    /// Releases several locks in one round trip.
+    pub async fn unlock_many(&self, guards: Vec<LockGuard>) {
+        if guards.is_empty() {
+            return;
+        }
+        match self {
+            Coordinator::Redis(r) => {
+                if let Err(err) = r.del_if_many(&guards).await {
+                    tracing::warn!(error = %err, "redis unlock failed; the locks will expire");
+                }
+            }
+            Coordinator::Memory(m) => {
+                for g in &guards {
+                    m.del_if(&g.key, &g.token);
+                }
+            }
+        }
+    }
+
     /// Takes `key`, waiting up to `wait` for the current holder to finish.
     pub async fn lock_waiting(
         &self,

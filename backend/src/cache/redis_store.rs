@@ -19,6 +19,16 @@ end
 return 0
 "#;
 
+const DEL_IF_OWNER_MANY: &str = r#"
+local n = 0
+for i, key in ipairs(KEYS) do
+  if redis.call("GET", key) == ARGV[i] then
+    n = n + redis.call("DEL", key)
+  end
+end
+return n
+"#;
+
 const HIT: &str = r#"
 local n = redis.call("INCR", KEYS[1])
 if n == 1 then redis.call("PEXPIRE", KEYS[1], ARGV[1]) end
@@ -58,6 +68,37 @@ impl RedisCoordinator {
             .query_async(&mut conn)
             .await?;
         Ok(reply.is_some())
+    }
+
+    pub(super) async fn set_nx_many(
+        &self,
+        keys: &[&str],
+        tokens: &[String],
+        ttl: Duration,
+    ) -> redis::RedisResult<Vec<bool>> {
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        for (key, token) in keys.iter().zip(tokens) {
+            pipe.cmd("SET")
+                .arg(self.key(key))
+                .arg(token)
+                .arg("NX")
+                .arg("PX")
+                .arg(ttl.as_millis() as u64);
+        }
+        let replies: Vec<Option<String>> = pipe.query_async(&mut conn).await?;
+        Ok(replies.into_iter().map(|r| r.is_some()).collect())
+    }
+
+    pub(super) async fn del_if_many(&self, guards: &[super::LockGuard]) -> redis::RedisResult<()> {
+        let mut conn = self.conn.clone();
+        let script = Script::new(DEL_IF_OWNER_MANY);
+        let mut invocation = script.prepare_invoke();
+        for g in guards {
+            invocation.key(self.key(&g.key)).arg(&g.token);
+        }
+        let _: i64 = invocation.invoke_async(&mut conn).await?;
+        Ok(())
     }
 
     pub(super) async fn del_if(&self, key: &str, token: &str) -> redis::RedisResult<()> {

@@ -10,13 +10,15 @@ use super::{rules, IDEMPOTENCY_TTL};
 use crate::{
     api::error::{ApiError, DeclineReason},
     auth::Caller,
+    cache::LockGuard,
     crypto::{sha256_hex, voucher_hmac},
     ids::new_id,
     startup::AppState,
     store::{
         self,
-        entities::{event, idempotency_key, redemption, transaction},
+        entities::{event, idempotency_key, transaction},
         ledger::Line,
+        payment_write::{Debit, PaymentWrite, WriteOutcome},
     },
 };
 
@@ -61,60 +63,90 @@ pub enum PayOutcome {
     },
 }
 
-const IDEMPOTENCY_LOCK_TTL: Duration = Duration::from_secs(60);
-const ORDER_LOCK_TTL: Duration = Duration::from_secs(30);
+/// How long a dedup lock lives if its holder dies without releasing it.
+const LOCK_TTL: Duration = Duration::from_secs(60);
+/// How long a request waits for an earlier attempt at the same order to finish.
 const ORDER_LOCK_WAIT: Duration = Duration::from_secs(10);
 
-/// Pays an order, honouring the three depths of double-payment protection of design §3.
+/// Pays an order, honouring the three depths of double-payment protection of design §3:
+/// the idempotency key (lock, then stored answer), the order (lock, then unique index),
+/// and the conditional debits inside one database transaction.
 #[tracing::instrument(skip_all, fields(merchant_id = %caller.merchant_id, order_id = %req.payment.order_id, mode = caller.mode_str()))]
 pub async fn pay(
     state: &AppState,
     caller: &Caller,
     req: PayRequest,
 ) -> Result<PayOutcome, ApiError> {
-    let Some(key) = req.idempotency_key.clone() else {
-        return pay_order_locked(state, caller, &req)
-            .await
-            .map(PayOutcome::Created);
-    };
-    if let Some(stored) = stored_response(state, caller, &key).await? {
-        return replay(stored, &req.request_hash);
-    }
-    let lock_key = format!(
-        "idem:{}:{}:{}",
-        caller.merchant_id,
-        caller.mode_str(),
-        sha256_hex(&key)
-    );
-    let Some(guard) = state.coord.try_lock(&lock_key, IDEMPOTENCY_LOCK_TTL).await else {
+    let scope = format!("{}:{}", caller.merchant_id, caller.mode_str());
+    let order_lock = format!("order:{scope}:{}", sha256_hex(req.payment.order_id.as_str()));
+    let idem_lock = req
+        .idempotency_key
+        .as_deref()
+        .map(|k| format!("idem:{scope}:{}", sha256_hex(k)));
+    let mut keys = vec![order_lock.as_str()];
+    keys.extend(idem_lock.as_deref());
+    // Both locks in one round trip: the common case costs a single Redis call each way.
+    let mut taken = state.coord.try_lock_many(&keys, LOCK_TTL).await.into_iter();
+    let order_guard = taken.next().flatten();
+    let idem_guard = taken.next().flatten();
+    if idem_lock.is_some() && idem_guard.is_none() {
+        state.coord.unlock_many(order_guard.into_iter().collect()).await;
         return Err(ApiError::IdempotencyInFlight);
-    };
-    let result = async {
-        // The previous holder may have finished between the read above and the lock.
-        if let Some(stored) = stored_response(state, caller, &key).await? {
+    }
+    let mut held: Vec<LockGuard> = idem_guard.into_iter().collect();
+    let result = pay_holding_key(state, caller, &req, &order_lock, order_guard, &mut held).await;
+    state.coord.unlock_many(held).await;
+    result
+}
+
+async fn pay_holding_key(
+    state: &AppState,
+    caller: &Caller,
+    req: &PayRequest,
+    order_lock: &str,
+    order_guard: Option<LockGuard>,
+    held: &mut Vec<LockGuard>,
+) -> Result<PayOutcome, ApiError> {
+    if let Some(key) = &req.idempotency_key {
+        // Read under the key's lock: a completed request's answer is stored by now.
+        if let Some(stored) = stored_response(state, caller, key).await? {
+            held.extend(order_guard);
             return replay(stored, &req.request_hash);
         }
-        let result = pay_order_locked(state, caller, &req).await;
-        match result {
-            Ok(receipt) => Ok(PayOutcome::Created(receipt)),
-            Err(ApiError::IdempotencyInFlight) => {
-                // Lost a race on the key's unique index: the winner's answer is stored.
-                match stored_response(state, caller, &key).await? {
-                    Some(stored) => replay(stored, &req.request_hash),
-                    None => Err(ApiError::IdempotencyInFlight),
-                }
-            }
-            Err(err @ (ApiError::Declined { .. } | ApiError::OrderAlreadyPaid { .. })) => {
-                // Outcomes of a request that ran are kept, so a retry gets the same answer.
-                remember_failure(state, caller, &key, &req.request_hash, &err).await;
-                Err(err)
-            }
-            Err(err) => Err(err),
-        }
     }
-    .await;
-    state.coord.unlock(guard).await;
-    result
+    let order_guard = match order_guard {
+        Some(g) => Some(g),
+        // Another attempt at this order is running (a double click): wait for it, then
+        // learn its outcome from the database instead of racing it.
+        None => {
+            state
+                .coord
+                .lock_waiting(order_lock, LOCK_TTL, ORDER_LOCK_WAIT)
+                .await
+        }
+    };
+    held.extend(order_guard);
+    let result = pay_order(state, caller, req).await;
+    let Some(key) = &req.idempotency_key else {
+        return result.map(PayOutcome::Created);
+    };
+    match result {
+        Ok(receipt) => Ok(PayOutcome::Created(receipt)),
+        Err(ApiError::IdempotencyInFlight) => {
+            // Lost a race on the key's unique index (a lock that failed open): the winner's
+            // answer is stored.
+            match stored_response(state, caller, key).await? {
+                Some(stored) => replay(stored, &req.request_hash),
+                None => Err(ApiError::IdempotencyInFlight),
+            }
+        }
+        Err(err @ (ApiError::Declined { .. } | ApiError::OrderAlreadyPaid { .. })) => {
+            // Outcomes of a request that ran are kept, so a retry gets the same answer.
+            remember_failure(state, caller, key, &req.request_hash, &err).await;
+            Err(err)
+        }
+        Err(err) => Err(err),
+    }
 }
 
 async fn stored_response(
@@ -172,35 +204,7 @@ async fn remember_failure(
     }
 }
 
-/// Serialises payments of one order through a short lock, so that a burst of clicks
-/// waits for the first attempt and then learns its transaction id instead of racing it.
-async fn pay_order_locked(
-    state: &AppState,
-    caller: &Caller,
-    req: &PayRequest,
-) -> Result<PaymentReceipt, ApiError> {
-    let lock_key = format!(
-        "order:{}:{}:{}",
-        caller.merchant_id,
-        caller.mode_str(),
-        sha256_hex(req.payment.order_id.as_str())
-    );
-    let guard = state
-        .coord
-        .lock_waiting(&lock_key, ORDER_LOCK_TTL, ORDER_LOCK_WAIT)
-        .await;
-    let result = pay_order(state, caller, req).await;
-    if let Some(guard) = guard {
-        state.coord.unlock(guard).await;
-    }
-    result
-}
-
-async fn already_paid(
-    state: &AppState,
-    caller: &Caller,
-    order_id: &str,
-) -> Result<Option<ApiError>, ApiError> {
+async fn paid_by(state: &AppState, caller: &Caller, order_id: &str) -> Result<Option<String>, ApiError> {
     Ok(store::payments::find_transaction_by_order(
         &state.db,
         &caller.merchant_id,
@@ -208,20 +212,17 @@ async fn already_paid(
         order_id,
     )
     .await?
-    .map(|t| ApiError::OrderAlreadyPaid {
-        transaction_id: t.id,
-    }))
+    .map(|t| t.id))
 }
 
+/// Runs the payment's database transaction: lock the vouchers in id order, plan the
+/// debits, write everything (one statement on PostgreSQL), commit.
 async fn pay_order(
     state: &AppState,
     caller: &Caller,
     req: &PayRequest,
 ) -> Result<PaymentReceipt, ApiError> {
     let p = &req.payment;
-    if let Some(conflict) = already_paid(state, caller, p.order_id.as_str()).await? {
-        return Err(conflict);
-    }
     let mut hmacs = Vec::with_capacity(p.vouchers.len());
     for (i, v) in p.vouchers.iter().enumerate() {
         match v {
@@ -234,75 +235,38 @@ async fn pay_order(
             }
         }
     }
-    let bps = BasisPoints::new(u32::from(caller.commission_bps))
-        .map_err(|e| anyhow::anyhow!("merchant commission: {e}"))?;
-    let split = split_commission(p.amount, bps);
-    let now = OffsetDateTime::now_utc();
-    let txn_id = new_id("txn");
-
     let tx = state.db.begin().await?;
-    let inserted = store::payments::insert_transaction(
-        &tx,
-        transaction::Model {
-            id: txn_id.clone(),
-            merchant_id: caller.merchant_id.clone(),
-            mode: caller.mode_str().into(),
-            order_id: p.order_id.as_str().into(),
-            status: "succeeded".into(),
-            currency: p.amount.currency().code().into(),
-            amount_minor: p.amount.minor(),
-            commission_minor: split.commission.minor(),
-            net_minor: split.net.minor(),
-            refunded_minor: 0,
-            created_at: now,
-        },
-    )
-    .await;
-    if let Err(e) = inserted {
-        tx.rollback().await?;
-        if store::is_unique_violation(&e) {
-            if let Some(conflict) = already_paid(state, caller, p.order_id.as_str()).await? {
-                return Err(conflict);
-            }
+    match plan_and_write(&tx, caller, req, &hmacs).await {
+        Ok(receipt) => {
+            tx.commit().await?;
+            tracing::info!(transaction_id = %receipt.id, amount = %receipt.amount, currency = %receipt.currency, vouchers = receipt.vouchers.len(), "payment succeeded");
+            Ok(receipt)
         }
-        return Err(e.into());
-    }
-
-    let receipt = match apply_vouchers(
-        &tx,
-        caller,
-        req,
-        &hmacs,
-        &txn_id,
-        split.commission,
-        split.net,
-        now,
-    )
-    .await
-    {
-        Ok(receipt) => receipt,
         Err(err) => {
             tx.rollback().await?;
-            return Err(err);
+            match err {
+                // A repeat of an order that is already paid is answered as such, even
+                // when its vouchers no longer cover it (the first payment used them).
+                ApiError::Declined { .. } | ApiError::OrderAlreadyPaid { .. } => {
+                    match paid_by(state, caller, p.order_id.as_str()).await? {
+                        Some(transaction_id) => Err(ApiError::OrderAlreadyPaid { transaction_id }),
+                        None => Err(err),
+                    }
+                }
+                other => Err(other),
+            }
         }
-    };
-    tx.commit().await?;
-    tracing::info!(transaction_id = %receipt.id, amount = %receipt.amount, currency = %receipt.currency, vouchers = receipt.vouchers.len(), "payment succeeded");
-    Ok(receipt)
+    }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn apply_vouchers(
+async fn plan_and_write(
     tx: &DatabaseTransaction,
     caller: &Caller,
     req: &PayRequest,
     hmacs: &[String],
-    txn_id: &str,
-    commission: Money,
-    net: Money,
-    now: OffsetDateTime,
 ) -> Result<PaymentReceipt, ApiError> {
     let p = &req.payment;
+    let now = OffsetDateTime::now_utc();
     let locked = store::vouchers::lock_by_hmacs(tx, hmacs).await?;
     let rows: Vec<_> = hmacs
         .iter()
@@ -310,32 +274,12 @@ async fn apply_vouchers(
         .collect();
     let plan = rules::allocate(&rows, &caller.merchant_id, caller.mode_str(), p.amount, now)?;
 
-    for a in &plan {
-        if !store::vouchers::debit(tx, a.voucher_id, a.take, a.mark_used, now).await? {
-            // Unreachable while the rows are locked; kept as the last line of defence.
-            return Err(ApiError::Declined {
-                reason: DeclineReason::InsufficientBalance,
-                param: Some(format!("vouchers[{}]", a.position)),
-            });
-        }
-    }
-    store::payments::insert_redemptions(
-        tx,
-        plan.iter()
-            .map(|a| redemption::Model {
-                id: 0,
-                transaction_id: txn_id.into(),
-                voucher_id: a.voucher_id,
-                position: a.position as i32,
-                amount_minor: a.take,
-                balance_after_minor: a.balance_after,
-                created_at: now,
-            })
-            .collect(),
-    )
-    .await?;
-
+    let bps = BasisPoints::new(u32::from(caller.commission_bps))
+        .map_err(|e| anyhow::anyhow!("merchant commission: {e}"))?;
+    let split = split_commission(p.amount, bps);
     let currency = p.amount.currency();
+    let txn_id = new_id("txn");
+
     let mut lines: Vec<Line> = plan
         .iter()
         .map(|a| Line {
@@ -345,21 +289,16 @@ async fn apply_vouchers(
         })
         .collect();
     lines.push(Line {
-        account: format!(
-            "merchant_payable:{}:{}",
-            caller.merchant_id,
-            caller.mode_str()
-        ),
+        account: format!("merchant_payable:{}:{}", caller.merchant_id, caller.mode_str()),
         voucher_id: None,
-        amount_minor: net.minor(),
+        amount_minor: split.net.minor(),
     });
     lines.push(Line {
         account: format!("platform_commission:{}", caller.mode_str()),
         voucher_id: None,
-        amount_minor: commission.minor(),
+        amount_minor: split.commission.minor(),
     });
     lines.retain(|l| l.amount_minor != 0);
-    store::ledger::post(tx, "payment", Some(txn_id), currency.code(), &lines, now).await?;
 
     let money = |minor: i64| -> Result<String, ApiError> {
         Ok(Money::from_minor(minor, currency)
@@ -367,7 +306,7 @@ async fn apply_vouchers(
             .to_string())
     };
     let receipt = PaymentReceipt {
-        id: txn_id.into(),
+        id: txn_id.clone(),
         status: "succeeded".into(),
         order_id: p.order_id.as_str().into(),
         amount: p.amount.to_string(),
@@ -387,50 +326,75 @@ async fn apply_vouchers(
             .format(&time::format_description::well_known::Rfc3339)
             .map_err(|e| anyhow::anyhow!(e))?,
     };
-
     let event_id = new_id("evt");
-    store::payments::insert_event(
-        tx,
-        event::Model {
+    let write = PaymentWrite {
+        transaction: transaction::Model {
+            id: txn_id.clone(),
+            merchant_id: caller.merchant_id.clone(),
+            mode: caller.mode_str().into(),
+            order_id: p.order_id.as_str().into(),
+            status: "succeeded".into(),
+            currency: currency.code().into(),
+            amount_minor: p.amount.minor(),
+            commission_minor: split.commission.minor(),
+            net_minor: split.net.minor(),
+            refunded_minor: 0,
+            created_at: now,
+        },
+        debits: plan
+            .iter()
+            .map(|a| Debit {
+                voucher_id: a.voucher_id,
+                amount_minor: a.take,
+                balance_after_minor: a.balance_after,
+                position: a.position as i32,
+                mark_used: a.mark_used,
+            })
+            .collect(),
+        lines,
+        event: event::Model {
             id: event_id.clone(),
             merchant_id: caller.merchant_id.clone(),
             mode: caller.mode_str().into(),
             kind: "payment.succeeded".into(),
-            transaction_id: Some(txn_id.into()),
+            transaction_id: Some(txn_id.clone()),
             payload: serde_json::json!({
                 "id": event_id,
                 "type": "payment.succeeded",
                 "created_at": receipt.created_at,
                 "data": {
                     "transaction": receipt,
-                    "commission": commission.to_string(),
-                    "net": net.to_string(),
+                    "commission": split.commission.to_string(),
+                    "net": split.net.to_string(),
                 }
             }),
             created_at: now,
         },
-    )
-    .await?;
-
-    if let Some(key) = &req.idempotency_key {
-        let row = idempotency_key::Model {
-            id: 0,
-            merchant_id: caller.merchant_id.clone(),
-            mode: caller.mode_str().into(),
-            key: key.clone(),
-            request_hash: req.request_hash.clone(),
-            response_status: 201,
-            response_body: serde_json::to_string(&receipt).map_err(anyhow::Error::from)?,
-            created_at: now,
-            expires_at: now + IDEMPOTENCY_TTL,
-        };
-        if let Err(e) = store::payments::insert_idempotency(tx, row).await {
-            return Err(if store::is_unique_violation(&e) {
-                ApiError::IdempotencyInFlight
-            } else {
-                e.into()
-            });
-        }
+        idempotency: match &req.idempotency_key {
+            Some(key) => Some(idempotency_key::Model {
+                id: 0,
+                merchant_id: caller.merchant_id.clone(),
+                mode: caller.mode_str().into(),
+                key: key.clone(),
+                request_hash: req.request_hash.clone(),
+                response_status: 201,
+                response_body: serde_json::to_string(&receipt).map_err(anyhow::Error::from)?,
+                created_at: now,
+                expires_at: now + IDEMPOTENCY_TTL,
+            }),
+            None => None,
+        },
+    };
+    match store::payment_write::write_payment(tx, &write).await? {
+        WriteOutcome::Written => Ok(receipt),
+        // Unreachable while the rows are locked; kept as the last line of defence.
+        WriteOutcome::BalanceChanged => Err(ApiError::Declined {
+            reason: DeclineReason::InsufficientBalance,
+            param: Some("vouchers".into()),
+        }),
+        WriteOutcome::OrderTaken => Err(ApiError::OrderAlreadyPaid {
+            transaction_id: String::new(),
+        }),
+        WriteOutcome::IdempotencyKeyTaken => Err(ApiError::IdempotencyInFlight),
     }
-    Ok(receipt)
 }

@@ -45,22 +45,18 @@ pub async fn insert_key(
     Ok(())
 }
 
-/// The key with this hash and its merchant, if both exist.
+/// The key with this hash and its merchant, if both exist (one round trip: every
+/// authenticated request pays for this query).
 pub async fn find_key_by_hash(
     db: &impl ConnectionTrait,
     hash: &str,
 ) -> Result<Option<(api_key::Model, merchant::Model)>, sea_orm::DbErr> {
-    let Some(key) = api_key::Entity::find()
+    let found = api_key::Entity::find()
+        .find_also_related(merchant::Entity)
         .filter(api_key::Column::KeyHash.eq(hash))
         .one(db)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let merchant = merchant::Entity::find_by_id(key.merchant_id.clone())
-        .one(db)
         .await?;
-    Ok(merchant.map(|m| (key, m)))
+    Ok(found.and_then(|(key, merchant)| merchant.map(|m| (key, m))))
 }
 
 /// One merchant by id.

@@ -2,6 +2,7 @@
 pub mod entities;
 pub mod ledger;
 pub mod merchants;
+pub mod payment_write;
 pub mod payments;
 pub mod vouchers;
 
