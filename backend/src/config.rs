@@ -64,6 +64,12 @@ pub struct ServeArgs {
     /// Voucher balance checks allowed per key and client address per minute.
     #[arg(long, env = "CHECK_RATE_LIMIT", default_value_t = 30)]
     pub check_rate_limit: u32,
+    /// Run a webhook worker inside this server: `auto` (on for the embedded default, off
+    /// with DATABASE_URL, where `superpayment worker` processes deliver), `on` or `off`.
+    #[arg(long = "worker", env = "SERVE_WORKER", default_value = "auto", value_parser = ["auto", "on", "off"])]
+    pub worker: String,
+    #[command(flatten)]
+    pub webhooks: crate::webhooks::WebhookArgs,
 }
 
 /// Secrets resolved for this process.

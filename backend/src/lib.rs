@@ -10,6 +10,11 @@
 //! - [`admin`]: operator actions (merchants, issuance, blocking, demo seed).
 //! - [`store`]: the only module that speaks SeaORM.
 //! - [`cache`]: dedup locks and rate limits, Redis or in process.
+//! - [`webhooks`]: the outbox, signed deliveries, the worker, endpoint secrets.
+//! - [`refunds`]: refunds back to the original vouchers.
+//! - [`transactions`]: the merchant's view of its transactions and refunds.
+//! - [`keys`]: API keys managed by the merchant (create, roll, revoke).
+//! - [`testmode`]: the documented magic test voucher codes.
 pub mod admin;
 pub mod api;
 pub mod auth;
@@ -17,8 +22,13 @@ pub mod cache;
 pub mod config;
 pub mod crypto;
 pub mod ids;
+pub mod keys;
 pub mod payments;
+pub mod refunds;
 pub mod secret;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod testmode;
+pub mod transactions;
+pub mod webhooks;

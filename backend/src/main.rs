@@ -9,6 +9,7 @@ use superpayment_backend::{
     payments::rules::VoucherRules,
     startup::{AppState, Application},
     store, telemetry,
+    webhooks::{worker, WorkerArgs},
 };
 use superpayment_core::{Currency, Mode, Money, VoucherCode};
 use time::{format_description::well_known::Rfc3339, Date, OffsetDateTime, Time};
@@ -28,6 +29,8 @@ struct Cli {
 enum Command {
     /// Run the HTTP API (and static files of www/).
     Serve(ServeArgs),
+    /// Deliver webhooks from the outbox until SIGTERM (any number may run side by side).
+    Worker(WorkerArgs),
     /// Apply pending database migrations.
     Migrate(DbArgs),
     /// Print the OpenAPI document (or write it to --out).
@@ -142,6 +145,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             telemetry::init(&args.log_format);
             let app = Application::build(args).await?;
             app.run_until_stopped().await?;
+        }
+        Command::Worker(args) => {
+            telemetry::init(&args.log_format);
+            worker::run_standalone(args).await?;
         }
         Command::Migrate(db) => {
             open(&db).await?;

@@ -34,6 +34,8 @@ pub struct AppState {
     pub admin_token: Option<Secret<String>>,
     /// Voucher checks per key and client per minute.
     pub check_rate_limit: u32,
+    /// Webhook secrets' encryption and the in-process worker's wake-up.
+    pub webhooks: crate::webhooks::WebhookSettings,
 }
 
 impl AppState {
@@ -46,6 +48,7 @@ impl AppState {
             pepper: Secret::new(String::new()),
             admin_token: None,
             check_rate_limit: 0,
+            webhooks: crate::webhooks::WebhookSettings::for_spec(),
         }
     }
 }
@@ -93,6 +96,8 @@ impl Application {
             std::fs::write(&path, &demo).with_context(|| format!("writing {}", path.display()))?;
             eprintln!("First start on the embedded default: created a demo merchant (also in {}).\n{demo}", path.display());
         }
+        let webhooks =
+            crate::webhooks::WebhookSettings::from_args(&args.webhooks, &secrets.voucher_pepper)?;
         let state = AppState {
             db,
             read_db,
@@ -100,8 +105,26 @@ impl Application {
             pepper: secrets.voucher_pepper,
             admin_token: secrets.admin_token,
             check_rate_limit: args.check_rate_limit,
+            webhooks,
         };
         spawn_housekeeping(state.clone());
+        crate::testmode::ensure_magic_vouchers(&state.db, &state.pepper)
+            .await
+            .context("creating the magic test vouchers")?;
+        let run_worker = match args.worker.as_str() {
+            "on" => true,
+            "off" => false,
+            _ => args.db.is_embedded(),
+        };
+        if run_worker {
+            let worker = crate::webhooks::worker::Worker::new(
+                state.db.clone(),
+                state.webhooks.clone(),
+                &args.webhooks,
+                args.db.database_url.as_ref().map(|u| u.expose().clone()),
+            )?;
+            tokio::spawn(worker.run(std::future::pending()));
+        }
 
         let public = args
             .public_url

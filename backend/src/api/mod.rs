@@ -1,11 +1,14 @@
 //! The HTTP API: one `#[OpenApi]` struct per resource, composed into one documented service.
 pub mod admin;
 pub mod error;
+pub mod keys;
+pub mod merchant_transactions;
 pub mod ops;
 pub mod payments;
 pub mod security;
 pub mod transactions;
 pub mod vouchers;
+pub mod webhooks;
 
 use poem::{http::StatusCode, IntoResponse, Response};
 use poem_openapi::{OpenApiService, Tags};
@@ -24,6 +27,10 @@ pub enum ApiTags {
     Transactions,
     /// Operator endpoints, guarded by ADMIN_TOKEN.
     Admin,
+    /// The webhook endpoint and the events sent to it (secret key).
+    Webhooks,
+    /// API keys: create, roll, revoke (secret key).
+    Keys,
 }
 
 /// Builds the documented API service (mounted at `/api`).
@@ -36,6 +43,9 @@ pub fn service(
         vouchers::VouchersApi,
         transactions::TransactionsApi,
         admin::AdminApi,
+        merchant_transactions::MerchantTransactionsApi,
+        webhooks::WebhooksApi,
+        keys::KeysApi,
     ),
     (),
 > {
@@ -45,6 +55,9 @@ pub fn service(
             vouchers::VouchersApi::new(state.clone()),
             transactions::TransactionsApi::new(state.clone()),
             admin::AdminApi::new(state.clone()),
+            merchant_transactions::MerchantTransactionsApi::new(state.clone()),
+            webhooks::WebhooksApi::new(state.clone()),
+            keys::KeysApi::new(state.clone()),
         ),
         "SuperPayment API",
         env!("CARGO_PKG_VERSION"),

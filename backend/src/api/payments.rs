@@ -201,6 +201,7 @@ impl PaymentsApi {
                 .collect(),
         };
         let payment = validate_payment_request(&input).map_err(ApiError::InvalidRequest)?;
+        crate::testmode::refill_magic(&self.state, &caller, &payment.vouchers).await?;
         if let Some(k) = &key {
             if !valid_idempotency_key(k) {
                 return Err(ApiError::InvalidRequest(vec![

@@ -75,11 +75,58 @@ const CHECKS: &[(&str, &str)] = &[
          WHERE v.balance_minor <> COALESCE(p.total, 0)",
     ),
     (
-        "each voucher's balance equals issued minus redeemed",
-        "SELECT 'voucher ' || CAST(v.id AS TEXT) || ' balance ' || CAST(v.balance_minor AS TEXT) || ' but issued minus redeemed is ' || CAST(v.initial_minor - COALESCE(r.total, 0) AS TEXT) AS detail
+        "each voucher's balance equals issued minus redeemed plus refunded",
+        // A refund share credited to a new voucher (the original had expired) is that
+        // voucher's issued value, not a refund to it.
+        "SELECT 'voucher ' || CAST(v.id AS TEXT) || ' balance ' || CAST(v.balance_minor AS TEXT) || ' but issued minus redeemed plus refunded is ' || CAST(v.initial_minor - COALESCE(r.total, 0) + COALESCE(f.total, 0) AS TEXT) AS detail
          FROM vouchers v LEFT JOIN (SELECT voucher_id, SUM(amount_minor) AS total FROM redemptions GROUP BY voucher_id) r
            ON r.voucher_id = v.id
-         WHERE v.balance_minor <> v.initial_minor - COALESCE(r.total, 0)",
+         LEFT JOIN (SELECT credited_voucher_id, SUM(amount_minor) AS total FROM refund_allocations WHERE credited_voucher_id = voucher_id GROUP BY credited_voucher_id) f
+           ON f.credited_voucher_id = v.id
+         WHERE v.balance_minor <> v.initial_minor - COALESCE(r.total, 0) + COALESCE(f.total, 0)",
+    ),
+    (
+        "no voucher gets back more than it paid to a transaction",
+        "SELECT 'voucher ' || CAST(a.voucher_id AS TEXT) || ' refunded more than it paid to ' || r.transaction_id AS detail
+         FROM refund_allocations a JOIN refunds r ON r.id = a.refund_id
+         GROUP BY a.voucher_id, r.transaction_id
+         HAVING SUM(a.amount_minor) > (SELECT COALESCE(SUM(d.amount_minor), 0) FROM redemptions d
+                                       WHERE d.voucher_id = a.voucher_id AND d.transaction_id = r.transaction_id)",
+    ),
+    (
+        "each transaction's refunded total equals its refunds and stays within its amount",
+        "SELECT 'transaction ' || t.id || ' refunded ' || CAST(t.refunded_minor AS TEXT) || ' but refunds total ' || CAST(COALESCE(f.total, 0) AS TEXT) AS detail
+         FROM transactions t LEFT JOIN (SELECT transaction_id, SUM(amount_minor) AS total FROM refunds GROUP BY transaction_id) f
+           ON f.transaction_id = t.id
+         WHERE t.refunded_minor <> COALESCE(f.total, 0) OR t.refunded_minor > t.amount_minor OR t.refunded_minor < 0",
+    ),
+    (
+        "each refund is covered exactly by its allocations, and commission plus net equals amount",
+        "SELECT 'refund ' || f.id || ' amount ' || CAST(f.amount_minor AS TEXT) || ' allocated ' || CAST(COALESCE(a.total, 0) AS TEXT) AS detail
+         FROM refunds f LEFT JOIN (SELECT refund_id, SUM(amount_minor) AS total FROM refund_allocations GROUP BY refund_id) a
+           ON a.refund_id = f.id
+         WHERE f.amount_minor <> COALESCE(a.total, 0) OR f.commission_minor + f.net_minor <> f.amount_minor
+            OR f.commission_minor < 0 OR f.net_minor < 0",
+    ),
+    (
+        "a fully refunded transaction returned exactly its commission",
+        "SELECT 'transaction ' || t.id || ' commission ' || CAST(t.commission_minor AS TEXT) || ' returned ' || CAST(COALESCE(f.total, 0) AS TEXT) AS detail
+         FROM transactions t LEFT JOIN (SELECT transaction_id, SUM(commission_minor) AS total FROM refunds GROUP BY transaction_id) f
+           ON f.transaction_id = t.id
+         WHERE COALESCE(f.total, 0) > t.commission_minor
+            OR (t.refunded_minor = t.amount_minor AND COALESCE(f.total, 0) <> t.commission_minor)",
+    ),
+    (
+        "every refund has one balanced refund journal",
+        "SELECT 'transaction ' || t.id || ' has ' || CAST((SELECT COUNT(*) FROM refunds f WHERE f.transaction_id = t.id) AS TEXT) || ' refunds but ' || CAST((SELECT COUNT(*) FROM journals j WHERE j.kind = 'refund' AND j.transaction_id = t.id) AS TEXT) || ' refund journals' AS detail
+         FROM transactions t
+         WHERE (SELECT COUNT(*) FROM refunds f WHERE f.transaction_id = t.id) <> (SELECT COUNT(*) FROM journals j WHERE j.kind = 'refund' AND j.transaction_id = t.id)",
+    ),
+    (
+        "every refund announced exactly once in the outbox",
+        "SELECT 'transaction ' || t.id || ' has ' || CAST((SELECT COUNT(*) FROM refunds f WHERE f.transaction_id = t.id) AS TEXT) || ' refunds but ' || CAST((SELECT COUNT(*) FROM events e WHERE e.kind = 'payment.refunded' AND e.transaction_id = t.id) AS TEXT) || ' payment.refunded events' AS detail
+         FROM transactions t
+         WHERE (SELECT COUNT(*) FROM refunds f WHERE f.transaction_id = t.id) <> (SELECT COUNT(*) FROM events e WHERE e.kind = 'payment.refunded' AND e.transaction_id = t.id)",
     ),
     (
         "each transaction is covered exactly by its redemptions",

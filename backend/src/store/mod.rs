@@ -3,8 +3,12 @@ pub mod entities;
 pub mod ledger;
 pub mod merchants;
 pub mod payment_write;
+pub mod keys;
 pub mod payments;
+pub mod refunds;
+pub mod transactions;
 pub mod vouchers;
+pub mod webhooks;
 
 use std::time::Duration;
 

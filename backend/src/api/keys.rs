@@ -1,0 +1,267 @@
+//! API keys of the merchant (secret key): list, create, roll with an overlap, revoke.
+use std::time::Duration;
+
+use poem_openapi::{param::Path, payload::Json, ApiResponse, Object, OpenApi};
+use superpayment_core::KeyKind;
+use time::{format_description::well_known::Rfc3339, OffsetDateTime};
+
+use super::{
+    error::{ApiError, ErrorBody},
+    security::SecretKey,
+    ApiTags,
+};
+use crate::{
+    auth::{authenticate, Caller},
+    error_responses,
+    keys::{self, DEFAULT_ROLL_OVERLAP},
+    startup::AppState,
+    store::entities::api_key,
+};
+
+/// Key management.
+pub struct KeysApi {
+    state: AppState,
+}
+
+impl KeysApi {
+    pub fn new(state: AppState) -> Self {
+        Self { state }
+    }
+
+    async fn caller(&self, auth: &SecretKey) -> Result<Caller, ApiError> {
+        authenticate(&self.state, Some(&auth.0.token), KeyKind::Secret).await
+    }
+}
+
+/// A key as listed: never the key itself.
+#[derive(Object)]
+pub struct Key {
+    /// `key_...`.
+    pub id: String,
+    /// `publishable` or `secret`.
+    pub kind: String,
+    pub mode: String,
+    /// e.g. `sk_live_`.
+    pub prefix: String,
+    /// The last 4 symbols, to tell keys apart.
+    pub last4: String,
+    /// `active`, `expiring` (rolled, still working until `expires_at`), `expired` or `revoked`.
+    pub status: String,
+    pub created_at: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub expires_at: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub revoked_at: Option<String>,
+}
+
+/// A new key: `secret` is shown this once and stored only as a hash.
+#[derive(Object)]
+pub struct NewKey {
+    pub key: Key,
+    pub secret: String,
+}
+
+/// A rolled key: the replacement (shown once) and the old key with its end of life.
+#[derive(Object)]
+pub struct RolledKey {
+    pub key: Key,
+    pub secret: String,
+    pub previous: Key,
+}
+
+/// The keys of the calling key's mode.
+#[derive(Object)]
+pub struct KeyList {
+    pub data: Vec<Key>,
+}
+
+/// A key to create.
+#[derive(Object)]
+pub struct CreateKey {
+    /// `publishable` or `secret`; the mode is the calling key's.
+    pub kind: String,
+}
+
+/// How to roll a key.
+#[derive(Object)]
+pub struct RollKey {
+    /// How long the old key keeps working: default 86400 (24 h), at most 604800; 0 stops it at once.
+    pub expires_in_seconds: Option<u64>,
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+fn key_body(k: api_key::Model) -> Key {
+    let now = OffsetDateTime::now_utc();
+    let status = match (k.revoked_at, k.expires_at) {
+        (Some(_), _) => "revoked",
+        (None, Some(e)) if e <= now => "expired",
+        (None, Some(_)) => "expiring",
+        (None, None) => "active",
+    };
+    Key {
+        id: k.id,
+        kind: k.kind,
+        mode: k.mode,
+        prefix: k.prefix,
+        last4: k.last4,
+        status: status.into(),
+        created_at: rfc3339(k.created_at),
+        expires_at: k.expires_at.map(rfc3339),
+        revoked_at: k.revoked_at.map(rfc3339),
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum ListKeysResponse {
+    /// The keys, oldest first.
+    #[oai(status = 200)]
+    Ok(Json<KeyList>),
+    /// Missing, unknown, revoked or expired secret key.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// A publishable key was sent; this endpoint needs the secret key.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// Unexpected error; quote `request_id`.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+}
+error_responses!(ListKeysResponse { 401 => Unauthorized, 403 => Forbidden });
+
+#[derive(ApiResponse)]
+pub enum CreateKeyResponse {
+    /// Created; store the key now, it is never shown again.
+    #[oai(status = 201)]
+    Created(Json<NewKey>),
+    /// Invalid kind.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// Missing, unknown, revoked or expired secret key.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// A publishable key was sent; this endpoint needs the secret key.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// Unexpected error; quote `request_id`.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+}
+error_responses!(CreateKeyResponse { 400 => BadRequest, 401 => Unauthorized, 403 => Forbidden });
+
+#[derive(ApiResponse)]
+pub enum RollKeyResponse {
+    /// Rolled; store the new key now, it is never shown again.
+    #[oai(status = 201)]
+    Created(Json<RolledKey>),
+    /// Overlap too long, or the key is already revoked or expired.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// Missing, unknown, revoked or expired secret key.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// A publishable key was sent; this endpoint needs the secret key.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// No such key in this merchant's mode.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// Unexpected error; quote `request_id`.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+}
+error_responses!(RollKeyResponse { 400 => BadRequest, 401 => Unauthorized, 403 => Forbidden, 404 => NotFound });
+
+#[derive(ApiResponse)]
+pub enum RevokeKeyResponse {
+    /// Revoked: the key no longer authenticates.
+    #[oai(status = 200)]
+    Ok(Json<Key>),
+    /// Missing, unknown, revoked or expired secret key.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// A publishable key was sent; this endpoint needs the secret key.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// No such key in this merchant's mode.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// Unexpected error; quote `request_id`.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+}
+error_responses!(RevokeKeyResponse { 401 => Unauthorized, 403 => Forbidden, 404 => NotFound });
+
+#[OpenApi(tag = "ApiTags::Keys")]
+impl KeysApi {
+    /// List API keys
+    ///
+    /// The keys of the calling key's mode, by prefix and last 4 symbols only.
+    #[oai(path = "/keys", method = "get", operation_id = "listKeys")]
+    async fn list(&self, auth: SecretKey) -> ListKeysResponse {
+        async {
+            let caller = self.caller(&auth).await?;
+            let rows = keys::list(&self.state, &caller).await?;
+            Ok(ListKeysResponse::Ok(Json(KeyList {
+                data: rows.into_iter().map(key_body).collect(),
+            })))
+        }
+        .await
+        .unwrap_or_else(|e: ApiError| e.into())
+    }
+
+    /// Create an API key
+    #[oai(path = "/keys", method = "post", operation_id = "createKey")]
+    async fn create(&self, auth: SecretKey, body: Json<CreateKey>) -> CreateKeyResponse {
+        async {
+            let caller = self.caller(&auth).await?;
+            let kind = keys::kind_from_request(&body.kind)?;
+            let (row, key) = keys::create(&self.state, &caller, kind).await?;
+            Ok(CreateKeyResponse::Created(Json(NewKey {
+                key: key_body(row),
+                secret: key.expose().to_owned(),
+            })))
+        }
+        .await
+        .unwrap_or_else(|e: ApiError| e.into())
+    }
+
+    /// Roll an API key
+    ///
+    /// Creates a replacement of the same kind; the old key keeps working for
+    /// `expires_in_seconds` (default 24 h) so it can be replaced everywhere without downtime.
+    #[oai(path = "/keys/:id/roll", method = "post", operation_id = "rollKey")]
+    async fn roll(&self, auth: SecretKey, id: Path<String>, body: Json<RollKey>) -> RollKeyResponse {
+        async {
+            let caller = self.caller(&auth).await?;
+            let overlap = body
+                .expires_in_seconds
+                .map(Duration::from_secs)
+                .unwrap_or(DEFAULT_ROLL_OVERLAP);
+            let (row, key, old) = keys::roll(&self.state, &caller, &id.0, overlap).await?;
+            Ok(RollKeyResponse::Created(Json(RolledKey {
+                key: key_body(row),
+                secret: key.expose().to_owned(),
+                previous: key_body(old),
+            })))
+        }
+        .await
+        .unwrap_or_else(|e: ApiError| e.into())
+    }
+
+    /// Revoke an API key
+    ///
+    /// At once. Revoking the key making this call is allowed.
+    #[oai(path = "/keys/:id/revoke", method = "post", operation_id = "revokeKey")]
+    async fn revoke(&self, auth: SecretKey, id: Path<String>) -> RevokeKeyResponse {
+        async {
+            let caller = self.caller(&auth).await?;
+            let row = keys::revoke(&self.state, &caller, &id.0).await?;
+            Ok(RevokeKeyResponse::Ok(Json(key_body(row))))
+        }
+        .await
+        .unwrap_or_else(|e: ApiError| e.into())
+    }
+}

@@ -1,0 +1,398 @@
+//! Transactions for the merchant's server (secret key): list with filters and cursor
+//! pagination, retrieve one with its refunds, refund part or all of one.
+use std::str::FromStr;
+
+use poem_openapi::{
+    param::{Header, Path, Query},
+    payload::Json,
+    ApiResponse, Object, OpenApi,
+};
+use superpayment_core::{Currency, KeyKind};
+use time::format_description::well_known::Rfc3339;
+
+use super::{
+    error::{ApiError, ErrorBody},
+    security::SecretKey,
+    transactions::{format_minor, TransactionDetail},
+    webhooks::page_limit,
+    ApiTags,
+};
+use crate::{
+    auth::authenticate,
+    error_responses,
+    refunds::{self, RefundOutcome, RefundReceipt, RefundRequest},
+    startup::AppState,
+    store::transactions::TransactionFilter,
+    transactions::{self, RefundRecord, TransactionRecord, STATUSES},
+};
+
+/// Listing, retrieving and refunding transactions.
+pub struct MerchantTransactionsApi {
+    state: AppState,
+}
+
+impl MerchantTransactionsApi {
+    pub fn new(state: AppState) -> Self {
+        Self { state }
+    }
+}
+
+/// A transaction with its refunds.
+#[derive(Object)]
+pub struct Transaction {
+    #[oai(flatten)]
+    pub transaction: TransactionDetail,
+    /// Refunds, oldest first.
+    pub refunds: Vec<Refund>,
+}
+
+/// A page of transactions, newest first.
+#[derive(Object)]
+pub struct TransactionList {
+    pub data: Vec<Transaction>,
+    /// More transactions follow: pass the last id as `starting_after`.
+    pub has_more: bool,
+}
+
+/// A refund.
+#[derive(Object)]
+pub struct Refund {
+    /// `re_...`.
+    pub id: String,
+    pub transaction_id: String,
+    /// Always `succeeded`: a refund is written completely or not at all.
+    pub status: String,
+    pub amount: String,
+    pub currency: String,
+    /// Commission returned by SuperPayment with this refund.
+    pub commission: String,
+    /// Taken from the merchant's balance: amount minus commission.
+    pub net: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub reason: Option<String>,
+    /// Where the money went, per voucher of the payment (last applied first).
+    pub vouchers: Vec<RefundVoucher>,
+    /// In the answer to the refund itself: the transaction's refunded total afterwards.
+    #[oai(skip_serializing_if_is_none)]
+    pub transaction_refunded_amount: Option<String>,
+    pub created_at: String,
+}
+
+/// One voucher's share of a refund.
+#[derive(Object)]
+pub struct RefundVoucher {
+    /// The voucher the money came from.
+    pub last4: String,
+    pub amount: String,
+    /// When that voucher had expired: the voucher issued for this share instead.
+    #[oai(skip_serializing_if_is_none)]
+    pub new_voucher: Option<NewVoucherBody>,
+}
+
+/// A voucher issued by a refund.
+#[derive(Object)]
+pub struct NewVoucherBody {
+    /// The code, in the refund's own answer (and its idempotent replays) only: hand it to
+    /// the shopper. Never shown again.
+    #[oai(skip_serializing_if_is_none)]
+    pub code: Option<String>,
+    pub last4: String,
+    pub amount: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub expires_at: Option<String>,
+}
+
+/// A refund to make.
+#[derive(Object)]
+pub struct CreateRefund {
+    /// Decimal amount in the transaction's currency; absent refunds everything left.
+    pub amount: Option<String>,
+    /// Free text kept with the refund (at most 500 characters).
+    pub reason: Option<String>,
+}
+
+impl From<RefundReceipt> for Refund {
+    fn from(r: RefundReceipt) -> Self {
+        Refund {
+            id: r.id,
+            transaction_id: r.transaction_id,
+            status: r.status,
+            amount: r.amount,
+            currency: r.currency,
+            commission: r.commission,
+            net: r.net,
+            reason: r.reason,
+            vouchers: r
+                .vouchers
+                .into_iter()
+                .map(|v| RefundVoucher {
+                    last4: v.last4,
+                    amount: v.amount,
+                    new_voucher: v.new_voucher.map(|n| NewVoucherBody {
+                        code: n.code,
+                        last4: n.last4,
+                        amount: n.amount,
+                        expires_at: Some(n.expires_at),
+                    }),
+                })
+                .collect(),
+            transaction_refunded_amount: Some(r.transaction_refunded_amount),
+            created_at: r.created_at,
+        }
+    }
+}
+
+fn refund_body(r: RefundRecord) -> Result<Refund, ApiError> {
+    let currency = Currency::from_str(&r.refund.currency)
+        .map_err(|_| anyhow::anyhow!("stored currency unknown"))?;
+    Ok(Refund {
+        id: r.refund.id,
+        transaction_id: r.refund.transaction_id,
+        status: "succeeded".into(),
+        amount: format_minor(r.refund.amount_minor, currency)?,
+        currency: r.refund.currency,
+        commission: format_minor(r.refund.commission_minor, currency)?,
+        net: format_minor(r.refund.net_minor, currency)?,
+        reason: r.refund.reason,
+        vouchers: r
+            .vouchers
+            .into_iter()
+            .map(|(original, credited, amount)| {
+                let amount = format_minor(amount, currency)?;
+                Ok(RefundVoucher {
+                    new_voucher: (original != credited).then(|| NewVoucherBody {
+                        code: None,
+                        last4: credited,
+                        amount: amount.clone(),
+                        expires_at: None,
+                    }),
+                    last4: original,
+                    amount,
+                })
+            })
+            .collect::<Result<_, ApiError>>()?,
+        transaction_refunded_amount: None,
+        created_at: r
+            .refund
+            .created_at
+            .format(&Rfc3339)
+            .map_err(anyhow::Error::from)?,
+    })
+}
+
+fn transaction_body(r: TransactionRecord) -> Result<Transaction, ApiError> {
+    Ok(Transaction {
+        transaction: TransactionDetail::from_view(r.view)?,
+        refunds: r
+            .refunds
+            .into_iter()
+            .map(refund_body)
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+#[derive(ApiResponse)]
+pub enum ListTransactionsResponse {
+    /// A page of transactions.
+    #[oai(status = 200)]
+    Ok(Json<TransactionList>),
+    /// Invalid filter or limit.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// Missing, unknown, revoked or expired secret key.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// A publishable key was sent; this endpoint needs the secret key.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// Unexpected error; quote `request_id`.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+}
+error_responses!(ListTransactionsResponse { 400 => BadRequest, 401 => Unauthorized, 403 => Forbidden });
+
+#[derive(ApiResponse)]
+pub enum GetTransactionResponse {
+    /// The transaction with its vouchers and refunds.
+    #[oai(status = 200)]
+    Ok(Json<Transaction>),
+    /// Missing, unknown, revoked or expired secret key.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// A publishable key was sent; this endpoint needs the secret key.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// No such transaction for this merchant and mode.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// Unexpected error; quote `request_id`.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+}
+error_responses!(GetTransactionResponse { 401 => Unauthorized, 403 => Forbidden, 404 => NotFound });
+
+#[derive(ApiResponse)]
+pub enum CreateRefundResponse {
+    /// Refunded. A replay of an earlier request carries `Idempotent-Replayed: true`.
+    #[oai(status = 201)]
+    Created(
+        Json<Refund>,
+        #[oai(header = "Idempotent-Replayed")] Option<String>,
+    ),
+    /// Invalid amount, more than is left to refund (`refund_exceeds_remaining`), or an Idempotency-Key reused with another body.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// Missing, unknown, revoked or expired secret key.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// A publishable key was sent; this endpoint needs the secret key.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// No such transaction for this merchant and mode.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// A request with this Idempotency-Key is still in flight.
+    #[oai(status = 409)]
+    Conflict(Json<ErrorBody>),
+    /// Unexpected error; quote `request_id`.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+}
+error_responses!(CreateRefundResponse {
+    400 => BadRequest,
+    401 => Unauthorized,
+    403 => Forbidden,
+    404 => NotFound,
+    409 => Conflict,
+});
+
+#[OpenApi(tag = "ApiTags::Transactions")]
+impl MerchantTransactionsApi {
+    /// List transactions
+    ///
+    /// Newest first. Filter by `status`, creation time (`created_gte`, `created_lt`,
+    /// RFC 3339) and `order_id`; page with `starting_after` (the last id of the previous
+    /// page) while `has_more` is true.
+    #[oai(path = "/transactions", method = "get", operation_id = "listTransactions")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        auth: SecretKey,
+        /// 1 to 100 (default 20).
+        limit: Query<Option<u64>>,
+        /// A transaction id: list the transactions after it.
+        starting_after: Query<Option<String>>,
+        /// `succeeded` (nothing refunded), `partially_refunded` or `refunded`.
+        status: Query<Option<String>>,
+        /// Created at or after this RFC 3339 time.
+        created_gte: Query<Option<String>>,
+        /// Created before this RFC 3339 time.
+        created_lt: Query<Option<String>>,
+        /// Exactly this order id.
+        order_id: Query<Option<String>>,
+    ) -> ListTransactionsResponse {
+        async {
+            let caller =
+                authenticate(&self.state, Some(&auth.0.token), KeyKind::Secret).await?;
+            let limit = page_limit(limit.0)?;
+            if let Some(s) = status.0.as_deref() {
+                if !STATUSES.contains(&s) {
+                    return Err(ApiError::InvalidRequest(vec![superpayment_core::FieldError {
+                        field: "status".into(),
+                        code: "invalid_status",
+                        message: "status must be succeeded, partially_refunded or refunded.".into(),
+                    }]));
+                }
+            }
+            let filter = TransactionFilter {
+                status: status.0,
+                created_gte: created_gte
+                    .0
+                    .as_deref()
+                    .map(|v| transactions::parse_bound("created_gte", v))
+                    .transpose()?,
+                created_lt: created_lt
+                    .0
+                    .as_deref()
+                    .map(|v| transactions::parse_bound("created_lt", v))
+                    .transpose()?,
+                order_id: order_id.0,
+                starting_after: starting_after.0,
+            };
+            let (records, has_more) =
+                transactions::list(&self.state, &caller, &filter, limit).await?;
+            Ok(ListTransactionsResponse::Ok(Json(TransactionList {
+                data: records
+                    .into_iter()
+                    .map(transaction_body)
+                    .collect::<Result<_, _>>()?,
+                has_more,
+            })))
+        }
+        .await
+        .unwrap_or_else(|e: ApiError| e.into())
+    }
+
+    /// Retrieve a transaction
+    #[oai(path = "/transactions/:id", method = "get", operation_id = "getTransaction")]
+    async fn retrieve(&self, auth: SecretKey, id: Path<String>) -> GetTransactionResponse {
+        async {
+            let caller =
+                authenticate(&self.state, Some(&auth.0.token), KeyKind::Secret).await?;
+            let record = transactions::retrieve(&self.state, &caller, &id.0).await?;
+            Ok(GetTransactionResponse::Ok(Json(transaction_body(record)?)))
+        }
+        .await
+        .unwrap_or_else(|e: ApiError| e.into())
+    }
+
+    /// Refund a transaction
+    ///
+    /// Full (no `amount`) or partial; several partial refunds may follow each other up to
+    /// the amount paid. The money goes back to the vouchers it came from, the voucher
+    /// applied last first; a voucher that has expired since gets its share on a newly
+    /// issued voucher, whose code is in this answer only. Emits `payment.refunded`.
+    /// Send an `Idempotency-Key` so that a retry cannot refund twice.
+    #[oai(
+        path = "/transactions/:id/refunds",
+        method = "post",
+        operation_id = "createRefund"
+    )]
+    async fn refund(
+        &self,
+        auth: SecretKey,
+        id: Path<String>,
+        /// A unique key per refund (e.g. a UUID); replays the first answer for 24 h.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
+        body: Json<CreateRefund>,
+    ) -> CreateRefundResponse {
+        async {
+            let caller =
+                authenticate(&self.state, Some(&auth.0.token), KeyKind::Secret).await?;
+            if let Some(k) = &idempotency_key.0 {
+                if !(1..=255).contains(&k.len()) || !k.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err(ApiError::InvalidRequest(vec![superpayment_core::FieldError {
+                        field: "Idempotency-Key".into(),
+                        code: "invalid_idempotency_key",
+                        message: "The Idempotency-Key header must be 1 to 255 visible ASCII characters.".into(),
+                    }]));
+                }
+            }
+            let request = RefundRequest {
+                transaction_id: id.0.clone(),
+                amount: body.0.amount,
+                reason: body.0.reason,
+                idempotency_key: idempotency_key.0,
+            };
+            Ok(match refunds::refund(&self.state, &caller, request).await? {
+                RefundOutcome::Created(r) => CreateRefundResponse::Created(Json(r.into()), None),
+                RefundOutcome::Replayed(r) => {
+                    CreateRefundResponse::Created(Json(r.into()), Some("true".into()))
+                }
+            })
+        }
+        .await
+        .unwrap_or_else(|e: ApiError| e.into())
+    }
+}

@@ -1,0 +1,140 @@
+//! API keys managed by the merchant: create, roll (the old key keeps working for an
+//! overlap), revoke. A key manages only keys of its own mode.
+use std::time::Duration;
+
+use superpayment_core::{ApiKey, FieldError, KeyKind, Mode};
+use time::OffsetDateTime;
+
+use crate::{
+    api::error::ApiError,
+    auth::Caller,
+    crypto::{random_bytes, sha256_hex},
+    ids::new_id,
+    startup::AppState,
+    store::{self, entities::api_key},
+};
+
+/// Default time a rolled key keeps working.
+pub const DEFAULT_ROLL_OVERLAP: Duration = Duration::from_secs(24 * 3600);
+/// Longest time a rolled key may keep working.
+pub const MAX_ROLL_OVERLAP: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// "publishable" or "secret", as stored.
+pub fn kind_str(kind: KeyKind) -> &'static str {
+    match kind {
+        KeyKind::Publishable => "publishable",
+        KeyKind::Secret => "secret",
+    }
+}
+
+fn parse_kind(s: &str) -> Option<KeyKind> {
+    match s {
+        "publishable" => Some(KeyKind::Publishable),
+        "secret" => Some(KeyKind::Secret),
+        _ => None,
+    }
+}
+
+/// Parses the `kind` field of a request.
+pub fn kind_from_request(s: &str) -> Result<KeyKind, ApiError> {
+    parse_kind(s).ok_or_else(|| {
+        ApiError::InvalidRequest(vec![FieldError {
+            field: "kind".into(),
+            code: "invalid_key_kind",
+            message: "kind must be \"publishable\" or \"secret\".".into(),
+        }])
+    })
+}
+
+async fn insert(
+    state: &AppState,
+    merchant_id: &str,
+    kind: KeyKind,
+    mode: Mode,
+    now: OffsetDateTime,
+) -> Result<(api_key::Model, ApiKey), ApiError> {
+    let key = ApiKey::generate(kind, mode, random_bytes::<20>());
+    let row = api_key::Model {
+        id: new_id("key"),
+        merchant_id: merchant_id.to_owned(),
+        kind: kind_str(kind).into(),
+        mode: mode.as_str().into(),
+        key_hash: sha256_hex(key.expose()),
+        prefix: key.prefix().into(),
+        last4: key.last4().into(),
+        created_at: now,
+        expires_at: None,
+        revoked_at: None,
+    };
+    store::merchants::insert_key(&state.db, row.clone()).await?;
+    Ok((row, key))
+}
+
+/// The caller's keys of its mode (prefix and last 4 only).
+pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<api_key::Model>, ApiError> {
+    Ok(store::keys::list_in_mode(&state.db, &caller.merchant_id, caller.mode_str()).await?)
+}
+
+/// A new key of the caller's mode; the key itself is returned this once.
+#[tracing::instrument(skip_all, fields(merchant_id = %caller.merchant_id))]
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    kind: KeyKind,
+) -> Result<(api_key::Model, ApiKey), ApiError> {
+    let created = insert(state, &caller.merchant_id, kind, caller.mode, OffsetDateTime::now_utc()).await?;
+    tracing::info!(key_id = %created.0.id, "API key created");
+    Ok(created)
+}
+
+async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<api_key::Model, ApiError> {
+    store::keys::find_in_mode(&state.db, &caller.merchant_id, caller.mode_str(), id)
+        .await?
+        .ok_or(ApiError::NotFound("API key"))
+}
+
+fn usable(row: &api_key::Model, now: OffsetDateTime) -> bool {
+    row.revoked_at.is_none() && row.expires_at.is_none_or(|e| e > now)
+}
+
+/// Replaces a key by a new one of the same kind; the old one stops working after
+/// `overlap` (zero: at once), long enough to deploy the new key everywhere.
+#[tracing::instrument(skip_all, fields(merchant_id = %caller.merchant_id, key_id = %id))]
+pub async fn roll(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    overlap: Duration,
+) -> Result<(api_key::Model, ApiKey, api_key::Model), ApiError> {
+    if overlap > MAX_ROLL_OVERLAP {
+        return Err(ApiError::InvalidRequest(vec![FieldError {
+            field: "expires_in_seconds".into(),
+            code: "overlap_too_long",
+            message: "A rolled key may keep working for at most 604800 seconds (7 days).".into(),
+        }]));
+    }
+    let old = find(state, caller, id).await?;
+    let now = OffsetDateTime::now_utc();
+    if !usable(&old, now) {
+        return Err(ApiError::InvalidRequest(vec![FieldError {
+            field: "id".into(),
+            code: "key_inactive",
+            message: "This key is already revoked or expired.".into(),
+        }]));
+    }
+    let kind = parse_kind(&old.kind).ok_or_else(|| anyhow::anyhow!("stored key kind"))?;
+    let (new_row, key) = insert(state, &caller.merchant_id, kind, caller.mode, now).await?;
+    store::keys::expire_at(&state.db, &old.id, now + overlap).await?;
+    let old = find(state, caller, id).await?;
+    tracing::info!(new_key_id = %new_row.id, overlap_secs = overlap.as_secs(), "API key rolled");
+    Ok((new_row, key, old))
+}
+
+/// Revokes a key at once.
+#[tracing::instrument(skip_all, fields(merchant_id = %caller.merchant_id, key_id = %id))]
+pub async fn revoke(state: &AppState, caller: &Caller, id: &str) -> Result<api_key::Model, ApiError> {
+    let row = find(state, caller, id).await?;
+    store::merchants::revoke_key(&state.db, &row.id, OffsetDateTime::now_utc()).await?;
+    tracing::info!("API key revoked");
+    find(state, caller, id).await
+}

@@ -1,0 +1,23 @@
+//! A refund of part or all of a transaction.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "refunds")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub transaction_id: String,
+    pub merchant_id: String,
+    pub mode: String,
+    pub currency: String,
+    pub amount_minor: i64,
+    pub commission_minor: i64,
+    pub net_minor: i64,
+    pub reason: Option<String>,
+    pub created_at: TimeDateTimeWithTimeZone,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

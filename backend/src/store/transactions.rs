@@ -1,0 +1,78 @@
+//! Listing a merchant's transactions with filters and keyset pagination.
+use sea_orm::{
+    sea_query::Expr, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use time::OffsetDateTime;
+
+use super::entities::{redemption, transaction};
+
+/// Which transactions to list.
+#[derive(Debug, Default, Clone)]
+pub struct TransactionFilter {
+    /// `succeeded` (nothing refunded), `partially_refunded` or `refunded`.
+    pub status: Option<String>,
+    pub created_gte: Option<OffsetDateTime>,
+    pub created_lt: Option<OffsetDateTime>,
+    pub order_id: Option<String>,
+    /// Only transactions listed after this id (ids sort by creation, newest first).
+    pub starting_after: Option<String>,
+}
+
+/// A page of a merchant's transactions in one mode, newest first.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    merchant_id: &str,
+    mode: &str,
+    f: &TransactionFilter,
+    limit: u64,
+) -> Result<Vec<transaction::Model>, DbErr> {
+    let mut q = transaction::Entity::find()
+        .filter(transaction::Column::MerchantId.eq(merchant_id))
+        .filter(transaction::Column::Mode.eq(mode));
+    match f.status.as_deref() {
+        Some("succeeded") => q = q.filter(transaction::Column::RefundedMinor.eq(0)),
+        Some("partially_refunded") => {
+            q = q.filter(transaction::Column::RefundedMinor.gt(0)).filter(
+                Expr::col(transaction::Column::RefundedMinor)
+                    .lt(Expr::col(transaction::Column::AmountMinor)),
+            )
+        }
+        Some("refunded") => {
+            q = q.filter(
+                Expr::col(transaction::Column::RefundedMinor)
+                    .eq(Expr::col(transaction::Column::AmountMinor)),
+            )
+        }
+        _ => {}
+    }
+    if let Some(t) = f.created_gte {
+        q = q.filter(transaction::Column::CreatedAt.gte(t));
+    }
+    if let Some(t) = f.created_lt {
+        q = q.filter(transaction::Column::CreatedAt.lt(t));
+    }
+    if let Some(o) = &f.order_id {
+        q = q.filter(transaction::Column::OrderId.eq(o.as_str()));
+    }
+    if let Some(after) = &f.starting_after {
+        q = q.filter(transaction::Column::Id.lt(after.as_str()));
+    }
+    q.order_by_desc(transaction::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// Redemptions of several transactions, by transaction and then position.
+pub async fn redemptions_of_many(
+    db: &impl ConnectionTrait,
+    transaction_ids: &[String],
+) -> Result<Vec<redemption::Model>, DbErr> {
+    redemption::Entity::find()
+        .filter(redemption::Column::TransactionId.is_in(transaction_ids.iter().cloned()))
+        .order_by_asc(redemption::Column::TransactionId)
+        .order_by_asc(redemption::Column::Position)
+        .all(db)
+        .await
+}

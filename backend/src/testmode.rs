@@ -1,0 +1,207 @@
+//! Magic test voucher codes: fixed test-mode vouchers that every integrator can use to try
+//! each path of a payment without issuing anything (documented in docs/integration.md).
+//!
+//! They are real voucher rows (created at start-up, test mode only, so a live key never
+//! sees them) and go through the ordinary payment code. Before a test-mode request uses
+//! one, it is topped back up to its nominal balance with a `test_top_up` journal that
+//! raises its face value too, so "always works" holds without breaking any ledger
+//! invariant.
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use superpayment_core::{Mode, VoucherCode, VoucherRef};
+use time::{macros::datetime, OffsetDateTime};
+
+use crate::{
+    api::error::ApiError,
+    auth::Caller,
+    crypto::voucher_hmac,
+    secret::Secret,
+    startup::AppState,
+    store::{self, entities::voucher, ledger::Line},
+};
+
+/// One magic voucher.
+#[derive(Debug, Clone, Copy)]
+pub struct MagicVoucher {
+    /// The code, as documented.
+    pub code: &'static str,
+    /// EUR minor units it always holds.
+    pub balance_minor: i64,
+    pub status: &'static str,
+    pub expired: bool,
+}
+
+/// The magic codes (all EUR, test mode only).
+pub const MAGIC_VOUCHERS: [MagicVoucher; 4] = [
+    // Always pays: 1,000,000.00 EUR, refilled before every use.
+    MagicVoucher {
+        code: "TEST-4242-4242-424X",
+        balance_minor: 100_000_000,
+        status: "active",
+        expired: false,
+    },
+    // Holds 5.00 EUR: larger orders are declined with insufficient_balance.
+    MagicVoucher {
+        code: "TEST-5000-0000-0004",
+        balance_minor: 500,
+        status: "active",
+        expired: false,
+    },
+    // Expired: voucher_expired.
+    MagicVoucher {
+        code: "TEST-EXP1-RED0-000M",
+        balance_minor: 10_000,
+        status: "active",
+        expired: true,
+    },
+    // Blocked: voucher_blocked.
+    MagicVoucher {
+        code: "TEST-B10C-KED0-000Q",
+        balance_minor: 10_000,
+        status: "blocked",
+        expired: false,
+    },
+];
+
+fn magic_hmacs(pepper: &Secret<String>) -> Vec<(MagicVoucher, String)> {
+    MAGIC_VOUCHERS
+        .iter()
+        .map(|m| {
+            let code = VoucherCode::parse(m.code).expect("magic codes are valid codes");
+            (*m, voucher_hmac(pepper, &code))
+        })
+        .collect()
+}
+
+/// Creates the magic vouchers that do not exist yet (idempotent; safe with several
+/// instances starting at once).
+pub async fn ensure_magic_vouchers(
+    db: &DatabaseConnection,
+    pepper: &Secret<String>,
+) -> anyhow::Result<()> {
+    for (magic, hmac) in magic_hmacs(pepper) {
+        if store::vouchers::find_by_hmac(db, &hmac).await?.is_some() {
+            continue;
+        }
+        let now = OffsetDateTime::now_utc();
+        let code = VoucherCode::parse(magic.code).expect("magic codes are valid codes");
+        let tx = db.begin().await?;
+        let inserted = store::vouchers::insert_many(
+            &tx,
+            vec![voucher::Model {
+                id: 0,
+                code_hmac: hmac,
+                last4: code.last4().into(),
+                mode: Mode::Test.as_str().into(),
+                currency: "EUR".into(),
+                initial_minor: magic.balance_minor,
+                balance_minor: magic.balance_minor,
+                status: magic.status.into(),
+                expires_at: magic.expired.then_some(datetime!(2020-01-01 0:00 UTC)),
+                rules: serde_json::json!({}),
+                created_at: now,
+                updated_at: now,
+            }],
+        )
+        .await;
+        let id = match inserted {
+            Ok(ids) => ids[0],
+            Err(e) if store::is_unique_violation(&e) => {
+                tx.rollback().await?;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        store::ledger::post(&tx, "issue", None, "EUR", &issue_lines(id, magic.balance_minor), now)
+            .await?;
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+fn issue_lines(voucher_id: i64, amount: i64) -> [Line; 2] {
+    [
+        Line {
+            account: "voucher_liability".into(),
+            voucher_id: Some(voucher_id),
+            amount_minor: amount,
+        },
+        Line {
+            account: format!("voucher_float:{}", Mode::Test.as_str()),
+            voucher_id: None,
+            amount_minor: -amount,
+        },
+    ]
+}
+
+/// Tops the magic vouchers among `vouchers` back up to their nominal balance before a
+/// test-mode request uses them. Does nothing for live keys or ordinary codes.
+pub async fn refill_magic(
+    state: &AppState,
+    caller: &Caller,
+    vouchers: &[VoucherRef],
+) -> Result<(), ApiError> {
+    if caller.mode != Mode::Test {
+        return Ok(());
+    }
+    for v in vouchers {
+        if let VoucherRef::Code(code) = v {
+            refill_code(state, code).await?;
+        }
+    }
+    Ok(())
+}
+
+/// [`refill_magic`] for a single code (balance checks).
+pub async fn refill_magic_code(
+    state: &AppState,
+    caller: &Caller,
+    code: &VoucherCode,
+) -> Result<(), ApiError> {
+    if caller.mode != Mode::Test {
+        return Ok(());
+    }
+    refill_code(state, code).await
+}
+
+async fn refill_code(state: &AppState, code: &VoucherCode) -> Result<(), ApiError> {
+    let Some(magic) = MAGIC_VOUCHERS
+        .iter()
+        .find(|m| VoucherCode::parse(m.code).is_ok_and(|c| &c == code))
+    else {
+        return Ok(());
+    };
+    let hmac = voucher_hmac(&state.pepper, code);
+    let tx = state.db.begin().await?;
+    let row = store::vouchers::lock_by_hmacs(&tx, &[hmac]).await?.pop();
+    let Some(row) = row.filter(|r| r.mode == Mode::Test.as_str()) else {
+        tx.rollback().await?;
+        return Ok(());
+    };
+    let missing = magic.balance_minor - row.balance_minor;
+    if missing <= 0 {
+        tx.rollback().await?;
+        return Ok(());
+    }
+    let now = OffsetDateTime::now_utc();
+    store::refunds::top_up_voucher(&tx, row.id, missing, now).await?;
+    store::ledger::post(&tx, "test_top_up", None, "EUR", &issue_lines(row.id, missing), now)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_magic_codes_are_valid_and_distinct() {
+        let mut last4: Vec<String> = MAGIC_VOUCHERS
+            .iter()
+            .map(|m| VoucherCode::parse(m.code).unwrap().last4().to_owned())
+            .collect();
+        last4.sort();
+        last4.dedup();
+        assert_eq!(last4.len(), MAGIC_VOUCHERS.len());
+    }
+}

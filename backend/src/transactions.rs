@@ -1,0 +1,141 @@
+//! Reading a merchant's transactions: filtered listing with keyset pagination, and one
+//! transaction with its vouchers and refunds.
+use time::OffsetDateTime;
+
+use crate::{
+    api::error::ApiError,
+    auth::Caller,
+    payments::TransactionView,
+    startup::AppState,
+    store::{
+        self,
+        entities::{refund, refund_allocation, voucher},
+        transactions::TransactionFilter,
+    },
+};
+
+/// Largest page of a listing.
+pub const MAX_PAGE: u64 = 100;
+
+/// A transaction with what each voucher paid and every refund.
+#[derive(Debug)]
+pub struct TransactionRecord {
+    pub view: TransactionView,
+    pub refunds: Vec<RefundRecord>,
+}
+
+/// A stored refund with, per voucher, (original last4, credited last4, amount).
+#[derive(Debug)]
+pub struct RefundRecord {
+    pub refund: refund::Model,
+    pub vouchers: Vec<(String, String, i64)>,
+}
+
+/// Statuses a listing can filter on.
+pub const STATUSES: [&str; 3] = ["succeeded", "partially_refunded", "refunded"];
+
+/// A page of the caller's transactions (newest first) and whether more follow.
+#[tracing::instrument(skip_all, fields(merchant_id = %caller.merchant_id))]
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+    filter: &TransactionFilter,
+    limit: u64,
+) -> Result<(Vec<TransactionRecord>, bool), ApiError> {
+    let limit = limit.clamp(1, MAX_PAGE);
+    let mut rows = store::transactions::list(
+        &state.read_db,
+        &caller.merchant_id,
+        caller.mode_str(),
+        filter,
+        limit + 1,
+    )
+    .await?;
+    let has_more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    let records = assemble(state, rows).await?;
+    Ok((records, has_more))
+}
+
+/// One of the caller's transactions; another merchant's or mode's is simply not found.
+pub async fn retrieve(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<TransactionRecord, ApiError> {
+    let row =
+        store::payments::find_transaction(&state.read_db, &caller.merchant_id, caller.mode_str(), id)
+            .await?
+            .ok_or(ApiError::NotFound("transaction"))?;
+    Ok(assemble(state, vec![row])
+        .await?
+        .pop()
+        .expect("one row in, one record out"))
+}
+
+async fn assemble(
+    state: &AppState,
+    rows: Vec<store::entities::transaction::Model>,
+) -> Result<Vec<TransactionRecord>, ApiError> {
+    let db = &state.read_db;
+    let ids: Vec<String> = rows.iter().map(|t| t.id.clone()).collect();
+    let redemptions = store::transactions::redemptions_of_many(db, &ids).await?;
+    let refunds = store::refunds::refunds_of(db, &ids).await?;
+    let refund_ids: Vec<String> = refunds.iter().map(|r| r.id.clone()).collect();
+    let allocations: Vec<refund_allocation::Model> =
+        store::refunds::allocations_of(db, &refund_ids).await?;
+    let mut voucher_ids: Vec<i64> = redemptions.iter().map(|r| r.voucher_id).collect();
+    voucher_ids.extend(allocations.iter().map(|a| a.credited_voucher_id));
+    voucher_ids.sort_unstable();
+    voucher_ids.dedup();
+    let vouchers: Vec<voucher::Model> = store::vouchers::find_by_ids(db, &voucher_ids).await?;
+    let last4 = |id: i64| {
+        vouchers
+            .iter()
+            .find(|v| v.id == id)
+            .map(|v| v.last4.clone())
+            .unwrap_or_default()
+    };
+    Ok(rows
+        .into_iter()
+        .map(|row| TransactionRecord {
+            refunds: refunds
+                .iter()
+                .filter(|r| r.transaction_id == row.id)
+                .map(|r| RefundRecord {
+                    refund: r.clone(),
+                    vouchers: allocations
+                        .iter()
+                        .filter(|a| a.refund_id == r.id)
+                        .map(|a| {
+                            (
+                                last4(a.voucher_id),
+                                last4(a.credited_voucher_id),
+                                a.amount_minor,
+                            )
+                        })
+                        .collect(),
+                })
+                .collect(),
+            view: TransactionView {
+                vouchers: redemptions
+                    .iter()
+                    .filter(|r| r.transaction_id == row.id)
+                    .map(|r| (last4(r.voucher_id), r.amount_minor))
+                    .collect(),
+                row,
+            },
+        })
+        .collect())
+}
+
+/// Parses an RFC 3339 filter bound.
+pub fn parse_bound(field: &str, value: &str) -> Result<OffsetDateTime, ApiError> {
+    OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339).map_err(|_| {
+        ApiError::InvalidRequest(vec![superpayment_core::FieldError {
+            field: field.into(),
+            code: "invalid_timestamp",
+            message: format!("{field} must be an RFC 3339 timestamp, e.g. 2026-01-31T00:00:00Z."),
+        }])
+    })
+}

@@ -1,0 +1,176 @@
+//! The merchant's webhook endpoint: set, read, rotate the secret, send a test event.
+use std::time::Duration;
+
+use superpayment_core::FieldError;
+use time::OffsetDateTime;
+
+use super::{
+    destination::{self, DestinationError},
+    events,
+    secrets::SigningSecret,
+};
+use crate::{
+    api::error::ApiError,
+    auth::Caller,
+    ids::new_id,
+    startup::AppState,
+    store::{self, entities::webhook_endpoint},
+};
+
+/// Longest overlap during which a rotated-out secret still signs.
+pub const MAX_ROTATION_OVERLAP: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Default overlap of a rotation.
+pub const DEFAULT_ROTATION_OVERLAP: Duration = Duration::from_secs(24 * 3600);
+
+/// An endpoint as the merchant sees it; `secret` only where the API shows it.
+#[derive(Debug)]
+pub struct EndpointView {
+    pub row: webhook_endpoint::Model,
+    pub secret: Option<SigningSecret>,
+}
+
+impl EndpointView {
+    /// True while a rotated-out secret still signs alongside the current one.
+    pub fn previous_secret_active(&self, now: OffsetDateTime) -> bool {
+        self.row.previous_secret_ciphertext.is_some()
+            && self.row.previous_secret_expires_at.is_some_and(|e| e > now)
+    }
+}
+
+fn url_error(e: DestinationError) -> ApiError {
+    ApiError::InvalidRequest(vec![FieldError {
+        field: "url".into(),
+        code: e.code(),
+        message: e.to_string(),
+    }])
+}
+
+/// Sets (creates or replaces the URL of) the caller's endpoint for its mode, enabling it.
+/// The secret is created with the endpoint and kept when the URL changes.
+#[tracing::instrument(skip_all, fields(merchant_id = %caller.merchant_id, mode = caller.mode_str()))]
+pub async fn set_endpoint(
+    state: &AppState,
+    caller: &Caller,
+    url: &str,
+) -> Result<EndpointView, ApiError> {
+    let settings = &state.webhooks;
+    let dest = destination::resolve(url, caller.mode, settings.allow_test_loopback)
+        .await
+        .map_err(url_error)?;
+    let now = OffsetDateTime::now_utc();
+    let existing =
+        store::webhooks::find_endpoint(&state.db, &caller.merchant_id, caller.mode_str()).await?;
+    let row = match existing {
+        Some(mut row) => {
+            row.url = dest.url.to_string();
+            row.status = "enabled".into();
+            row.disabled_reason = None;
+            row.updated_at = now;
+            store::webhooks::update_endpoint(&state.db, row.clone()).await?;
+            row
+        }
+        None => {
+            let secret = SigningSecret::generate();
+            let row = webhook_endpoint::Model {
+                id: new_id("we"),
+                merchant_id: caller.merchant_id.clone(),
+                mode: caller.mode_str().into(),
+                url: dest.url.to_string(),
+                secret_ciphertext: settings.cipher.encrypt(&secret)?,
+                previous_secret_ciphertext: None,
+                previous_secret_expires_at: None,
+                status: "enabled".into(),
+                disabled_reason: None,
+                created_at: now,
+                updated_at: now,
+            };
+            if let Err(e) = store::webhooks::insert_endpoint(&state.db, row.clone()).await {
+                if store::is_unique_violation(&e) {
+                    // A concurrent first call created it: apply this URL to that one.
+                    return Box::pin(set_endpoint(state, caller, url)).await;
+                }
+                return Err(e.into());
+            }
+            row
+        }
+    };
+    tracing::info!(endpoint_id = %row.id, "webhook endpoint set");
+    let secret = settings.cipher.decrypt(&row.secret_ciphertext)?;
+    Ok(EndpointView {
+        row,
+        secret: Some(secret),
+    })
+}
+
+/// The caller's endpoint for its mode (without its secret).
+pub async fn get_endpoint(state: &AppState, caller: &Caller) -> Result<EndpointView, ApiError> {
+    let row = store::webhooks::find_endpoint(&state.db, &caller.merchant_id, caller.mode_str())
+        .await?
+        .ok_or(ApiError::NotFound("webhook endpoint"))?;
+    Ok(EndpointView { row, secret: None })
+}
+
+/// Replaces the signing secret. For `overlap` the old secret keeps signing beside the new
+/// one (two `v1,` signatures), so receivers can switch without losing a message.
+#[tracing::instrument(skip_all, fields(merchant_id = %caller.merchant_id, mode = caller.mode_str()))]
+pub async fn rotate_secret(
+    state: &AppState,
+    caller: &Caller,
+    overlap: Duration,
+) -> Result<EndpointView, ApiError> {
+    if overlap > MAX_ROTATION_OVERLAP {
+        return Err(ApiError::InvalidRequest(vec![FieldError {
+            field: "overlap_seconds".into(),
+            code: "overlap_too_long",
+            message: format!(
+                "The overlap may be at most {} seconds (7 days).",
+                MAX_ROTATION_OVERLAP.as_secs()
+            ),
+        }]));
+    }
+    let mut row =
+        store::webhooks::find_endpoint(&state.db, &caller.merchant_id, caller.mode_str())
+            .await?
+            .ok_or(ApiError::NotFound("webhook endpoint"))?;
+    let now = OffsetDateTime::now_utc();
+    let secret = SigningSecret::generate();
+    if overlap.is_zero() {
+        row.previous_secret_ciphertext = None;
+        row.previous_secret_expires_at = None;
+    } else {
+        row.previous_secret_ciphertext = Some(row.secret_ciphertext.clone());
+        row.previous_secret_expires_at = Some(now + overlap);
+    }
+    row.secret_ciphertext = state.webhooks.cipher.encrypt(&secret)?;
+    row.updated_at = now;
+    store::webhooks::update_endpoint(&state.db, row.clone()).await?;
+    tracing::info!(endpoint_id = %row.id, overlap_secs = overlap.as_secs(), "webhook secret rotated");
+    Ok(EndpointView {
+        row,
+        secret: Some(secret),
+    })
+}
+
+/// Queues a `webhook.test` event to the caller's endpoint; returns the event id.
+pub async fn send_test_event(state: &AppState, caller: &Caller) -> Result<String, ApiError> {
+    let endpoint = get_endpoint(state, caller).await?;
+    if endpoint.row.status != "enabled" {
+        return Err(ApiError::InvalidRequest(vec![FieldError {
+            field: "url".into(),
+            code: "webhook_endpoint_disabled",
+            message: "The webhook endpoint is disabled; set its URL again to enable it.".into(),
+        }]));
+    }
+    let id = events::record(
+        &state.db,
+        &caller.merchant_id,
+        caller.mode_str(),
+        "webhook.test",
+        None,
+        serde_json::json!({"message": "A test event from SuperPayment."}),
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
+    state.webhooks.wake.notify_one();
+    Ok(id)
+}

@@ -1,0 +1,138 @@
+//! Events: writing them to the outbox, listing and retrieving them, redelivering on demand.
+use sea_orm::ConnectionTrait;
+use time::{format_description::well_known::Rfc3339, OffsetDateTime};
+
+use crate::{
+    api::error::ApiError,
+    auth::Caller,
+    ids::new_id,
+    startup::AppState,
+    store::{
+        self,
+        entities::{event, webhook_attempt, webhook_delivery},
+    },
+};
+
+/// Largest page of a listing.
+pub const MAX_PAGE: u64 = 100;
+
+/// Writes an event to the outbox; call it inside the transaction of the change it
+/// announces. The payload follows the payments' shape: `{id, type, created_at, mode, data}`.
+pub async fn record(
+    db: &impl ConnectionTrait,
+    merchant_id: &str,
+    mode: &str,
+    kind: &str,
+    transaction_id: Option<&str>,
+    data: serde_json::Value,
+    now: OffsetDateTime,
+) -> Result<String, ApiError> {
+    let id = new_id("evt");
+    let created_at = now.format(&Rfc3339).map_err(anyhow::Error::from)?;
+    store::webhooks::insert_event(
+        db,
+        event::Model {
+            id: id.clone(),
+            merchant_id: merchant_id.into(),
+            mode: mode.into(),
+            kind: kind.into(),
+            transaction_id: transaction_id.map(str::to_owned),
+            payload: serde_json::json!({
+                "id": id,
+                "type": kind,
+                "created_at": created_at,
+                "mode": mode,
+                "data": data,
+            }),
+            created_at: now,
+        },
+    )
+    .await?;
+    Ok(id)
+}
+
+/// An event with its deliveries and every attempt.
+#[derive(Debug)]
+pub struct EventView {
+    pub event: event::Model,
+    pub deliveries: Vec<webhook_delivery::Model>,
+    pub attempts: Vec<webhook_attempt::Model>,
+}
+
+/// A page of the caller's events, newest first.
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+    kind: Option<&str>,
+    starting_after: Option<&str>,
+    limit: u64,
+) -> Result<(Vec<EventView>, bool), ApiError> {
+    let limit = limit.clamp(1, MAX_PAGE);
+    let mut rows = store::webhooks::list_events(
+        &state.read_db,
+        &caller.merchant_id,
+        caller.mode_str(),
+        kind,
+        starting_after,
+        limit + 1,
+    )
+    .await?;
+    let has_more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    let ids: Vec<String> = rows.iter().map(|e| e.id.clone()).collect();
+    let deliveries = store::webhooks::deliveries_of(&state.read_db, &ids).await?;
+    let views = rows
+        .into_iter()
+        .map(|event| EventView {
+            deliveries: deliveries
+                .iter()
+                .filter(|d| d.event_id == event.id)
+                .cloned()
+                .collect(),
+            attempts: Vec::new(),
+            event,
+        })
+        .collect();
+    Ok((views, has_more))
+}
+
+/// One of the caller's events with its deliveries and attempts; another merchant's or
+/// mode's event is simply not found.
+pub async fn retrieve(state: &AppState, caller: &Caller, id: &str) -> Result<EventView, ApiError> {
+    let event =
+        store::webhooks::find_event(&state.read_db, &caller.merchant_id, caller.mode_str(), id)
+            .await?
+            .ok_or(ApiError::NotFound("event"))?;
+    let deliveries = store::webhooks::deliveries_of(&state.read_db, &[event.id.clone()]).await?;
+    let attempts = store::webhooks::attempts_of(&state.read_db, &event.id).await?;
+    Ok(EventView {
+        event,
+        deliveries,
+        attempts,
+    })
+}
+
+/// Queues a new delivery of one of the caller's events to its current endpoint, due now.
+#[tracing::instrument(skip_all, fields(merchant_id = %caller.merchant_id, event_id = %id))]
+pub async fn redeliver(state: &AppState, caller: &Caller, id: &str) -> Result<i64, ApiError> {
+    let event = store::webhooks::find_event(&state.db, &caller.merchant_id, caller.mode_str(), id)
+        .await?
+        .ok_or(ApiError::NotFound("event"))?;
+    let endpoint =
+        store::webhooks::find_endpoint(&state.db, &caller.merchant_id, caller.mode_str())
+            .await?
+            .filter(|e| e.status == "enabled")
+            .ok_or_else(|| {
+                ApiError::InvalidRequest(vec![superpayment_core::FieldError {
+                    field: "id".into(),
+                    code: "no_enabled_webhook_endpoint",
+                    message: "There is no enabled webhook endpoint to deliver to.".into(),
+                }])
+            })?;
+    let delivery =
+        store::webhooks::insert_delivery(&state.db, &event, &endpoint.id, OffsetDateTime::now_utc())
+            .await?;
+    state.webhooks.wake.notify_one();
+    tracing::info!(delivery_id = delivery, "redelivery queued");
+    Ok(delivery)
+}

@@ -1,0 +1,69 @@
+//! Signed webhooks from the outbox (design §5): endpoints, secrets, events, the worker.
+//!
+//! Events are written to the `events` table inside the database transaction of the change
+//! they announce (payments, refunds). The worker relays each new event into a delivery to
+//! the merchant's endpoint of that mode, claims due deliveries with `FOR UPDATE SKIP
+//! LOCKED` (PostgreSQL) so any number of workers can run, POSTs them signed per Standard
+//! Webhooks, records every attempt and retries on [`schedule::RetrySchedule`].
+//!
+//! # Layout
+//! - [`config`]: flags shared by `serve` and `worker`.
+//! - [`secrets`]: `whsec_` secrets and their encryption at rest.
+//! - [`signature`]: the `webhook-signature` header.
+//! - [`destination`]: URL rules and the SSRF address check.
+//! - [`schedule`]: retry delays with jitter.
+//! - [`endpoints`]: set, read, rotate, test (the merchant API's rules).
+//! - [`events`]: writing, listing and redelivering events.
+//! - [`worker`]: the delivery loop.
+pub mod config;
+pub mod destination;
+pub mod endpoints;
+pub mod events;
+pub mod schedule;
+pub mod secrets;
+pub mod signature;
+pub mod worker;
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+pub use config::{WebhookArgs, WorkerArgs};
+use secrets::SecretCipher;
+
+use crate::secret::Secret;
+
+/// What request handlers and the worker share about webhooks.
+#[derive(Clone)]
+pub struct WebhookSettings {
+    /// Encrypts endpoint secrets (and sealed idempotent responses) at rest.
+    pub cipher: SecretCipher,
+    /// Whether test-mode endpoints may resolve to loopback.
+    pub allow_test_loopback: bool,
+    /// Wakes this process's worker when it wrote an event itself.
+    pub wake: Arc<Notify>,
+}
+
+impl WebhookSettings {
+    /// Settings from flags; the encryption key falls back to one derived from the pepper.
+    pub fn from_args(args: &WebhookArgs, pepper: &Secret<String>) -> anyhow::Result<Self> {
+        let cipher = match &args.webhook_encryption_key {
+            Some(key) => SecretCipher::from_base64(key.expose())?,
+            None => SecretCipher::derived_from(pepper),
+        };
+        Ok(Self {
+            cipher,
+            allow_test_loopback: args.webhook_test_allow_loopback,
+            wake: Arc::new(Notify::new()),
+        })
+    }
+
+    /// Settings for rendering the spec (no secrets needed).
+    pub fn for_spec() -> Self {
+        Self {
+            cipher: SecretCipher::new([0; 32]),
+            allow_test_loopback: false,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+}

@@ -1,0 +1,393 @@
+//! The delivery loop: relay new events, claim due deliveries, POST them signed, record.
+use std::{future::Future, str::FromStr, sync::Arc, time::Duration};
+
+use sea_orm::DatabaseConnection;
+use superpayment_core::Mode;
+use time::OffsetDateTime;
+use tokio::sync::Semaphore;
+
+use super::{
+    destination::{self, Destination, DestinationError},
+    schedule::RetrySchedule,
+    secrets::SigningSecret,
+    signature::signature_header,
+    WebhookArgs, WebhookSettings,
+};
+use crate::store::{
+    self,
+    entities::{event, webhook_attempt, webhook_delivery, webhook_endpoint},
+    webhooks::DeliveryUpdate,
+};
+
+/// Characters of a response body kept with an attempt.
+const EXCERPT_LEN: usize = 1024;
+/// Extra time beyond the request timeout before an unfinished claim is handed back.
+const LEASE_MARGIN: Duration = Duration::from_secs(30);
+
+/// A webhook worker; any number may run against one database.
+#[derive(Clone)]
+pub struct Worker {
+    db: DatabaseConnection,
+    settings: WebhookSettings,
+    schedule: RetrySchedule,
+    timeout: Duration,
+    poll: Duration,
+    concurrency: usize,
+    /// PostgreSQL URL to LISTEN on for new events; None polls only.
+    listen_url: Option<String>,
+}
+
+/// How one attempt ended.
+enum AttemptResult {
+    Response {
+        status: u16,
+        excerpt: String,
+    },
+    Failed(String),
+    Refused(DestinationError),
+}
+
+impl Worker {
+    /// A worker on `db` with the given flags.
+    pub fn new(
+        db: DatabaseConnection,
+        settings: WebhookSettings,
+        args: &WebhookArgs,
+        listen_url: Option<String>,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            db,
+            settings,
+            schedule: args.schedule()?,
+            timeout: args.webhook_timeout,
+            poll: args.webhook_poll_interval,
+            concurrency: args.webhook_concurrency.max(1),
+            listen_url: listen_url.filter(|u| u.starts_with("postgres")),
+        })
+    }
+
+    /// Runs until `shutdown` completes, then waits for deliveries in flight (up to the
+    /// request timeout). A delivery cut short by a crash is retried after its lease.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        if let Some(url) = self.listen_url.clone() {
+            tokio::spawn(listen(url, self.settings.clone()));
+        }
+        tracing::info!(
+            concurrency = self.concurrency,
+            attempts = self.schedule.max_attempts(),
+            "webhook worker started"
+        );
+        let slots = Arc::new(Semaphore::new(self.concurrency));
+        let worker = Arc::new(self);
+        tokio::pin!(shutdown);
+        loop {
+            let first = tokio::select! {
+                permit = slots.clone().acquire_owned() => permit.expect("semaphore never closed"),
+                _ = &mut shutdown => break,
+            };
+            let mut permits = vec![first];
+            while let Ok(p) = slots.clone().try_acquire_owned() {
+                permits.push(p);
+            }
+            let ids = match worker.claim(permits.len() as u64).await {
+                Ok(ids) => ids,
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming webhook deliveries failed");
+                    Vec::new()
+                }
+            };
+            if ids.is_empty() {
+                drop(permits);
+                tokio::select! {
+                    _ = worker.settings.wake.notified() => {},
+                    _ = tokio::time::sleep(worker.poll) => {},
+                    _ = &mut shutdown => break,
+                }
+                continue;
+            }
+            for (id, permit) in ids.into_iter().zip(permits) {
+                let worker = worker.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = worker.deliver(id).await {
+                        tracing::warn!(delivery_id = id, error = %e, "webhook delivery could not be recorded; it will be retried after its lease");
+                    }
+                    drop(permit);
+                });
+            }
+        }
+        let all = u32::try_from(worker.concurrency).unwrap_or(u32::MAX);
+        let _ = tokio::time::timeout(worker.timeout + Duration::from_secs(1), slots.acquire_many(all)).await;
+        tracing::info!("webhook worker stopped");
+    }
+
+    /// Relays new events first (their deliveries come back already claimed), then claims
+    /// due retries, up to `limit` in all.
+    async fn claim(&self, limit: u64) -> Result<Vec<i64>, sea_orm::DbErr> {
+        let now = OffsetDateTime::now_utc();
+        let lease = now + self.timeout + LEASE_MARGIN;
+        let mut ids = store::webhooks::dispatch_events(&self.db, now, lease, limit).await?;
+        let left = limit.saturating_sub(ids.len() as u64);
+        if left > 0 {
+            ids.extend(store::webhooks::claim_due(&self.db, now, lease, left).await?);
+        }
+        Ok(ids)
+    }
+
+    #[tracing::instrument(skip(self), fields(event_id, merchant_id))]
+    async fn deliver(&self, id: i64) -> anyhow::Result<()> {
+        let Some((delivery, event, endpoint)) = store::webhooks::load_delivery(&self.db, id).await?
+        else {
+            return Ok(());
+        };
+        let span = tracing::Span::current();
+        span.record("event_id", event.id.as_str());
+        span.record("merchant_id", delivery.merchant_id.as_str());
+        if delivery.status != "pending" {
+            return Ok(());
+        }
+        if endpoint.status != "enabled" {
+            store::webhooks::cancel_delivery(&self.db, id).await?;
+            return Ok(());
+        }
+        let started = OffsetDateTime::now_utc();
+        let clock = std::time::Instant::now();
+        let result = self.attempt(&event, &endpoint, started).await?;
+        let duration_ms = i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX);
+        self.record(delivery, &event, &endpoint, started, duration_ms, result)
+            .await
+    }
+
+    async fn attempt(
+        &self,
+        event: &event::Model,
+        endpoint: &webhook_endpoint::Model,
+        started: OffsetDateTime,
+    ) -> anyhow::Result<AttemptResult> {
+        let mode = Mode::from_str(&endpoint.mode).map_err(|_| anyhow::anyhow!("stored mode"))?;
+        let mut secrets = vec![self.settings.cipher.decrypt(&endpoint.secret_ciphertext)?];
+        if let (Some(previous), Some(until)) = (
+            &endpoint.previous_secret_ciphertext,
+            endpoint.previous_secret_expires_at,
+        ) {
+            if until > started {
+                secrets.push(self.settings.cipher.decrypt(previous)?);
+            }
+        }
+        // Checked at every attempt, not only when saved: DNS may have changed since.
+        let dest =
+            match destination::resolve(&endpoint.url, mode, self.settings.allow_test_loopback)
+                .await
+            {
+                Ok(d) => d,
+                Err(e) => return Ok(AttemptResult::Refused(e)),
+            };
+        let body = serde_json::to_vec(&event.payload)?;
+        Ok(self
+            .post(&dest, &secrets, &event.id, started.unix_timestamp(), body)
+            .await)
+    }
+
+    async fn post(
+        &self,
+        dest: &Destination,
+        secrets: &[SigningSecret],
+        msg_id: &str,
+        timestamp: i64,
+        body: Vec<u8>,
+    ) -> AttemptResult {
+        let client = match reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .timeout(self.timeout)
+            .connect_timeout(self.timeout.min(Duration::from_secs(10)))
+            .resolve_to_addrs(&dest.host, &dest.addrs)
+            .user_agent(concat!("SuperPayment-Webhooks/", env!("CARGO_PKG_VERSION")))
+            .build()
+        {
+            Ok(c) => c,
+            Err(e) => return AttemptResult::Failed(format!("client: {e}")),
+        };
+        let signature = signature_header(secrets, msg_id, timestamp, &body);
+        let sent = client
+            .post(dest.url.clone())
+            .header("content-type", "application/json")
+            .header("webhook-id", msg_id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+            .send()
+            .await;
+        match sent {
+            Ok(mut resp) => {
+                let status = resp.status().as_u16();
+                let mut excerpt = Vec::new();
+                while excerpt.len() < EXCERPT_LEN {
+                    match resp.chunk().await {
+                        Ok(Some(chunk)) => excerpt.extend_from_slice(&chunk),
+                        _ => break,
+                    }
+                }
+                excerpt.truncate(EXCERPT_LEN);
+                AttemptResult::Response {
+                    status,
+                    excerpt: String::from_utf8_lossy(&excerpt).into_owned(),
+                }
+            }
+            Err(e) if e.is_timeout() => {
+                AttemptResult::Failed(format!("timed out after {:?}", self.timeout))
+            }
+            Err(e) if e.is_connect() => AttemptResult::Failed("connection failed".into()),
+            Err(e) => AttemptResult::Failed(format!("request failed: {}", without_url(e))),
+        }
+    }
+
+    async fn record(
+        &self,
+        delivery: webhook_delivery::Model,
+        event: &event::Model,
+        endpoint: &webhook_endpoint::Model,
+        started: OffsetDateTime,
+        duration_ms: i64,
+        result: AttemptResult,
+    ) -> anyhow::Result<()> {
+        let number = delivery.attempt_count + 1;
+        let (status_code, outcome, error, excerpt) = match &result {
+            AttemptResult::Response { status, excerpt } => (
+                Some(i32::from(*status)),
+                if (200..300).contains(status) {
+                    "succeeded"
+                } else {
+                    "failed"
+                },
+                None,
+                Some(excerpt.clone()),
+            ),
+            AttemptResult::Failed(e) => (None, "failed", Some(e.clone()), None),
+            AttemptResult::Refused(e) => (None, "refused", Some(e.to_string()), None),
+        };
+        let gone = matches!(result, AttemptResult::Response { status: 410, .. });
+        let update = if outcome == "succeeded" {
+            DeliveryUpdate {
+                status: "succeeded",
+                next_attempt_at: None,
+            }
+        } else if gone {
+            DeliveryUpdate {
+                status: "failed",
+                next_attempt_at: None,
+            }
+        } else {
+            match self.schedule.next_delay(usize::try_from(number).unwrap_or(usize::MAX)) {
+                Some(delay) => DeliveryUpdate {
+                    status: "pending",
+                    next_attempt_at: Some(OffsetDateTime::now_utc() + delay),
+                },
+                None => DeliveryUpdate {
+                    status: "failed",
+                    next_attempt_at: None,
+                },
+            }
+        };
+        tracing::info!(
+            delivery_id = delivery.id,
+            attempt = number,
+            status_code,
+            outcome,
+            next = update.status,
+            duration_ms,
+            "webhook attempt"
+        );
+        store::webhooks::record_attempt(
+            &self.db,
+            webhook_attempt::Model {
+                id: 0,
+                delivery_id: delivery.id,
+                event_id: event.id.clone(),
+                attempt_number: number,
+                url: endpoint.url.clone(),
+                started_at: started,
+                duration_ms,
+                status_code,
+                outcome: outcome.into(),
+                error,
+                response_excerpt: excerpt,
+            },
+            update,
+        )
+        .await?;
+        if gone {
+            // 410 Gone is the receiver saying it will never want these again.
+            store::webhooks::disable_endpoint(
+                &self.db,
+                &endpoint.id,
+                "gone",
+                OffsetDateTime::now_utc(),
+            )
+            .await?;
+            tracing::warn!(endpoint_id = %endpoint.id, "webhook endpoint answered 410 and was disabled");
+        }
+        Ok(())
+    }
+}
+
+/// reqwest errors print the URL, which may carry a merchant's token; keep only the cause.
+fn without_url(e: reqwest::Error) -> String {
+    e.without_url().to_string()
+}
+
+/// Wakes the worker whenever an event commits anywhere (the `events` insert trigger sends
+/// a NOTIFY), so delivery starts without waiting for the next poll.
+async fn listen(url: String, settings: WebhookSettings) {
+    use sea_orm::sqlx::postgres::PgListener;
+    loop {
+        match PgListener::connect(&url).await {
+            Ok(mut listener) => {
+                if let Err(e) = listener.listen("superpayment_outbox").await {
+                    tracing::warn!(error = %e, "LISTEN failed; polling only for now");
+                } else {
+                    loop {
+                        match listener.recv().await {
+                            Ok(_) => settings.wake.notify_one(),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "outbox notifications interrupted");
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot LISTEN for outbox events; polling only for now"),
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}
+
+/// `superpayment worker`: connects, then delivers until SIGINT or SIGTERM.
+pub async fn run_standalone(args: super::WorkerArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let url = args.db.resolved_database_url()?;
+    let db = store::connect(&url, args.db.database_pool_size)
+        .await
+        .context("connecting to the database")?;
+    let pepper = args.db.resolved_pepper()?;
+    let settings = WebhookSettings::from_args(&args.webhooks, &pepper)?;
+    let worker = Worker::new(db, settings, &args.webhooks, Some(url))?;
+    worker.run(stop_signal()).await;
+    Ok(())
+}
+
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(t) => t,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
