@@ -193,21 +193,25 @@ pub async fn issue_vouchers(
         .collect();
     let tx = db.begin().await?;
     let ids = store::vouchers::insert_many(&tx, rows).await?;
-    for id in &ids {
-        let lines = [
-            Line {
-                account: "voucher_liability".into(),
-                voucher_id: Some(*id),
-                amount_minor: amount.minor(),
-            },
-            Line {
-                account: format!("voucher_float:{}", spec.mode.as_str()),
-                voucher_id: None,
-                amount_minor: -amount.minor(),
-            },
-        ];
-        store::ledger::post(&tx, "issue", None, spec.currency.code(), &lines, now).await?;
-    }
+    // One balanced journal per issuance: each voucher's liability against the float.
+    let total = amount
+        .minor()
+        .checked_mul(i64::from(spec.count))
+        .ok_or_else(|| field_error("count", "amount_too_large", "count x amount is too large."))?;
+    let mut lines: Vec<Line> = ids
+        .iter()
+        .map(|id| Line {
+            account: "voucher_liability".into(),
+            voucher_id: Some(*id),
+            amount_minor: amount.minor(),
+        })
+        .collect();
+    lines.push(Line {
+        account: format!("voucher_float:{}", spec.mode.as_str()),
+        voucher_id: None,
+        amount_minor: -total,
+    });
+    store::ledger::post(&tx, "issue", None, spec.currency.code(), &lines, now).await?;
     tx.commit().await?;
     tracing::info!(count = ids.len(), "vouchers issued");
     Ok(ids

@@ -32,15 +32,18 @@ pub async fn post(
     .exec(db)
     .await?;
     let journal_id = res.last_insert_id;
-    posting::Entity::insert_many(lines.iter().map(|l| posting::ActiveModel {
-        id: sea_orm::NotSet,
-        journal_id: Set(journal_id),
-        account: Set(l.account.clone()),
-        voucher_id: Set(l.voucher_id),
-        amount_minor: Set(l.amount_minor),
-    }))
-    .exec_without_returning(db)
-    .await?;
+    // Batches keep an issuance of thousands of vouchers under the bind-parameter limits.
+    for chunk in lines.chunks(2_000) {
+        posting::Entity::insert_many(chunk.iter().map(|l| posting::ActiveModel {
+            id: sea_orm::NotSet,
+            journal_id: Set(journal_id),
+            account: Set(l.account.clone()),
+            voucher_id: Set(l.voucher_id),
+            amount_minor: Set(l.amount_minor),
+        }))
+        .exec_without_returning(db)
+        .await?;
+    }
     Ok(())
 }
 
