@@ -77,7 +77,11 @@ async fn two_hundred_payments_on_one_voucher_never_overdraw_it() {
     let row = db
         .query_one(Statement::from_string(
             db.get_database_backend(),
-            "SELECT balance_minor AS b, (SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM redemptions) AS taken FROM vouchers".to_owned(),
+            format!(
+                "SELECT balance_minor AS b, (SELECT CAST(COALESCE(SUM(r.amount_minor), 0) AS BIGINT) FROM redemptions r WHERE r.voucher_id = v.id) AS taken
+                 FROM vouchers v WHERE v.code_hmac = '{}'",
+                crate::helpers::code_hmac(&code)
+            ),
         ))
         .await
         .unwrap()

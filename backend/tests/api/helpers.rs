@@ -436,6 +436,15 @@ impl Drop for TestApp {
     }
 }
 
+/// The stored HMAC of a code (how tests find a voucher's row).
+pub fn code_hmac(code: &str) -> String {
+    let code = superpayment_core::VoucherCode::parse(code).expect("a valid code");
+    superpayment_backend::crypto::voucher_hmac(
+        &superpayment_backend::secret::Secret::new(PEPPER.to_owned()),
+        &code,
+    )
+}
+
 /// Reads a JSON body.
 pub async fn body(r: Response) -> Value {
     r.json().await.unwrap()

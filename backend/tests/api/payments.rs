@@ -89,8 +89,10 @@ async fn each_unusable_voucher_gets_its_documented_decline() {
     use sea_orm::{ConnectionTrait, Statement};
     db.execute(Statement::from_string(
         db.get_database_backend(),
-        "UPDATE vouchers SET expires_at = created_at WHERE id = (SELECT MIN(id) FROM vouchers)"
-            .to_owned(),
+        format!(
+            "UPDATE vouchers SET expires_at = created_at WHERE code_hmac = '{}'",
+            crate::helpers::code_hmac(&expired)
+        ),
     ))
     .await
     .unwrap();
