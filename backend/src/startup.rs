@@ -6,7 +6,7 @@ use poem::{
     endpoint::StaticFilesEndpoint,
     get, handler,
     listener::{Acceptor, Listener, TcpListener},
-    middleware::{NormalizePath, SizeLimit, TrailingSlash},
+    middleware::{NormalizePath, TrailingSlash},
     web::Data,
     EndpointExt, IntoResponse, Response, Route, Server,
 };
@@ -138,7 +138,7 @@ impl Application {
                 "/api",
                 api_service
                     .with(NormalizePath::new(TrailingSlash::Trim))
-                    .with(SizeLimit::new(64 * 1024))
+                    .with(api::body_limit::BodyLimit::new(64 * 1024))
                     .catch_all_error(api::framework_error),
             )
             .at("/openapi.json", get(openapi_json).data(spec))

@@ -1,5 +1,6 @@
 //! The HTTP API: one `#[OpenApi]` struct per resource, composed into one documented service.
 pub mod admin;
+pub mod body_limit;
 pub mod error;
 pub mod keys;
 pub mod merchant_transactions;

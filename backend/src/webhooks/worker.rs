@@ -21,8 +21,9 @@ use crate::store::{
 
 /// Characters of a response body kept with an attempt.
 const EXCERPT_LEN: usize = 1024;
-/// Extra time beyond the request timeout before an unfinished claim is handed back.
-const LEASE_MARGIN: Duration = Duration::from_secs(30);
+/// A claim lasts this many request timeouts: long enough for the attempt and its
+/// recording, short enough that a crashed worker's deliveries come back soon.
+const LEASE_TIMEOUTS: u32 = 2;
 
 /// A webhook worker; any number may run against one database.
 #[derive(Clone)]
@@ -124,7 +125,7 @@ impl Worker {
     /// due retries, up to `limit` in all.
     async fn claim(&self, limit: u64) -> Result<Vec<i64>, sea_orm::DbErr> {
         let now = OffsetDateTime::now_utc();
-        let lease = now + self.timeout + LEASE_MARGIN;
+        let lease = now + self.timeout * LEASE_TIMEOUTS;
         let mut ids = store::webhooks::dispatch_events(&self.db, now, lease, limit).await?;
         let left = limit.saturating_sub(ids.len() as u64);
         if left > 0 {

@@ -7,3 +7,5 @@ mod openapi;
 mod payments;
 mod verify;
 mod vouchers;
+mod webhook_support;
+mod webhooks;
