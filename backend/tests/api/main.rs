@@ -1,5 +1,6 @@
 //! API tests: the real server over real HTTP, on PostgreSQL + Redis (or SQLite, see helpers).
 mod concurrency;
+mod docs;
 mod helpers;
 mod idempotency;
 mod keys;
