@@ -64,6 +64,17 @@ pub struct ServeArgs {
     /// Voucher balance checks allowed per key and client address per minute.
     #[arg(long, env = "CHECK_RATE_LIMIT", default_value_t = 30)]
     pub check_rate_limit: u32,
+    /// Publishable key of the demo shop's merchant (/demo/); on the embedded default it is
+    /// read from DATA_DIR/demo.txt.
+    #[arg(long, env = "DEMO_PUBLISHABLE_KEY")]
+    pub demo_publishable_key: Option<String>,
+    /// Secret key the demo shop's server side signs amounts and verifies payments with.
+    #[arg(long, env = "DEMO_SECRET_KEY", hide_env_values = true)]
+    pub demo_secret_key: Option<Secret<String>>,
+    /// Base URL the demo shop loads widget.js from (default: this server under its other
+    /// loopback name, so that shop and checkout iframe are different origins).
+    #[arg(long, env = "DEMO_WIDGET_URL")]
+    pub demo_widget_url: Option<String>,
     /// Run a webhook worker inside this server: `auto` (on for the embedded default, off
     /// with DATABASE_URL, where `superpayment worker` processes deliver), `on` or `off`.
     #[arg(long = "worker", env = "SERVE_WORKER", default_value = "auto", value_parser = ["auto", "on", "off"])]

@@ -9,6 +9,8 @@
 //! - [`payments`]: the payment rules (pay, verify, check) and voucher acceptance rules.
 //! - [`admin`]: operator actions (merchants, issuance, blocking, demo seed).
 //! - [`store`]: the only module that speaks SeaORM.
+//! - [`checkout`]: the widget's server side: remembered vouchers, signed amounts, settings.
+//! - [`web`]: the checkout iframe document, widget assets and the demo shop.
 //! - [`cache`]: dedup locks and rate limits, Redis or in process.
 //! - [`webhooks`]: the outbox, signed deliveries, the worker, endpoint secrets.
 //! - [`refunds`]: refunds back to the original vouchers.
@@ -19,6 +21,7 @@ pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod cache;
+pub mod checkout;
 pub mod config;
 pub mod crypto;
 pub mod ids;
@@ -32,3 +35,4 @@ pub mod telemetry;
 pub mod testmode;
 pub mod transactions;
 pub mod webhooks;
+pub mod web;

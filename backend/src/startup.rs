@@ -133,7 +133,7 @@ impl Application {
         let api_service = api::service(&state, &format!("{}/api", public.trim_end_matches('/')));
         let docs = api_service.swagger_ui();
         let spec = Arc::new(api::spec_json(&state));
-        let app = Route::new()
+        let app = crate::web::mount(Route::new(), &args)
             .nest(
                 "/api",
                 api_service

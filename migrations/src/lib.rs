@@ -6,6 +6,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_initial;
+mod m20261122_100000_checkout_widget;
 mod m20261201_000001_merchant_integration;
 
 /// Runs every migration in order.
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(m20261122_000001_initial::Migration),
+            Box::new(m20261122_100000_checkout_widget::Migration),
             Box::new(m20261201_000001_merchant_integration::Migration),
         ]
     }

@@ -80,7 +80,9 @@ impl ConfigError {
 
 /// `scheme://host[:port]` and nothing more: `postMessage` needs an exact origin.
 fn is_origin(s: &str) -> bool {
-    let host = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://"));
+    let host = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"));
     matches!(host, Some(h) if !h.is_empty()
         && h.len() <= 255
         && h.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')))
@@ -103,8 +105,8 @@ impl Config {
             .map_err(|_| ConfigError::InvalidCurrency)?;
         let amount = Money::parse(&get("a").unwrap_or_default(), currency)
             .map_err(|_| ConfigError::InvalidAmount)?;
-        let order_id =
-            OrderId::parse(&get("o").unwrap_or_default()).map_err(|_| ConfigError::InvalidOrderId)?;
+        let order_id = OrderId::parse(&get("o").unwrap_or_default())
+            .map_err(|_| ConfigError::InvalidOrderId)?;
         let parent_origin = get("p").unwrap_or_default();
         if !is_origin(&parent_origin) {
             return Err(ConfigError::InvalidParentOrigin);
@@ -168,7 +170,13 @@ mod tests {
     fn locale_theme_and_currency_are_read() {
         let mut pairs = base();
         pairs.retain(|(k, _)| *k != "a");
-        pairs.extend([("l", "fr-CA"), ("t", "dark"), ("c", "JPY"), ("a", "1000"), ("s", "ab")]);
+        pairs.extend([
+            ("l", "fr-CA"),
+            ("t", "dark"),
+            ("c", "JPY"),
+            ("a", "1000"),
+            ("s", "ab"),
+        ]);
         let cfg = Config::from_params(params(&pairs)).unwrap();
         assert_eq!(cfg.locale, Locale::Fr);
         assert_eq!(cfg.theme, Theme::Dark);
@@ -180,14 +188,22 @@ mod tests {
     fn each_bad_attribute_has_its_error() {
         let cases: &[(&str, &str, ConfigError)] = &[
             ("k", "nonsense", ConfigError::InvalidKey),
-            ("k", "sk_test_0123456789abcdefghjkmnpqrstvwxyz", ConfigError::SecretKeyInPage),
+            (
+                "k",
+                "sk_test_0123456789abcdefghjkmnpqrstvwxyz",
+                ConfigError::SecretKeyInPage,
+            ),
             ("k", "sk_live_short", ConfigError::SecretKeyInPage),
             ("a", "99.001", ConfigError::InvalidAmount),
             ("a", "-5", ConfigError::InvalidAmount),
             ("c", "eur", ConfigError::InvalidCurrency),
             ("o", "order 1", ConfigError::InvalidOrderId),
             ("p", "", ConfigError::InvalidParentOrigin),
-            ("p", "https://shop.example/path", ConfigError::InvalidParentOrigin),
+            (
+                "p",
+                "https://shop.example/path",
+                ConfigError::InvalidParentOrigin,
+            ),
             ("p", "javascript:alert(1)", ConfigError::InvalidParentOrigin),
         ];
         for (name, value, expected) in cases {

@@ -3,7 +3,9 @@
 //! ready ("Pay €99.00 with a voucher", or one click with remembered vouchers) -> entering
 //! codes, each checked for typos locally and for its balance by the API -> paying -> done,
 //! or failed with a retry that reuses the attempt's Idempotency-Key.
-use superpayment_core::{format_partial_code, CodeError, Money, VoucherCode, MAX_VOUCHERS_PER_PAYMENT};
+use superpayment_core::{
+    format_partial_code, CodeError, Money, VoucherCode, MAX_VOUCHERS_PER_PAYMENT,
+};
 
 use crate::i18n::Text;
 
@@ -332,7 +334,10 @@ impl Checkout {
                 (None, _) => Check::Incomplete,
             };
         } else if changed
-            || matches!(entry.check, Check::Empty | Check::Incomplete | Check::BadSymbol(_))
+            || matches!(
+                entry.check,
+                Check::Empty | Check::Incomplete | Check::BadSymbol(_)
+            )
         {
             match VoucherCode::parse(&text) {
                 Ok(code) => {
@@ -424,7 +429,10 @@ impl Checkout {
             }
         }
         let covered = covered.min(self.amount);
-        let missing = self.amount.checked_sub(covered).unwrap_or(Money::zero(currency));
+        let missing = self
+            .amount
+            .checked_sub(covered)
+            .unwrap_or(Money::zero(currency));
         Plan {
             covered,
             missing,
@@ -527,7 +535,11 @@ impl Checkout {
                     }
                     None => self.notice = Some(crate::i18n::decline_text(&code)),
                 }
-                if self.entries.iter().all(|e| matches!(e.source, Source::Saved { .. })) {
+                if self
+                    .entries
+                    .iter()
+                    .all(|e| matches!(e.source, Source::Saved { .. }))
+                {
                     self.entries.push(Entry::typed());
                 }
             }
@@ -606,7 +618,10 @@ mod tests {
         assert_eq!(c.entries[0].check, Check::Incomplete);
 
         let typo = c.typed(0, &typo_of(&code(1)));
-        assert_eq!(typo.check, None, "a typo is caught without asking the server");
+        assert_eq!(
+            typo.check, None,
+            "a typo is caught without asking the server"
+        );
         assert_eq!(c.entries[0].check, Check::Typo);
 
         let good = c.typed(0, &code(1).formatted().to_lowercase());
@@ -719,7 +734,10 @@ mod tests {
         c.back_to_form();
         c.remember = true;
         let changed = c.begin_payment(&mut next).unwrap();
-        assert_ne!(changed.key, first.key, "another request body needs another key");
+        assert_ne!(
+            changed.key, first.key,
+            "another request body needs another key"
+        );
     }
 
     #[test]
@@ -747,7 +765,9 @@ mod tests {
         c.paid(PayAnswer::AlreadyPaid {
             transaction_id: "txn_1".into(),
         });
-        assert!(matches!(&c.phase, Phase::Done(r) if r.already_paid && r.transaction_id == "txn_1"));
+        assert!(
+            matches!(&c.phase, Phase::Done(r) if r.already_paid && r.transaction_id == "txn_1")
+        );
         c.paid(PayAnswer::Invalid {
             code: "signature_invalid".into(),
             param: Some("signature".into()),
@@ -774,14 +794,21 @@ mod tests {
         let attempt = c.pay_saved(keys()).unwrap();
         assert_eq!(
             attempt.vouchers,
-            vec![VoucherArg::Token("vt_a".into()), VoucherArg::Token("vt_b".into())]
+            vec![
+                VoucherArg::Token("vt_a".into()),
+                VoucherArg::Token("vt_b".into())
+            ]
         );
 
         let short = Checkout::new(eur("500.00"), saved);
         assert!(short.one_click().is_none());
         let mut form = short.clone();
         form.start_entering(true);
-        assert_eq!(form.entries.len(), 3, "both saved vouchers and an empty field");
+        assert_eq!(
+            form.entries.len(),
+            3,
+            "both saved vouchers and an empty field"
+        );
         assert_eq!(form.plan().missing, eur("380.00"));
     }
 

@@ -294,7 +294,10 @@ mod tests {
     #[test]
     fn placeholders_are_filled_and_unknown_ones_kept() {
         assert_eq!(
-            fill("Pay {amount} with ••••{last4}", &[("amount", "€9.00"), ("last4", "7F3K")]),
+            fill(
+                "Pay {amount} with ••••{last4}",
+                &[("amount", "€9.00"), ("last4", "7F3K")]
+            ),
             "Pay €9.00 with ••••7F3K"
         );
         assert_eq!(fill("{x} and {", &[]), "{x} and {");
@@ -312,8 +315,14 @@ mod tests {
 
     #[test]
     fn french_and_german_are_not_english() {
-        assert_ne!(t(Locale::Fr, Text::CodeLabel), t(Locale::En, Text::CodeLabel));
-        assert_ne!(t(Locale::De, Text::CodeLabel), t(Locale::En, Text::CodeLabel));
+        assert_ne!(
+            t(Locale::Fr, Text::CodeLabel),
+            t(Locale::En, Text::CodeLabel)
+        );
+        assert_ne!(
+            t(Locale::De, Text::CodeLabel),
+            t(Locale::En, Text::CodeLabel)
+        );
         assert_eq!(decline_text("voucher_expired"), Text::DeclinedExpired);
         assert_eq!(decline_text("anything_else"), Text::DeclinedUnknown);
     }

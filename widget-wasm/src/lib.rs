@@ -15,3 +15,47 @@
 pub mod config;
 pub mod flow;
 pub mod i18n;
+
+mod api;
+mod bridge;
+mod storage;
+mod ui;
+
+use superpayment_core::Locale;
+use wasm_bindgen::prelude::wasm_bindgen;
+
+/// Entry point, run as soon as the module is instantiated: reads the iframe URL, then
+/// renders the checkout into `<main id="sp">` of `checkout.html`.
+#[wasm_bindgen(start)]
+pub fn start() {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let Some(doc) = window.document() else {
+        return;
+    };
+    let Some(root) = doc.get_element_by_id("sp") else {
+        return;
+    };
+    let search = window.location().search().unwrap_or_default();
+    let params = web_sys::UrlSearchParams::new_with_str(&search).ok();
+    let browser_language = window.navigator().language().unwrap_or_default();
+    // data-locale first, else the browser's language (the loader only passes what is set).
+    let get = |name: &str| {
+        let value = params.as_ref().and_then(|p| p.get(name));
+        match (name, value) {
+            ("l", None) => Some(browser_language.clone()),
+            (_, value) => value,
+        }
+    };
+    match config::Config::from_params(get) {
+        Ok(cfg) => ui::mount(cfg, doc, root),
+        Err(e) => {
+            let locale = Locale::from_tag(&get("l").unwrap_or_default());
+            ui::fatal(&doc, &root, locale, e.message());
+            if let Some(origin) = get("p") {
+                bridge::error(&origin, e.code(), e.message());
+            }
+        }
+    }
+}

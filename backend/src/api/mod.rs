@@ -1,6 +1,7 @@
 //! The HTTP API: one `#[OpenApi]` struct per resource, composed into one documented service.
 pub mod admin;
 pub mod body_limit;
+pub mod checkout;
 pub mod error;
 pub mod keys;
 pub mod merchant_transactions;
@@ -47,6 +48,7 @@ pub fn service(
         merchant_transactions::MerchantTransactionsApi,
         webhooks::WebhooksApi,
         keys::KeysApi,
+        checkout::CheckoutApi,
     ),
     (),
 > {
@@ -59,6 +61,7 @@ pub fn service(
             merchant_transactions::MerchantTransactionsApi::new(state.clone()),
             webhooks::WebhooksApi::new(state.clone()),
             keys::KeysApi::new(state.clone()),
+            checkout::CheckoutApi::new(state.clone()),
         ),
         "SuperPayment API",
         env!("CARGO_PKG_VERSION"),

@@ -9,6 +9,7 @@ use super::{
 };
 use crate::{
     auth::authenticate,
+    checkout,
     crypto::sha256_hex,
     error_responses,
     payments::{self, PayOutcome, PayRequest, PaymentReceipt},
@@ -40,6 +41,9 @@ pub struct PaymentRequest {
     pub vouchers: Vec<VoucherSource>,
     /// HMAC of order id, amount and currency with the merchant's signing secret (optional).
     pub signature: Option<String>,
+    /// Remember the typed vouchers on this device: the answer then carries a token per
+    /// voucher with a balance left (`remembered_vouchers`) for one-click payments later.
+    pub remember: Option<bool>,
 }
 
 /// A voucher by code (`XXXX-XXXX-XXXX-XXXX`, case and dashes free) or remembered token.
@@ -60,6 +64,7 @@ impl poem_openapi::types::Example for PaymentRequest {
                 token: None,
             }],
             signature: None,
+            remember: None,
         }
     }
 }
@@ -80,6 +85,23 @@ pub struct Payment {
     pub vouchers: Vec<PaymentVoucher>,
     /// RFC 3339 timestamp.
     pub created_at: String,
+    /// Only when `remember` was asked, and only in the first answer (never in replays):
+    /// tokens standing for the typed vouchers that still have a balance.
+    #[oai(skip_serializing_if_is_none)]
+    pub remembered_vouchers: Option<Vec<RememberedVoucherBody>>,
+}
+
+/// A remembered voucher: the token the checkout iframe keeps to pay with it again.
+#[derive(Object)]
+pub struct RememberedVoucherBody {
+    /// `vt_...`; shown once, stored by SuperPayment only as a hash. Pays only at this shop.
+    pub token: String,
+    pub last4: String,
+    /// Balance after this payment.
+    pub balance: String,
+    pub currency: String,
+    /// RFC 3339: when the token stops working.
+    pub expires_at: String,
 }
 
 /// One voucher's part of a payment; the code itself is never returned.
@@ -109,6 +131,7 @@ impl From<PaymentReceipt> for Payment {
                 })
                 .collect(),
             created_at: r.created_at,
+            remembered_vouchers: None,
         }
     }
 }
@@ -215,8 +238,12 @@ impl PaymentsApi {
                 ]));
             }
         }
-        let canonical =
-            serde_json::to_string(&(&input, &body.signature)).map_err(anyhow::Error::from)?;
+        checkout::check_signature(&self.state, &caller, &payment, body.signature.as_deref())
+            .await?;
+        let remember = body.remember.unwrap_or(false);
+        let canonical = serde_json::to_string(&(&input, &body.signature, remember))
+            .map_err(anyhow::Error::from)?;
+        let vouchers = payment.vouchers.clone();
         let request = PayRequest {
             payment,
             idempotency_key: key,
@@ -224,7 +251,38 @@ impl PaymentsApi {
         };
         match payments::pay(&self.state, &caller, request).await? {
             PayOutcome::Created(receipt) => {
-                Ok(ProcessPaymentResponse::Created(Json(receipt.into()), None))
+                let remembered = checkout::tokens::after_payment(
+                    &self.state,
+                    &caller,
+                    &vouchers,
+                    &receipt,
+                    remember,
+                )
+                .await
+                // The payment stands either way; the shopper just is not remembered.
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "remembering the vouchers failed");
+                    Vec::new()
+                });
+                let mut payment = Payment::from(receipt);
+                if remember {
+                    payment.remembered_vouchers = Some(
+                        remembered
+                            .into_iter()
+                            .map(|r| RememberedVoucherBody {
+                                token: r.token.expose().clone(),
+                                last4: r.last4,
+                                balance: r.balance.to_string(),
+                                currency: r.balance.currency().code().into(),
+                                expires_at: r
+                                    .expires_at
+                                    .format(&time::format_description::well_known::Rfc3339)
+                                    .unwrap_or_default(),
+                            })
+                            .collect(),
+                    );
+                }
+                Ok(ProcessPaymentResponse::Created(Json(payment), None))
             }
             PayOutcome::Replayed { status: 201, body } => {
                 let receipt: PaymentReceipt =

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use sea_orm::{DatabaseTransaction, TransactionTrait};
 use serde::{Deserialize, Serialize};
-use superpayment_core::{split_commission, BasisPoints, Money, ValidPayment, VoucherRef};
+use superpayment_core::{split_commission, BasisPoints, Money, ValidPayment};
 use time::OffsetDateTime;
 
 use super::{rules, IDEMPOTENCY_TTL};
@@ -11,7 +11,7 @@ use crate::{
     api::error::{ApiError, DeclineReason},
     auth::Caller,
     cache::LockGuard,
-    crypto::{sha256_hex, voucher_hmac},
+    crypto::sha256_hex,
     ids::new_id,
     startup::AppState,
     store::{
@@ -78,7 +78,10 @@ pub async fn pay(
     req: PayRequest,
 ) -> Result<PayOutcome, ApiError> {
     let scope = format!("{}:{}", caller.merchant_id, caller.mode_str());
-    let order_lock = format!("order:{scope}:{}", sha256_hex(req.payment.order_id.as_str()));
+    let order_lock = format!(
+        "order:{scope}:{}",
+        sha256_hex(req.payment.order_id.as_str())
+    );
     let idem_lock = req
         .idempotency_key
         .as_deref()
@@ -90,7 +93,10 @@ pub async fn pay(
     let order_guard = taken.next().flatten();
     let idem_guard = taken.next().flatten();
     if idem_lock.is_some() && idem_guard.is_none() {
-        state.coord.unlock_many(order_guard.into_iter().collect()).await;
+        state
+            .coord
+            .unlock_many(order_guard.into_iter().collect())
+            .await;
         return Err(ApiError::IdempotencyInFlight);
     }
     let mut held: Vec<LockGuard> = idem_guard.into_iter().collect();
@@ -204,7 +210,11 @@ async fn remember_failure(
     }
 }
 
-async fn paid_by(state: &AppState, caller: &Caller, order_id: &str) -> Result<Option<String>, ApiError> {
+async fn paid_by(
+    state: &AppState,
+    caller: &Caller,
+    order_id: &str,
+) -> Result<Option<String>, ApiError> {
     Ok(store::payments::find_transaction_by_order(
         &state.db,
         &caller.merchant_id,
@@ -223,18 +233,8 @@ async fn pay_order(
     req: &PayRequest,
 ) -> Result<PaymentReceipt, ApiError> {
     let p = &req.payment;
-    let mut hmacs = Vec::with_capacity(p.vouchers.len());
-    for (i, v) in p.vouchers.iter().enumerate() {
-        match v {
-            VoucherRef::Code(code) => hmacs.push(voucher_hmac(&state.pepper, code)),
-            VoucherRef::Token(_) => {
-                return Err(ApiError::Declined {
-                    reason: DeclineReason::TokenInvalid,
-                    param: Some(format!("vouchers[{i}].token")),
-                })
-            }
-        }
-    }
+    // Typed codes and remembered-voucher tokens both end up as the code's HMAC.
+    let hmacs = crate::checkout::tokens::voucher_hmacs(state, caller, &p.vouchers).await?;
     let tx = state.db.begin().await?;
     match plan_and_write(&tx, caller, req, &hmacs).await {
         Ok(receipt) => {
@@ -289,7 +289,11 @@ async fn plan_and_write(
         })
         .collect();
     lines.push(Line {
-        account: format!("merchant_payable:{}:{}", caller.merchant_id, caller.mode_str()),
+        account: format!(
+            "merchant_payable:{}:{}",
+            caller.merchant_id,
+            caller.mode_str()
+        ),
         voucher_id: None,
         amount_minor: split.net.minor(),
     });

@@ -1,0 +1,361 @@
+//! Checkout settings: signed amounts (HMAC of order id, amount and currency) and embedding origins.
+//!
+//! The signing secret is derived as HMAC-SHA256(server key, merchant, mode, generation), so
+//! the database holds only a generation counter: rotating bumps it, and a database dump
+//! reveals no secret. Merchants sign `"{order_id}|{amount}|{currency}"` where `amount` is
+//! the canonical decimal with exactly the currency's decimals (`"99.00"`, `"1000"` for
+//! JPY): lower-case hex of HMAC-SHA256 keyed with the secret string.
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use superpayment_core::{crockford_encode, FieldError, Money, OrderId, ValidPayment};
+use time::OffsetDateTime;
+
+use crate::{
+    api::error::ApiError, auth::Caller, crypto::secrets_equal, secret::Secret, startup::AppState,
+    store,
+};
+
+/// The most origins one merchant may allow to embed its checkout.
+pub const MAX_ALLOWED_ORIGINS: usize = 20;
+
+/// A merchant's checkout settings in one mode, as the merchant's server sees them.
+#[derive(Debug, Clone)]
+pub struct CheckoutSettings {
+    /// Whether payments without a valid signature are refused.
+    pub require_signature: bool,
+    /// Origins allowed to frame the checkout; empty means any.
+    pub allowed_origins: Vec<String>,
+    /// The current signing secret (`sgn_test_...` / `sgn_live_...`).
+    pub signing_secret: Secret<String>,
+}
+
+/// A change to the settings; absent fields keep their value.
+#[derive(Debug, Clone, Default)]
+pub struct SettingsPatch {
+    /// New signature policy.
+    pub require_signature: Option<bool>,
+    /// New list of allowed origins (replaces the old one).
+    pub allowed_origins: Option<Vec<String>>,
+    /// Issue a new signing secret; the old one stops working at once.
+    pub rotate_signing_secret: bool,
+}
+
+struct Stored {
+    require_signature: bool,
+    allowed_origins: Vec<String>,
+    generation: i32,
+}
+
+async fn stored(
+    db: &impl sea_orm::ConnectionTrait,
+    merchant_id: &str,
+    mode: &str,
+) -> Result<Stored, ApiError> {
+    Ok(
+        match store::checkout::find_settings(db, merchant_id, mode).await? {
+            Some(row) => Stored {
+                require_signature: row.require_signature,
+                allowed_origins: serde_json::from_value(row.allowed_origins).unwrap_or_default(),
+                generation: row.signing_generation,
+            },
+            None => Stored {
+                require_signature: false,
+                allowed_origins: Vec::new(),
+                generation: 1,
+            },
+        },
+    )
+}
+
+/// The signing secret of a merchant, mode and generation.
+fn derive_secret(
+    server_key: &Secret<String>,
+    merchant_id: &str,
+    mode: &str,
+    generation: i32,
+) -> Secret<String> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(server_key.expose().as_bytes())
+        .expect("HMAC accepts keys of any length");
+    // The NUL separators and the label keep this derivation apart from every other use of
+    // the key (voucher code HMACs never contain a NUL).
+    mac.update(b"superpayment checkout signing\0");
+    mac.update(merchant_id.as_bytes());
+    mac.update(b"\0");
+    mac.update(mode.as_bytes());
+    mac.update(b"\0");
+    mac.update(generation.to_string().as_bytes());
+    let body = crockford_encode(&mac.finalize().into_bytes(), 40).to_ascii_lowercase();
+    Secret::new(format!("sgn_{mode}_{body}"))
+}
+
+/// The signature a merchant puts in `data-signature` for this order.
+pub fn sign_order(secret: &Secret<String>, order_id: &OrderId, amount: Money) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes())
+        .expect("HMAC accepts keys of any length");
+    mac.update(
+        format!(
+            "{}|{}|{}",
+            order_id.as_str(),
+            amount,
+            amount.currency().code()
+        )
+        .as_bytes(),
+    );
+    hex::encode(mac.finalize().into_bytes())
+}
+
+fn signature_error(code: &'static str, message: &str) -> ApiError {
+    ApiError::InvalidRequest(vec![FieldError::new("signature", code, message)])
+}
+
+/// Refuses a payment whose signature is wrong, or missing where the merchant requires one.
+///
+/// A signature that is sent is always checked, even when not required: a wrong one means
+/// the page was altered.
+#[tracing::instrument(skip_all, fields(merchant_id = %caller.merchant_id))]
+pub async fn check_signature(
+    state: &AppState,
+    caller: &Caller,
+    payment: &ValidPayment,
+    signature: Option<&str>,
+) -> Result<(), ApiError> {
+    let settings = stored(&state.db, &caller.merchant_id, caller.mode_str()).await?;
+    let signature = signature.map(str::trim).filter(|s| !s.is_empty());
+    let Some(signature) = signature else {
+        return if settings.require_signature {
+            Err(signature_error(
+                "signature_required",
+                "This shop requires signed amounts: add data-signature, the HMAC of order id, amount and currency, to the script tag.",
+            ))
+        } else {
+            Ok(())
+        };
+    };
+    let secret = derive_secret(
+        &state.pepper,
+        &caller.merchant_id,
+        caller.mode_str(),
+        settings.generation,
+    );
+    let expected = sign_order(&secret, &payment.order_id, payment.amount);
+    if secrets_equal(&expected, &signature.to_ascii_lowercase()) {
+        Ok(())
+    } else {
+        tracing::warn!("payment refused: signature does not match order id, amount and currency");
+        Err(signature_error(
+            "signature_invalid",
+            "The signature does not match this order id, amount and currency; the page may have been altered.",
+        ))
+    }
+}
+
+/// The caller's settings, with the current signing secret.
+pub async fn get(state: &AppState, caller: &Caller) -> Result<CheckoutSettings, ApiError> {
+    let s = stored(&state.db, &caller.merchant_id, caller.mode_str()).await?;
+    Ok(CheckoutSettings {
+        require_signature: s.require_signature,
+        signing_secret: derive_secret(
+            &state.pepper,
+            &caller.merchant_id,
+            caller.mode_str(),
+            s.generation,
+        ),
+        allowed_origins: s.allowed_origins,
+    })
+}
+
+/// Applies a change to the caller's settings and returns the result.
+#[tracing::instrument(skip_all, fields(merchant_id = %caller.merchant_id))]
+pub async fn update(
+    state: &AppState,
+    caller: &Caller,
+    patch: SettingsPatch,
+) -> Result<CheckoutSettings, ApiError> {
+    let origins = match patch.allowed_origins {
+        Some(list) => Some(normalise_origins(&list)?),
+        None => None,
+    };
+    let s = stored(&state.db, &caller.merchant_id, caller.mode_str()).await?;
+    let generation = if patch.rotate_signing_secret {
+        s.generation
+            .checked_add(1)
+            .ok_or_else(|| anyhow::anyhow!("signing generation overflow"))?
+    } else {
+        s.generation
+    };
+    let allowed_origins = origins.unwrap_or(s.allowed_origins);
+    store::checkout::upsert_settings(
+        &state.db,
+        store::entities::checkout_settings::Model {
+            merchant_id: caller.merchant_id.clone(),
+            mode: caller.mode_str().into(),
+            require_signature: patch.require_signature.unwrap_or(s.require_signature),
+            allowed_origins: serde_json::to_value(&allowed_origins).map_err(anyhow::Error::from)?,
+            signing_generation: generation,
+            updated_at: OffsetDateTime::now_utc(),
+        },
+    )
+    .await?;
+    if patch.rotate_signing_secret {
+        tracing::info!("checkout signing secret rotated");
+    }
+    get(state, caller).await
+}
+
+/// The `frame-ancestors` sources for the checkout of the merchant owning this publishable
+/// key, or `None` when any page may embed it (nothing configured, or an unknown key, which
+/// the widget reports itself).
+pub async fn frame_ancestors(state: &AppState, publishable_key: &str) -> Option<String> {
+    let key = superpayment_core::ApiKey::parse(publishable_key).ok()?;
+    let hash = crate::crypto::sha256_hex(key.expose());
+    let (row, merchant) = store::merchants::find_key_by_hash(&state.db, &hash)
+        .await
+        .ok()??;
+    let s = stored(&state.db, &merchant.id, &row.mode).await.ok()?;
+    (!s.allowed_origins.is_empty()).then(|| s.allowed_origins.join(" "))
+}
+
+/// Checks and normalises origins such as `https://shop.example` or `https://*.shop.example:8443`.
+///
+/// Only what a CSP source expression can hold safely gets through: a scheme, a host of
+/// letters, digits, dots and dashes (an optional leading `*.`), and a port; no path.
+pub fn normalise_origins(list: &[String]) -> Result<Vec<String>, ApiError> {
+    if list.len() > MAX_ALLOWED_ORIGINS {
+        return Err(ApiError::InvalidRequest(vec![FieldError::new(
+            "allowed_origins",
+            "too_many_origins",
+            format!("At most {MAX_ALLOWED_ORIGINS} origins can be allowed."),
+        )]));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for (i, raw) in list.iter().enumerate() {
+        let origin = normalise_origin(raw).ok_or_else(|| {
+            ApiError::InvalidRequest(vec![FieldError::new(
+                format!("allowed_origins[{i}]"),
+                "invalid_origin",
+                "An origin is a scheme and host with an optional port, such as https://shop.example, without a path.",
+            )])
+        })?;
+        if !out.contains(&origin) {
+            out.push(origin);
+        }
+    }
+    Ok(out)
+}
+
+fn normalise_origin(raw: &str) -> Option<String> {
+    let lower = raw.trim().trim_end_matches('/').to_ascii_lowercase();
+    let (scheme, rest) = lower.split_once("://")?;
+    if scheme != "https" && scheme != "http" {
+        return None;
+    }
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) => {
+            (h, Some(p))
+        }
+        Some(_) => return None,
+        None => (rest, None),
+    };
+    let bare = host.strip_prefix("*.").unwrap_or(host);
+    let host_ok = !bare.is_empty()
+        && bare.len() <= 253
+        && bare.split('.').all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    if !host_ok {
+        return None;
+    }
+    Some(match port {
+        Some(p) => format!("{scheme}://{host}:{p}"),
+        None => format!("{scheme}://{host}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use superpayment_core::Currency;
+
+    use super::*;
+
+    #[test]
+    fn origins_are_normalised_or_refused() {
+        let ok = normalise_origins(&[
+            "https://Shop.Example/".into(),
+            "http://127.0.0.1:8080".into(),
+            "https://*.shop.example".into(),
+            "https://shop.example".into(),
+        ])
+        .unwrap();
+        assert_eq!(
+            ok,
+            vec![
+                "https://shop.example",
+                "http://127.0.0.1:8080",
+                "https://*.shop.example"
+            ]
+        );
+        for bad in [
+            "shop.example",
+            "ftp://shop.example",
+            "https://shop.example/path",
+            "https://shop example",
+            "https://shop.example; script-src *",
+            "https://shop.example:",
+            "https://",
+            "https://-bad.example",
+            "https://shop.example:123456",
+        ] {
+            assert!(normalise_origins(&[bad.into()]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn secrets_differ_by_merchant_mode_and_generation() {
+        let key = Secret::new("server-key-0123456789".to_owned());
+        let a = derive_secret(&key, "mer_1", "test", 1);
+        assert!(a.expose().starts_with("sgn_test_"));
+        assert_eq!(a.expose().len(), "sgn_test_".len() + 40);
+        assert_eq!(a, derive_secret(&key, "mer_1", "test", 1));
+        assert_ne!(a, derive_secret(&key, "mer_2", "test", 1));
+        assert_ne!(a, derive_secret(&key, "mer_1", "live", 1));
+        assert_ne!(a, derive_secret(&key, "mer_1", "test", 2));
+    }
+
+    #[test]
+    fn the_signature_covers_order_amount_and_currency() {
+        let secret = Secret::new("sgn_test_example".to_owned());
+        let order = OrderId::parse("ORDER_123").unwrap();
+        let eur = Money::parse("99.00", Currency::EUR).unwrap();
+        let sig = sign_order(&secret, &order, eur);
+        assert_eq!(sig.len(), 64);
+        // "99" and "99.00" are the same amount, so the same signature.
+        assert_eq!(
+            sig,
+            sign_order(&secret, &order, Money::parse("99", Currency::EUR).unwrap())
+        );
+        assert_ne!(
+            sig,
+            sign_order(
+                &secret,
+                &order,
+                Money::parse("9.90", Currency::EUR).unwrap()
+            )
+        );
+        assert_ne!(
+            sig,
+            sign_order(
+                &secret,
+                &order,
+                Money::parse("99.00", Currency::CHF).unwrap()
+            )
+        );
+        assert_ne!(
+            sig,
+            sign_order(&secret, &OrderId::parse("ORDER_124").unwrap(), eur)
+        );
+    }
+}

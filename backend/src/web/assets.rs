@@ -1,0 +1,169 @@
+//! The checkout iframe document, the loader and the content-hashed widget assets.
+//!
+//! `scripts/build-widget` writes `www/pkg/` (hashed file names) and `www/pkg/manifest.json`
+//! (logical name -> hashed name). The committed `www/checkout.html` is a template whose
+//! `{{name}}` placeholders are filled from the manifest here, so a rebuild is picked up
+//! without restarting and the document always names assets that exist.
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+    time::SystemTime,
+};
+
+use poem::{
+    endpoint::StaticFilesEndpoint,
+    get, handler,
+    http::{header, StatusCode},
+    middleware::SetHeader,
+    web::{Data, Query},
+    EndpointExt, IntoResponse, Response, Route,
+};
+use serde::Deserialize;
+
+use crate::{checkout, startup::AppState};
+
+/// Hashed assets never change under their name.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// Entry points (the loader and the document) must pick up a new build quickly.
+const SHORT: &str = "public, max-age=300";
+
+/// Where the widget's files are, and the last document built from them.
+pub struct WidgetFiles {
+    www: PathBuf,
+    cache: Mutex<Option<(SystemTime, SystemTime, Arc<Built>)>>,
+}
+
+/// The pieces of a build that requests need.
+pub struct Built {
+    /// `checkout.html` with every placeholder filled.
+    pub document: String,
+    /// The minified loader's file name under `pkg/`, if built.
+    pub loader: Option<String>,
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+impl WidgetFiles {
+    fn new(www: &Path) -> WidgetFiles {
+        WidgetFiles {
+            www: www.to_owned(),
+            cache: Mutex::new(None),
+        }
+    }
+
+    /// The current build, re-read when the template or the manifest changed.
+    fn built(&self) -> Option<Arc<Built>> {
+        let template = self.www.join("checkout.html");
+        let manifest = self.www.join("pkg/manifest.json");
+        let stamps = (modified(&template)?, modified(&manifest)?);
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((t, m, built)) = cache.as_ref() {
+            if (*t, *m) == stamps {
+                return Some(built.clone());
+            }
+        }
+        let names: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&std::fs::read_to_string(&manifest).ok()?).ok()?;
+        let mut document = std::fs::read_to_string(&template).ok()?;
+        for (logical, hashed) in &names {
+            if let Some(hashed) = hashed.as_str() {
+                document = document.replace(&format!("{{{{{logical}}}}}"), hashed);
+            }
+        }
+        if document.contains("{{") {
+            tracing::error!("checkout.html names an asset the build manifest lacks");
+            return None;
+        }
+        let built = Arc::new(Built {
+            document,
+            loader: names
+                .get("widget.js")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned),
+        });
+        *cache = Some((stamps.0, stamps.1, built.clone()));
+        Some(built)
+    }
+}
+
+/// Adds `/checkout.html`, `/widget.js` and `/pkg/*`.
+pub fn mount(route: Route, www: &Path) -> Route {
+    let files = Arc::new(WidgetFiles::new(www));
+    route
+        .at("/checkout.html", get(checkout_document).data(files.clone()))
+        .at("/widget.js", get(loader).data(files))
+        .nest(
+            "/pkg",
+            StaticFilesEndpoint::new(www.join("pkg"))
+                .with(SetHeader::new().overriding(header::CACHE_CONTROL, IMMUTABLE)),
+        )
+}
+
+#[derive(Deserialize)]
+struct CheckoutQuery {
+    /// The publishable key the loader put in the URL.
+    k: Option<String>,
+}
+
+/// The iframe document. Its CSP allows scripts and styles from this origin only (plus
+/// Wasm compilation), requests to this origin only, and, when the merchant configured
+/// allowed origins, framing by those origins only.
+#[handler]
+async fn checkout_document(
+    files: Data<&Arc<WidgetFiles>>,
+    state: Data<&AppState>,
+    query: Query<CheckoutQuery>,
+) -> Response {
+    let Some(built) = files.built() else {
+        return not_built();
+    };
+    let ancestors = match query.k.as_deref() {
+        Some(key) => checkout::settings::frame_ancestors(&state, key).await,
+        None => None,
+    };
+    let mut csp = String::from(
+        "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
+         connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'",
+    );
+    if let Some(origins) = ancestors {
+        csp.push_str("; frame-ancestors ");
+        csp.push_str(&origins);
+    }
+    built
+        .document
+        .clone()
+        .with_content_type("text/html; charset=utf-8")
+        .with_header(header::CONTENT_SECURITY_POLICY, csp)
+        .with_header(header::CACHE_CONTROL, "no-cache")
+        .with_header(header::REFERRER_POLICY, "no-referrer")
+        .with_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        .into_response()
+}
+
+/// The loader merchants embed: the minified build when there is one, else the source.
+#[handler]
+async fn loader(files: Data<&Arc<WidgetFiles>>) -> Response {
+    let path = match files.built().and_then(|b| b.loader.clone()) {
+        Some(name) => files.www.join("pkg").join(name),
+        None => files.www.join("widget.js"),
+    };
+    match std::fs::read(&path) {
+        Ok(body) => body
+            .with_content_type("text/javascript; charset=utf-8")
+            .with_header(header::CACHE_CONTROL, SHORT)
+            .with_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+            // Any page may embed the loader, including with crossorigin/integrity.
+            .with_header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
+            .into_response(),
+        Err(_) => not_built(),
+    }
+}
+
+fn not_built() -> Response {
+    "The checkout widget is not built: run scripts/build-widget."
+        .with_status(StatusCode::SERVICE_UNAVAILABLE)
+        .with_content_type("text/plain; charset=utf-8")
+        .into_response()
+}

@@ -1,0 +1,45 @@
+//! What browsers load besides the API: the checkout iframe document, the widget's assets and the demo shop.
+//!
+//! - [`assets`]: `/checkout.html` (built from `www/checkout.html` and the build manifest,
+//!   served with a strict CSP and the merchant's `frame-ancestors`), `/widget.js` (the
+//!   loader, short cache) and `/pkg/*` (content-hashed, cached forever).
+//! - [`demo`]: a small shop under `/demo/` whose server side signs its amounts and
+//!   verifies each payment with the secret key before confirming the order.
+pub mod assets;
+pub mod demo;
+
+use poem::Route;
+
+use crate::config::ServeArgs;
+
+/// Adds the widget and demo routes to `route`.
+pub fn mount(route: Route, args: &ServeArgs) -> Route {
+    demo::mount(assets::mount(route, &args.www_dir), args)
+}
+
+/// Escapes text for HTML element content and double-quoted attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn escaping_covers_markup_and_quotes() {
+        assert_eq!(
+            super::escape(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+}

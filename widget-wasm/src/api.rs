@@ -1,0 +1,270 @@
+//! Calls to the SuperPayment API from the iframe (same origin, publishable key).
+//!
+//! Bodies are built as JS objects and read back field by field through `Reflect`: the
+//! browser's own JSON parser does the work, and no JSON or serde code is compiled in.
+use gloo_net::http::Request;
+use js_sys::{Array, Object, Reflect, JSON};
+use superpayment_core::{Currency, Money};
+use wasm_bindgen::JsValue;
+
+use crate::{
+    config::Config,
+    flow::{Attempt, Failure, PayAnswer, Receipt, Saved, VoucherArg},
+};
+
+/// A property of a parsed JSON value (`undefined` when absent).
+fn field(value: &JsValue, name: &str) -> JsValue {
+    Reflect::get(value, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn text(value: &JsValue, name: &str) -> Option<String> {
+    field(value, name).as_string()
+}
+
+fn list(value: &JsValue, name: &str) -> Vec<JsValue> {
+    let v = field(value, name);
+    if Array::is_array(&v) {
+        Array::from(&v).iter().collect()
+    } else {
+        Vec::new()
+    }
+}
+
+/// The fields of an error envelope `{"error": {...}}` the widget acts on.
+#[derive(Default)]
+struct ErrorDetail {
+    code: String,
+    param: Option<String>,
+    transaction_id: Option<String>,
+    retry_after: Option<u32>,
+    request_id: String,
+}
+
+/// An amount from the API, where zero is a legitimate balance.
+pub fn parse_money(amount: &str, currency: &str) -> Option<Money> {
+    let currency: Currency = currency.parse().ok()?;
+    if !amount.is_empty() && amount.bytes().all(|b| b == b'0' || b == b'.') {
+        return Some(Money::zero(currency));
+    }
+    Money::parse(amount, currency).ok()
+}
+
+/// A JS object from key/value pairs.
+pub fn object(pairs: &[(&str, JsValue)]) -> Object {
+    let obj = Object::new();
+    for (k, v) in pairs {
+        // Reflect::set only fails on frozen objects; this one is fresh.
+        let _ = Reflect::set(&obj, &JsValue::from_str(k), v);
+    }
+    obj
+}
+
+fn offline_or_server() -> Failure {
+    let online = web_sys::window().is_none_or(|w| w.navigator().on_line());
+    if online {
+        Failure::Server {
+            reference: String::new(),
+        }
+    } else {
+        Failure::Offline
+    }
+}
+
+async fn post(
+    key: &str,
+    path: &str,
+    body: &JsValue,
+    idempotency_key: Option<&str>,
+) -> Result<(u16, JsValue), Failure> {
+    let text: String = JSON::stringify(body)
+        .map(String::from)
+        .map_err(|_| Failure::Server {
+            reference: String::new(),
+        })?;
+    let mut request = Request::post(path)
+        .header("Authorization", &format!("Bearer {key}"))
+        .header("Content-Type", "application/json");
+    if let Some(k) = idempotency_key {
+        request = request.header("Idempotency-Key", k);
+    }
+    let response = request
+        .body(text)
+        .map_err(|_| offline_or_server())?
+        .send()
+        .await
+        .map_err(|_| offline_or_server())?;
+    let status = response.status();
+    let text = response.text().await.map_err(|_| offline_or_server())?;
+    Ok((status, JSON::parse(&text).unwrap_or(JsValue::NULL)))
+}
+
+fn error_of(body: &JsValue) -> ErrorDetail {
+    let e = field(body, "error");
+    ErrorDetail {
+        code: text(&e, "code").unwrap_or_default(),
+        param: text(&e, "param"),
+        transaction_id: text(&e, "transaction_id"),
+        retry_after: field(&e, "retry_after").as_f64().map(|s| s as u32),
+        request_id: text(&e, "request_id").unwrap_or_default(),
+    }
+}
+
+fn failure_of(status: u16, e: &ErrorDetail) -> Failure {
+    if status == 429 {
+        Failure::RateLimited {
+            seconds: e.retry_after.unwrap_or(5).max(1),
+        }
+    } else {
+        Failure::Server {
+            reference: e.request_id.clone(),
+        }
+    }
+}
+
+/// `POST /api/vouchers/check`: (valid, decline code, balance).
+pub async fn check(
+    key: &str,
+    code: &str,
+) -> Result<(bool, Option<String>, Option<Money>), Failure> {
+    let body = object(&[("code", JsValue::from_str(code))]);
+    let (status, json) = post(key, "/api/vouchers/check", &body, None).await?;
+    match status {
+        200 => {
+            let balance = match (text(&json, "balance"), text(&json, "currency")) {
+                (Some(b), Some(c)) => parse_money(&b, &c),
+                _ => None,
+            };
+            let valid = field(&json, "valid").as_bool().unwrap_or(false);
+            Ok((valid && balance.is_some(), text(&json, "reason"), balance))
+        }
+        // The code passed the same checks locally; a 400 means the server refuses it anyway.
+        400 => Ok((false, Some(error_of(&json).code), None)),
+        _ => Err(failure_of(status, &error_of(&json))),
+    }
+}
+
+/// What a payment request came back with.
+pub enum PayReply {
+    /// A definite answer, with the vouchers the server remembered.
+    Answer(PayAnswer, Vec<Saved>),
+    /// The same Idempotency-Key is still being processed: ask again shortly.
+    InFlight,
+}
+
+/// `POST /api/process-payment/` for one attempt.
+pub async fn pay(cfg: &Config, attempt: &Attempt) -> PayReply {
+    let vouchers = Array::new();
+    for v in &attempt.vouchers {
+        let item = match v {
+            VoucherArg::Code(code) => object(&[("code", JsValue::from_str(code))]),
+            VoucherArg::Token(token) => object(&[("token", JsValue::from_str(token))]),
+        };
+        vouchers.push(&item);
+    }
+    let body = object(&[
+        ("order_id", JsValue::from_str(cfg.order_id.as_str())),
+        ("amount", JsValue::from_str(&cfg.amount.to_string())),
+        ("currency", JsValue::from_str(cfg.amount.currency().code())),
+        ("vouchers", vouchers.into()),
+        ("remember", JsValue::from_bool(attempt.remember)),
+    ]);
+    if let Some(sig) = &cfg.signature {
+        let _ = Reflect::set(
+            &body,
+            &JsValue::from_str("signature"),
+            &JsValue::from_str(sig),
+        );
+    }
+    let (status, json) = match post(
+        &cfg.key,
+        "/api/process-payment/",
+        &body,
+        Some(attempt.key.as_str()).filter(|k| !k.is_empty()),
+    )
+    .await
+    {
+        Ok(reply) => reply,
+        Err(failure) => return PayReply::Answer(PayAnswer::Failed(failure), Vec::new()),
+    };
+    let currency = cfg.amount.currency().code();
+    if status == 201 {
+        let remaining = list(&json, "vouchers")
+            .iter()
+            .filter_map(|v| {
+                let balance = parse_money(&text(v, "remaining_balance")?, currency)?;
+                Some((text(v, "last4")?, balance))
+            })
+            .collect();
+        let saved = list(&json, "remembered_vouchers")
+            .iter()
+            .filter_map(|r| {
+                Some(Saved {
+                    token: text(r, "token")?,
+                    last4: text(r, "last4")?,
+                    balance: parse_money(&text(r, "balance")?, &text(r, "currency")?)?,
+                })
+            })
+            .collect();
+        let receipt = Receipt {
+            transaction_id: text(&json, "id").unwrap_or_default(),
+            remaining,
+            already_paid: false,
+        };
+        return PayReply::Answer(PayAnswer::Paid(receipt), saved);
+    }
+    let e = error_of(&json);
+    let answer = match status {
+        402 => PayAnswer::Declined {
+            code: e.code,
+            param: e.param,
+        },
+        409 if e.code == "order_already_paid" => PayAnswer::AlreadyPaid {
+            transaction_id: e.transaction_id.unwrap_or_default(),
+        },
+        409 => return PayReply::InFlight,
+        400 => PayAnswer::Invalid {
+            code: e.code,
+            param: e.param,
+        },
+        401 | 403 => PayAnswer::NotAllowed,
+        _ => PayAnswer::Failed(failure_of(status, &e)),
+    };
+    PayReply::Answer(answer, Vec::new())
+}
+
+fn token_list(tokens: &[String]) -> Object {
+    let list = Array::new();
+    for t in tokens {
+        list.push(&JsValue::from_str(t));
+    }
+    object(&[("tokens", list.into())])
+}
+
+/// `POST /api/remembered-vouchers/lookup`: the current balance of each token, in order;
+/// `None` for a token that can no longer pay.
+pub async fn lookup(key: &str, tokens: &[String]) -> Result<Vec<Option<Money>>, Failure> {
+    let body: JsValue = token_list(tokens).into();
+    let (status, json) = post(key, "/api/remembered-vouchers/lookup", &body, None).await?;
+    if status != 200 {
+        return Err(failure_of(status, &error_of(&json)));
+    }
+    Ok(list(&json, "vouchers")
+        .iter()
+        .map(|v| {
+            let balance = parse_money(&text(v, "balance")?, &text(v, "currency")?)?;
+            let valid = field(v, "valid").as_bool().unwrap_or(false);
+            (valid && !balance.is_zero()).then_some(balance)
+        })
+        .collect())
+}
+
+/// `POST /api/remembered-vouchers/revoke`.
+pub async fn revoke(key: &str, tokens: &[String]) -> Result<(), Failure> {
+    let body: JsValue = token_list(tokens).into();
+    let (status, json) = post(key, "/api/remembered-vouchers/revoke", &body, None).await?;
+    if status == 200 {
+        Ok(())
+    } else {
+        Err(failure_of(status, &error_of(&json)))
+    }
+}
