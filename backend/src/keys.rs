@@ -82,7 +82,14 @@ pub async fn create(
     caller: &Caller,
     kind: KeyKind,
 ) -> Result<(api_key::Model, ApiKey), ApiError> {
-    let created = insert(state, &caller.merchant_id, kind, caller.mode, OffsetDateTime::now_utc()).await?;
+    let created = insert(
+        state,
+        &caller.merchant_id,
+        kind,
+        caller.mode,
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
     tracing::info!(key_id = %created.0.id, "API key created");
     Ok(created)
 }
@@ -132,7 +139,11 @@ pub async fn roll(
 
 /// Revokes a key at once.
 #[tracing::instrument(skip_all, fields(merchant_id = %caller.merchant_id, key_id = %id))]
-pub async fn revoke(state: &AppState, caller: &Caller, id: &str) -> Result<api_key::Model, ApiError> {
+pub async fn revoke(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<api_key::Model, ApiError> {
     let row = find(state, caller, id).await?;
     store::merchants::revoke_key(&state.db, &row.id, OffsetDateTime::now_utc()).await?;
     tracing::info!("API key revoked");

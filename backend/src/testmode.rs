@@ -111,8 +111,15 @@ pub async fn ensure_magic_vouchers(
             }
             Err(e) => return Err(e.into()),
         };
-        store::ledger::post(&tx, "issue", None, "EUR", &issue_lines(id, magic.balance_minor), now)
-            .await?;
+        store::ledger::post(
+            &tx,
+            "issue",
+            None,
+            "EUR",
+            &issue_lines(id, magic.balance_minor),
+            now,
+        )
+        .await?;
         tx.commit().await?;
     }
     Ok(())
@@ -184,8 +191,15 @@ async fn refill_code(state: &AppState, code: &VoucherCode) -> Result<(), ApiErro
     }
     let now = OffsetDateTime::now_utc();
     store::refunds::top_up_voucher(&tx, row.id, missing, now).await?;
-    store::ledger::post(&tx, "test_top_up", None, "EUR", &issue_lines(row.id, missing), now)
-        .await?;
+    store::ledger::post(
+        &tx,
+        "test_top_up",
+        None,
+        "EUR",
+        &issue_lines(row.id, missing),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

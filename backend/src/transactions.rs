@@ -63,10 +63,14 @@ pub async fn retrieve(
     caller: &Caller,
     id: &str,
 ) -> Result<TransactionRecord, ApiError> {
-    let row =
-        store::payments::find_transaction(&state.read_db, &caller.merchant_id, caller.mode_str(), id)
-            .await?
-            .ok_or(ApiError::NotFound("transaction"))?;
+    let row = store::payments::find_transaction(
+        &state.read_db,
+        &caller.merchant_id,
+        caller.mode_str(),
+        id,
+    )
+    .await?
+    .ok_or(ApiError::NotFound("transaction"))?;
     Ok(assemble(state, vec![row])
         .await?
         .pop()

@@ -362,7 +362,12 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(Refunds::Table)
-                    .col(ColumnDef::new(Refunds::Id).string().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(Refunds::Id)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(Refunds::TransactionId).string().not_null())
                     .col(ColumnDef::new(Refunds::MerchantId).string().not_null())
                     .col(ColumnDef::new(Refunds::Mode).string().not_null())

@@ -45,10 +45,13 @@ impl<E: Endpoint + 'static> Endpoint for BodyLimitEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> Result<Self::Output> {
-        let may_have_body =
-            req.headers().contains_key(CONTENT_LENGTH) || req.headers().contains_key(TRANSFER_ENCODING);
+        let may_have_body = req.headers().contains_key(CONTENT_LENGTH)
+            || req.headers().contains_key(TRANSFER_ENCODING);
         if may_have_body {
-            self.limited.call(req).await.map(IntoResponse::into_response)
+            self.limited
+                .call(req)
+                .await
+                .map(IntoResponse::into_response)
         } else {
             self.plain.call(req).await.map(IntoResponse::into_response)
         }

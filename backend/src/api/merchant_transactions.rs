@@ -273,7 +273,11 @@ impl MerchantTransactionsApi {
     /// Newest first. Filter by `status`, creation time (`created_gte`, `created_lt`,
     /// RFC 3339) and `order_id`; page with `starting_after` (the last id of the previous
     /// page) while `has_more` is true.
-    #[oai(path = "/transactions", method = "get", operation_id = "listTransactions")]
+    #[oai(
+        path = "/transactions",
+        method = "get",
+        operation_id = "listTransactions"
+    )]
     #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
@@ -292,16 +296,18 @@ impl MerchantTransactionsApi {
         order_id: Query<Option<String>>,
     ) -> ListTransactionsResponse {
         async {
-            let caller =
-                authenticate(&self.state, Some(&auth.0.token), KeyKind::Secret).await?;
+            let caller = authenticate(&self.state, Some(&auth.0.token), KeyKind::Secret).await?;
             let limit = page_limit(limit.0)?;
             if let Some(s) = status.0.as_deref() {
                 if !STATUSES.contains(&s) {
-                    return Err(ApiError::InvalidRequest(vec![superpayment_core::FieldError {
-                        field: "status".into(),
-                        code: "invalid_status",
-                        message: "status must be succeeded, partially_refunded or refunded.".into(),
-                    }]));
+                    return Err(ApiError::InvalidRequest(vec![
+                        superpayment_core::FieldError {
+                            field: "status".into(),
+                            code: "invalid_status",
+                            message: "status must be succeeded, partially_refunded or refunded."
+                                .into(),
+                        },
+                    ]));
                 }
             }
             let filter = TransactionFilter {
@@ -334,11 +340,14 @@ impl MerchantTransactionsApi {
     }
 
     /// Retrieve a transaction
-    #[oai(path = "/transactions/:id", method = "get", operation_id = "getTransaction")]
+    #[oai(
+        path = "/transactions/:id",
+        method = "get",
+        operation_id = "getTransaction"
+    )]
     async fn retrieve(&self, auth: SecretKey, id: Path<String>) -> GetTransactionResponse {
         async {
-            let caller =
-                authenticate(&self.state, Some(&auth.0.token), KeyKind::Secret).await?;
+            let caller = authenticate(&self.state, Some(&auth.0.token), KeyKind::Secret).await?;
             let record = transactions::retrieve(&self.state, &caller, &id.0).await?;
             Ok(GetTransactionResponse::Ok(Json(transaction_body(record)?)))
         }

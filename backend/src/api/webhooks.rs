@@ -308,11 +308,13 @@ pub fn page_limit(limit: Option<u64>) -> Result<u64, ApiError> {
     match limit {
         None => Ok(20),
         Some(l @ 1..=100) => Ok(l),
-        Some(_) => Err(ApiError::InvalidRequest(vec![superpayment_core::FieldError {
-            field: "limit".into(),
-            code: "invalid_limit",
-            message: "limit must be between 1 and 100.".into(),
-        }])),
+        Some(_) => Err(ApiError::InvalidRequest(vec![
+            superpayment_core::FieldError {
+                field: "limit".into(),
+                code: "invalid_limit",
+                message: "limit must be between 1 and 100.".into(),
+            },
+        ])),
     }
 }
 
@@ -323,7 +325,11 @@ impl WebhooksApi {
     /// Creates the endpoint of the key's mode (with a new `whsec_` secret, returned) or
     /// changes its URL (keeping the secret) and enables it. Events are POSTed signed per
     /// Standard Webhooks: headers `webhook-id`, `webhook-timestamp`, `webhook-signature`.
-    #[oai(path = "/webhook-endpoint", method = "put", operation_id = "setWebhookEndpoint")]
+    #[oai(
+        path = "/webhook-endpoint",
+        method = "put",
+        operation_id = "setWebhookEndpoint"
+    )]
     async fn set(&self, auth: SecretKey, body: Json<SetWebhookEndpoint>) -> EndpointResponse {
         async {
             let caller = self.caller(&auth).await?;
@@ -337,7 +343,11 @@ impl WebhooksApi {
     /// Read the webhook endpoint
     ///
     /// The secret is not shown again; rotate it if it was lost.
-    #[oai(path = "/webhook-endpoint", method = "get", operation_id = "getWebhookEndpoint")]
+    #[oai(
+        path = "/webhook-endpoint",
+        method = "get",
+        operation_id = "getWebhookEndpoint"
+    )]
     async fn get(&self, auth: SecretKey) -> EndpointResponse {
         async {
             let caller = self.caller(&auth).await?;
@@ -446,7 +456,11 @@ impl WebhooksApi {
     ///
     /// Sends the event again to the current endpoint, whatever happened before (its id is
     /// unchanged, so receivers can still drop duplicates).
-    #[oai(path = "/events/:id/redeliver", method = "post", operation_id = "redeliverEvent")]
+    #[oai(
+        path = "/events/:id/redeliver",
+        method = "post",
+        operation_id = "redeliverEvent"
+    )]
     async fn redeliver(&self, auth: SecretKey, id: Path<String>) -> QueuedResponse {
         async {
             let caller = self.caller(&auth).await?;

@@ -114,7 +114,11 @@ pub async fn refund(
     caller: &Caller,
     req: RefundRequest,
 ) -> Result<RefundOutcome, ApiError> {
-    if req.reason.as_ref().is_some_and(|r| r.len() > MAX_REASON_LEN) {
+    if req
+        .reason
+        .as_ref()
+        .is_some_and(|r| r.len() > MAX_REASON_LEN)
+    {
         return Err(invalid(
             "reason",
             "reason_too_long",
@@ -122,16 +126,13 @@ pub async fn refund(
         ));
     }
     let request_hash = sha256_hex(
-        &serde_json::to_string(&(
-            "refund",
-            &req.transaction_id,
-            &req.amount,
-            &req.reason,
-        ))
-        .map_err(anyhow::Error::from)?,
+        &serde_json::to_string(&("refund", &req.transaction_id, &req.amount, &req.reason))
+            .map_err(anyhow::Error::from)?,
     );
     let Some(key) = req.idempotency_key.clone() else {
-        return refund_once(state, caller, &req, None).await.map(RefundOutcome::Created);
+        return refund_once(state, caller, &req, None)
+            .await
+            .map(RefundOutcome::Created);
     };
     if let Some(stored) = stored(state, caller, &key, &request_hash).await? {
         return Ok(RefundOutcome::Replayed(stored));
@@ -186,7 +187,9 @@ async fn stored(
         return Err(ApiError::IdempotencyMismatch);
     }
     let body = state.webhooks.cipher.open_text(&row.response_body)?;
-    Ok(Some(serde_json::from_str(&body).map_err(anyhow::Error::from)?))
+    Ok(Some(
+        serde_json::from_str(&body).map_err(anyhow::Error::from)?,
+    ))
 }
 
 async fn refund_once(
@@ -265,8 +268,9 @@ async fn write_refund(
         })
         .collect();
     let already = store::refunds::refunded_per_voucher(tx, &txn.id).await?;
-    let shares = plan::allocate(&taken, &already, amount)
-        .ok_or_else(|| anyhow::anyhow!("refund allocation exceeds the redemptions of {}", txn.id))?;
+    let shares = plan::allocate(&taken, &already, amount).ok_or_else(|| {
+        anyhow::anyhow!("refund allocation exceeds the redemptions of {}", txn.id)
+    })?;
     let commission = plan::commission_share(
         txn.commission_minor,
         txn.amount_minor,
@@ -290,7 +294,8 @@ async fn write_refund(
             .find(|v| v.id == *voucher_id)
             .ok_or_else(|| anyhow::anyhow!("voucher {voucher_id} of a redemption is missing"))?;
         let (credited, new_voucher) = if original.expires_at.is_some_and(|e| e <= now) {
-            let (id, issued) = issue_replacement(state, tx, original, *share, currency, now).await?;
+            let (id, issued) =
+                issue_replacement(state, tx, original, *share, currency, now).await?;
             (id, Some(issued))
         } else {
             store::refunds::credit_voucher(tx, original.id, *share, now).await?;
@@ -442,7 +447,11 @@ async fn issue_replacement(
     let id = *ids
         .first()
         .ok_or_else(|| anyhow::anyhow!("voucher insert returned no id"))?;
-    tracing::info!(voucher_id = id, replaces = original.id, "voucher issued for an expired voucher's refund");
+    tracing::info!(
+        voucher_id = id,
+        replaces = original.id,
+        "voucher issued for an expired voucher's refund"
+    );
     Ok((
         id,
         NewVoucher {

@@ -60,15 +60,26 @@ mod tests {
 
     fn taken() -> Vec<Taken> {
         vec![
-            Taken { voucher_id: 1, position: 0, amount_minor: 6000 },
-            Taken { voucher_id: 2, position: 1, amount_minor: 3900 },
+            Taken {
+                voucher_id: 1,
+                position: 0,
+                amount_minor: 6000,
+            },
+            Taken {
+                voucher_id: 2,
+                position: 1,
+                amount_minor: 3900,
+            },
         ]
     }
 
     #[test]
     fn the_last_applied_voucher_is_refilled_first() {
         assert_eq!(allocate(&taken(), &[], 1000), Some(vec![(2, 1000)]));
-        assert_eq!(allocate(&taken(), &[], 5000), Some(vec![(2, 3900), (1, 1100)]));
+        assert_eq!(
+            allocate(&taken(), &[], 5000),
+            Some(vec![(2, 3900), (1, 1100)])
+        );
         assert_eq!(allocate(&taken(), &[(2, 3900)], 100), Some(vec![(1, 100)]));
         assert_eq!(allocate(&taken(), &[(2, 3900), (1, 6000)], 1), None);
         assert_eq!(allocate(&taken(), &[], 9901), None);

@@ -1,10 +1,10 @@
 //! The only module that speaks SeaORM: connections, migrations and every query.
 pub mod checkout;
 pub mod entities;
+pub mod keys;
 pub mod ledger;
 pub mod merchants;
 pub mod payment_write;
-pub mod keys;
 pub mod payments;
 pub mod refunds;
 pub mod transactions;

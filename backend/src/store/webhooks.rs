@@ -1,8 +1,7 @@
 //! Webhook endpoints, the outbox relay (events to deliveries), delivery claims and attempts.
 use sea_orm::{
     sea_query::Expr, ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Set, Statement, TransactionTrait,
-    Value,
+    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Set, Statement, TransactionTrait, Value,
 };
 use time::OffsetDateTime;
 
@@ -85,7 +84,10 @@ pub async fn disable_endpoint(
     let tx = db.begin().await?;
     let res = webhook_endpoint::Entity::update_many()
         .col_expr(webhook_endpoint::Column::Status, Expr::value("disabled"))
-        .col_expr(webhook_endpoint::Column::DisabledReason, Expr::value(reason))
+        .col_expr(
+            webhook_endpoint::Column::DisabledReason,
+            Expr::value(reason),
+        )
         .col_expr(webhook_endpoint::Column::UpdatedAt, Expr::value(now))
         .filter(webhook_endpoint::Column::Id.eq(id))
         .filter(webhook_endpoint::Column::Status.eq("enabled"))
@@ -155,7 +157,11 @@ pub async fn dispatch_events(
     let postgres = backend == sea_orm::DbBackend::Postgres;
     let select = format!(
         "SELECT id FROM events WHERE dispatched_at IS NULL ORDER BY created_at LIMIT {limit}{}",
-        if postgres { " FOR UPDATE SKIP LOCKED" } else { "" }
+        if postgres {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        }
     );
     let events: Vec<String> = IdRow::find_by_statement(Statement::from_string(backend, select))
         .all(&tx)
@@ -180,14 +186,13 @@ pub async fn dispatch_events(
         p2 = placeholders(backend, 2, 1),
         ids = placeholders(backend, 3, events.len()),
     );
-    let created = DeliveryIdRow::find_by_statement(Statement::from_sql_and_values(
-        backend, sql, values,
-    ))
-    .all(&tx)
-    .await?
-    .into_iter()
-    .map(|r| r.id)
-    .collect();
+    let created =
+        DeliveryIdRow::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
+            .all(&tx)
+            .await?
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
     // dispatched_at is the relay's own column, deliberately not part of the event entity
     // that payment code writes.
     let mut values: Vec<Value> = vec![now.into()];
@@ -224,18 +229,24 @@ pub async fn claim_due(
          RETURNING id",
         p1 = placeholders(backend, 1, 1),
         p2 = placeholders(backend, 2, 1),
-        skip = if postgres { " FOR UPDATE SKIP LOCKED" } else { "" },
+        skip = if postgres {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        },
     );
-    Ok(DeliveryIdRow::find_by_statement(Statement::from_sql_and_values(
-        backend,
-        sql,
-        [lease_until.into(), now.into()],
-    ))
-    .all(db)
-    .await?
-    .into_iter()
-    .map(|r| r.id)
-    .collect())
+    Ok(
+        DeliveryIdRow::find_by_statement(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [lease_until.into(), now.into()],
+        ))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| r.id)
+        .collect(),
+    )
 }
 
 /// A delivery with its event and endpoint.
@@ -253,7 +264,9 @@ pub async fn load_delivery(
     let Some(d) = webhook_delivery::Entity::find_by_id(id).one(db).await? else {
         return Ok(None);
     };
-    let e = event::Entity::find_by_id(d.event_id.clone()).one(db).await?;
+    let e = event::Entity::find_by_id(d.event_id.clone())
+        .one(db)
+        .await?;
     let w = webhook_endpoint::Entity::find_by_id(d.endpoint_id.clone())
         .one(db)
         .await?;
@@ -302,7 +315,10 @@ pub async fn record_attempt(
             webhook_delivery::Column::NextAttemptAt,
             Expr::value(update.next_attempt_at),
         )
-        .col_expr(webhook_delivery::Column::LastAttemptAt, Expr::value(started))
+        .col_expr(
+            webhook_delivery::Column::LastAttemptAt,
+            Expr::value(started),
+        )
         .filter(webhook_delivery::Column::Id.eq(delivery_id))
         .exec(&tx)
         .await?;
@@ -380,7 +396,10 @@ pub async fn list_events(
     if let Some(after) = starting_after {
         q = q.filter(event::Column::Id.lt(after));
     }
-    q.order_by_desc(event::Column::Id).limit(limit).all(db).await
+    q.order_by_desc(event::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
 }
 
 /// Deliveries of some events.

@@ -200,16 +200,24 @@ mod tests {
 
     #[tokio::test]
     async fn loopback_and_private_literals_are_refused_in_live_mode() {
-        for url in ["https://127.0.0.1/h", "https://10.0.0.1/h", "https://[::1]/h"] {
+        for url in [
+            "https://127.0.0.1/h",
+            "https://10.0.0.1/h",
+            "https://[::1]/h",
+        ] {
             assert_eq!(
                 resolve(url, Mode::Live, true).await.unwrap_err(),
                 DestinationError::AddressNotAllowed,
                 "{url}"
             );
         }
-        assert!(resolve("http://127.0.0.1:9/h", Mode::Test, true).await.is_ok());
+        assert!(resolve("http://127.0.0.1:9/h", Mode::Test, true)
+            .await
+            .is_ok());
         assert_eq!(
-            resolve("http://10.0.0.1/h", Mode::Test, true).await.unwrap_err(),
+            resolve("http://10.0.0.1/h", Mode::Test, true)
+                .await
+                .unwrap_err(),
             DestinationError::AddressNotAllowed
         );
     }

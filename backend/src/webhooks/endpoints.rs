@@ -128,10 +128,9 @@ pub async fn rotate_secret(
             ),
         }]));
     }
-    let mut row =
-        store::webhooks::find_endpoint(&state.db, &caller.merchant_id, caller.mode_str())
-            .await?
-            .ok_or(ApiError::NotFound("webhook endpoint"))?;
+    let mut row = store::webhooks::find_endpoint(&state.db, &caller.merchant_id, caller.mode_str())
+        .await?
+        .ok_or(ApiError::NotFound("webhook endpoint"))?;
     let now = OffsetDateTime::now_utc();
     let secret = SigningSecret::generate();
     if overlap.is_zero() {

@@ -103,7 +103,8 @@ pub async fn retrieve(state: &AppState, caller: &Caller, id: &str) -> Result<Eve
         store::webhooks::find_event(&state.read_db, &caller.merchant_id, caller.mode_str(), id)
             .await?
             .ok_or(ApiError::NotFound("event"))?;
-    let deliveries = store::webhooks::deliveries_of(&state.read_db, &[event.id.clone()]).await?;
+    let deliveries =
+        store::webhooks::deliveries_of(&state.read_db, std::slice::from_ref(&event.id)).await?;
     let attempts = store::webhooks::attempts_of(&state.read_db, &event.id).await?;
     Ok(EventView {
         event,
@@ -129,9 +130,13 @@ pub async fn redeliver(state: &AppState, caller: &Caller, id: &str) -> Result<i6
                     message: "There is no enabled webhook endpoint to deliver to.".into(),
                 }])
             })?;
-    let delivery =
-        store::webhooks::insert_delivery(&state.db, &event, &endpoint.id, OffsetDateTime::now_utc())
-            .await?;
+    let delivery = store::webhooks::insert_delivery(
+        &state.db,
+        &event,
+        &endpoint.id,
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
     state.webhooks.wake.notify_one();
     tracing::info!(delivery_id = delivery, "redelivery queued");
     Ok(delivery)

@@ -122,7 +122,11 @@ impl SecretCipher {
         let plain = self
             .aead()
             .decrypt(Nonce::from_slice(nonce), sealed)
-            .map_err(|_| anyhow::anyhow!("stored webhook secret does not decrypt (wrong WEBHOOK_ENCRYPTION_KEY?)"))?;
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "stored webhook secret does not decrypt (wrong WEBHOOK_ENCRYPTION_KEY?)"
+                )
+            })?;
         String::from_utf8(plain)
             .ok()
             .and_then(SigningSecret::parse)

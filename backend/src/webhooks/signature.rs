@@ -56,6 +56,9 @@ mod tests {
         let (a, b) = (SigningSecret::generate(), SigningSecret::generate());
         let header = signature_header(&[a.clone(), b.clone()], "evt_1", 1, b"{}");
         let parts: Vec<&str> = header.split(' ').collect();
-        assert_eq!(parts, [sign(&a, "evt_1", 1, b"{}"), sign(&b, "evt_1", 1, b"{}")]);
+        assert_eq!(
+            parts,
+            [sign(&a, "evt_1", 1, b"{}"), sign(&b, "evt_1", 1, b"{}")]
+        );
     }
 }

@@ -40,10 +40,7 @@ pub struct Worker {
 
 /// How one attempt ended.
 enum AttemptResult {
-    Response {
-        status: u16,
-        excerpt: String,
-    },
+    Response { status: u16, excerpt: String },
     Failed(String),
     Refused(DestinationError),
 }
@@ -117,7 +114,11 @@ impl Worker {
             }
         }
         let all = u32::try_from(worker.concurrency).unwrap_or(u32::MAX);
-        let _ = tokio::time::timeout(worker.timeout + Duration::from_secs(1), slots.acquire_many(all)).await;
+        let _ = tokio::time::timeout(
+            worker.timeout + Duration::from_secs(1),
+            slots.acquire_many(all),
+        )
+        .await;
         tracing::info!("webhook worker stopped");
     }
 
@@ -136,7 +137,8 @@ impl Worker {
 
     #[tracing::instrument(skip(self), fields(event_id, merchant_id))]
     async fn deliver(&self, id: i64) -> anyhow::Result<()> {
-        let Some((delivery, event, endpoint)) = store::webhooks::load_delivery(&self.db, id).await?
+        let Some((delivery, event, endpoint)) =
+            store::webhooks::load_delivery(&self.db, id).await?
         else {
             return Ok(());
         };
@@ -175,13 +177,16 @@ impl Worker {
             }
         }
         // Checked at every attempt, not only when saved: DNS may have changed since.
-        let dest =
-            match destination::resolve(&endpoint.url, mode, self.settings.allow_test_loopback)
-                .await
-            {
-                Ok(d) => d,
-                Err(e) => return Ok(AttemptResult::Refused(e)),
-            };
+        let dest = match destination::resolve(
+            &endpoint.url,
+            mode,
+            self.settings.allow_test_loopback,
+        )
+        .await
+        {
+            Ok(d) => d,
+            Err(e) => return Ok(AttemptResult::Refused(e)),
+        };
         let body = serde_json::to_vec(&event.payload)?;
         Ok(self
             .post(&dest, &secrets, &event.id, started.unix_timestamp(), body)
@@ -278,7 +283,10 @@ impl Worker {
                 next_attempt_at: None,
             }
         } else {
-            match self.schedule.next_delay(usize::try_from(number).unwrap_or(usize::MAX)) {
+            match self
+                .schedule
+                .next_delay(usize::try_from(number).unwrap_or(usize::MAX))
+            {
                 Some(delay) => DeliveryUpdate {
                     status: "pending",
                     next_attempt_at: Some(OffsetDateTime::now_utc() + delay),
@@ -357,7 +365,9 @@ async fn listen(url: String, settings: WebhookSettings) {
                     }
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "cannot LISTEN for outbox events; polling only for now"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot LISTEN for outbox events; polling only for now")
+            }
         }
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
@@ -380,10 +390,11 @@ pub async fn run_standalone(args: super::WorkerArgs) -> anyhow::Result<()> {
 async fn stop_signal() {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(t) => t,
-            Err(_) => return std::future::pending().await,
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => return std::future::pending().await,
+            };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {},
             _ = term.recv() => {},

@@ -16,17 +16,17 @@ use crate::{
 };
 
 fn doc() -> String {
-    std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/integration.md"),
-    )
-    .unwrap()
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/integration.md"))
+        .unwrap()
 }
 
 /// The fenced block right after `<!-- test: NAME -->`.
 fn snippet(name: &str) -> String {
     let doc = doc();
     let marker = format!("<!-- test: {name} -->");
-    let start = doc.find(&marker).unwrap_or_else(|| panic!("no snippet {name}"));
+    let start = doc
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no snippet {name}"));
     let rest = &doc[start + marker.len()..];
     let fence = rest.find("```").unwrap();
     let code_start = fence + rest[fence..].find('\n').unwrap() + 1;
@@ -122,7 +122,10 @@ async fn the_verify_transaction_snippets_accept_a_matching_payment_and_refuse_an
         let (ok, out, err) = run(name, &ok_env, &[]).await;
         assert!(ok, "{name} refused a matching payment: {out} {err}");
         if !name.ends_with(".sh") {
-            assert!(out.contains(&format!("verified {good} 99.00 EUR")), "{name}: {out}");
+            assert!(
+                out.contains(&format!("verified {good} 99.00 EUR")),
+                "{name}: {out}"
+            );
         }
         let bad_env = env(&app, &m, &other);
         let (ok, out, err) = run(name, &bad_env, &[]).await;
@@ -188,7 +191,10 @@ impl Running {
 async fn the_node_and_python_receivers_verify_real_webhooks_and_refuse_forged_ones() {
     let app = TestApp::spawn_with(&FAST_WORKER_ENV).await;
     let m = app.create_merchant(250).await;
-    for (i, receiver) in ["webhook-receiver.js", "webhook_receiver.py"].iter().enumerate() {
+    for (i, receiver) in ["webhook-receiver.js", "webhook_receiver.py"]
+        .iter()
+        .enumerate()
+    {
         let dir = tempfile::tempdir().unwrap();
         let port = unused_port();
         let url = format!("http://127.0.0.1:{port}/webhooks");
@@ -246,7 +252,10 @@ async fn the_node_and_python_receivers_verify_real_webhooks_and_refuse_forged_on
                 "webhook-timestamp",
                 time::OffsetDateTime::now_utc().unix_timestamp().to_string(),
             )
-            .header("webhook-signature", "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+            .header(
+                "webhook-signature",
+                "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            )
             .json(&json!({"id": "evt_forged", "type": "payment.succeeded"}))
             .send()
             .await
@@ -265,7 +274,10 @@ async fn the_shell_snippet_verifies_a_captured_webhook_and_refuses_a_tampered_on
         .unwrap()
         .to_owned();
     pay(&app, &m, "SHELL_1", "12.34").await;
-    let hit = receiver.wait_for("the webhook", |h| !h.is_empty()).await.remove(0);
+    let hit = receiver
+        .wait_for("the webhook", |h| !h.is_empty())
+        .await
+        .remove(0);
     let dir = tempfile::tempdir().unwrap();
     let body_file = dir.path().join("body.json");
     let tampered_file = dir.path().join("tampered.json");

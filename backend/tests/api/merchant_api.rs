@@ -57,11 +57,21 @@ async fn transactions_are_listed_newest_first_with_cursor_pagination_and_filters
     assert_eq!(page["data"][0]["vouchers"][0]["last4"], &code[15..]);
 
     let r = app
-        .post(&format!("/api/transactions/{}/refunds", created[0]), &m.sk, &json!({"amount": "1.00"}), None)
+        .post(
+            &format!("/api/transactions/{}/refunds", created[0]),
+            &m.sk,
+            &json!({"amount": "1.00"}),
+            None,
+        )
         .await;
     assert_eq!(r.status(), 201);
     let r = app
-        .post(&format!("/api/transactions/{}/refunds", created[1]), &m.sk, &json!({}), None)
+        .post(
+            &format!("/api/transactions/{}/refunds", created[1]),
+            &m.sk,
+            &json!({}),
+            None,
+        )
         .await;
     assert_eq!(r.status(), 201);
     for (status, expected) in [
@@ -73,9 +83,19 @@ async fn transactions_are_listed_newest_first_with_cursor_pagination_and_filters
         assert_eq!(ids(&page), expected, "{status}");
     }
 
-    let (_, all) = get(&app, "/api/transactions?created_gte=2000-01-01T00:00:00Z", &m.sk).await;
+    let (_, all) = get(
+        &app,
+        "/api/transactions?created_gte=2000-01-01T00:00:00Z",
+        &m.sk,
+    )
+    .await;
     assert_eq!(all["data"].as_array().unwrap().len(), 7);
-    let (_, none) = get(&app, "/api/transactions?created_lt=2000-01-01T00:00:00Z", &m.sk).await;
+    let (_, none) = get(
+        &app,
+        "/api/transactions?created_lt=2000-01-01T00:00:00Z",
+        &m.sk,
+    )
+    .await;
     assert_eq!(none["data"], json!([]));
     let (status, err) = get(&app, "/api/transactions?created_lt=yesterday", &m.sk).await;
     assert_eq!(status, 400);
@@ -100,21 +120,39 @@ async fn a_merchant_never_reads_refunds_or_redelivers_what_belongs_to_another() 
     let (_, events) = get(&app, "/api/events", &a.sk).await;
     let event = events["data"][0]["id"].as_str().unwrap().to_owned();
 
-    for path in [format!("/api/transactions/{txn}"), format!("/api/events/{event}")] {
+    for path in [
+        format!("/api/transactions/{txn}"),
+        format!("/api/events/{event}"),
+    ] {
         let (status, v) = get(&app, &path, &b.sk).await;
         assert_eq!(status, 404, "{path}");
         assert_eq!(v["error"]["code"], "resource_missing");
     }
     let r = app
-        .post(&format!("/api/transactions/{txn}/refunds"), &b.sk, &json!({}), None)
+        .post(
+            &format!("/api/transactions/{txn}/refunds"),
+            &b.sk,
+            &json!({}),
+            None,
+        )
         .await;
     assert_eq!(r.status(), 404);
     let r = app
-        .post(&format!("/api/events/{event}/redeliver"), &b.sk, &json!({}), None)
+        .post(
+            &format!("/api/events/{event}/redeliver"),
+            &b.sk,
+            &json!({}),
+            None,
+        )
         .await;
     assert_eq!(r.status(), 404);
     let r = app
-        .post("/api/verify-transaction", &b.sk, &json!({"transaction_id": txn}), None)
+        .post(
+            "/api/verify-transaction",
+            &b.sk,
+            &json!({"transaction_id": txn}),
+            None,
+        )
         .await;
     assert_eq!(r.status(), 404);
     let (_, list) = get(&app, "/api/transactions", &b.sk).await;
@@ -122,10 +160,20 @@ async fn a_merchant_never_reads_refunds_or_redelivers_what_belongs_to_another() 
     let (_, list) = get(&app, "/api/events", &b.sk).await;
     assert_eq!(list["data"], json!([]));
     let (_, keys) = get(&app, "/api/keys", &b.sk).await;
-    let a_keys: Vec<Value> = get(&app, "/api/keys", &a.sk).await.1["data"].as_array().unwrap().clone();
+    let a_keys: Vec<Value> = get(&app, "/api/keys", &a.sk).await.1["data"]
+        .as_array()
+        .unwrap()
+        .clone();
     let a_key_id = a_keys[0]["id"].as_str().unwrap();
     assert!(!keys.to_string().contains(a_key_id));
-    let r = app.post(&format!("/api/keys/{a_key_id}/revoke"), &b.sk, &json!({}), None).await;
+    let r = app
+        .post(
+            &format!("/api/keys/{a_key_id}/revoke"),
+            &b.sk,
+            &json!({}),
+            None,
+        )
+        .await;
     assert_eq!(r.status(), 404);
     assert_eq!(receiver.hits().len(), 1, "B's endpoint never got A's event");
 
@@ -141,7 +189,14 @@ async fn a_merchant_never_reads_refunds_or_redelivers_what_belongs_to_another() 
 async fn test_keys_see_only_test_data_and_live_keys_only_live_data() {
     let app = TestApp::spawn().await;
     let m = app.create_merchant(250).await;
-    let (ok, out) = app.cli(&["admin", "create-keys", "--merchant", &m.id, "--mode", "live"]);
+    let (ok, out) = app.cli(&[
+        "admin",
+        "create-keys",
+        "--merchant",
+        &m.id,
+        "--mode",
+        "live",
+    ]);
     assert!(ok);
     let field = |name: &str| {
         out.lines()
@@ -158,22 +213,53 @@ async fn test_keys_see_only_test_data_and_live_keys_only_live_data() {
     let test_txn = pay(&app, &m.pk, "SAME_ORDER", "10.00", &test_code).await;
     let live_txn = pay(&app, &live_pk, "SAME_ORDER", "10.00", &live_code).await;
 
-    assert_eq!(ids(&get(&app, "/api/transactions", &m.sk).await.1), vec![test_txn.clone()]);
-    assert_eq!(ids(&get(&app, "/api/transactions", &live_sk).await.1), vec![live_txn.clone()]);
-    assert_eq!(get(&app, &format!("/api/transactions/{live_txn}"), &m.sk).await.0, 404);
-    assert_eq!(get(&app, &format!("/api/transactions/{test_txn}"), &live_sk).await.0, 404);
+    assert_eq!(
+        ids(&get(&app, "/api/transactions", &m.sk).await.1),
+        vec![test_txn.clone()]
+    );
+    assert_eq!(
+        ids(&get(&app, "/api/transactions", &live_sk).await.1),
+        vec![live_txn.clone()]
+    );
+    assert_eq!(
+        get(&app, &format!("/api/transactions/{live_txn}"), &m.sk)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        get(&app, &format!("/api/transactions/{test_txn}"), &live_sk)
+            .await
+            .0,
+        404
+    );
     let r = app
-        .post(&format!("/api/transactions/{live_txn}/refunds"), &m.sk, &json!({}), None)
+        .post(
+            &format!("/api/transactions/{live_txn}/refunds"),
+            &m.sk,
+            &json!({}),
+            None,
+        )
         .await;
     assert_eq!(r.status(), 404);
     let (_, events) = get(&app, "/api/events", &m.sk).await;
-    assert!(events["data"].as_array().unwrap().iter().all(|e| e["mode"] == "test"));
+    assert!(events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["mode"] == "test"));
     let (_, keys) = get(&app, "/api/keys", &m.sk).await;
-    assert!(keys["data"].as_array().unwrap().iter().all(|k| k["mode"] == "test"));
+    assert!(keys["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|k| k["mode"] == "test"));
     // A test code is unknown to a live key and vice versa.
     let r = app.pay(&live_pk, "X", "1.00", &[&test_code], None).await;
     assert_eq!(body(r).await["error"]["code"], "voucher_declined");
-    let r = app.pay(&live_pk, "Y", "1.00", &["TEST-4242-4242-424X"], None).await;
+    let r = app
+        .pay(&live_pk, "Y", "1.00", &["TEST-4242-4242-424X"], None)
+        .await;
     assert_eq!(body(r).await["error"]["code"], "voucher_declined");
 }
 
@@ -185,14 +271,19 @@ async fn keys_are_created_rolled_with_an_overlap_and_revoked() {
     assert_eq!(status, 200);
     let keys = list["data"].as_array().unwrap();
     assert_eq!(keys.len(), 2);
-    assert!(!list.to_string().contains(&m.sk[8..]), "keys are listed without their secret");
+    assert!(
+        !list.to_string().contains(&m.sk[8..]),
+        "keys are listed without their secret"
+    );
     let sk_row = keys.iter().find(|k| k["kind"] == "secret").unwrap();
     assert_eq!(sk_row["prefix"], "sk_test_");
     assert_eq!(sk_row["last4"], &m.sk[m.sk.len() - 4..]);
     let sk_id = sk_row["id"].as_str().unwrap().to_owned();
 
     // Roll with the default overlap: both keys work until the old one expires.
-    let r = app.post(&format!("/api/keys/{sk_id}/roll"), &m.sk, &json!({}), None).await;
+    let r = app
+        .post(&format!("/api/keys/{sk_id}/roll"), &m.sk, &json!({}), None)
+        .await;
     assert_eq!(r.status(), 201);
     let rolled = body(r).await;
     let new_sk = rolled["secret"].as_str().unwrap().to_owned();
@@ -205,7 +296,12 @@ async fn keys_are_created_rolled_with_an_overlap_and_revoked() {
     // Roll the new one with no overlap: it stops at once.
     let new_id = rolled["key"]["id"].as_str().unwrap().to_owned();
     let r = app
-        .post(&format!("/api/keys/{new_id}/roll"), &new_sk, &json!({"expires_in_seconds": 0}), None)
+        .post(
+            &format!("/api/keys/{new_id}/roll"),
+            &new_sk,
+            &json!({"expires_in_seconds": 0}),
+            None,
+        )
         .await;
     assert_eq!(r.status(), 201);
     let newest = body(r).await["secret"].as_str().unwrap().to_owned();
@@ -213,20 +309,39 @@ async fn keys_are_created_rolled_with_an_overlap_and_revoked() {
     assert_eq!(get(&app, "/api/transactions", &newest).await.0, 200);
 
     // Create a publishable key, then revoke the original secret key.
-    let r = app.post("/api/keys", &newest, &json!({"kind": "publishable"}), None).await;
+    let r = app
+        .post("/api/keys", &newest, &json!({"kind": "publishable"}), None)
+        .await;
     assert_eq!(r.status(), 201);
     let pk = body(r).await["secret"].as_str().unwrap().to_owned();
     assert!(pk.starts_with("pk_test_"));
     let code = app.issue_one("10.00").await;
-    assert_eq!(app.pay(&pk, "O1", "1.00", &[&code], None).await.status(), 201);
-    let r = app.post(&format!("/api/keys/{sk_id}/revoke"), &newest, &json!({}), None).await;
+    assert_eq!(
+        app.pay(&pk, "O1", "1.00", &[&code], None).await.status(),
+        201
+    );
+    let r = app
+        .post(
+            &format!("/api/keys/{sk_id}/revoke"),
+            &newest,
+            &json!({}),
+            None,
+        )
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(body(r).await["status"], "revoked");
     assert_eq!(get(&app, "/api/transactions", &m.sk).await.0, 401);
-    let r = app.post("/api/keys", &newest, &json!({"kind": "root"}), None).await;
+    let r = app
+        .post("/api/keys", &newest, &json!({"kind": "root"}), None)
+        .await;
     assert_eq!(r.status(), 400);
     let r = app
-        .post(&format!("/api/keys/{sk_id}/roll"), &newest, &json!({"expires_in_seconds": 999999}), None)
+        .post(
+            &format!("/api/keys/{sk_id}/roll"),
+            &newest,
+            &json!({"expires_in_seconds": 999999}),
+            None,
+        )
         .await;
     assert_eq!(r.status(), 400);
     assert!(!app.logs().contains(&newest[8..]));
@@ -238,20 +353,41 @@ async fn the_magic_test_codes_always_behave_as_documented() {
     let m = app.create_merchant(250).await;
     for i in 0..3 {
         // The 5.00 voucher pays 5.00 every time: it is refilled before each use.
-        let r = app.pay(&m.pk, &format!("FIVE_{i}"), "5.00", &["TEST-5000-0000-0004"], None).await;
+        let r = app
+            .pay(
+                &m.pk,
+                &format!("FIVE_{i}"),
+                "5.00",
+                &["TEST-5000-0000-0004"],
+                None,
+            )
+            .await;
         assert_eq!(r.status(), 201);
     }
-    let r = app.pay(&m.pk, "FIVE_BIG", "5.01", &["TEST-5000-0000-0004"], None).await;
+    let r = app
+        .pay(&m.pk, "FIVE_BIG", "5.01", &["TEST-5000-0000-0004"], None)
+        .await;
     assert_eq!(r.status(), 402);
     assert_eq!(body(r).await["error"]["code"], "insufficient_balance");
-    let r = app.pay(&m.pk, "PLENTY", "999.99", &["test-4242-4242-424x"], None).await;
+    let r = app
+        .pay(&m.pk, "PLENTY", "999.99", &["test-4242-4242-424x"], None)
+        .await;
     assert_eq!(r.status(), 201);
-    let r = app.pay(&m.pk, "EXPIRED", "1.00", &["TEST-EXP1-RED0-000M"], None).await;
+    let r = app
+        .pay(&m.pk, "EXPIRED", "1.00", &["TEST-EXP1-RED0-000M"], None)
+        .await;
     assert_eq!(body(r).await["error"]["code"], "voucher_expired");
-    let r = app.pay(&m.pk, "BLOCKED", "1.00", &["TEST-B10C-KED0-000Q"], None).await;
+    let r = app
+        .pay(&m.pk, "BLOCKED", "1.00", &["TEST-B10C-KED0-000Q"], None)
+        .await;
     assert_eq!(body(r).await["error"]["code"], "voucher_blocked");
     let r = app
-        .post("/api/vouchers/check", &m.pk, &json!({"code": "TEST-5000-0000-0004"}), None)
+        .post(
+            "/api/vouchers/check",
+            &m.pk,
+            &json!({"code": "TEST-5000-0000-0004"}),
+            None,
+        )
         .await;
     assert_eq!(body(r).await["balance"], "5.00");
     let (ok, report) = app.audit();

@@ -15,8 +15,13 @@ async fn refund(
     body_json: Value,
     key: Option<&str>,
 ) -> reqwest::Response {
-    app.post(&format!("/api/transactions/{txn}/refunds"), sk, &body_json, key)
-        .await
+    app.post(
+        &format!("/api/transactions/{txn}/refunds"),
+        sk,
+        &body_json,
+        key,
+    )
+    .await
 }
 
 async fn balance(app: &TestApp, pk: &str, code: &str) -> String {
@@ -38,7 +43,14 @@ async fn a_partial_refund_then_the_rest_goes_back_to_the_vouchers_last_applied_f
     assert_eq!(r.status(), 201);
     let txn = body(r).await["id"].as_str().unwrap().to_owned();
 
-    let r = refund(&app, &m.sk, &txn, json!({"amount": "45.00", "reason": "two items back"}), None).await;
+    let r = refund(
+        &app,
+        &m.sk,
+        &txn,
+        json!({"amount": "45.00", "reason": "two items back"}),
+        None,
+    )
+    .await;
     assert_eq!(r.status(), 201);
     let first = body(r).await;
     assert!(first["id"].as_str().unwrap().starts_with("re_"));
@@ -66,7 +78,12 @@ async fn a_partial_refund_then_the_rest_goes_back_to_the_vouchers_last_applied_f
     assert_eq!(balance(&app, &m.pk, &a).await, "60.00");
     // Commission comes back pro rata; together exactly what the payment charged (2.48).
     let commission = |v: &Value| {
-        v["commission"].as_str().unwrap().replace('.', "").parse::<i64>().unwrap()
+        v["commission"]
+            .as_str()
+            .unwrap()
+            .replace('.', "")
+            .parse::<i64>()
+            .unwrap()
     };
     assert_eq!(commission(&first) + commission(&rest), 248);
 
@@ -83,7 +100,10 @@ async fn a_partial_refund_then_the_rest_goes_back_to_the_vouchers_last_applied_f
 
     let hits = receiver
         .wait_for("three webhooks", |h| {
-            h.iter().filter(|h| h.json()["type"] == "payment.refunded").count() == 2
+            h.iter()
+                .filter(|h| h.json()["type"] == "payment.refunded")
+                .count()
+                == 2
         })
         .await;
     let refunded: Vec<Value> = hits
@@ -93,7 +113,10 @@ async fn a_partial_refund_then_the_rest_goes_back_to_the_vouchers_last_applied_f
         .collect();
     assert_eq!(refunded[1]["data"]["refund"]["id"], rest["id"]);
     assert_eq!(refunded[1]["data"]["transaction"]["status"], "refunded");
-    assert_eq!(refunded[0]["data"]["transaction"]["status"], "partially_refunded");
+    assert_eq!(
+        refunded[0]["data"]["transaction"]["status"],
+        "partially_refunded"
+    );
 
     let (ok, report) = app.audit();
     assert!(ok, "{report}");
@@ -156,7 +179,14 @@ async fn an_expired_voucher_gets_its_share_on_a_newly_issued_voucher() {
         .await;
     assert_eq!(body(r).await["reason"], "voucher_expired");
 
-    let r = refund(&app, &m.sk, &txn, json!({"amount": "12.50"}), Some("refund-1")).await;
+    let r = refund(
+        &app,
+        &m.sk,
+        &txn,
+        json!({"amount": "12.50"}),
+        Some("refund-1"),
+    )
+    .await;
     assert_eq!(r.status(), 201);
     let v = body(r).await;
     let new_voucher = &v["vouchers"][0]["new_voucher"];
@@ -166,11 +196,25 @@ async fn an_expired_voucher_gets_its_share_on_a_newly_issued_voucher() {
     assert_eq!(new_voucher["last4"], &new_code[15..]);
 
     // The replay of the same request shows the same new code; nothing is issued twice.
-    let r = refund(&app, &m.sk, &txn, json!({"amount": "12.50"}), Some("refund-1")).await;
+    let r = refund(
+        &app,
+        &m.sk,
+        &txn,
+        json!({"amount": "12.50"}),
+        Some("refund-1"),
+    )
+    .await;
     assert_eq!(r.status(), 201);
     assert_eq!(r.headers()["idempotent-replayed"], "true");
     assert_eq!(body(r).await, v);
-    let r = refund(&app, &m.sk, &txn, json!({"amount": "1.00"}), Some("refund-1")).await;
+    let r = refund(
+        &app,
+        &m.sk,
+        &txn,
+        json!({"amount": "1.00"}),
+        Some("refund-1"),
+    )
+    .await;
     assert_eq!(r.status(), 400);
     assert_eq!(body(r).await["error"]["code"], "idempotency_key_reused");
     assert_eq!(app.count("refunds").await, 1);
@@ -180,8 +224,13 @@ async fn an_expired_voucher_gets_its_share_on_a_newly_issued_voucher() {
     let r = app.pay(&m.pk, "ORDER_2", "12.50", &[&new_code], None).await;
     assert_eq!(r.status(), 201);
     let (_, t) = get(&app, &format!("/api/transactions/{txn}"), &m.sk).await;
-    assert_eq!(t["refunds"][0]["vouchers"][0]["new_voucher"]["last4"], &new_code[15..]);
-    assert!(t["refunds"][0]["vouchers"][0]["new_voucher"].get("code").is_none());
+    assert_eq!(
+        t["refunds"][0]["vouchers"][0]["new_voucher"]["last4"],
+        &new_code[15..]
+    );
+    assert!(t["refunds"][0]["vouchers"][0]["new_voucher"]
+        .get("code")
+        .is_none());
     assert!(!app.logs().contains(&new_code.replace('-', "")));
     let (ok, report) = app.audit();
     assert!(ok, "{report}");

@@ -12,10 +12,8 @@ use std::{
 };
 
 use poem::{
-    handler,
-    listener::TcpAcceptor,
-    web::Data,
-    Body, EndpointExt, IntoResponse, Request, Response, Route, Server,
+    handler, listener::TcpAcceptor, web::Data, Body, EndpointExt, IntoResponse, Request, Response,
+    Route, Server,
 };
 use serde_json::{json, Value};
 use tokio::sync::OnceCell;
@@ -83,10 +81,7 @@ async fn receive(req: &Request, body: Body, state: Data<&Arc<State>>) -> Respons
         .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
         .collect();
     let body = body.into_string().await.unwrap_or_default();
-    state.hits.lock().unwrap().push(Hit {
-        headers,
-        body,
-    });
+    state.hits.lock().unwrap().push(Hit { headers, body });
     let delay = state.delay_ms.load(Ordering::SeqCst);
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -285,7 +280,10 @@ pub async fn wait_for_event(
         if status == 200 && pred(&event) {
             return event;
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}: {event}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {event}"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }

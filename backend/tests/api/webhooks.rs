@@ -64,7 +64,9 @@ async fn signatures_verify_with_the_official_library_also_during_a_secret_rotati
     assert_eq!(endpoint["status"], "enabled");
 
     let txn = pay(&app, &m.pk, "ORDER_1", &code).await;
-    let hits = receiver.wait_for("the payment webhook", |h| !h.is_empty()).await;
+    let hits = receiver
+        .wait_for("the payment webhook", |h| !h.is_empty())
+        .await;
     let hit = &hits[0];
     let payload = hit.json();
     assert_eq!(payload["type"], "payment.succeeded");
@@ -77,8 +79,7 @@ async fn signatures_verify_with_the_official_library_also_during_a_secret_rotati
     let mut stale = hit.message();
     let old = hit.headers["webhook-timestamp"].parse::<i64>().unwrap() - 600;
     stale["headers"]["webhook-timestamp"] = json!(old.to_string());
-    let verdicts =
-        verify_with_library(&first_secret, &[hit.message(), tampered, stale]).await;
+    let verdicts = verify_with_library(&first_secret, &[hit.message(), tampered, stale]).await;
     assert_eq!(verdicts[0], Ok(payload["id"].as_str().unwrap().to_owned()));
     assert_eq!(verdicts[1], Err("No matching signature found".into()));
     assert_eq!(verdicts[2], Err("Message timestamp too old".into()));
@@ -89,7 +90,9 @@ async fn signatures_verify_with_the_official_library_also_during_a_secret_rotati
     assert_ne!(second_secret, first_secret);
     assert!(rotated["previous_secret_expires_at"].is_string());
     pay(&app, &m.pk, "ORDER_2", &code).await;
-    let hits = receiver.wait_for("the second webhook", |h| h.len() >= 2).await;
+    let hits = receiver
+        .wait_for("the second webhook", |h| h.len() >= 2)
+        .await;
     let during = &hits[1];
     assert_eq!(during.headers["webhook-signature"].split(' ').count(), 2);
     for secret in [&first_secret, &second_secret] {
@@ -103,7 +106,9 @@ async fn signatures_verify_with_the_official_library_also_during_a_secret_rotati
         .unwrap()
         .to_owned();
     pay(&app, &m.pk, "ORDER_3", &code).await;
-    let hits = receiver.wait_for("the third webhook", |h| h.len() >= 3).await;
+    let hits = receiver
+        .wait_for("the third webhook", |h| h.len() >= 3)
+        .await;
     let after = &hits[2];
     assert_eq!(after.headers["webhook-signature"].split(' ').count(), 1);
     assert!(verify_with_library(&third_secret, &[after.message()]).await[0].is_ok());
@@ -112,7 +117,10 @@ async fn signatures_verify_with_the_official_library_also_during_a_secret_rotati
     }
 
     let (_, read) = get(&app, "/api/webhook-endpoint", &m.sk).await;
-    assert!(read.get("secret").is_none(), "the secret is not shown again");
+    assert!(
+        read.get("secret").is_none(),
+        "the secret is not shown again"
+    );
     let logs = app.logs();
     for secret in [&first_secret, &second_secret, &third_secret] {
         assert!(!logs.contains(&secret[6..]), "log leaks a webhook secret");
@@ -172,7 +180,11 @@ async fn retries_stop_after_the_schedule_and_a_410_disables_the_endpoint() {
         e["deliveries"][0]["status"] == "failed"
     })
     .await;
-    assert_eq!(failed["attempts"].as_array().unwrap().len(), 5, "1 + 4 retries");
+    assert_eq!(
+        failed["attempts"].as_array().unwrap().len(),
+        5,
+        "1 + 4 retries"
+    );
     assert_eq!(failed["attempts"][0]["status_code"], 500);
 
     // 410 Gone: one attempt, the endpoint is disabled, nothing more is sent.
@@ -198,12 +210,16 @@ async fn retries_stop_after_the_schedule_and_a_410_disables_the_endpoint() {
     set_endpoint(&app, &other.sk, &other_receiver.url).await;
     let other_code = app.issue_one("50.00").await;
     pay(&app, &other.pk, "ORDER_X", &other_code).await;
-    other_receiver.wait_for("the marker event", |h| !h.is_empty()).await;
+    other_receiver
+        .wait_for("the marker event", |h| !h.is_empty())
+        .await;
     let later_event = event_of(&app, &m.sk, &later, "payment.succeeded").await;
     let (_, ev) = get(&app, &format!("/api/events/{later_event}"), &m.sk).await;
     assert_eq!(ev["deliveries"], json!([]));
     assert_eq!(receiver.hits().len(), hits_after_410);
-    let r = app.post("/api/webhook-endpoint/test", &m.sk, &json!({}), None).await;
+    let r = app
+        .post("/api/webhook-endpoint/test", &m.sk, &json!({}), None)
+        .await;
     assert_eq!(r.status(), 400);
 
     // Setting the URL again re-enables it.
@@ -218,7 +234,9 @@ async fn a_test_event_and_a_redelivery_arrive_with_the_same_event_id() {
     let m = app.create_merchant(250).await;
     let receiver = Receiver::start().await;
     set_endpoint(&app, &m.sk, &receiver.url).await;
-    let r = app.post("/api/webhook-endpoint/test", &m.sk, &json!({}), None).await;
+    let r = app
+        .post("/api/webhook-endpoint/test", &m.sk, &json!({}), None)
+        .await;
     assert_eq!(r.status(), 202);
     let event = body(r).await["event_id"].as_str().unwrap().to_owned();
     let hits = receiver.wait_for("the test event", |h| !h.is_empty()).await;
@@ -226,7 +244,12 @@ async fn a_test_event_and_a_redelivery_arrive_with_the_same_event_id() {
     assert_eq!(hits[0].id(), event);
 
     let r = app
-        .post(&format!("/api/events/{event}/redeliver"), &m.sk, &json!({}), None)
+        .post(
+            &format!("/api/events/{event}/redeliver"),
+            &m.sk,
+            &json!({}),
+            None,
+        )
         .await;
     assert_eq!(r.status(), 202);
     let hits = receiver.wait_for("the redelivery", |h| h.len() >= 2).await;
@@ -234,7 +257,11 @@ async fn a_test_event_and_a_redelivery_arrive_with_the_same_event_id() {
     assert_eq!(hits[1].body, hits[0].body);
     let ev = wait_for_event(&app, &m.sk, &event, "two deliveries", |e| {
         e["deliveries"].as_array().unwrap().len() == 2
-            && e["deliveries"].as_array().unwrap().iter().all(|d| d["status"] == "succeeded")
+            && e["deliveries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|d| d["status"] == "succeeded")
     })
     .await;
     assert_eq!(ev["attempts"].as_array().unwrap().len(), 2);
@@ -245,12 +272,32 @@ async fn live_endpoints_on_internal_addresses_are_refused_at_save_and_at_deliver
     let app = TestApp::spawn_with(&FAST_WORKER_ENV).await;
     let live = app.create_merchant_in("live", 250).await;
     let receiver = Receiver::start().await;
-    let port = receiver.url.split(':').nth(2).unwrap().split('/').next().unwrap().to_owned();
+    let port = receiver
+        .url
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
     for (url, code) in [
-        (format!("https://127.0.0.1:{port}/webhooks"), "webhook_url_address_not_allowed"),
-        ("https://10.0.0.1/webhooks".into(), "webhook_url_address_not_allowed"),
-        ("https://[::1]/webhooks".into(), "webhook_url_address_not_allowed"),
-        ("https://localhost/webhooks".into(), "webhook_url_address_not_allowed"),
+        (
+            format!("https://127.0.0.1:{port}/webhooks"),
+            "webhook_url_address_not_allowed",
+        ),
+        (
+            "https://10.0.0.1/webhooks".into(),
+            "webhook_url_address_not_allowed",
+        ),
+        (
+            "https://[::1]/webhooks".into(),
+            "webhook_url_address_not_allowed",
+        ),
+        (
+            "https://localhost/webhooks".into(),
+            "webhook_url_address_not_allowed",
+        ),
         (receiver.url.clone(), "webhook_url_https_required"),
     ] {
         let r = app
@@ -291,7 +338,10 @@ async fn live_endpoints_on_internal_addresses_are_refused_at_save_and_at_deliver
     })
     .await;
     assert_eq!(ev["attempts"][0]["outcome"], "refused");
-    assert!(ev["attempts"][0]["error"].as_str().unwrap().contains("not allowed"));
+    assert!(ev["attempts"][0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("not allowed"));
 
     db.execute(Statement::from_string(
         be,
@@ -304,7 +354,10 @@ async fn live_endpoints_on_internal_addresses_are_refused_at_save_and_at_deliver
     })
     .await;
     assert_eq!(ev["attempts"][1]["outcome"], "refused");
-    assert!(receiver.hits().is_empty(), "nothing reached the internal address");
+    assert!(
+        receiver.hits().is_empty(),
+        "nothing reached the internal address"
+    );
 }
 
 async fn pay_many(app: &TestApp, pk: &str, n: usize) -> Vec<String> {
@@ -357,13 +410,19 @@ async fn a_worker_killed_mid_delivery_loses_no_event() {
     let mut ids: Vec<&str> = hits.iter().map(|h| h.id()).collect();
     ids.sort_unstable();
     ids.dedup();
-    assert_eq!(ids.len(), 30, "every event arrived (duplicates allowed: at least once)");
+    assert_eq!(
+        ids.len(),
+        30,
+        "every event arrived (duplicates allowed: at least once)"
+    );
 }
 
 #[tokio::test]
 async fn two_workers_never_deliver_the_same_attempt_twice() {
     if is_sqlite() {
-        eprintln!("skipped on SQLite: FOR UPDATE SKIP LOCKED between two workers is PostgreSQL behaviour");
+        eprintln!(
+            "skipped on SQLite: FOR UPDATE SKIP LOCKED between two workers is PostgreSQL behaviour"
+        );
         return;
     }
     let app = TestApp::spawn_with(&[("SERVE_WORKER", "off")]).await;
