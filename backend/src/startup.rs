@@ -96,8 +96,11 @@ impl Application {
             std::fs::write(&path, &demo).with_context(|| format!("writing {}", path.display()))?;
             eprintln!("First start on the embedded default: created a demo merchant (also in {}).\n{demo}", path.display());
         }
-        let webhooks =
-            crate::webhooks::WebhookSettings::from_args(&args.webhooks, &secrets.voucher_pepper)?;
+        let webhooks = crate::webhooks::WebhookSettings::from_args(
+            &args.webhooks,
+            &secrets.voucher_pepper,
+            args.db.is_embedded(),
+        )?;
         let state = AppState {
             db,
             read_db,

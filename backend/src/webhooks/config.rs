@@ -26,8 +26,10 @@ pub struct WebhookArgs {
     #[arg(long, env = "WEBHOOK_ENCRYPTION_KEY", hide_env_values = true)]
     pub webhook_encryption_key: Option<Secret<String>>,
     /// Let test-mode endpoints point at loopback addresses (a developer's own machine).
-    #[arg(long, env = "WEBHOOK_TEST_ALLOW_LOOPBACK", default_value_t = true, action = clap::ArgAction::Set)]
-    pub webhook_test_allow_loopback: bool,
+    /// Default: allowed on the embedded default only, since on a shared deployment a
+    /// merchant's "localhost" is the server itself.
+    #[arg(long, env = "WEBHOOK_TEST_ALLOW_LOOPBACK")]
+    pub webhook_test_allow_loopback: Option<bool>,
 }
 
 impl WebhookArgs {

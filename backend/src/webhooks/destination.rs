@@ -13,6 +13,8 @@ use superpayment_core::Mode;
 
 /// Longest URL accepted.
 pub const MAX_URL_LEN: usize = 2048;
+/// A resolver that does not answer in this time counts as a failed attempt.
+const DNS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Why a destination is refused; `code()` is the API's error code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -86,8 +88,10 @@ pub async fn resolve(
     let port = url
         .port_or_known_default()
         .ok_or(DestinationError::Invalid)?;
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+    let lookup = tokio::net::lookup_host((host.as_str(), port));
+    let addrs: Vec<SocketAddr> = tokio::time::timeout(DNS_TIMEOUT, lookup)
         .await
+        .map_err(|_| DestinationError::Unresolvable)?
         .map_err(|_| DestinationError::Unresolvable)?
         .collect();
     if addrs.is_empty() {

@@ -46,14 +46,18 @@ pub struct WebhookSettings {
 
 impl WebhookSettings {
     /// Settings from flags; the encryption key falls back to one derived from the pepper.
-    pub fn from_args(args: &WebhookArgs, pepper: &Secret<String>) -> anyhow::Result<Self> {
+    pub fn from_args(
+        args: &WebhookArgs,
+        pepper: &Secret<String>,
+        embedded: bool,
+    ) -> anyhow::Result<Self> {
         let cipher = match &args.webhook_encryption_key {
             Some(key) => SecretCipher::from_base64(key.expose())?,
             None => SecretCipher::derived_from(pepper),
         };
         Ok(Self {
             cipher,
-            allow_test_loopback: args.webhook_test_allow_loopback,
+            allow_test_loopback: args.webhook_test_allow_loopback.unwrap_or(embedded),
             wake: Arc::new(Notify::new()),
         })
     }

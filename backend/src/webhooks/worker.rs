@@ -381,7 +381,7 @@ pub async fn run_standalone(args: super::WorkerArgs) -> anyhow::Result<()> {
         .await
         .context("connecting to the database")?;
     let pepper = args.db.resolved_pepper()?;
-    let settings = WebhookSettings::from_args(&args.webhooks, &pepper)?;
+    let settings = WebhookSettings::from_args(&args.webhooks, &pepper, args.db.is_embedded())?;
     let worker = Worker::new(db, settings, &args.webhooks, Some(url))?;
     worker.run(stop_signal()).await;
     Ok(())

@@ -23,11 +23,13 @@ use crate::helpers::{TestApp, PEPPER};
 /// The fast schedule tests use: every retry within a second.
 pub const FAST_RETRIES: &str = "100ms,200ms,300ms,400ms";
 
-/// Server settings for webhook tests: a worker inside `serve`, fast retries and polls.
-pub const FAST_WORKER_ENV: [(&str, &str); 3] = [
+/// Server settings for webhook tests: a worker inside `serve`, fast retries and polls,
+/// and test-mode endpoints on loopback (the receivers run here).
+pub const FAST_WORKER_ENV: [(&str, &str); 4] = [
     ("SERVE_WORKER", "on"),
     ("WEBHOOK_RETRY_SCHEDULE", FAST_RETRIES),
     ("WEBHOOK_POLL_INTERVAL", "50ms"),
+    ("WEBHOOK_TEST_ALLOW_LOOPBACK", "true"),
 ];
 
 fn repo_root() -> PathBuf {
@@ -304,6 +306,7 @@ impl WorkerProcess {
             .env("LOG_FORMAT", "json")
             .env("WEBHOOK_RETRY_SCHEDULE", FAST_RETRIES)
             .env("WEBHOOK_POLL_INTERVAL", "50ms")
+            .env("WEBHOOK_TEST_ALLOW_LOOPBACK", "true")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         for (k, v) in extra {

@@ -388,7 +388,11 @@ async fn wait_all_delivered(app: &TestApp, sk: &str, n: usize) -> Vec<Value> {
 
 #[tokio::test]
 async fn a_worker_killed_mid_delivery_loses_no_event() {
-    let app = TestApp::spawn_with(&[("SERVE_WORKER", "off")]).await;
+    let app = TestApp::spawn_with(&[
+        ("SERVE_WORKER", "off"),
+        ("WEBHOOK_TEST_ALLOW_LOOPBACK", "true"),
+    ])
+    .await;
     let m = app.create_merchant(250).await;
     let receiver = Receiver::start().await;
     receiver.delay(300);
@@ -425,7 +429,11 @@ async fn two_workers_never_deliver_the_same_attempt_twice() {
         );
         return;
     }
-    let app = TestApp::spawn_with(&[("SERVE_WORKER", "off")]).await;
+    let app = TestApp::spawn_with(&[
+        ("SERVE_WORKER", "off"),
+        ("WEBHOOK_TEST_ALLOW_LOOPBACK", "true"),
+    ])
+    .await;
     let m = app.create_merchant(250).await;
     let receiver = Receiver::start().await;
     set_endpoint(&app, &m.sk, &receiver.url).await;
@@ -445,4 +453,29 @@ async fn two_workers_never_deliver_the_same_attempt_twice() {
     );
     assert_eq!(app.count("webhook_attempts").await, 60);
     assert_eq!(app.count("webhook_deliveries").await, 60);
+}
+
+#[tokio::test]
+async fn test_mode_loopback_endpoints_are_for_the_embedded_default_only() {
+    let app = TestApp::spawn().await;
+    let m = app.create_merchant(250).await;
+    let r = app
+        .client
+        .put(app.url("/api/webhook-endpoint"))
+        .bearer_auth(&m.sk)
+        .json(&json!({"url": format!("http://127.0.0.1:{}/webhooks", unused_port())}))
+        .send()
+        .await
+        .unwrap();
+    if is_sqlite() {
+        // The embedded default is a developer's own machine.
+        assert_eq!(r.status(), 200);
+    } else {
+        // A shared deployment: the merchant's "localhost" would be the server itself.
+        assert_eq!(r.status(), 400);
+        assert_eq!(
+            body(r).await["error"]["code"],
+            "webhook_url_address_not_allowed"
+        );
+    }
 }
