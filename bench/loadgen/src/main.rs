@@ -314,9 +314,12 @@ fn next_request(s: &Settings, st: &mut UserState, user: usize) -> Outgoing {
         Kind::PayHot => fresh_payment(s, st, user, &s.hot_code),
         Kind::PayDup => {
             if st.rng.gen_bool(s.dup_percent / 100.0) {
-                let sent = SENT.lock().expect("pool lock");
+                // Taken out while its duplicate is in flight: two copies of one key at once
+                // would rightly get 409 (still being processed), which is not a replay test.
+                let mut sent = SENT.lock().expect("pool lock");
                 if !sent.is_empty() {
-                    let (key, body) = sent[st.rng.gen_range(0..sent.len())].clone();
+                    let at = st.rng.gen_range(0..sent.len());
+                    let (key, body) = sent.swap_remove(at);
                     return Outgoing {
                         path: "/api/process-payment/",
                         bearer: s.pk.clone(),
@@ -440,17 +443,19 @@ async fn one_request(user: &mut GooseUser) -> TransactionResult {
     } else {
         done >= begin && done < end
     };
+    if out.expect == 201 && status == Some(201) && (out.duplicate || !replayed) {
+        // Completed first attempts, and duplicates back from their replay, may be resent.
+        let mut sent = SENT.lock().expect("pool lock");
+        let entry = (out.idempotency_key.clone().unwrap_or_default(), out.body);
+        if sent.len() < DUP_POOL {
+            sent.push(entry);
+        } else if !out.duplicate {
+            let at = (sent_at.elapsed().subsec_nanos() as usize) % DUP_POOL;
+            sent[at] = entry;
+        }
+    }
     if !counted {
         return Ok(());
-    }
-    if out.expect == 201 && status == Some(201) && !out.duplicate && !replayed {
-        let mut sent = SENT.lock().expect("pool lock");
-        if sent.len() < DUP_POOL {
-            sent.push((out.idempotency_key.clone().unwrap_or_default(), out.body));
-        } else {
-            let at = (sent_at.elapsed().subsec_nanos() as usize) % DUP_POOL;
-            sent[at] = (out.idempotency_key.clone().unwrap_or_default(), out.body);
-        }
     }
     let mut st = stats().lock().expect("stats lock");
     let lag = sent_at.saturating_duration_since(due);
