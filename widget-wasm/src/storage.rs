@@ -1,33 +1,97 @@
-//! Remembered vouchers in the iframe's own `localStorage`, out of the shop page's reach.
+//! Remembered vouchers in the iframe's own storage, out of the shop page's reach.
 //!
-//! Only tokens, last four symbols and the last known balance are kept, never a code. Browsers
-//! partition a third-party iframe's storage by top-level site, so a voucher remembered at
-//! one shop is offered again at that shop only (the server binds the token to it as well).
+//! Only tokens, last four symbols and the last known balance are kept, never a code.
+//! `localStorage` first; where the browser denies a third-party frame its storage (third-
+//! party cookies blocked, as Chromium does by default now), a partitioned cookie (CHIPS:
+//! `Partitioned; Secure; SameSite=None`) scoped to `/checkout.html` instead. Either way the
+//! browser partitions it by top-level site, so a voucher remembered at one shop is offered
+//! at that shop only (the server binds the token to that merchant as well).
+use wasm_bindgen::JsCast;
+
 use crate::{api::parse_money, flow::Saved};
 
-fn storage() -> Option<web_sys::Storage> {
-    web_sys::window()?.local_storage().ok().flatten()
+/// Where this browser lets the iframe keep things.
+enum Store {
+    Local(web_sys::Storage),
+    Cookie(web_sys::HtmlDocument),
+}
+
+const COOKIE_ATTRIBUTES: &str = "; Path=/checkout.html; Secure; SameSite=None; Partitioned";
+/// Ninety days, the lifetime of a token.
+const COOKIE_MAX_AGE: &str = "; Max-Age=7776000";
+
+fn local() -> Option<web_sys::Storage> {
+    let s = web_sys::window()?.local_storage().ok().flatten()?;
+    let probe = "superpayment:probe";
+    let ok = s.set_item(probe, "1").is_ok();
+    let _ = s.remove_item(probe);
+    ok.then_some(s)
+}
+
+fn cookie_jar() -> Option<web_sys::HtmlDocument> {
+    let doc: web_sys::HtmlDocument = web_sys::window()?.document()?.dyn_into().ok()?;
+    let probe = "superpayment_probe=1";
+    doc.set_cookie(&format!("{probe}{COOKIE_ATTRIBUTES}"))
+        .ok()?;
+    let ok = doc.cookie().ok()?.contains(probe);
+    let _ = doc.set_cookie(&format!("{probe}{COOKIE_ATTRIBUTES}; Max-Age=0"));
+    ok.then_some(doc)
+}
+
+fn store() -> Option<Store> {
+    local()
+        .map(Store::Local)
+        .or_else(|| cookie_jar().map(Store::Cookie))
 }
 
 fn key(publishable_key: &str) -> String {
-    format!("superpayment:saved:{publishable_key}")
+    format!("superpayment_saved_{publishable_key}")
 }
 
-/// Whether this browser lets the iframe keep anything (some block third-party storage).
+/// Whether this browser lets the iframe keep anything at all.
 pub fn available() -> bool {
-    storage().is_some_and(|s| {
-        let probe = "superpayment:probe";
-        let ok = s.set_item(probe, "1").is_ok();
-        let _ = s.remove_item(probe);
-        ok
-    })
+    store().is_some()
+}
+
+fn read(publishable_key: &str) -> Option<String> {
+    let name = key(publishable_key);
+    match store()? {
+        Store::Local(s) => s.get_item(&name).ok().flatten(),
+        Store::Cookie(doc) => {
+            let cookies = doc.cookie().ok()?;
+            let value = cookies
+                .split("; ")
+                .find_map(|c| c.strip_prefix(name.as_str())?.strip_prefix('='))?;
+            js_sys::decode_uri_component(value).ok().map(String::from)
+        }
+    }
+}
+
+fn write(publishable_key: &str, text: &str) {
+    let name = key(publishable_key);
+    match store() {
+        Some(Store::Local(s)) if text.is_empty() => {
+            let _ = s.remove_item(&name);
+        }
+        Some(Store::Local(s)) => {
+            let _ = s.set_item(&name, text);
+        }
+        Some(Store::Cookie(doc)) => {
+            let value = String::from(js_sys::encode_uri_component(text));
+            let age = if text.is_empty() {
+                "; Max-Age=0"
+            } else {
+                COOKIE_MAX_AGE
+            };
+            let _ = doc.set_cookie(&format!("{name}={value}{COOKIE_ATTRIBUTES}{age}"));
+        }
+        None => {}
+    }
 }
 
 /// The vouchers remembered for this shop: one `token last4 balance currency` line each.
 pub fn load(publishable_key: &str) -> Vec<Saved> {
-    let text = storage()
-        .and_then(|s| s.get_item(&key(publishable_key)).ok().flatten())
-        .unwrap_or_default();
+    let text = read(publishable_key).unwrap_or_default();
     text.lines()
         .filter_map(|line| {
             let mut parts = line.split(' ');
@@ -44,13 +108,6 @@ pub fn load(publishable_key: &str) -> Vec<Saved> {
 
 /// Replaces the remembered vouchers of this shop (an empty list removes the entry).
 pub fn save(publishable_key: &str, saved: &[Saved]) {
-    let Some(s) = storage() else {
-        return;
-    };
-    if saved.is_empty() {
-        let _ = s.remove_item(&key(publishable_key));
-        return;
-    }
     let mut text = String::new();
     for v in saved {
         for part in [
@@ -65,5 +122,5 @@ pub fn save(publishable_key: &str, saved: &[Saved]) {
         text.pop();
         text.push('\n');
     }
-    let _ = s.set_item(&key(publishable_key), &text);
+    write(publishable_key, &text);
 }

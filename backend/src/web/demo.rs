@@ -44,7 +44,7 @@ const CATALOGUE: &[Product] = &[
         sku: "trail-shoes",
         name: "Trail Runner Shoes",
         blurb: "Grippy, light and waterproof, for muddy mornings.",
-        price: 8_900,
+        price: 9_900,
     },
     Product {
         sku: "beanie",

@@ -46,7 +46,7 @@ describe("checkout on the demo shop", () => {
     const frame = await checkoutFrame(page);
     await frame.waitForSelector("#start");
     await shot(page.locator("iframe"), "01-ready");
-    assert.match(await frame.textContent("#start"), /Pay €89\.00 with a voucher/);
+    assert.match(await frame.textContent("#start"), /Pay €99\.00 with a voucher/);
 
     await frame.click("#start");
     const input = frame.locator("#code-0");
@@ -68,8 +68,8 @@ describe("checkout on the demo shop", () => {
 
     await frame.click("#pay");
     await frame.waitForSelector("#done");
-    assert.match(await frame.textContent("#done"), /Paid €89\.00/);
-    assert.match(await frame.textContent("#done"), /€61\.00/);
+    assert.match(await frame.textContent("#done"), /Paid €99\.00/);
+    assert.match(await frame.textContent("#done"), /€51\.00/);
     await shot(page.locator("iframe"), "04-paid");
 
     await page.waitForURL(/\/demo\/confirmation\//);
@@ -82,7 +82,7 @@ describe("checkout on the demo shop", () => {
     const detail = JSON.parse(successEvents[0].detail);
     assert.deepEqual(Object.keys(detail).sort(), ["amount", "currency", "order_id", "transaction_id"]);
     assert.equal(detail.order_id, orderId);
-    assert.equal(detail.amount, "89.00");
+    assert.equal(detail.amount, "99.00");
     assert.equal(detail.currency, "EUR");
     assert.match(detail.transaction_id, /^txn_/);
     assert.equal(await page.textContent("#transaction-id"), detail.transaction_id);
@@ -137,7 +137,7 @@ describe("checkout on the demo shop", () => {
     await frame.click("#start");
     await frame.locator("#code-0").fill(small);
     await frame.waitForSelector("#msg-0.ok");
-    assert.match(await frame.textContent("#summary"), /Still to pay: €39\.00/);
+    assert.match(await frame.textContent("#summary"), /Still to pay: €49\.00/);
     assert.ok(await frame.locator("#pay").isDisabled());
     await shot(page.locator("iframe"), "06-partial");
     await frame.click("#add");
@@ -147,9 +147,9 @@ describe("checkout on the demo shop", () => {
     await frame.click("#pay");
     await frame.waitForSelector("#done");
     const done = await frame.textContent("#done");
-    assert.match(done, /Paid €89\.00/);
+    assert.match(done, /Paid €99\.00/);
     assert.match(done, /€0\.00/);
-    assert.match(done, /€21\.00/);
+    assert.match(done, /€11\.00/);
     await page.waitForURL(/\/demo\/confirmation\//);
     assert.equal(await page.getAttribute("#verdict", "data-verified"), "true");
     assert.equal(server.transactionsFor(orderId), 1);

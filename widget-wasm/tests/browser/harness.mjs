@@ -241,3 +241,32 @@ export function withTypo(code) {
   chars[last] = chars[last] === "0" ? "1" : "0";
   return chars.join("");
 }
+
+/**
+ * A merchant's own website on another loopback port: pages are set per path. Being a real
+ * server on this machine (rather than a faked response) keeps the browser's view of the
+ * network realistic: shop and payment provider are two origins in the same address space.
+ */
+export async function startMerchantSite() {
+  const { createServer } = await import("node:http");
+  const pages = new Map();
+  const srv = createServer((req, res) => {
+    const page = pages.get(new URL(req.url, "http://x").pathname);
+    if (!page) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8", ...page.headers });
+    res.end(page.html);
+  });
+  await new Promise((resolve) => srv.listen(0, "127.0.0.1", resolve));
+  const origin = `http://127.0.0.1:${srv.address().port}`;
+  return {
+    origin,
+    set(pathname, html, headers = {}) {
+      pages.set(pathname, { html, headers });
+      return `${origin}${pathname}`;
+    },
+    close: () => new Promise((resolve) => srv.close(resolve)),
+  };
+}
