@@ -34,5 +34,5 @@ pub mod store;
 pub mod telemetry;
 pub mod testmode;
 pub mod transactions;
-pub mod webhooks;
 pub mod web;
+pub mod webhooks;

@@ -76,7 +76,10 @@ impl Binds {
     }
 }
 
-async fn write_postgres(db: &impl ConnectionTrait, w: &PaymentWrite) -> Result<WriteOutcome, DbErr> {
+async fn write_postgres(
+    db: &impl ConnectionTrait,
+    w: &PaymentWrite,
+) -> Result<WriteOutcome, DbErr> {
     let mut b = Binds(Vec::with_capacity(64));
     let t = &w.transaction;
     let now = b.p(t.created_at, "timestamptz");
@@ -186,7 +189,11 @@ async fn write_postgres(db: &impl ConnectionTrait, w: &PaymentWrite) -> Result<W
         cur = b.p(t.currency.clone(), "text"),
     );
     let row = db
-        .query_one(Statement::from_sql_and_values(DbBackend::Postgres, sql, b.0))
+        .query_one(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            b.0,
+        ))
         .await?
         .ok_or_else(|| DbErr::Custom("payment statement returned no row".into()))?;
     let debited: i64 = row.try_get("", "debited")?;
@@ -200,7 +207,10 @@ async fn write_postgres(db: &impl ConnectionTrait, w: &PaymentWrite) -> Result<W
     })
 }
 
-async fn write_sequential(db: &impl ConnectionTrait, w: &PaymentWrite) -> Result<WriteOutcome, DbErr> {
+async fn write_sequential(
+    db: &impl ConnectionTrait,
+    w: &PaymentWrite,
+) -> Result<WriteOutcome, DbErr> {
     let t = &w.transaction;
     payments::insert_transaction(db, t.clone()).await?;
     for d in &w.debits {
@@ -224,7 +234,15 @@ async fn write_sequential(db: &impl ConnectionTrait, w: &PaymentWrite) -> Result
             .collect(),
     )
     .await?;
-    ledger::post(db, "payment", Some(&t.id), &t.currency, &w.lines, t.created_at).await?;
+    ledger::post(
+        db,
+        "payment",
+        Some(&t.id),
+        &t.currency,
+        &w.lines,
+        t.created_at,
+    )
+    .await?;
     payments::insert_event(db, w.event.clone()).await?;
     if let Some(i) = &w.idempotency {
         payments::insert_idempotency(db, i.clone()).await?;

@@ -16,29 +16,34 @@ pub async fn insert_many(
     const BATCH: usize = 1_000;
     let mut ids = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(BATCH) {
-        let inserted = voucher::Entity::insert_many(chunk.iter().cloned().map(|row| voucher::ActiveModel {
-            id: sea_orm::NotSet,
-            code_hmac: sea_orm::Set(row.code_hmac),
-            last4: sea_orm::Set(row.last4),
-            mode: sea_orm::Set(row.mode),
-            currency: sea_orm::Set(row.currency),
-            initial_minor: sea_orm::Set(row.initial_minor),
-            balance_minor: sea_orm::Set(row.balance_minor),
-            status: sea_orm::Set(row.status),
-            expires_at: sea_orm::Set(row.expires_at),
-            rules: sea_orm::Set(row.rules),
-            created_at: sea_orm::Set(row.created_at),
-            updated_at: sea_orm::Set(row.updated_at),
-        }))
-        .exec_with_returning_many(db)
-        .await?;
+        let inserted =
+            voucher::Entity::insert_many(chunk.iter().cloned().map(|row| voucher::ActiveModel {
+                id: sea_orm::NotSet,
+                code_hmac: sea_orm::Set(row.code_hmac),
+                last4: sea_orm::Set(row.last4),
+                mode: sea_orm::Set(row.mode),
+                currency: sea_orm::Set(row.currency),
+                initial_minor: sea_orm::Set(row.initial_minor),
+                balance_minor: sea_orm::Set(row.balance_minor),
+                status: sea_orm::Set(row.status),
+                expires_at: sea_orm::Set(row.expires_at),
+                rules: sea_orm::Set(row.rules),
+                created_at: sea_orm::Set(row.created_at),
+                updated_at: sea_orm::Set(row.updated_at),
+            }))
+            .exec_with_returning_many(db)
+            .await?;
         // RETURNING order is not promised for multi-row inserts: match rows by their HMAC.
-        let by_hmac: std::collections::HashMap<&str, i64> =
-            inserted.iter().map(|v| (v.code_hmac.as_str(), v.id)).collect();
+        let by_hmac: std::collections::HashMap<&str, i64> = inserted
+            .iter()
+            .map(|v| (v.code_hmac.as_str(), v.id))
+            .collect();
         for row in chunk {
-            ids.push(*by_hmac.get(row.code_hmac.as_str()).ok_or_else(|| {
-                DbErr::Custom("inserted voucher missing from RETURNING".into())
-            })?);
+            ids.push(
+                *by_hmac.get(row.code_hmac.as_str()).ok_or_else(|| {
+                    DbErr::Custom("inserted voucher missing from RETURNING".into())
+                })?,
+            );
         }
     }
     Ok(ids)

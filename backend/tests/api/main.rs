@@ -1,6 +1,6 @@
 //! API tests: the real server over real HTTP, on PostgreSQL + Redis (or SQLite, see helpers).
-mod cli;
 mod checkout;
+mod cli;
 mod concurrency;
 mod docs;
 mod helpers;
