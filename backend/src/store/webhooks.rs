@@ -1,7 +1,7 @@
 //! Webhook endpoints, the outbox relay (events to deliveries), delivery claims and attempts.
 use sea_orm::{
-    sea_query::Expr, ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Set, Statement, TransactionTrait, Value,
+    sea_query::Expr, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
+    QueryFilter, QueryOrder, QuerySelect, Set, Statement, TransactionTrait, Value,
 };
 use time::OffsetDateTime;
 
@@ -16,16 +16,6 @@ pub async fn find_endpoint(
     webhook_endpoint::Entity::find()
         .filter(webhook_endpoint::Column::MerchantId.eq(merchant_id))
         .filter(webhook_endpoint::Column::Mode.eq(mode))
-        .one(db)
-        .await
-}
-
-/// An endpoint by id.
-pub async fn find_endpoint_by_id(
-    db: &impl ConnectionTrait,
-    id: &str,
-) -> Result<Option<webhook_endpoint::Model>, DbErr> {
-    webhook_endpoint::Entity::find_by_id(id.to_owned())
         .one(db)
         .await
 }
@@ -53,25 +43,58 @@ pub async fn insert_endpoint(
     Ok(())
 }
 
-/// Writes every field of an existing endpoint.
-pub async fn update_endpoint(
+/// Points an endpoint at a new URL and enables it. Only these columns are written, so a
+/// concurrent secret rotation is never undone.
+pub async fn set_endpoint_url(
     db: &impl ConnectionTrait,
-    e: webhook_endpoint::Model,
+    id: &str,
+    url: &str,
+    now: OffsetDateTime,
 ) -> Result<(), DbErr> {
-    let mut active: webhook_endpoint::ActiveModel = e.into();
-    for col in [
-        webhook_endpoint::Column::Url,
-        webhook_endpoint::Column::SecretCiphertext,
-        webhook_endpoint::Column::PreviousSecretCiphertext,
-        webhook_endpoint::Column::PreviousSecretExpiresAt,
-        webhook_endpoint::Column::Status,
-        webhook_endpoint::Column::DisabledReason,
-        webhook_endpoint::Column::UpdatedAt,
-    ] {
-        active.reset(col);
-    }
-    active.update(db).await?;
+    webhook_endpoint::Entity::update_many()
+        .col_expr(webhook_endpoint::Column::Url, Expr::value(url))
+        .col_expr(webhook_endpoint::Column::Status, Expr::value("enabled"))
+        .col_expr(
+            webhook_endpoint::Column::DisabledReason,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(webhook_endpoint::Column::UpdatedAt, Expr::value(now))
+        .filter(webhook_endpoint::Column::Id.eq(id))
+        .exec(db)
+        .await?;
     Ok(())
+}
+
+/// Replaces the secrets of an endpoint if its current secret is still `expected`; false
+/// when another rotation won meanwhile (the caller re-reads and tries again). URL and
+/// status are left alone, so a concurrent change of either is never undone.
+pub async fn replace_secrets(
+    db: &impl ConnectionTrait,
+    id: &str,
+    expected: &str,
+    secret: &str,
+    previous: Option<(&str, OffsetDateTime)>,
+    now: OffsetDateTime,
+) -> Result<bool, DbErr> {
+    let res = webhook_endpoint::Entity::update_many()
+        .col_expr(
+            webhook_endpoint::Column::SecretCiphertext,
+            Expr::value(secret),
+        )
+        .col_expr(
+            webhook_endpoint::Column::PreviousSecretCiphertext,
+            Expr::value(previous.map(|(s, _)| s.to_owned())),
+        )
+        .col_expr(
+            webhook_endpoint::Column::PreviousSecretExpiresAt,
+            Expr::value(previous.map(|(_, at)| at)),
+        )
+        .col_expr(webhook_endpoint::Column::UpdatedAt, Expr::value(now))
+        .filter(webhook_endpoint::Column::Id.eq(id))
+        .filter(webhook_endpoint::Column::SecretCiphertext.eq(expected))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
 }
 
 /// Disables an endpoint and cancels what was still queued for it; false if already disabled.
@@ -283,12 +306,15 @@ pub struct DeliveryUpdate {
     pub next_attempt_at: Option<OffsetDateTime>,
 }
 
-/// Records one attempt and moves its delivery on, in one transaction.
+/// Records one attempt and moves its delivery on, in one transaction. The attempt is
+/// always kept (it happened); the delivery moves on only if no other worker recorded this
+/// attempt number first (possible when a slow worker's lease ran out and another claimed
+/// the delivery), so a late answer never undoes a newer one. False in that case.
 pub async fn record_attempt(
     db: &impl TransactionTrait,
     attempt: webhook_attempt::Model,
     update: DeliveryUpdate,
-) -> Result<(), DbErr> {
+) -> Result<bool, DbErr> {
     let tx = db.begin().await?;
     let delivery_id = attempt.delivery_id;
     let started = attempt.started_at;
@@ -308,7 +334,7 @@ pub async fn record_attempt(
     })
     .exec_without_returning(&tx)
     .await?;
-    webhook_delivery::Entity::update_many()
+    let moved = webhook_delivery::Entity::update_many()
         .col_expr(webhook_delivery::Column::Status, Expr::value(update.status))
         .col_expr(webhook_delivery::Column::AttemptCount, Expr::value(number))
         .col_expr(
@@ -320,10 +346,12 @@ pub async fn record_attempt(
             Expr::value(started),
         )
         .filter(webhook_delivery::Column::Id.eq(delivery_id))
+        .filter(webhook_delivery::Column::Status.eq("pending"))
+        .filter(webhook_delivery::Column::AttemptCount.eq(number - 1))
         .exec(&tx)
         .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(moved.rows_affected == 1)
 }
 
 /// Ends a delivery without an attempt (its endpoint was disabled or removed meanwhile).

@@ -66,7 +66,7 @@ pub async fn set_endpoint(
             row.status = "enabled".into();
             row.disabled_reason = None;
             row.updated_at = now;
-            store::webhooks::update_endpoint(&state.db, row.clone()).await?;
+            store::webhooks::set_endpoint_url(&state.db, &row.id, &row.url, now).await?;
             row
         }
         None => {
@@ -128,21 +128,35 @@ pub async fn rotate_secret(
             ),
         }]));
     }
-    let mut row = store::webhooks::find_endpoint(&state.db, &caller.merchant_id, caller.mode_str())
-        .await?
-        .ok_or(ApiError::NotFound("webhook endpoint"))?;
-    let now = OffsetDateTime::now_utc();
     let secret = SigningSecret::generate();
-    if overlap.is_zero() {
-        row.previous_secret_ciphertext = None;
-        row.previous_secret_expires_at = None;
-    } else {
-        row.previous_secret_ciphertext = Some(row.secret_ciphertext.clone());
-        row.previous_secret_expires_at = Some(now + overlap);
-    }
-    row.secret_ciphertext = state.webhooks.cipher.encrypt(&secret)?;
-    row.updated_at = now;
-    store::webhooks::update_endpoint(&state.db, row.clone()).await?;
+    let sealed = state.webhooks.cipher.encrypt(&secret)?;
+    // Compare-and-swap on the current secret: two rotations at once must not both return
+    // a secret while only the later one is stored.
+    let row = loop {
+        let mut row =
+            store::webhooks::find_endpoint(&state.db, &caller.merchant_id, caller.mode_str())
+                .await?
+                .ok_or(ApiError::NotFound("webhook endpoint"))?;
+        let now = OffsetDateTime::now_utc();
+        let current = std::mem::replace(&mut row.secret_ciphertext, sealed.clone());
+        if overlap.is_zero() {
+            row.previous_secret_ciphertext = None;
+            row.previous_secret_expires_at = None;
+        } else {
+            row.previous_secret_ciphertext = Some(current.clone());
+            row.previous_secret_expires_at = Some(now + overlap);
+        }
+        row.updated_at = now;
+        let previous = row
+            .previous_secret_ciphertext
+            .as_deref()
+            .zip(row.previous_secret_expires_at);
+        if store::webhooks::replace_secrets(&state.db, &row.id, &current, &sealed, previous, now)
+            .await?
+        {
+            break row;
+        }
+    };
     tracing::info!(endpoint_id = %row.id, overlap_secs = overlap.as_secs(), "webhook secret rotated");
     Ok(EndpointView {
         row,

@@ -167,15 +167,17 @@ impl Worker {
         started: OffsetDateTime,
     ) -> anyhow::Result<AttemptResult> {
         let mode = Mode::from_str(&endpoint.mode).map_err(|_| anyhow::anyhow!("stored mode"))?;
-        let mut secrets = vec![self.settings.cipher.decrypt(&endpoint.secret_ciphertext)?];
-        if let (Some(previous), Some(until)) = (
-            &endpoint.previous_secret_ciphertext,
-            endpoint.previous_secret_expires_at,
-        ) {
-            if until > started {
-                secrets.push(self.settings.cipher.decrypt(previous)?);
+        let secrets = match self.secrets(endpoint, started) {
+            Ok(s) => s,
+            // A wrong WEBHOOK_ENCRYPTION_KEY: count it as a failed attempt, so the delivery
+            // backs off and ends like any other instead of being retried every lease.
+            Err(e) => {
+                tracing::error!(endpoint_id = %endpoint.id, error = %e, "webhook secret unavailable");
+                return Ok(AttemptResult::Failed(
+                    "the endpoint's signing secret could not be read".into(),
+                ));
             }
-        }
+        };
         // Checked at every attempt, not only when saved: DNS may have changed since.
         let dest = match destination::resolve(
             &endpoint.url,
@@ -191,6 +193,24 @@ impl Worker {
         Ok(self
             .post(&dest, &secrets, &event.id, started.unix_timestamp(), body)
             .await)
+    }
+
+    /// The current secret, and the rotated-out one while its overlap lasts.
+    fn secrets(
+        &self,
+        endpoint: &webhook_endpoint::Model,
+        at: OffsetDateTime,
+    ) -> anyhow::Result<Vec<SigningSecret>> {
+        let mut secrets = vec![self.settings.cipher.decrypt(&endpoint.secret_ciphertext)?];
+        if let (Some(previous), Some(until)) = (
+            &endpoint.previous_secret_ciphertext,
+            endpoint.previous_secret_expires_at,
+        ) {
+            if until > at {
+                secrets.push(self.settings.cipher.decrypt(previous)?);
+            }
+        }
+        Ok(secrets)
     }
 
     async fn post(
@@ -306,7 +326,7 @@ impl Worker {
             duration_ms,
             "webhook attempt"
         );
-        store::webhooks::record_attempt(
+        let moved = store::webhooks::record_attempt(
             &self.db,
             webhook_attempt::Model {
                 id: 0,
@@ -324,6 +344,13 @@ impl Worker {
             update,
         )
         .await?;
+        if !moved {
+            tracing::warn!(
+                delivery_id = delivery.id,
+                attempt = number,
+                "another worker recorded this attempt first; its outcome stands"
+            );
+        }
         if gone {
             // 410 Gone is the receiver saying it will never want these again.
             store::webhooks::disable_endpoint(

@@ -479,3 +479,72 @@ async fn test_mode_loopback_endpoints_are_for_the_embedded_default_only() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_late_attempt_record_never_undoes_what_another_worker_recorded() {
+    use superpayment_backend::store::{
+        entities::webhook_attempt,
+        webhooks::{dispatch_events, record_attempt, DeliveryUpdate},
+    };
+    let app = TestApp::spawn_with(&[
+        ("SERVE_WORKER", "off"),
+        ("WEBHOOK_TEST_ALLOW_LOOPBACK", "true"),
+    ])
+    .await;
+    let m = app.create_merchant(250).await;
+    let receiver = Receiver::start().await;
+    set_endpoint(&app, &m.sk, &receiver.url).await;
+    let code = app.issue_one("50.00").await;
+    let txn = pay(&app, &m.pk, "ORDER_LATE", &code).await;
+    let event = event_of(&app, &m.sk, &txn, "payment.succeeded").await;
+
+    // Claim the delivery as a worker would; then two workers record attempt 1: the one
+    // that claimed it after the first one's lease ran out, and the first one, late.
+    let db = app.db().await;
+    let now = time::OffsetDateTime::now_utc();
+    let claimed = dispatch_events(&db, now, now + time::Duration::seconds(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let attempt = |outcome: &str, status_code: Option<i32>| webhook_attempt::Model {
+        id: 0,
+        delivery_id: claimed[0],
+        event_id: event.clone(),
+        attempt_number: 1,
+        url: receiver.url.clone(),
+        started_at: now,
+        duration_ms: 1,
+        status_code,
+        outcome: outcome.into(),
+        error: None,
+        response_excerpt: None,
+    };
+    let succeeded = DeliveryUpdate {
+        status: "succeeded",
+        next_attempt_at: None,
+    };
+    assert!(
+        record_attempt(&db, attempt("succeeded", Some(200)), succeeded)
+            .await
+            .unwrap()
+    );
+    let retry = DeliveryUpdate {
+        status: "pending",
+        next_attempt_at: Some(now),
+    };
+    assert!(
+        !record_attempt(&db, attempt("failed", Some(500)), retry)
+            .await
+            .unwrap(),
+        "the late record must not move the delivery"
+    );
+
+    let (_, ev) = get(&app, &format!("/api/events/{event}"), &m.sk).await;
+    assert_eq!(ev["deliveries"][0]["status"], "succeeded", "{ev}");
+    assert_eq!(ev["deliveries"][0]["attempt_count"], 1);
+    assert_eq!(
+        ev["attempts"].as_array().unwrap().len(),
+        2,
+        "both attempts are on record"
+    );
+}
