@@ -153,6 +153,7 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
         || (s[0] == 0x0064 && s[1] == 0xff9b) // NAT64 can reach IPv4 internals
         || (s[0] == 0x2002) // 6to4 embeds IPv4
+        || (s[0] == 0x2001 && s[1] == 0) // Teredo embeds IPv4
         || s[..6] == [0, 0, 0, 0, 0, 0]) // IPv4-compatible and reserved
 }
 
@@ -177,6 +178,7 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
             "64:ff9b::a00:1",
+            "2001:0:4136:e378:8000:63bf:f5ff:fffe",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
