@@ -2,6 +2,7 @@
 //! overlap), revoke. A key manages only keys of its own mode.
 use std::time::Duration;
 
+use sea_orm::{ConnectionTrait, TransactionTrait};
 use superpayment_core::{ApiKey, FieldError, KeyKind, Mode};
 use time::OffsetDateTime;
 
@@ -47,7 +48,7 @@ pub fn kind_from_request(s: &str) -> Result<KeyKind, ApiError> {
 }
 
 async fn insert(
-    state: &AppState,
+    db: &impl ConnectionTrait,
     merchant_id: &str,
     kind: KeyKind,
     mode: Mode,
@@ -66,7 +67,7 @@ async fn insert(
         expires_at: None,
         revoked_at: None,
     };
-    store::merchants::insert_key(&state.db, row.clone()).await?;
+    store::merchants::insert_key(db, row.clone()).await?;
     Ok((row, key))
 }
 
@@ -83,7 +84,7 @@ pub async fn create(
     kind: KeyKind,
 ) -> Result<(api_key::Model, ApiKey), ApiError> {
     let created = insert(
-        state,
+        &state.db,
         &caller.merchant_id,
         kind,
         caller.mode,
@@ -100,12 +101,17 @@ async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<api_key::Mo
         .ok_or(ApiError::NotFound("API key"))
 }
 
-fn usable(row: &api_key::Model, now: OffsetDateTime) -> bool {
-    row.revoked_at.is_none() && row.expires_at.is_none_or(|e| e > now)
+fn inactive() -> ApiError {
+    ApiError::InvalidRequest(vec![FieldError {
+        field: "id".into(),
+        code: "key_inactive",
+        message: "This key is revoked or already rolled; roll its replacement, or revoke it to stop it early.".into(),
+    }])
 }
 
 /// Replaces a key by a new one of the same kind; the old one stops working after
-/// `overlap` (zero: at once), long enough to deploy the new key everywhere.
+/// `overlap` (zero: at once), long enough to deploy the new key everywhere. A key is
+/// rolled once: a second roll would hand out a second replacement of the same key.
 #[tracing::instrument(skip_all, fields(merchant_id = %caller.merchant_id, key_id = %id))]
 pub async fn roll(
     state: &AppState,
@@ -122,16 +128,19 @@ pub async fn roll(
     }
     let old = find(state, caller, id).await?;
     let now = OffsetDateTime::now_utc();
-    if !usable(&old, now) {
-        return Err(ApiError::InvalidRequest(vec![FieldError {
-            field: "id".into(),
-            code: "key_inactive",
-            message: "This key is already revoked or expired.".into(),
-        }]));
+    if old.revoked_at.is_some() || old.expires_at.is_some() {
+        return Err(inactive());
     }
     let kind = parse_kind(&old.kind).ok_or_else(|| anyhow::anyhow!("stored key kind"))?;
-    let (new_row, key) = insert(state, &caller.merchant_id, kind, caller.mode, now).await?;
-    store::keys::expire_at(&state.db, &old.id, now + overlap).await?;
+    // One transaction with a conditional expiry: a key revoked or rolled by a concurrent
+    // request meanwhile gets no second replacement.
+    let tx = state.db.begin().await?;
+    let (new_row, key) = insert(&tx, &caller.merchant_id, kind, caller.mode, now).await?;
+    if !store::keys::expire_at(&tx, &old.id, now + overlap).await? {
+        tx.rollback().await?;
+        return Err(inactive());
+    }
+    tx.commit().await?;
     let old = find(state, caller, id).await?;
     tracing::info!(new_key_id = %new_row.id, overlap_secs = overlap.as_secs(), "API key rolled");
     Ok((new_row, key, old))

@@ -3,11 +3,12 @@ use std::time::Duration;
 
 use poem_openapi::{param::Path, payload::Json, ApiResponse, Object, OpenApi};
 use superpayment_core::KeyKind;
-use time::{format_description::well_known::Rfc3339, OffsetDateTime};
+use time::OffsetDateTime;
 
 use super::{
     error::{ApiError, ErrorBody},
     security::SecretKey,
+    webhooks::rfc3339,
     ApiTags,
 };
 use crate::{
@@ -89,10 +90,6 @@ pub struct RollKey {
     pub expires_in_seconds: Option<u64>,
 }
 
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
-}
-
 fn key_body(k: api_key::Model) -> Key {
     let now = OffsetDateTime::now_utc();
     let status = match (k.revoked_at, k.expires_at) {
@@ -158,7 +155,7 @@ pub enum RollKeyResponse {
     /// Rolled; store the new key now, it is never shown again.
     #[oai(status = 201)]
     Created(Json<RolledKey>),
-    /// Overlap too long, or the key is already revoked or expired.
+    /// Overlap too long (`overlap_too_long`), or the key is revoked, expired or already rolled (`key_inactive`).
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
     /// Missing, unknown, revoked or expired secret key.

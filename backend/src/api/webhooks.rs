@@ -41,7 +41,8 @@ impl WebhooksApi {
     }
 }
 
-fn rfc3339(t: OffsetDateTime) -> String {
+/// A timestamp as the merchant API writes it.
+pub(super) fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 

@@ -35,22 +35,20 @@ pub async fn find_in_mode(
         .await
 }
 
-/// Makes a key stop working at `at`, unless it already stops earlier or is revoked.
+/// Makes a key that has no end of life yet stop working at `at`; false if it is revoked
+/// or already has one (was rolled). The condition is what lets only one of two
+/// concurrent rolls of a key succeed.
 pub async fn expire_at(
     db: &impl ConnectionTrait,
     id: &str,
     at: OffsetDateTime,
-) -> Result<(), DbErr> {
-    api_key::Entity::update_many()
+) -> Result<bool, DbErr> {
+    let res = api_key::Entity::update_many()
         .col_expr(api_key::Column::ExpiresAt, Expr::value(at))
         .filter(api_key::Column::Id.eq(id))
         .filter(api_key::Column::RevokedAt.is_null())
-        .filter(
-            api_key::Column::ExpiresAt
-                .is_null()
-                .or(api_key::Column::ExpiresAt.gt(at)),
-        )
+        .filter(api_key::Column::ExpiresAt.is_null())
         .exec(db)
         .await?;
-    Ok(())
+    Ok(res.rows_affected == 1)
 }

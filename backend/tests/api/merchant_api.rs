@@ -393,3 +393,39 @@ async fn the_magic_test_codes_always_behave_as_documented() {
     let (ok, report) = app.audit();
     assert!(ok, "{report}");
 }
+
+#[tokio::test]
+async fn a_key_is_rolled_once_even_by_concurrent_requests() {
+    let app = TestApp::spawn().await;
+    let m = app.create_merchant(250).await;
+    let (_, list) = get(&app, "/api/keys", &m.sk).await;
+    let sk_id = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kind"] == "secret")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/keys/{sk_id}/roll");
+    let empty = json!({});
+    let rolls =
+        futures::future::join_all((0..4).map(|_| app.post(&path, &m.sk, &empty, None))).await;
+    let mut statuses: Vec<u16> = rolls.iter().map(|r| r.status().as_u16()).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 400, 400, 400], "exactly one roll wins");
+
+    // The old key, now expiring, cannot be rolled into yet another replacement.
+    let r = app.post(&path, &m.sk, &json!({}), None).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(body(r).await["error"]["code"], "key_inactive");
+    let (_, list) = get(&app, "/api/keys", &m.sk).await;
+    let secrets = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["kind"] == "secret")
+        .count();
+    assert_eq!(secrets, 2, "the original key and one replacement");
+}
