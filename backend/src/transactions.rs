@@ -1,5 +1,6 @@
 //! Reading a merchant's transactions: filtered listing with keyset pagination, and one
 //! transaction with its vouchers and refunds.
+use superpayment_core::FieldError;
 use time::OffsetDateTime;
 
 use crate::{
@@ -133,10 +134,37 @@ async fn assemble(
         .collect())
 }
 
-/// Parses an RFC 3339 filter bound.
-pub fn parse_bound(field: &str, value: &str) -> Result<OffsetDateTime, ApiError> {
+/// A listing filter from the query parameters, each checked.
+pub fn filter(
+    status: Option<String>,
+    created_gte: Option<&str>,
+    created_lt: Option<&str>,
+    order_id: Option<String>,
+    starting_after: Option<String>,
+) -> Result<TransactionFilter, ApiError> {
+    if status.as_deref().is_some_and(|s| !STATUSES.contains(&s)) {
+        return Err(ApiError::InvalidRequest(vec![FieldError {
+            field: "status".into(),
+            code: "invalid_status",
+            message: "status must be succeeded, partially_refunded or refunded.".into(),
+        }]));
+    }
+    Ok(TransactionFilter {
+        status,
+        created_gte: created_gte
+            .map(|v| parse_bound("created_gte", v))
+            .transpose()?,
+        created_lt: created_lt
+            .map(|v| parse_bound("created_lt", v))
+            .transpose()?,
+        order_id,
+        starting_after,
+    })
+}
+
+fn parse_bound(field: &str, value: &str) -> Result<OffsetDateTime, ApiError> {
     OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339).map_err(|_| {
-        ApiError::InvalidRequest(vec![superpayment_core::FieldError {
+        ApiError::InvalidRequest(vec![FieldError {
             field: field.into(),
             code: "invalid_timestamp",
             message: format!("{field} must be an RFC 3339 timestamp, e.g. 2026-01-31T00:00:00Z."),

@@ -22,8 +22,7 @@ use crate::{
     error_responses,
     refunds::{self, RefundOutcome, RefundReceipt, RefundRequest},
     startup::AppState,
-    store::transactions::TransactionFilter,
-    transactions::{self, RefundRecord, TransactionRecord, STATUSES},
+    transactions::{self, RefundRecord, TransactionRecord},
 };
 
 /// Listing, retrieving and refunding transactions.
@@ -298,33 +297,13 @@ impl MerchantTransactionsApi {
         async {
             let caller = authenticate(&self.state, Some(&auth.0.token), KeyKind::Secret).await?;
             let limit = page_limit(limit.0)?;
-            if let Some(s) = status.0.as_deref() {
-                if !STATUSES.contains(&s) {
-                    return Err(ApiError::InvalidRequest(vec![
-                        superpayment_core::FieldError {
-                            field: "status".into(),
-                            code: "invalid_status",
-                            message: "status must be succeeded, partially_refunded or refunded."
-                                .into(),
-                        },
-                    ]));
-                }
-            }
-            let filter = TransactionFilter {
-                status: status.0,
-                created_gte: created_gte
-                    .0
-                    .as_deref()
-                    .map(|v| transactions::parse_bound("created_gte", v))
-                    .transpose()?,
-                created_lt: created_lt
-                    .0
-                    .as_deref()
-                    .map(|v| transactions::parse_bound("created_lt", v))
-                    .transpose()?,
-                order_id: order_id.0,
-                starting_after: starting_after.0,
-            };
+            let filter = transactions::filter(
+                status.0,
+                created_gte.0.as_deref(),
+                created_lt.0.as_deref(),
+                order_id.0,
+                starting_after.0,
+            )?;
             let (records, has_more) =
                 transactions::list(&self.state, &caller, &filter, limit).await?;
             Ok(ListTransactionsResponse::Ok(Json(TransactionList {
@@ -377,29 +356,23 @@ impl MerchantTransactionsApi {
         body: Json<CreateRefund>,
     ) -> CreateRefundResponse {
         async {
-            let caller =
-                authenticate(&self.state, Some(&auth.0.token), KeyKind::Secret).await?;
-            if let Some(k) = &idempotency_key.0 {
-                if !(1..=255).contains(&k.len()) || !k.bytes().all(|b| b.is_ascii_graphic()) {
-                    return Err(ApiError::InvalidRequest(vec![superpayment_core::FieldError {
-                        field: "Idempotency-Key".into(),
-                        code: "invalid_idempotency_key",
-                        message: "The Idempotency-Key header must be 1 to 255 visible ASCII characters.".into(),
-                    }]));
-                }
-            }
+            let caller = authenticate(&self.state, Some(&auth.0.token), KeyKind::Secret).await?;
             let request = RefundRequest {
                 transaction_id: id.0.clone(),
                 amount: body.0.amount,
                 reason: body.0.reason,
                 idempotency_key: idempotency_key.0,
             };
-            Ok(match refunds::refund(&self.state, &caller, request).await? {
-                RefundOutcome::Created(r) => CreateRefundResponse::Created(Json(r.into()), None),
-                RefundOutcome::Replayed(r) => {
-                    CreateRefundResponse::Created(Json(r.into()), Some("true".into()))
-                }
-            })
+            Ok(
+                match refunds::refund(&self.state, &caller, request).await? {
+                    RefundOutcome::Created(r) => {
+                        CreateRefundResponse::Created(Json(r.into()), None)
+                    }
+                    RefundOutcome::Replayed(r) => {
+                        CreateRefundResponse::Created(Json(r.into()), Some("true".into()))
+                    }
+                },
+            )
         }
         .await
         .unwrap_or_else(|e: ApiError| e.into())

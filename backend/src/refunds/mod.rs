@@ -117,13 +117,22 @@ pub async fn refund(
     if req
         .reason
         .as_ref()
-        .is_some_and(|r| r.len() > MAX_REASON_LEN)
+        .is_some_and(|r| r.chars().count() > MAX_REASON_LEN)
     {
         return Err(invalid(
             "reason",
             "reason_too_long",
             "The reason may have at most 500 characters.",
         ));
+    }
+    if let Some(key) = &req.idempotency_key {
+        if !(1..=255).contains(&key.len()) || !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(invalid(
+                "Idempotency-Key",
+                "invalid_idempotency_key",
+                "The Idempotency-Key header must be 1 to 255 visible ASCII characters.",
+            ));
+        }
     }
     let request_hash = sha256_hex(
         &serde_json::to_string(&("refund", &req.transaction_id, &req.amount, &req.reason))

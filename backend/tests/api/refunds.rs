@@ -235,3 +235,37 @@ async fn an_expired_voucher_gets_its_share_on_a_newly_issued_voucher() {
     let (ok, report) = app.audit();
     assert!(ok, "{report}");
 }
+
+#[tokio::test]
+async fn a_reason_is_limited_in_characters_not_bytes() {
+    let app = TestApp::spawn().await;
+    let m = app.create_merchant(250).await;
+    let code = app.issue_one("50.00").await;
+    let r = app
+        .pay(&m.pk, "ORDER_REASON", "20.00", &[&code], None)
+        .await;
+    assert_eq!(r.status(), 201);
+    let txn = body(r).await["id"].as_str().unwrap().to_owned();
+
+    // 500 characters of two bytes each are within the documented limit ...
+    let r = refund(
+        &app,
+        &m.sk,
+        &txn,
+        json!({"amount": "1.00", "reason": "é".repeat(500)}),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    // ... 501 are not.
+    let r = refund(
+        &app,
+        &m.sk,
+        &txn,
+        json!({"amount": "1.00", "reason": "é".repeat(501)}),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(body(r).await["error"]["code"], "reason_too_long");
+}
