@@ -101,39 +101,22 @@ impl SecretCipher {
 
     /// The stored form of a secret.
     pub fn encrypt(&self, secret: &SigningSecret) -> anyhow::Result<String> {
-        let nonce = random_bytes::<12>();
-        let sealed = self
-            .aead()
-            .encrypt(Nonce::from_slice(&nonce), secret.expose().as_bytes())
-            .map_err(|_| anyhow::anyhow!("encrypting a webhook secret failed"))?;
-        let mut out = nonce.to_vec();
-        out.extend(sealed);
-        Ok(format!("{FORMAT}{}", STANDARD.encode(out)))
+        self.seal_text(secret.expose())
     }
 
     /// The secret behind a stored form; an error means a wrong key or a damaged row.
     pub fn decrypt(&self, stored: &str) -> anyhow::Result<SigningSecret> {
-        let raw = stored
-            .strip_prefix(FORMAT)
-            .and_then(|b| STANDARD.decode(b).ok())
-            .filter(|r| r.len() > 12)
-            .ok_or_else(|| anyhow::anyhow!("stored webhook secret is malformed"))?;
-        let (nonce, sealed) = raw.split_at(12);
-        let plain = self
-            .aead()
-            .decrypt(Nonce::from_slice(nonce), sealed)
-            .map_err(|_| {
-                anyhow::anyhow!(
-                    "stored webhook secret does not decrypt (wrong WEBHOOK_ENCRYPTION_KEY?)"
-                )
-            })?;
-        String::from_utf8(plain)
-            .ok()
-            .and_then(SigningSecret::parse)
+        let plain = self.open_text(stored).map_err(|_| {
+            anyhow::anyhow!(
+                "stored webhook secret does not decrypt (wrong WEBHOOK_ENCRYPTION_KEY?)"
+            )
+        })?;
+        SigningSecret::parse(plain)
             .ok_or_else(|| anyhow::anyhow!("stored webhook secret is malformed"))
     }
 
-    /// Encrypts arbitrary text (stored idempotent responses that carry a voucher code).
+    /// Encrypts arbitrary text (secrets, and stored idempotent responses that carry a
+    /// voucher code): `v1:` + base64(nonce || ciphertext || tag).
     pub fn seal_text(&self, text: &str) -> anyhow::Result<String> {
         let nonce = random_bytes::<12>();
         let sealed = self
