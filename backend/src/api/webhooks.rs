@@ -223,7 +223,7 @@ pub enum EndpointResponse {
     /// The endpoint.
     #[oai(status = 200)]
     Ok(Json<WebhookEndpoint>),
-    /// Invalid URL: not http(s), http in live mode, or a host resolving to a loopback, private or link-local address.
+    /// Setting: invalid URL (not http(s), http in live mode, or a host resolving to a loopback, private or link-local address). Rotating: `overlap_seconds` above 604800 (`overlap_too_long`).
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
     /// Missing, unknown, revoked or expired secret key.
