@@ -59,12 +59,10 @@ pub fn object(pairs: &[(&str, JsValue)]) -> Object {
     obj
 }
 
-fn offline_or_server() -> Failure {
+fn offline_or_network() -> Failure {
     let online = web_sys::window().is_none_or(|w| w.navigator().on_line());
     if online {
-        Failure::Server {
-            reference: String::new(),
-        }
+        Failure::Network
     } else {
         Failure::Offline
     }
@@ -89,12 +87,12 @@ async fn post(
     }
     let response = request
         .body(text)
-        .map_err(|_| offline_or_server())?
+        .map_err(|_| offline_or_network())?
         .send()
         .await
-        .map_err(|_| offline_or_server())?;
+        .map_err(|_| offline_or_network())?;
     let status = response.status();
-    let text = response.text().await.map_err(|_| offline_or_server())?;
+    let text = response.text().await.map_err(|_| offline_or_network())?;
     Ok((status, JSON::parse(&text).unwrap_or(JsValue::NULL)))
 }
 

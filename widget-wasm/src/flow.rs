@@ -17,6 +17,8 @@ const CODE_SYMBOLS: usize = 16;
 pub enum Failure {
     /// No network.
     Offline,
+    /// The connection failed while the browser believes it is online.
+    Network,
     /// 5xx or an unreadable answer; `reference` is the request id when known.
     Server {
         /// `req_...` to quote to support.

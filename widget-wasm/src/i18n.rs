@@ -63,6 +63,8 @@ pub enum Text {
     CheckAgain,
     /// No connection.
     Offline,
+    /// A request failed in transit.
+    NetworkError,
     /// 5xx: `{reference}`.
     ServerError,
     /// 429: `{seconds}`.
@@ -130,6 +132,7 @@ pub fn t(locale: Locale, text: Text) -> &'static str {
             Retry => "Try again",
             CheckAgain => "Check again",
             Offline => "You seem to be offline. Check your connection, then try again.",
+            NetworkError => "The connection was interrupted. Please try again.",
             ServerError => "Something went wrong on our side. Please try again. Reference: {reference}",
             RateLimited => "Too many attempts. Please wait {seconds} seconds, then try again.",
             NotSetUp => "This checkout is not set up correctly. Please contact the shop.",
@@ -176,6 +179,7 @@ pub fn t(locale: Locale, text: Text) -> &'static str {
             Retry => "Réessayer",
             CheckAgain => "Vérifier à nouveau",
             Offline => "Vous semblez hors ligne. Vérifiez votre connexion, puis réessayez.",
+            NetworkError => "La connexion a été interrompue. Veuillez réessayer.",
             ServerError => "Un problème est survenu de notre côté. Veuillez réessayer. Référence : {reference}",
             RateLimited => "Trop de tentatives. Patientez {seconds} secondes, puis réessayez.",
             NotSetUp => "Ce paiement n’est pas configuré correctement. Veuillez contacter la boutique.",
@@ -222,6 +226,7 @@ pub fn t(locale: Locale, text: Text) -> &'static str {
             Retry => "Erneut versuchen",
             CheckAgain => "Erneut prüfen",
             Offline => "Sie scheinen offline zu sein. Prüfen Sie Ihre Verbindung und versuchen Sie es erneut.",
+            NetworkError => "Die Verbindung wurde unterbrochen. Bitte versuchen Sie es erneut.",
             ServerError => "Bei uns ist ein Fehler aufgetreten. Bitte versuchen Sie es erneut. Referenz: {reference}",
             RateLimited => "Zu viele Versuche. Bitte warten Sie {seconds} Sekunden und versuchen Sie es dann erneut.",
             NotSetUp => "Diese Zahlung ist nicht richtig eingerichtet. Bitte wenden Sie sich an den Shop.",

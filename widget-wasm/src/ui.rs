@@ -74,6 +74,27 @@ async fn sleep(ms: i32) {
     let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
 
+/// Decimal digits of `n`, without pulling the formatting machinery into the Wasm.
+fn number(mut n: usize) -> String {
+    let mut digits = Vec::new();
+    loop {
+        digits.push(b'0' + (n % 10) as u8);
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    digits.reverse();
+    String::from_utf8(digits).unwrap_or_default()
+}
+
+/// An element id such as `code-2`.
+fn id(prefix: &str, i: usize) -> String {
+    let mut s = String::from(prefix);
+    s.push_str(&number(i));
+    s
+}
+
 fn new_key() -> String {
     web_sys::window()
         .and_then(|w| w.crypto().ok())
@@ -103,6 +124,7 @@ impl App {
     fn failure_text(&self, f: &Failure) -> String {
         match f {
             Failure::Offline => self.text(Text::Offline).into(),
+            Failure::Network => self.text(Text::NetworkError).into(),
             Failure::Server { reference } => fill(
                 self.text(Text::ServerError),
                 &[(
@@ -112,7 +134,7 @@ impl App {
             ),
             Failure::RateLimited { seconds } => fill(
                 self.text(Text::RateLimited),
-                &[("seconds", &seconds.to_string())],
+                &[("seconds", &number(*seconds as usize))],
             ),
         }
     }
@@ -281,7 +303,7 @@ impl App {
                         self.text(Text::PaySavedMany),
                         &[
                             ("amount", &self.money(self.cfg.amount)),
-                            ("count", &many.len().to_string()),
+                            ("count", &number(many.len())),
                         ],
                     ),
                 };
@@ -382,7 +404,7 @@ impl App {
             None,
         );
         for (i, e) in self.co.entries.iter().enumerate() {
-            let n = (i + 1).to_string();
+            let n = number(i + 1);
             let field = el(doc, "div", &[("class", "field")], None);
             let remove_label = fill(self.text(Text::RemoveVoucher), &[("n", &n)]);
             let remove = el(
@@ -392,9 +414,9 @@ impl App {
                     ("type", "button"),
                     ("class", "link remove"),
                     ("data-action", "remove"),
-                    ("data-index", &i.to_string()),
+                    ("data-index", &number(i)),
                     ("aria-label", &remove_label),
-                    ("id", &format!("remove-{i}")),
+                    ("id", &id("remove-", i)),
                 ],
                 Some("×"),
             );
@@ -417,7 +439,7 @@ impl App {
                         &el(
                             doc,
                             "p",
-                            &[("class", "saved"), ("id", &format!("code-{i}"))],
+                            &[("class", "saved"), ("id", &id("code-", i))],
                             Some(&line),
                         ),
                     );
@@ -430,28 +452,31 @@ impl App {
                             &el(
                                 doc,
                                 "p",
-                                &[("id", &format!("msg-{i}")), ("class", class)],
+                                &[("id", &id("msg-", i)), ("class", class)],
                                 Some(&msg),
                             ),
                         );
                     }
                 }
                 Source::Typed { text } => {
-                    let id = format!("code-{i}");
+                    let code_id = id("code-", i);
                     let label = if i == 0 {
                         self.text(Text::CodeLabel).to_owned()
                     } else {
                         fill(self.text(Text::CodeLabelN), &[("n", &n)])
                     };
-                    append(&field, &el(doc, "label", &[("for", &id)], Some(&label)));
+                    append(
+                        &field,
+                        &el(doc, "label", &[("for", &code_id)], Some(&label)),
+                    );
                     let row = el(doc, "div", &[("class", "input-row")], None);
-                    let msg_id = format!("msg-{i}");
+                    let msg_id = id("msg-", i);
                     let input = el(
                         doc,
                         "input",
                         &[
-                            ("id", &id),
-                            ("data-index", &i.to_string()),
+                            ("id", &code_id),
+                            ("data-index", &number(i)),
                             ("class", "code"),
                             ("type", "text"),
                             ("autocomplete", "off"),
@@ -499,8 +524,8 @@ impl App {
                     ("type", "button"),
                     ("class", "link"),
                     ("data-action", "recheck"),
-                    ("data-index", &i.to_string()),
-                    ("id", &format!("recheck-{i}")),
+                    ("data-index", &number(i)),
+                    ("id", &id("recheck-", i)),
                 ],
                 Some(self.text(Text::CheckAgain)),
             );
@@ -607,8 +632,8 @@ impl App {
     /// Updates field `i`'s message and the controls without touching the inputs.
     fn patch(&mut self, i: usize) {
         if let (Some(input), Some(msg)) = (
-            self.doc.get_element_by_id(&format!("code-{i}")),
-            self.doc.get_element_by_id(&format!("msg-{i}")),
+            self.doc.get_element_by_id(&id("code-", i)),
+            self.doc.get_element_by_id(&id("msg-", i)),
         ) {
             self.fill_message(i, &input, &msg);
             let (text, _) = self.entry_message(i);
@@ -753,7 +778,7 @@ fn on_click(e: Event) {
                     .iter()
                     .position(|e| matches!(e.source, Source::Typed { .. }))
                     .unwrap_or(0);
-            a.render(Some(&format!("code-{first}")));
+            a.render(Some(&id("code-", first)));
         }
         "other" => {
             let mut a = shared.borrow_mut();
@@ -771,14 +796,14 @@ fn on_click(e: Event) {
         "add" => {
             let mut a = shared.borrow_mut();
             if let Some(i) = a.co.add_entry() {
-                a.render(Some(&format!("code-{i}")));
+                a.render(Some(&id("code-", i)));
             }
         }
         "remove" => {
             let mut a = shared.borrow_mut();
             if let Some(i) = index_of(&button) {
                 a.co.remove_entry(i);
-                let focus = format!("code-{}", i.saturating_sub(1).min(a.co.entries.len() - 1));
+                let focus = id("code-", i.saturating_sub(1).min(a.co.entries.len() - 1));
                 a.render(Some(&focus));
             }
         }
@@ -1005,9 +1030,7 @@ fn finish(
                     .iter()
                     .position(|e| matches!(e.check, Check::Refused(_)))
                     .or_else(|| a.co.entries.iter().position(|e| e.check == Check::Empty));
-            first_bad
-                .map(|i| format!("code-{i}"))
-                .or(Some("pay".to_owned()))
+            first_bad.map(|i| id("code-", i)).or(Some("pay".to_owned()))
         }
         _ => None,
     };

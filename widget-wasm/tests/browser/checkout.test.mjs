@@ -220,4 +220,65 @@ describe("checkout on the demo shop", () => {
     assert.equal(new Set(payments).size, 1, "every request of the attempt carries the same Idempotency-Key");
     await context.close();
   });
+
+  test("a payment whose answer is lost is retried with the same key and charged once", async () => {
+    const [code] = await server.issue("150.00");
+    const context = await browser.newContext();
+    const { page, seen } = await recordingPage(context);
+    const keys = [];
+    const replayed = [];
+    page.on("response", (r) => {
+      if (r.url().includes("/api/process-payment")) replayed.push(r.headers()["idempotent-replayed"] ?? "");
+    });
+    const orderId = await openCheckout(page, server);
+    const frame = await checkoutFrame(page);
+    await frame.click("#start");
+    await frame.locator("#code-0").fill(code);
+    await frame.waitForSelector("#msg-0.ok");
+    // The request reaches the server and is processed; its answer never reaches the browser.
+    await page.route("**/api/process-payment/", async (route) => {
+      keys.push(route.request().headers()["idempotency-key"]);
+      await route.fetch();
+      await route.abort("connectionreset");
+    });
+    await frame.click("#pay");
+    await frame.waitForSelector("#fail");
+    assert.match(await frame.textContent("#fail"), /connection was interrupted/);
+    assert.equal(await frame.evaluate(() => document.activeElement.id), "fail");
+    await shot(page.locator("iframe"), "13-connection-lost");
+    assert.equal(server.transactionsFor(orderId), 1, "the server did charge");
+    await page.unroute("**/api/process-payment/");
+    page.on("request", (r) => {
+      if (r.url().includes("/api/process-payment")) keys.push(r.headers()["idempotency-key"]);
+    });
+    await frame.click("#retry");
+    await frame.waitForSelector("#done");
+    assert.equal(keys.length, 2);
+    assert.equal(keys[0], keys[1], "the retry carries the attempt's Idempotency-Key");
+    assert.deepEqual(replayed, ["true"], "the retry is answered from the first request's record");
+    assert.equal(server.transactionsFor(orderId), 1, "charged once");
+    assert.equal(seen.events.filter((e) => e.type === "success").length, 1);
+    await context.close();
+  });
+
+  test("offline: a clear message, and paying works once back online", async () => {
+    const [code] = await server.issue("150.00");
+    const context = await browser.newContext();
+    const { page } = await recordingPage(context);
+    const orderId = await openCheckout(page, server);
+    const frame = await checkoutFrame(page);
+    await frame.click("#start");
+    await frame.locator("#code-0").fill(code);
+    await frame.waitForSelector("#msg-0.ok");
+    await context.setOffline(true);
+    await frame.click("#pay");
+    await frame.waitForSelector("#fail");
+    assert.match(await frame.textContent("#fail"), /offline/);
+    assert.equal(server.transactionsFor(orderId), 0);
+    await context.setOffline(false);
+    await frame.click("#retry");
+    await frame.waitForSelector("#done");
+    assert.equal(server.transactionsFor(orderId), 1);
+    await context.close();
+  });
 });
