@@ -281,4 +281,37 @@ describe("checkout on the demo shop", () => {
     assert.equal(server.transactionsFor(orderId), 1);
     await context.close();
   });
+
+  test("paying an order that is already paid shows it as paid, with the first transaction", async () => {
+    const [first, second] = await server.issue("150.00", 2);
+    const context = await browser.newContext();
+    const { page, seen } = await recordingPage(context);
+    const orderId = await openCheckout(page, server);
+    const checkoutUrl = page.url();
+    let frame = await checkoutFrame(page);
+    await frame.click("#start");
+    await frame.locator("#code-0").fill(first);
+    await frame.waitForSelector("#msg-0.ok");
+    await frame.click("#pay");
+    await frame.waitForSelector("#done");
+    await page.waitForURL(/\/demo\/confirmation\//);
+    const paid = JSON.parse(seen.events.find((e) => e.type === "success").detail);
+
+    // Back to the same checkout (another tab, the back button) and pay again.
+    await page.goto(checkoutUrl);
+    frame = await checkoutFrame(page);
+    await frame.click("#start");
+    await frame.locator("#code-0").fill(second);
+    await frame.waitForSelector("#msg-0.ok");
+    await frame.click("#pay");
+    await frame.waitForSelector("#done");
+    assert.match(await frame.textContent("#done"), /already been paid/);
+    const successes = seen.events.filter((e) => e.type === "success").map((e) => JSON.parse(e.detail));
+    assert.equal(successes.length, 2);
+    assert.equal(successes[1].transaction_id, paid.transaction_id);
+    assert.equal(server.transactionsFor(orderId), 1);
+    const balance = await server.api("POST", "/api/vouchers/check", server.merchant.pk, { code: second });
+    assert.equal(balance.body.balance, "150.00", "the second voucher was not charged");
+    await context.close();
+  });
 });

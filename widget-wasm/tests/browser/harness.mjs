@@ -45,7 +45,7 @@ function cli(args, env) {
  * `stop()`. The shop is opened as http://127.0.0.1:PORT/demo/ and the widget comes from
  * http://localhost:PORT: two origins, as shop and payment provider are in production.
  */
-export async function startServer() {
+export async function startServer(extraEnv = {}) {
   const id = randomUUID().replace(/-/g, "").slice(0, 16);
   const db = `sp_browser_${id}`;
   psql(`CREATE DATABASE ${db}`);
@@ -80,6 +80,7 @@ export async function startServer() {
       NO_MIGRATE: "true",
       DEMO_PUBLISHABLE_KEY: merchant.pk,
       DEMO_SECRET_KEY: merchant.sk,
+      ...extraEnv,
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
