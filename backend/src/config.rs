@@ -64,6 +64,10 @@ pub struct ServeArgs {
     /// Voucher balance checks allowed per key and client address per minute.
     #[arg(long, env = "CHECK_RATE_LIMIT", default_value_t = 30)]
     pub check_rate_limit: u32,
+    /// How long an authenticated API key is remembered in process (0s: never). A key
+    /// revoked on another instance keeps working here for at most this long.
+    #[arg(long, env = "KEY_CACHE_TTL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub key_cache_ttl: std::time::Duration,
     /// Publishable key of the demo shop's merchant (/demo/); on the embedded default it is
     /// read from DATA_DIR/demo.txt.
     #[arg(long, env = "DEMO_PUBLISHABLE_KEY")]

@@ -141,6 +141,7 @@ pub async fn roll(
         return Err(inactive());
     }
     tx.commit().await?;
+    state.key_cache.clear();
     let old = find(state, caller, id).await?;
     tracing::info!(new_key_id = %new_row.id, overlap_secs = overlap.as_secs(), "API key rolled");
     Ok((new_row, key, old))
@@ -155,6 +156,7 @@ pub async fn revoke(
 ) -> Result<api_key::Model, ApiError> {
     let row = find(state, caller, id).await?;
     store::merchants::revoke_key(&state.db, &row.id, OffsetDateTime::now_utc()).await?;
+    state.key_cache.clear();
     tracing::info!("API key revoked");
     find(state, caller, id).await
 }

@@ -34,6 +34,8 @@ pub struct AppState {
     pub admin_token: Option<Secret<String>>,
     /// Voucher checks per key and client per minute.
     pub check_rate_limit: u32,
+    /// Recently authenticated API keys.
+    pub key_cache: Arc<crate::auth::KeyCache>,
     /// Webhook secrets' encryption and the in-process worker's wake-up.
     pub webhooks: crate::webhooks::WebhookSettings,
 }
@@ -48,6 +50,7 @@ impl AppState {
             pepper: Secret::new(String::new()),
             admin_token: None,
             check_rate_limit: 0,
+            key_cache: Arc::new(crate::auth::KeyCache::new(Duration::ZERO)),
             webhooks: crate::webhooks::WebhookSettings::for_spec(),
         }
     }
@@ -108,6 +111,7 @@ impl Application {
             pepper: secrets.voucher_pepper,
             admin_token: secrets.admin_token,
             check_rate_limit: args.check_rate_limit,
+            key_cache: Arc::new(crate::auth::KeyCache::new(args.key_cache_ttl)),
             webhooks,
         };
         spawn_housekeeping(state.clone());

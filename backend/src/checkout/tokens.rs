@@ -70,6 +70,7 @@ fn token_param(index: usize) -> Option<String> {
 /// from another merchant or mode declines the payment with `voucher_token_invalid`.
 pub async fn voucher_hmacs(
     state: &AppState,
+    db: &impl sea_orm::ConnectionTrait,
     caller: &Caller,
     vouchers: &[VoucherRef],
 ) -> Result<Vec<String>, ApiError> {
@@ -84,7 +85,7 @@ pub async fn voucher_hmacs(
     if !hashes.is_empty() {
         let now = OffsetDateTime::now_utc();
         let rows = store::checkout::usable_tokens(
-            &state.db,
+            db,
             &hashes,
             &caller.merchant_id,
             caller.mode_str(),
@@ -92,7 +93,7 @@ pub async fn voucher_hmacs(
         )
         .await?;
         let ids: Vec<i64> = rows.iter().map(|r| r.voucher_id).collect();
-        let vouchers = store::vouchers::find_by_ids(&state.db, &ids).await?;
+        let vouchers = store::vouchers::find_by_ids(db, &ids).await?;
         for row in rows {
             if let Some(v) = vouchers.iter().find(|v| v.id == row.voucher_id) {
                 by_hash.insert(row.token_hash, v.code_hmac.clone());

@@ -113,13 +113,6 @@ async fn pay_holding_key(
     order_guard: Option<LockGuard>,
     held: &mut Vec<LockGuard>,
 ) -> Result<PayOutcome, ApiError> {
-    if let Some(key) = &req.idempotency_key {
-        // Read under the key's lock: a completed request's answer is stored by now.
-        if let Some(stored) = stored_response(state, caller, key).await? {
-            held.extend(order_guard);
-            return replay(stored, &req.request_hash);
-        }
-    }
     let order_guard = match order_guard {
         Some(g) => Some(g),
         // Another attempt at this order is running (a double click): wait for it, then
@@ -134,10 +127,10 @@ async fn pay_holding_key(
     held.extend(order_guard);
     let result = pay_order(state, caller, req).await;
     let Some(key) = &req.idempotency_key else {
-        return result.map(PayOutcome::Created);
+        return result;
     };
     match result {
-        Ok(receipt) => Ok(PayOutcome::Created(receipt)),
+        Ok(outcome) => Ok(outcome),
         Err(ApiError::IdempotencyInFlight) => {
             // Lost a race on the key's unique index (a lock that failed open): the winner's
             // answer is stored.
@@ -231,16 +224,37 @@ async fn pay_order(
     state: &AppState,
     caller: &Caller,
     req: &PayRequest,
-) -> Result<PaymentReceipt, ApiError> {
+) -> Result<PayOutcome, ApiError> {
     let p = &req.payment;
-    // Typed codes and remembered-voucher tokens both end up as the code's HMAC.
-    let hmacs = crate::checkout::tokens::voucher_hmacs(state, caller, &p.vouchers).await?;
+    // Everything from here to the commit shares one database transaction, so a payment
+    // costs a single commit.
     let tx = state.db.begin().await?;
-    match plan_and_write(&tx, caller, req, &hmacs).await {
+    if let Some(key) = &req.idempotency_key {
+        // Read under the key's lock: a completed request's answer is stored by now.
+        let stored = store::payments::find_idempotency(
+            &tx,
+            &caller.merchant_id,
+            caller.mode_str(),
+            key,
+            OffsetDateTime::now_utc(),
+        )
+        .await?;
+        if let Some(stored) = stored {
+            tx.rollback().await?;
+            return replay(stored, &req.request_hash);
+        }
+    }
+    // Typed codes and remembered-voucher tokens both end up as the code's HMAC.
+    let planned =
+        match crate::checkout::tokens::voucher_hmacs(state, &tx, caller, &p.vouchers).await {
+            Ok(hmacs) => plan_and_write(&tx, caller, req, &hmacs).await,
+            Err(err) => Err(err),
+        };
+    match planned {
         Ok(receipt) => {
             tx.commit().await?;
             tracing::info!(transaction_id = %receipt.id, amount = %receipt.amount, currency = %receipt.currency, vouchers = receipt.vouchers.len(), "payment succeeded");
-            Ok(receipt)
+            Ok(PayOutcome::Created(receipt))
         }
         Err(err) => {
             tx.rollback().await?;
