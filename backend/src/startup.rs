@@ -36,6 +36,8 @@ pub struct AppState {
     pub check_rate_limit: u32,
     /// Recently authenticated API keys.
     pub key_cache: Arc<crate::auth::KeyCache>,
+    /// Recently read checkout settings (signature requirement, origins).
+    pub settings_cache: Arc<crate::checkout::settings::SettingsCache>,
     /// Webhook secrets' encryption and the in-process worker's wake-up.
     pub webhooks: crate::webhooks::WebhookSettings,
 }
@@ -51,6 +53,9 @@ impl AppState {
             admin_token: None,
             check_rate_limit: 0,
             key_cache: Arc::new(crate::auth::KeyCache::new(Duration::ZERO)),
+            settings_cache: Arc::new(crate::checkout::settings::SettingsCache::new(
+                Duration::ZERO,
+            )),
             webhooks: crate::webhooks::WebhookSettings::for_spec(),
         }
     }
@@ -112,6 +117,9 @@ impl Application {
             admin_token: secrets.admin_token,
             check_rate_limit: args.check_rate_limit,
             key_cache: Arc::new(crate::auth::KeyCache::new(args.key_cache_ttl)),
+            settings_cache: Arc::new(crate::checkout::settings::SettingsCache::new(
+                args.key_cache_ttl,
+            )),
             webhooks,
         };
         spawn_housekeeping(state.clone());

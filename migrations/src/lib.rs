@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_initial;
 mod m20261122_100000_checkout_widget;
 mod m20261201_000001_merchant_integration;
+mod m20261202_000001_journal_transaction_index;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_initial::Migration),
             Box::new(m20261122_100000_checkout_widget::Migration),
             Box::new(m20261201_000001_merchant_integration::Migration),
+            Box::new(m20261202_000001_journal_transaction_index::Migration),
         ]
     }
 }

@@ -10,6 +10,10 @@ use super::RateDecision;
 pub struct RedisCoordinator {
     conn: ConnectionManager,
     prefix: String,
+    // Built once: a Script hashes its source (SHA-1) when created.
+    del_if_owner: Script,
+    del_if_owner_many: Script,
+    hit: Script,
 }
 
 const DEL_IF_OWNER: &str = r#"
@@ -45,6 +49,9 @@ impl RedisCoordinator {
         Ok(Self {
             conn,
             prefix: prefix.to_owned(),
+            del_if_owner: Script::new(DEL_IF_OWNER),
+            del_if_owner_many: Script::new(DEL_IF_OWNER_MANY),
+            hit: Script::new(HIT),
         })
     }
 
@@ -92,8 +99,7 @@ impl RedisCoordinator {
 
     pub(super) async fn del_if_many(&self, guards: &[super::LockGuard]) -> redis::RedisResult<()> {
         let mut conn = self.conn.clone();
-        let script = Script::new(DEL_IF_OWNER_MANY);
-        let mut invocation = script.prepare_invoke();
+        let mut invocation = self.del_if_owner_many.prepare_invoke();
         for g in guards {
             invocation.key(self.key(&g.key)).arg(&g.token);
         }
@@ -103,7 +109,8 @@ impl RedisCoordinator {
 
     pub(super) async fn del_if(&self, key: &str, token: &str) -> redis::RedisResult<()> {
         let mut conn = self.conn.clone();
-        let _: i64 = Script::new(DEL_IF_OWNER)
+        let _: i64 = self
+            .del_if_owner
             .key(self.key(key))
             .arg(token)
             .invoke_async(&mut conn)
@@ -118,7 +125,8 @@ impl RedisCoordinator {
         window: Duration,
     ) -> redis::RedisResult<RateDecision> {
         let mut conn = self.conn.clone();
-        let (count, pttl): (u64, i64) = Script::new(HIT)
+        let (count, pttl): (u64, i64) = self
+            .hit
             .key(self.key(key))
             .arg(window.as_millis() as u64)
             .invoke_async(&mut conn)

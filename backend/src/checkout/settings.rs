@@ -40,10 +40,56 @@ pub struct SettingsPatch {
     pub rotate_signing_secret: bool,
 }
 
+#[derive(Clone)]
 struct Stored {
     require_signature: bool,
     allowed_origins: Vec<String>,
     generation: i32,
+}
+
+/// Settings read recently, per merchant and mode: every payment consults them, and a
+/// lookup of its own would cost each payment a second commit. Entries live as long as
+/// API keys in [`crate::auth::KeyCache`] (KEY_CACHE_TTL); a change clears this instance's
+/// cache at once and reaches the others within that time.
+pub struct SettingsCache {
+    entries: Option<moka::sync::Cache<(String, String), Stored>>,
+}
+
+impl SettingsCache {
+    /// A cache whose entries live `ttl`; zero disables it.
+    pub fn new(ttl: std::time::Duration) -> Self {
+        SettingsCache {
+            entries: (!ttl.is_zero()).then(|| {
+                moka::sync::Cache::builder()
+                    .max_capacity(10_000)
+                    .time_to_live(ttl)
+                    .build()
+            }),
+        }
+    }
+
+    fn clear(&self) {
+        if let Some(entries) = &self.entries {
+            entries.invalidate_all();
+        }
+    }
+}
+
+async fn cached(state: &AppState, merchant_id: &str, mode: &str) -> Result<Stored, ApiError> {
+    let key = (merchant_id.to_owned(), mode.to_owned());
+    if let Some(hit) = state
+        .settings_cache
+        .entries
+        .as_ref()
+        .and_then(|e| e.get(&key))
+    {
+        return Ok(hit);
+    }
+    let found = stored(&state.db, merchant_id, mode).await?;
+    if let Some(entries) = &state.settings_cache.entries {
+        entries.insert(key, found.clone());
+    }
+    Ok(found)
 }
 
 async fn stored(
@@ -119,7 +165,7 @@ pub async fn check_signature(
     payment: &ValidPayment,
     signature: Option<&str>,
 ) -> Result<(), ApiError> {
-    let settings = stored(&state.db, &caller.merchant_id, caller.mode_str()).await?;
+    let settings = cached(state, &caller.merchant_id, caller.mode_str()).await?;
     let signature = signature.map(str::trim).filter(|s| !s.is_empty());
     let Some(signature) = signature else {
         return if settings.require_signature {
@@ -196,6 +242,7 @@ pub async fn update(
         },
     )
     .await?;
+    state.settings_cache.clear();
     if patch.rotate_signing_secret {
         tracing::info!("checkout signing secret rotated");
     }

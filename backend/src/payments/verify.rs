@@ -102,20 +102,7 @@ pub async fn verify(
     if row.status != "succeeded" {
         mismatches.push("status");
     }
-    let redemptions = store::payments::redemptions_of(db, &row.id).await?;
-    let ids: Vec<i64> = redemptions.iter().map(|r| r.voucher_id).collect();
-    let vouchers = store::vouchers::find_by_ids(db, &ids).await?;
-    let vouchers = redemptions
-        .iter()
-        .map(|r| {
-            let last4 = vouchers
-                .iter()
-                .find(|v| v.id == r.voucher_id)
-                .map(|v| v.last4.clone())
-                .unwrap_or_default();
-            (last4, r.amount_minor)
-        })
-        .collect();
+    let vouchers = store::payments::redemption_lines(db, &row.id).await?;
     Ok(VerifyOutcome {
         verified: mismatches.is_empty(),
         mismatches,

@@ -2,7 +2,7 @@
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
 use time::OffsetDateTime;
 
-use super::entities::{event, idempotency_key, redemption, transaction};
+use super::entities::{event, idempotency_key, redemption, transaction, voucher};
 
 /// Inserts a transaction row. A concurrent payment of the same order waits on the unique
 /// index here and then fails with a unique violation, before touching any voucher.
@@ -47,17 +47,40 @@ pub async fn insert_redemptions(
     Ok(())
 }
 
-/// A merchant's transaction by id, within one mode.
+/// A merchant's transaction by id, within one mode. Looked up by primary key alone and
+/// checked here: with a filter on merchant and mode too, the planner may pick the
+/// merchant's time index and scan all of its transactions.
 pub async fn find_transaction(
     db: &impl ConnectionTrait,
     merchant_id: &str,
     mode: &str,
     id: &str,
 ) -> Result<Option<transaction::Model>, DbErr> {
-    transaction::Entity::find_by_id(id.to_owned())
-        .filter(transaction::Column::MerchantId.eq(merchant_id))
-        .filter(transaction::Column::Mode.eq(mode))
+    Ok(transaction::Entity::find_by_id(id.to_owned())
         .one(db)
+        .await?
+        .filter(|t| t.merchant_id == merchant_id && t.mode == mode))
+}
+
+/// (last4 of the voucher, amount taken) per voucher of a transaction, in the order applied.
+pub async fn redemption_lines(
+    db: &impl ConnectionTrait,
+    transaction_id: &str,
+) -> Result<Vec<(String, i64)>, DbErr> {
+    use sea_orm::{JoinType, QuerySelect};
+    let to_voucher: sea_orm::RelationDef = redemption::Entity::belongs_to(voucher::Entity)
+        .from(redemption::Column::VoucherId)
+        .to(voucher::Column::Id)
+        .into();
+    redemption::Entity::find()
+        .select_only()
+        .column(voucher::Column::Last4)
+        .column(redemption::Column::AmountMinor)
+        .join(JoinType::InnerJoin, to_voucher)
+        .filter(redemption::Column::TransactionId.eq(transaction_id))
+        .order_by_asc(redemption::Column::Position)
+        .into_tuple()
+        .all(db)
         .await
 }
 
