@@ -172,10 +172,6 @@ error_responses!(ProcessPaymentResponse {
     409 => Conflict,
 });
 
-fn valid_idempotency_key(key: &str) -> bool {
-    (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic())
-}
-
 #[OpenApi(tag = "ApiTags::Payments")]
 impl PaymentsApi {
     /// Pay an order with vouchers
@@ -225,19 +221,7 @@ impl PaymentsApi {
         };
         let payment = validate_payment_request(&input).map_err(ApiError::InvalidRequest)?;
         crate::testmode::refill_magic(&self.state, &caller, &payment.vouchers).await?;
-        if let Some(k) = &key {
-            if !valid_idempotency_key(k) {
-                return Err(ApiError::InvalidRequest(vec![
-                    superpayment_core::FieldError {
-                        field: "Idempotency-Key".into(),
-                        code: "invalid_idempotency_key",
-                        message:
-                            "The Idempotency-Key header must be 1 to 255 visible ASCII characters."
-                                .into(),
-                    },
-                ]));
-            }
-        }
+        payments::check_idempotency_key(key.as_deref())?;
         checkout::check_signature(&self.state, &caller, &payment, body.signature.as_deref())
             .await?;
         let remember = body.remember.unwrap_or(false);

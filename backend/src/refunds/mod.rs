@@ -125,15 +125,7 @@ pub async fn refund(
             "The reason may have at most 500 characters.",
         ));
     }
-    if let Some(key) = &req.idempotency_key {
-        if !(1..=255).contains(&key.len()) || !key.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(invalid(
-                "Idempotency-Key",
-                "invalid_idempotency_key",
-                "The Idempotency-Key header must be 1 to 255 visible ASCII characters.",
-            ));
-        }
-    }
+    crate::payments::check_idempotency_key(req.idempotency_key.as_deref())?;
     let request_hash = sha256_hex(
         &serde_json::to_string(&("refund", &req.transaction_id, &req.amount, &req.reason))
             .map_err(anyhow::Error::from)?,

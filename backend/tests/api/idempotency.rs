@@ -102,3 +102,22 @@ async fn the_same_key_sent_concurrently_pays_once() {
     assert_eq!(app.count("transactions").await, 1);
     assert!(app.audit().0);
 }
+
+#[tokio::test]
+async fn an_invisible_or_overlong_key_is_refused_before_anything_is_written() {
+    let app = TestApp::spawn().await;
+    let m = app.create_merchant(250).await;
+    let code = app.issue_one("50.00").await;
+    let long = "k".repeat(256);
+    for key in ["has space", "tab\tkey", long.as_str()] {
+        let r = app
+            .pay(&m.pk, "ORDER_K", "10.00", &[&code], Some(key))
+            .await;
+        assert_eq!(r.status(), 400, "{key:?}");
+        let v = body(r).await;
+        assert_eq!(v["error"]["code"], "invalid_idempotency_key");
+        assert_eq!(v["error"]["param"], "Idempotency-Key");
+    }
+    assert_eq!(app.count("transactions").await, 0);
+    assert_eq!(app.count("idempotency_keys").await, 0);
+}
