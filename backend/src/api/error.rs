@@ -335,3 +335,32 @@ macro_rules! error_responses {
     (@variant TooManyRequests, $body:ident, $retry:ident) => { Self::TooManyRequests($body, $retry) };
     (@variant $variant:ident, $body:ident, $retry:ident) => { Self::$variant($body) };
 }
+
+/// Declares the response enum of an operation called with a secret key: the variants given,
+/// plus the 401 (bad key), 403 (publishable key sent) and 500 answers every such operation
+/// documents alike, and the `From<ApiError>` mapping (`errors` lists the statuses of the
+/// variants given; 401 and 403 are added here).
+#[macro_export]
+macro_rules! secret_key_response {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident { $($variants:tt)* }
+        errors { $($status:literal => $variant:ident),* $(,)? }
+    ) => {
+        $(#[$meta])*
+        #[derive(poem_openapi::ApiResponse)]
+        pub enum $name {
+            $($variants)*
+            /// Missing, unknown, revoked or expired secret key.
+            #[oai(status = 401)]
+            Unauthorized(poem_openapi::payload::Json<$crate::api::error::ErrorBody>),
+            /// A publishable key was sent; this endpoint needs the secret key.
+            #[oai(status = 403)]
+            Forbidden(poem_openapi::payload::Json<$crate::api::error::ErrorBody>),
+            /// Unexpected error; quote `request_id`.
+            #[oai(status = 500)]
+            Internal(poem_openapi::payload::Json<$crate::api::error::ErrorBody>),
+        }
+        $crate::error_responses!($name { $($status => $variant,)* 401 => Unauthorized, 403 => Forbidden });
+    };
+}

@@ -1,7 +1,7 @@
 //! API keys of the merchant (secret key): list, create, roll with an overlap, revoke.
 use std::time::Duration;
 
-use poem_openapi::{param::Path, payload::Json, ApiResponse, Object, OpenApi};
+use poem_openapi::{param::Path, payload::Json, Object, OpenApi};
 use superpayment_core::KeyKind;
 use time::OffsetDateTime;
 
@@ -13,8 +13,8 @@ use super::{
 };
 use crate::{
     auth::{authenticate, Caller},
-    error_responses,
     keys::{self, DEFAULT_ROLL_OVERLAP},
+    secret_key_response,
     startup::AppState,
     store::entities::api_key,
 };
@@ -111,87 +111,55 @@ fn key_body(k: api_key::Model) -> Key {
     }
 }
 
-#[derive(ApiResponse)]
-pub enum ListKeysResponse {
-    /// The keys, oldest first.
-    #[oai(status = 200)]
-    Ok(Json<KeyList>),
-    /// Missing, unknown, revoked or expired secret key.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
-    /// A publishable key was sent; this endpoint needs the secret key.
-    #[oai(status = 403)]
-    Forbidden(Json<ErrorBody>),
-    /// Unexpected error; quote `request_id`.
-    #[oai(status = 500)]
-    Internal(Json<ErrorBody>),
+secret_key_response! {
+    pub enum ListKeysResponse {
+        /// The keys, oldest first.
+        #[oai(status = 200)]
+        Ok(Json<KeyList>),
+    }
+    errors {  }
 }
-error_responses!(ListKeysResponse { 401 => Unauthorized, 403 => Forbidden });
 
-#[derive(ApiResponse)]
-pub enum CreateKeyResponse {
-    /// Created; store the key now, it is never shown again.
-    #[oai(status = 201)]
-    Created(Json<NewKey>),
-    /// Invalid kind.
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    /// Missing, unknown, revoked or expired secret key.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
-    /// A publishable key was sent; this endpoint needs the secret key.
-    #[oai(status = 403)]
-    Forbidden(Json<ErrorBody>),
-    /// Unexpected error; quote `request_id`.
-    #[oai(status = 500)]
-    Internal(Json<ErrorBody>),
+secret_key_response! {
+    pub enum CreateKeyResponse {
+        /// Created; store the key now, it is never shown again.
+        #[oai(status = 201)]
+        Created(Json<NewKey>),
+        /// Invalid kind.
+        #[oai(status = 400)]
+        BadRequest(Json<ErrorBody>),
+    }
+    errors { 400 => BadRequest }
 }
-error_responses!(CreateKeyResponse { 400 => BadRequest, 401 => Unauthorized, 403 => Forbidden });
 
 // Built once per request and moved straight into the response: boxing buys nothing.
-#[allow(clippy::large_enum_variant)]
-#[derive(ApiResponse)]
-pub enum RollKeyResponse {
-    /// Rolled; store the new key now, it is never shown again.
-    #[oai(status = 201)]
-    Created(Json<RolledKey>),
-    /// Overlap too long (`overlap_too_long`), or the key is revoked, expired or already rolled (`key_inactive`).
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    /// Missing, unknown, revoked or expired secret key.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
-    /// A publishable key was sent; this endpoint needs the secret key.
-    #[oai(status = 403)]
-    Forbidden(Json<ErrorBody>),
-    /// No such key in this merchant's mode.
-    #[oai(status = 404)]
-    NotFound(Json<ErrorBody>),
-    /// Unexpected error; quote `request_id`.
-    #[oai(status = 500)]
-    Internal(Json<ErrorBody>),
+secret_key_response! {
+    #[allow(clippy::large_enum_variant)]
+    pub enum RollKeyResponse {
+        /// Rolled; store the new key now, it is never shown again.
+        #[oai(status = 201)]
+        Created(Json<RolledKey>),
+        /// Overlap too long (`overlap_too_long`), or the key is revoked, expired or already rolled (`key_inactive`).
+        #[oai(status = 400)]
+        BadRequest(Json<ErrorBody>),
+        /// No such key in this merchant's mode.
+        #[oai(status = 404)]
+        NotFound(Json<ErrorBody>),
+    }
+    errors { 400 => BadRequest, 404 => NotFound }
 }
-error_responses!(RollKeyResponse { 400 => BadRequest, 401 => Unauthorized, 403 => Forbidden, 404 => NotFound });
 
-#[derive(ApiResponse)]
-pub enum RevokeKeyResponse {
-    /// Revoked: the key no longer authenticates.
-    #[oai(status = 200)]
-    Ok(Json<Key>),
-    /// Missing, unknown, revoked or expired secret key.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
-    /// A publishable key was sent; this endpoint needs the secret key.
-    #[oai(status = 403)]
-    Forbidden(Json<ErrorBody>),
-    /// No such key in this merchant's mode.
-    #[oai(status = 404)]
-    NotFound(Json<ErrorBody>),
-    /// Unexpected error; quote `request_id`.
-    #[oai(status = 500)]
-    Internal(Json<ErrorBody>),
+secret_key_response! {
+    pub enum RevokeKeyResponse {
+        /// Revoked: the key no longer authenticates.
+        #[oai(status = 200)]
+        Ok(Json<Key>),
+        /// No such key in this merchant's mode.
+        #[oai(status = 404)]
+        NotFound(Json<ErrorBody>),
+    }
+    errors { 404 => NotFound }
 }
-error_responses!(RevokeKeyResponse { 401 => Unauthorized, 403 => Forbidden, 404 => NotFound });
 
 #[OpenApi(tag = "ApiTags::Keys")]
 impl KeysApi {

@@ -5,7 +5,7 @@ use std::str::FromStr;
 use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
-    ApiResponse, Object, OpenApi,
+    Object, OpenApi,
 };
 use superpayment_core::{Currency, KeyKind};
 use time::format_description::well_known::Rfc3339;
@@ -19,8 +19,8 @@ use super::{
 };
 use crate::{
     auth::authenticate,
-    error_responses,
     refunds::{self, RefundOutcome, RefundReceipt, RefundRequest},
+    secret_key_response,
     startup::AppState,
     transactions::{self, RefundRecord, TransactionRecord},
 };
@@ -190,80 +190,50 @@ fn transaction_body(r: TransactionRecord) -> Result<Transaction, ApiError> {
     })
 }
 
-#[derive(ApiResponse)]
-pub enum ListTransactionsResponse {
-    /// A page of transactions.
-    #[oai(status = 200)]
-    Ok(Json<TransactionList>),
-    /// Invalid filter or limit.
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    /// Missing, unknown, revoked or expired secret key.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
-    /// A publishable key was sent; this endpoint needs the secret key.
-    #[oai(status = 403)]
-    Forbidden(Json<ErrorBody>),
-    /// Unexpected error; quote `request_id`.
-    #[oai(status = 500)]
-    Internal(Json<ErrorBody>),
+secret_key_response! {
+    pub enum ListTransactionsResponse {
+        /// A page of transactions.
+        #[oai(status = 200)]
+        Ok(Json<TransactionList>),
+        /// Invalid filter or limit.
+        #[oai(status = 400)]
+        BadRequest(Json<ErrorBody>),
+    }
+    errors { 400 => BadRequest }
 }
-error_responses!(ListTransactionsResponse { 400 => BadRequest, 401 => Unauthorized, 403 => Forbidden });
 
-#[derive(ApiResponse)]
-pub enum GetTransactionResponse {
-    /// The transaction with its vouchers and refunds.
-    #[oai(status = 200)]
-    Ok(Json<Transaction>),
-    /// Missing, unknown, revoked or expired secret key.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
-    /// A publishable key was sent; this endpoint needs the secret key.
-    #[oai(status = 403)]
-    Forbidden(Json<ErrorBody>),
-    /// No such transaction for this merchant and mode.
-    #[oai(status = 404)]
-    NotFound(Json<ErrorBody>),
-    /// Unexpected error; quote `request_id`.
-    #[oai(status = 500)]
-    Internal(Json<ErrorBody>),
+secret_key_response! {
+    pub enum GetTransactionResponse {
+        /// The transaction with its vouchers and refunds.
+        #[oai(status = 200)]
+        Ok(Json<Transaction>),
+        /// No such transaction for this merchant and mode.
+        #[oai(status = 404)]
+        NotFound(Json<ErrorBody>),
+    }
+    errors { 404 => NotFound }
 }
-error_responses!(GetTransactionResponse { 401 => Unauthorized, 403 => Forbidden, 404 => NotFound });
 
-#[derive(ApiResponse)]
-pub enum CreateRefundResponse {
-    /// Refunded. A replay of an earlier request carries `Idempotent-Replayed: true`.
-    #[oai(status = 201)]
-    Created(
-        Json<Refund>,
-        #[oai(header = "Idempotent-Replayed")] Option<String>,
-    ),
-    /// Invalid amount, more than is left to refund (`refund_exceeds_remaining`), or an Idempotency-Key reused with another body.
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    /// Missing, unknown, revoked or expired secret key.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
-    /// A publishable key was sent; this endpoint needs the secret key.
-    #[oai(status = 403)]
-    Forbidden(Json<ErrorBody>),
-    /// No such transaction for this merchant and mode.
-    #[oai(status = 404)]
-    NotFound(Json<ErrorBody>),
-    /// A request with this Idempotency-Key is still in flight.
-    #[oai(status = 409)]
-    Conflict(Json<ErrorBody>),
-    /// Unexpected error; quote `request_id`.
-    #[oai(status = 500)]
-    Internal(Json<ErrorBody>),
+secret_key_response! {
+    pub enum CreateRefundResponse {
+        /// Refunded. A replay of an earlier request carries `Idempotent-Replayed: true`.
+        #[oai(status = 201)]
+        Created(
+            Json<Refund>,
+            #[oai(header = "Idempotent-Replayed")] Option<String>,
+        ),
+        /// Invalid amount, more than is left to refund (`refund_exceeds_remaining`), or an Idempotency-Key reused with another body.
+        #[oai(status = 400)]
+        BadRequest(Json<ErrorBody>),
+        /// No such transaction for this merchant and mode.
+        #[oai(status = 404)]
+        NotFound(Json<ErrorBody>),
+        /// A request with this Idempotency-Key is still in flight.
+        #[oai(status = 409)]
+        Conflict(Json<ErrorBody>),
+    }
+    errors { 400 => BadRequest, 404 => NotFound, 409 => Conflict }
 }
-error_responses!(CreateRefundResponse {
-    400 => BadRequest,
-    401 => Unauthorized,
-    403 => Forbidden,
-    404 => NotFound,
-    409 => Conflict,
-});
 
 #[OpenApi(tag = "ApiTags::Transactions")]
 impl MerchantTransactionsApi {

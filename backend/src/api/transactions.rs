@@ -1,7 +1,7 @@
 //! POST /api/verify-transaction: the merchant's server confirms a sale before releasing goods.
 use std::str::FromStr;
 
-use poem_openapi::{payload::Json, ApiResponse, Object, OpenApi};
+use poem_openapi::{payload::Json, Object, OpenApi};
 use superpayment_core::{Currency, FieldError, KeyKind, Money, OrderId};
 
 use super::{
@@ -11,8 +11,8 @@ use super::{
 };
 use crate::{
     auth::authenticate,
-    error_responses,
     payments::{self, TransactionView, VerifyQuery},
+    secret_key_response,
     startup::AppState,
 };
 
@@ -75,34 +75,20 @@ pub struct TransactionVoucher {
     pub amount: String,
 }
 
-#[derive(ApiResponse)]
-pub enum VerifyResponse {
-    /// The transaction and the verdict (`verified: false` lists the mismatches).
-    #[oai(status = 200)]
-    Ok(Json<Verification>),
-    /// Neither transaction_id nor order_id, or a malformed expected amount or currency.
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    /// Missing, unknown, revoked or expired secret key.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
-    /// A publishable key was sent; this endpoint needs the secret key.
-    #[oai(status = 403)]
-    Forbidden(Json<ErrorBody>),
-    /// No such transaction for this merchant and mode.
-    #[oai(status = 404)]
-    NotFound(Json<ErrorBody>),
-    /// Unexpected error; quote `request_id`.
-    #[oai(status = 500)]
-    Internal(Json<ErrorBody>),
+secret_key_response! {
+    pub enum VerifyResponse {
+        /// The transaction and the verdict (`verified: false` lists the mismatches).
+        #[oai(status = 200)]
+        Ok(Json<Verification>),
+        /// Neither transaction_id nor order_id, or a malformed expected amount or currency.
+        #[oai(status = 400)]
+        BadRequest(Json<ErrorBody>),
+        /// No such transaction for this merchant and mode.
+        #[oai(status = 404)]
+        NotFound(Json<ErrorBody>),
+    }
+    errors { 400 => BadRequest, 404 => NotFound }
 }
-
-error_responses!(VerifyResponse {
-    400 => BadRequest,
-    401 => Unauthorized,
-    403 => Forbidden,
-    404 => NotFound,
-});
 
 /// Formats stored minor units for the wire.
 pub fn format_minor(minor: i64, currency: Currency) -> Result<String, ApiError> {

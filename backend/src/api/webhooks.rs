@@ -5,7 +5,7 @@ use std::time::Duration;
 use poem_openapi::{
     param::{Path, Query},
     payload::Json,
-    ApiResponse, Object, OpenApi,
+    Object, OpenApi,
 };
 use superpayment_core::KeyKind;
 use time::{format_description::well_known::Rfc3339, OffsetDateTime};
@@ -17,7 +17,7 @@ use super::{
 };
 use crate::{
     auth::{authenticate, Caller},
-    error_responses,
+    secret_key_response,
     startup::AppState,
     store::entities::{webhook_attempt, webhook_delivery},
     webhooks::{
@@ -218,91 +218,59 @@ fn event_body(v: EventView, with_attempts: bool) -> Event {
     }
 }
 
-#[derive(ApiResponse)]
-pub enum EndpointResponse {
-    /// The endpoint.
-    #[oai(status = 200)]
-    Ok(Json<WebhookEndpoint>),
-    /// Setting: invalid URL (not http(s), http in live mode, or a host resolving to a loopback, private or link-local address). Rotating: `overlap_seconds` above 604800 (`overlap_too_long`).
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    /// Missing, unknown, revoked or expired secret key.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
-    /// A publishable key was sent; this endpoint needs the secret key.
-    #[oai(status = 403)]
-    Forbidden(Json<ErrorBody>),
-    /// No endpoint set for this mode yet.
-    #[oai(status = 404)]
-    NotFound(Json<ErrorBody>),
-    /// Unexpected error; quote `request_id`.
-    #[oai(status = 500)]
-    Internal(Json<ErrorBody>),
+secret_key_response! {
+    pub enum EndpointResponse {
+        /// The endpoint.
+        #[oai(status = 200)]
+        Ok(Json<WebhookEndpoint>),
+        /// Setting: invalid URL (not http(s), http in live mode, or a host resolving to a loopback, private or link-local address). Rotating: `overlap_seconds` above 604800 (`overlap_too_long`).
+        #[oai(status = 400)]
+        BadRequest(Json<ErrorBody>),
+        /// No endpoint set for this mode yet.
+        #[oai(status = 404)]
+        NotFound(Json<ErrorBody>),
+    }
+    errors { 400 => BadRequest, 404 => NotFound }
 }
-error_responses!(EndpointResponse { 400 => BadRequest, 401 => Unauthorized, 403 => Forbidden, 404 => NotFound });
 
-#[derive(ApiResponse)]
-pub enum QueuedResponse {
-    /// Queued; the worker delivers it within moments.
-    #[oai(status = 202)]
-    Accepted(Json<Queued>),
-    /// No enabled endpoint to deliver to.
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    /// Missing, unknown, revoked or expired secret key.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
-    /// A publishable key was sent; this endpoint needs the secret key.
-    #[oai(status = 403)]
-    Forbidden(Json<ErrorBody>),
-    /// No such event (or endpoint) for this merchant and mode.
-    #[oai(status = 404)]
-    NotFound(Json<ErrorBody>),
-    /// Unexpected error; quote `request_id`.
-    #[oai(status = 500)]
-    Internal(Json<ErrorBody>),
+secret_key_response! {
+    pub enum QueuedResponse {
+        /// Queued; the worker delivers it within moments.
+        #[oai(status = 202)]
+        Accepted(Json<Queued>),
+        /// No enabled endpoint to deliver to.
+        #[oai(status = 400)]
+        BadRequest(Json<ErrorBody>),
+        /// No such event (or endpoint) for this merchant and mode.
+        #[oai(status = 404)]
+        NotFound(Json<ErrorBody>),
+    }
+    errors { 400 => BadRequest, 404 => NotFound }
 }
-error_responses!(QueuedResponse { 400 => BadRequest, 401 => Unauthorized, 403 => Forbidden, 404 => NotFound });
 
-#[derive(ApiResponse)]
-pub enum EventListResponse {
-    /// A page of events.
-    #[oai(status = 200)]
-    Ok(Json<EventList>),
-    /// Invalid limit.
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    /// Missing, unknown, revoked or expired secret key.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
-    /// A publishable key was sent; this endpoint needs the secret key.
-    #[oai(status = 403)]
-    Forbidden(Json<ErrorBody>),
-    /// Unexpected error; quote `request_id`.
-    #[oai(status = 500)]
-    Internal(Json<ErrorBody>),
+secret_key_response! {
+    pub enum EventListResponse {
+        /// A page of events.
+        #[oai(status = 200)]
+        Ok(Json<EventList>),
+        /// Invalid limit.
+        #[oai(status = 400)]
+        BadRequest(Json<ErrorBody>),
+    }
+    errors { 400 => BadRequest }
 }
-error_responses!(EventListResponse { 400 => BadRequest, 401 => Unauthorized, 403 => Forbidden });
 
-#[derive(ApiResponse)]
-pub enum EventResponse {
-    /// The event with its deliveries and attempts.
-    #[oai(status = 200)]
-    Ok(Json<Event>),
-    /// Missing, unknown, revoked or expired secret key.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
-    /// A publishable key was sent; this endpoint needs the secret key.
-    #[oai(status = 403)]
-    Forbidden(Json<ErrorBody>),
-    /// No such event for this merchant and mode.
-    #[oai(status = 404)]
-    NotFound(Json<ErrorBody>),
-    /// Unexpected error; quote `request_id`.
-    #[oai(status = 500)]
-    Internal(Json<ErrorBody>),
+secret_key_response! {
+    pub enum EventResponse {
+        /// The event with its deliveries and attempts.
+        #[oai(status = 200)]
+        Ok(Json<Event>),
+        /// No such event for this merchant and mode.
+        #[oai(status = 404)]
+        NotFound(Json<ErrorBody>),
+    }
+    errors { 404 => NotFound }
 }
-error_responses!(EventResponse { 401 => Unauthorized, 403 => Forbidden, 404 => NotFound });
 
 /// Checks a page size.
 pub fn page_limit(limit: Option<u64>) -> Result<u64, ApiError> {
