@@ -13,7 +13,7 @@ use crate::{
     store::{
         self,
         entities::{api_key, merchant, voucher},
-        ledger::Line,
+        ledger::{Account, Lines},
     },
 };
 
@@ -198,20 +198,12 @@ pub async fn issue_vouchers(
         .minor()
         .checked_mul(i64::from(spec.count))
         .ok_or_else(|| field_error("count", "amount_too_large", "count x amount is too large."))?;
-    let mut lines: Vec<Line> = ids
-        .iter()
-        .map(|id| Line {
-            account: "voucher_liability".into(),
-            voucher_id: Some(*id),
-            amount_minor: amount.minor(),
-        })
-        .collect();
-    lines.push(Line {
-        account: format!("voucher_float:{}", spec.mode.as_str()),
-        voucher_id: None,
-        amount_minor: -total,
-    });
-    store::ledger::post(&tx, "issue", None, spec.currency.code(), &lines, now).await?;
+    let mut lines = Lines::new(spec.mode.as_str(), spec.currency.code());
+    for id in &ids {
+        lines.add(Account::VoucherLiability { voucher_id: *id }, amount.minor());
+    }
+    lines.add(Account::VoucherFloat, -total);
+    store::ledger::post(&tx, "issue", None, &lines, now).await?;
     tx.commit().await?;
     tracing::info!(count = ids.len(), "vouchers issued");
     Ok(ids

@@ -6,7 +6,9 @@
 //! - [`telemetry`]: logging and request ids.
 //! - [`api`]: one `#[OpenApi]` struct per resource and the one error type ([`api::error`]).
 //! - [`auth`]: API keys to merchants.
-//! - [`payments`]: the payment rules (pay, verify, check) and voucher acceptance rules.
+//! - [`payments`]: the payment rules (pay, verify, check), voucher acceptance rules and
+//!   the one derivation of a transaction's status.
+//! - [`idempotency`]: the one Idempotency-Key mechanism of every money call.
 //! - [`admin`]: operator actions (merchants, issuance, blocking, demo seed).
 //! - [`store`]: the only module that speaks SeaORM.
 //! - [`checkout`]: the widget's server side: remembered vouchers, signed amounts, settings.
@@ -24,6 +26,7 @@ pub mod cache;
 pub mod checkout;
 pub mod config;
 pub mod crypto;
+pub mod idempotency;
 pub mod ids;
 pub mod keys;
 pub mod payments;

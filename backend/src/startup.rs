@@ -229,7 +229,7 @@ fn spawn_housekeeping(state: AppState) {
         let mut every = tokio::time::interval(Duration::from_secs(3600));
         loop {
             every.tick().await;
-            match store::payments::purge_idempotency(&state.db, time::OffsetDateTime::now_utc())
+            match store::idempotency::purge(&state.db, time::OffsetDateTime::now_utc())
                 .await
             {
                 Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency keys removed"),

@@ -16,7 +16,7 @@ use crate::{
     crypto::voucher_hmac,
     secret::Secret,
     startup::AppState,
-    store::{self, entities::voucher, ledger::Line},
+    store::{self, entities::voucher, ledger::{Account, Lines}},
 };
 
 /// One magic voucher.
@@ -105,39 +105,24 @@ pub async fn ensure_magic_vouchers(
         .await;
         let id = match inserted {
             Ok(ids) => ids[0],
-            Err(e) if store::is_unique_violation(&e) => {
+            Err(e) if store::violates(&e, store::Unique::VoucherCode) => {
                 tx.rollback().await?;
                 continue;
             }
             Err(e) => return Err(e.into()),
         };
-        store::ledger::post(
-            &tx,
-            "issue",
-            None,
-            "EUR",
-            &issue_lines(id, magic.balance_minor),
-            now,
-        )
-        .await?;
+        store::ledger::post(&tx, "issue", None, &issue_lines(id, magic.balance_minor), now).await?;
         tx.commit().await?;
     }
     Ok(())
 }
 
-fn issue_lines(voucher_id: i64, amount: i64) -> [Line; 2] {
-    [
-        Line {
-            account: "voucher_liability".into(),
-            voucher_id: Some(voucher_id),
-            amount_minor: amount,
-        },
-        Line {
-            account: format!("voucher_float:{}", Mode::Test.as_str()),
-            voucher_id: None,
-            amount_minor: -amount,
-        },
-    ]
+fn issue_lines(voucher_id: i64, amount: i64) -> Lines {
+    let mut lines = Lines::new(Mode::Test.as_str(), "EUR");
+    lines
+        .add(Account::VoucherLiability { voucher_id }, amount)
+        .add(Account::VoucherFloat, -amount);
+    lines
 }
 
 /// Tops the magic vouchers among `vouchers` back up to their nominal balance before a
@@ -191,15 +176,7 @@ async fn refill_code(state: &AppState, code: &VoucherCode) -> Result<(), ApiErro
     }
     let now = OffsetDateTime::now_utc();
     store::refunds::top_up_voucher(&tx, row.id, missing, now).await?;
-    store::ledger::post(
-        &tx,
-        "test_top_up",
-        None,
-        "EUR",
-        &issue_lines(row.id, missing),
-        now,
-    )
-    .await?;
+    store::ledger::post(&tx, "test_top_up", None, &issue_lines(row.id, missing), now).await?;
     tx.commit().await?;
     Ok(())
 }

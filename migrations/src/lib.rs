@@ -9,6 +9,7 @@ mod m20261122_000001_initial;
 mod m20261122_100000_checkout_widget;
 mod m20261201_000001_merchant_integration;
 mod m20261202_000001_journal_transaction_index;
+mod m20261202_100000_payment_guarantees;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_100000_checkout_widget::Migration),
             Box::new(m20261201_000001_merchant_integration::Migration),
             Box::new(m20261202_000001_journal_transaction_index::Migration),
+            Box::new(m20261202_100000_payment_guarantees::Migration),
         ]
     }
 }

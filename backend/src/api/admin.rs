@@ -41,6 +41,7 @@ impl AdminApi {
 
 /// A merchant to create.
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct CreateMerchant {
     pub name: String,
     /// Commission in basis points (250 = 2.50%), 0 to 10000.
@@ -69,6 +70,7 @@ pub struct CreatedMerchant {
 
 /// Vouchers to issue.
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct IssueVouchers {
     pub currency: String,
     /// Face value of each voucher, e.g. `"50.00"`.
@@ -109,6 +111,7 @@ pub struct IssuedVoucherBody {
 
 /// A voucher to block or unblock.
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct BlockVoucher {
     pub code: String,
     /// true to block (default), false to unblock.

@@ -103,6 +103,14 @@ pub enum ApiError {
     /// 409: a request with this Idempotency-Key is still being processed.
     #[error("idempotency key in flight")]
     IdempotencyInFlight,
+    /// 409: the request conflicts with the state of a resource (e.g. a refund onto a
+    /// blocked voucher: `voucher_blocked`).
+    #[error("conflict: {code}")]
+    Conflict { code: &'static str, message: String },
+    /// The stored answer to an earlier request with the same Idempotency-Key, replayed as
+    /// it was given (status and body).
+    #[error("replayed answer with status {status}")]
+    Replayed { status: u16, body: Box<ErrorBody> },
     /// 429: too many requests; retry after the given delay.
     #[error("rate limited")]
     RateLimited { retry_after: Duration },
@@ -193,7 +201,8 @@ impl ApiError {
             Self::Declined { .. } => 402,
             Self::WrongKeyKind { .. } | Self::Forbidden { .. } => 403,
             Self::NotFound(_) => 404,
-            Self::OrderAlreadyPaid { .. } | Self::IdempotencyInFlight => 409,
+            Self::OrderAlreadyPaid { .. } | Self::IdempotencyInFlight | Self::Conflict { .. } => 409,
+            Self::Replayed { status, .. } => *status,
             Self::RateLimited { .. } => 429,
             Self::Internal(_) => 500,
         }
@@ -209,7 +218,9 @@ impl ApiError {
             Self::IdempotencyMismatch => "idempotency_key_reused",
             Self::Unauthenticated { code }
             | Self::WrongKeyKind { code }
-            | Self::Forbidden { code, .. } => code,
+            | Self::Forbidden { code, .. }
+            | Self::Conflict { code, .. } => code,
+            Self::Replayed { .. } => "replayed",
             Self::Declined { reason, .. } => reason.code(),
             Self::NotFound(_) => "resource_missing",
             Self::OrderAlreadyPaid { .. } => "order_already_paid",
@@ -228,7 +239,8 @@ impl ApiError {
             Self::Unauthenticated { .. } => "authentication_error",
             Self::WrongKeyKind { .. } | Self::Forbidden { .. } => "permission_error",
             Self::Declined { .. } => "voucher_error",
-            Self::OrderAlreadyPaid { .. } => "conflict_error",
+            Self::OrderAlreadyPaid { .. } | Self::Conflict { .. } => "conflict_error",
+            Self::Replayed { .. } => "replayed",
             Self::RateLimited { .. } => "rate_limit_error",
             Self::Internal(_) => "api_error",
         }
@@ -247,7 +259,8 @@ impl ApiError {
             Self::Unauthenticated { .. } => "The API key is unknown, revoked or expired.".into(),
             Self::WrongKeyKind { code: "secret_key_not_allowed" } => "A secret key must never be used in a browser. Use your publishable key (pk_...) here and roll the exposed secret key.".into(),
             Self::WrongKeyKind { .. } => "This endpoint needs a secret key (sk_...) from your server.".into(),
-            Self::Forbidden { message, .. } => message.clone(),
+            Self::Forbidden { message, .. } | Self::Conflict { message, .. } => message.clone(),
+            Self::Replayed { body, .. } => body.error.message.clone(),
             Self::Declined { reason, .. } => reason.message().into(),
             Self::NotFound(what) => format!("No such {what}."),
             Self::OrderAlreadyPaid { .. } => "This order has already been paid; see `transaction_id`.".into(),
@@ -277,8 +290,10 @@ impl ApiError {
 
     /// The wire body. 500s are logged here with their cause, and never echoed.
     pub fn to_body(&self) -> ErrorBody {
-        if let Self::Internal(cause) = self {
-            tracing::error!(error = ?cause, "internal error");
+        match self {
+            Self::Internal(cause) => tracing::error!(error = ?cause, "internal error"),
+            Self::Replayed { body, .. } => return (**body).clone(),
+            _ => {}
         }
         ErrorBody {
             error: ErrorDetail {

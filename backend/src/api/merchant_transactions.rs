@@ -103,6 +103,7 @@ pub struct NewVoucherBody {
 
 /// A refund to make.
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct CreateRefund {
     /// Decimal amount in the transaction's currency; absent refunds everything left.
     pub amount: Option<String>,

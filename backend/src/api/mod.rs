@@ -12,6 +12,15 @@ pub mod transactions;
 pub mod vouchers;
 pub mod webhooks;
 
+pub use transactions::format_minor;
+
+/// Every timestamp on the wire: RFC 3339 in UTC, e.g. `2026-12-02T16:40:00.123Z`.
+pub fn format_time(t: time::OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("RFC 3339 formats every timestamp of the years 0 to 9999")
+}
+
 use poem::{http::StatusCode, IntoResponse, Response};
 use poem_openapi::{OpenApiService, Tags};
 
@@ -85,9 +94,16 @@ pub fn spec_json(state: &AppState) -> String {
 /// Turns errors raised by the framework itself (unparseable body, missing bearer token,
 /// unknown path) into the one error shape.
 pub async fn framework_error(err: poem::Error) -> Response {
-    let status = err.status();
+    let mut status = err.status();
     let api_error = match status {
-        StatusCode::BAD_REQUEST => Some(ApiError::MalformedBody(err.to_string())),
+        StatusCode::BAD_REQUEST => Some(match unknown_field(&err.to_string()) {
+            Some(field) => ApiError::InvalidRequest(vec![superpayment_core::FieldError::new(
+                &field,
+                "unknown_field",
+                &format!("Unknown field `{field}`: only the documented fields are accepted, so a misspelt or unsupported one is never silently ignored."),
+            )]),
+            None => ApiError::MalformedBody(err.to_string()),
+        }),
         StatusCode::UNAUTHORIZED => Some(ApiError::Unauthenticated {
             code: "missing_api_key",
         }),
@@ -108,7 +124,12 @@ pub async fn framework_error(err: poem::Error) -> Response {
                     StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type".into(),
                     _ => "invalid_request".into(),
                 },
-                message: err.to_string(),
+                message: match status {
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                        "The body must be JSON: send `Content-Type: application/json` (and `{}` when there is nothing to say).".into()
+                    }
+                    _ => err.to_string(),
+                },
                 param: None,
                 errors: None,
                 transaction_id: None,
@@ -117,7 +138,18 @@ pub async fn framework_error(err: poem::Error) -> Response {
             },
         },
     };
+    // A body in another media type is a bad request like any other malformed body (every
+    // operation with a body documents its 400).
+    if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        status = StatusCode::BAD_REQUEST;
+    }
     poem::web::Json(body).with_status(status).into_response()
+}
+
+/// The field named by poem-openapi's `deny_unknown_fields` error, if that is the error.
+fn unknown_field(message: &str) -> Option<String> {
+    let rest = message.split("unknown field `").nth(1)?;
+    Some(rest.split('`').next()?.to_owned())
 }
 
 mod error_examples {

@@ -9,8 +9,6 @@ use super::{
 };
 use crate::{
     auth::authenticate,
-    checkout,
-    crypto::sha256_hex,
     error_responses,
     payments::{self, PayOutcome, PayRequest, PaymentReceipt},
     startup::AppState,
@@ -29,7 +27,7 @@ impl PaymentsApi {
 
 /// Pay an order with one or more vouchers (applied in the order given).
 #[derive(Object)]
-#[oai(example)]
+#[oai(example, deny_unknown_fields)]
 pub struct PaymentRequest {
     /// The merchant's order id: 1-64 of `A-Z a-z 0-9 - _ . : # /`.
     pub order_id: String,
@@ -48,6 +46,7 @@ pub struct PaymentRequest {
 
 /// A voucher by code (`XXXX-XXXX-XXXX-XXXX`, case and dashes free) or remembered token.
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct VoucherSource {
     pub code: Option<String>,
     pub token: Option<String>,
@@ -219,35 +218,18 @@ impl PaymentsApi {
                 })
                 .collect(),
         };
-        let payment = validate_payment_request(&input).map_err(ApiError::InvalidRequest)?;
-        crate::testmode::refill_magic(&self.state, &caller, &payment.vouchers).await?;
-        payments::check_idempotency_key(key.as_deref())?;
-        checkout::check_signature(&self.state, &caller, &payment, body.signature.as_deref())
-            .await?;
-        let remember = body.remember.unwrap_or(false);
-        let canonical = serde_json::to_string(&(&input, &body.signature, remember))
-            .map_err(anyhow::Error::from)?;
-        let vouchers = payment.vouchers.clone();
         let request = PayRequest {
-            payment,
+            payment: validate_payment_request(&input).map_err(ApiError::InvalidRequest)?,
+            signature: body.signature,
+            remember: body.remember.unwrap_or(false),
             idempotency_key: key,
-            request_hash: sha256_hex(&canonical),
         };
-        match payments::pay(&self.state, &caller, request).await? {
-            PayOutcome::Created(receipt) => {
-                let remembered = checkout::tokens::after_payment(
-                    &self.state,
-                    &caller,
-                    &vouchers,
-                    &receipt,
-                    remember,
-                )
-                .await
-                // The payment stands either way; the shopper just is not remembered.
-                .unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "remembering the vouchers failed");
-                    Vec::new()
-                });
+        let remember = request.remember;
+        Ok(match payments::pay(&self.state, &caller, request).await? {
+            PayOutcome::Created {
+                receipt,
+                remembered,
+            } => {
                 let mut payment = Payment::from(receipt);
                 if remember {
                     payment.remembered_vouchers = Some(
@@ -258,33 +240,16 @@ impl PaymentsApi {
                                 last4: r.last4,
                                 balance: r.balance.to_string(),
                                 currency: r.balance.currency().code().into(),
-                                expires_at: r
-                                    .expires_at
-                                    .format(&time::format_description::well_known::Rfc3339)
-                                    .unwrap_or_default(),
+                                expires_at: crate::api::format_time(r.expires_at),
                             })
                             .collect(),
                     );
                 }
-                Ok(ProcessPaymentResponse::Created(Json(payment), None))
+                ProcessPaymentResponse::Created(Json(payment), None)
             }
-            PayOutcome::Replayed { status: 201, body } => {
-                let receipt: PaymentReceipt =
-                    serde_json::from_str(&body).map_err(anyhow::Error::from)?;
-                Ok(ProcessPaymentResponse::Created(
-                    Json(receipt.into()),
-                    Some("true".into()),
-                ))
+            PayOutcome::Replayed(receipt) => {
+                ProcessPaymentResponse::Created(Json(receipt.into()), Some("true".into()))
             }
-            PayOutcome::Replayed { status, body } => {
-                let body: ErrorBody = serde_json::from_str(&body).map_err(anyhow::Error::from)?;
-                let body = Json(body);
-                Ok(match status {
-                    402 => ProcessPaymentResponse::PaymentRequired(body),
-                    409 => ProcessPaymentResponse::Conflict(body),
-                    _ => ProcessPaymentResponse::BadRequest(body),
-                })
-            }
-        }
+        })
     }
 }

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::{
     auth::authenticate,
-    payments::{self, TransactionView, VerifyQuery},
+    payments::{self, TransactionStatus, TransactionView, VerifyQuery},
     secret_key_response,
     startup::AppState,
 };
@@ -29,6 +29,7 @@ impl TransactionsApi {
 
 /// Which transaction, and what the merchant expects of it.
 #[derive(Object)]
+#[oai(deny_unknown_fields)]
 pub struct VerifyRequest {
     /// `txn_...`, as received by the page in `superpayment:success`.
     pub transaction_id: Option<String>,
@@ -38,9 +39,15 @@ pub struct VerifyRequest {
     pub expected_amount: Option<String>,
     /// The currency the merchant charged, e.g. `"EUR"`.
     pub expected_currency: Option<String>,
+    /// Also verify a partially refunded transaction (default false). A fully refunded one
+    /// is never verified: its `status` is then a mismatch whatever this says.
+    pub accept_partially_refunded: Option<bool>,
 }
 
-/// The verdict: `verified` is true only when the transaction succeeded and nothing differs.
+/// The verdict: `verified` is true only when nothing differs from what was expected and the
+/// transaction may release goods: `succeeded`, or `partially_refunded` when
+/// `accept_partially_refunded` was asked (see `refunded_amount`). A `refunded` transaction
+/// is never verified (`mismatches` then holds `status`).
 #[derive(Object)]
 pub struct Verification {
     pub verified: bool,
@@ -103,13 +110,7 @@ impl TransactionDetail {
         let t = view.row;
         let currency = Currency::from_str(&t.currency)
             .map_err(|_| anyhow::anyhow!("stored currency unknown"))?;
-        let status = if t.refunded_minor == 0 {
-            t.status.clone()
-        } else if t.refunded_minor < t.amount_minor {
-            "partially_refunded".into()
-        } else {
-            "refunded".into()
-        };
+        let status = TransactionStatus::of(&t).as_str().to_owned();
         Ok(TransactionDetail {
             id: t.id,
             status,
@@ -197,6 +198,7 @@ impl TransactionsApi {
                 order_id,
                 expected_amount: body.expected_amount,
                 expected_currency,
+                accept_partially_refunded: body.accept_partially_refunded.unwrap_or(false),
             },
         )
         .await?;

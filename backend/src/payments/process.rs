@@ -1,34 +1,39 @@
-//! Paying an order with vouchers: idempotency, order dedup and the one ledger transaction.
-use std::time::Duration;
-
-use sea_orm::{DatabaseTransaction, TransactionTrait};
+//! Paying an order with vouchers: the whole flow behind POST /api/process-payment.
+//!
+//! [`pay`] owns it: test-mode refills, the amount's signature, the request fingerprint,
+//! the idempotent run (key, order lock, the one ledger transaction) and remembering the
+//! shopper's vouchers afterwards.
+use sea_orm::DatabaseTransaction;
 use serde::{Deserialize, Serialize};
-use superpayment_core::{split_commission, BasisPoints, Money, ValidPayment};
+use superpayment_core::{split_commission, BasisPoints, ValidPayment, VoucherRef};
 use time::OffsetDateTime;
 
-use super::{rules, IDEMPOTENCY_TTL};
+use super::rules;
 use crate::{
     api::error::{ApiError, DeclineReason},
     auth::Caller,
-    cache::LockGuard,
-    crypto::sha256_hex,
+    checkout::{self, tokens::RememberedVoucher},
+    crypto::{sha256_hex, voucher_hmac},
+    idempotency::{self, Fingerprint, IdempotencyKey, IdempotentOperation, Operation, Outcome, Recorder},
     ids::new_id,
     startup::AppState,
     store::{
         self,
-        entities::{event, idempotency_key, transaction},
-        ledger::Line,
+        entities::{event, transaction},
+        ledger::{Account, Lines},
         payment_write::{Debit, PaymentWrite, WriteOutcome},
     },
 };
 
-/// A validated payment request with its idempotency context.
+/// A validated payment request.
 pub struct PayRequest {
     pub payment: ValidPayment,
-    /// The Idempotency-Key header, already checked for length and characters.
+    /// The widget's `data-signature`, if any.
+    pub signature: Option<String>,
+    /// The shopper asked to be remembered on this device.
+    pub remember: bool,
+    /// The Idempotency-Key header, as sent.
     pub idempotency_key: Option<String>,
-    /// SHA-256 of the canonical request body, to tell a replay from a reused key.
-    pub request_hash: String,
 }
 
 /// The answer to a successful payment (also stored for idempotent replays).
@@ -52,234 +57,150 @@ pub struct ReceiptVoucher {
     pub remaining_balance: String,
 }
 
-/// A fresh result, or a stored one replayed for a repeated Idempotency-Key.
+/// A fresh payment (with the vouchers remembered for the shopper, if asked), or the stored
+/// answer replayed for a repeated Idempotency-Key (never with remembered vouchers).
 #[derive(Debug)]
 pub enum PayOutcome {
-    Created(PaymentReceipt),
-    /// The stored status and JSON body of the first request with this key.
-    Replayed {
-        status: u16,
-        body: String,
+    Created {
+        receipt: PaymentReceipt,
+        remembered: Vec<RememberedVoucher>,
     },
+    Replayed(PaymentReceipt),
 }
 
-/// How long a dedup lock lives if its holder dies without releasing it.
-const LOCK_TTL: Duration = Duration::from_secs(60);
-/// How long a request waits for an earlier attempt at the same order to finish.
-const ORDER_LOCK_WAIT: Duration = Duration::from_secs(10);
+/// The request as fingerprinted: validated, codes as their HMACs and tokens as their hashes.
+#[derive(Serialize)]
+struct Canonical<'a> {
+    order_id: &'a str,
+    amount_minor: i64,
+    currency: &'a str,
+    vouchers: Vec<String>,
+    signature: Option<&'a str>,
+    remember: bool,
+}
 
 /// Pays an order, honouring the three depths of double-payment protection of design §3:
-/// the idempotency key (lock, then stored answer), the order (lock, then unique index),
-/// and the conditional debits inside one database transaction.
+/// the idempotency key ([`idempotency::execute`]), the order (a lock, then the unique
+/// index), and the conditional debits inside one database transaction.
 #[tracing::instrument(skip_all, fields(merchant_id = %caller.merchant_id, order_id = %req.payment.order_id, mode = caller.mode_str()))]
 pub async fn pay(
     state: &AppState,
     caller: &Caller,
     req: PayRequest,
 ) -> Result<PayOutcome, ApiError> {
-    let scope = format!("{}:{}", caller.merchant_id, caller.mode_str());
-    let order_lock = format!(
-        "order:{scope}:{}",
-        sha256_hex(req.payment.order_id.as_str())
-    );
-    let idem_lock = req
-        .idempotency_key
-        .as_deref()
-        .map(|k| format!("idem:{scope}:{}", sha256_hex(k)));
-    let mut keys = vec![order_lock.as_str()];
-    keys.extend(idem_lock.as_deref());
-    // Both locks in one round trip: the common case costs a single Redis call each way.
-    let mut taken = state.coord.try_lock_many(&keys, LOCK_TTL).await.into_iter();
-    let order_guard = taken.next().flatten();
-    let idem_guard = taken.next().flatten();
-    if idem_lock.is_some() && idem_guard.is_none() {
-        state
-            .coord
-            .unlock_many(order_guard.into_iter().collect())
-            .await;
-        return Err(ApiError::IdempotencyInFlight);
-    }
-    let mut held: Vec<LockGuard> = idem_guard.into_iter().collect();
-    let result = pay_holding_key(state, caller, &req, &order_lock, order_guard, &mut held).await;
-    state.coord.unlock_many(held).await;
-    result
-}
-
-async fn pay_holding_key(
-    state: &AppState,
-    caller: &Caller,
-    req: &PayRequest,
-    order_lock: &str,
-    order_guard: Option<LockGuard>,
-    held: &mut Vec<LockGuard>,
-) -> Result<PayOutcome, ApiError> {
-    let order_guard = match order_guard {
-        Some(g) => Some(g),
-        // Another attempt at this order is running (a double click): wait for it, then
-        // learn its outcome from the database instead of racing it.
-        None => {
-            state
-                .coord
-                .lock_waiting(order_lock, LOCK_TTL, ORDER_LOCK_WAIT)
-                .await
-        }
-    };
-    held.extend(order_guard);
-    let result = pay_order(state, caller, req).await;
-    let Some(key) = &req.idempotency_key else {
-        return result;
-    };
-    match result {
-        Ok(outcome) => Ok(outcome),
-        Err(ApiError::IdempotencyInFlight) => {
-            // Lost a race on the key's unique index (a lock that failed open): the winner's
-            // answer is stored.
-            match stored_response(state, caller, key).await? {
-                Some(stored) => replay(stored, &req.request_hash),
-                None => Err(ApiError::IdempotencyInFlight),
-            }
-        }
-        Err(err @ (ApiError::Declined { .. } | ApiError::OrderAlreadyPaid { .. })) => {
-            // Outcomes of a request that ran are kept, so a retry gets the same answer.
-            remember_failure(state, caller, key, &req.request_hash, &err).await;
-            Err(err)
-        }
-        Err(err) => Err(err),
-    }
-}
-
-async fn stored_response(
-    state: &AppState,
-    caller: &Caller,
-    key: &str,
-) -> Result<Option<idempotency_key::Model>, ApiError> {
-    Ok(store::payments::find_idempotency(
-        &state.db,
-        &caller.merchant_id,
-        caller.mode_str(),
-        key,
-        OffsetDateTime::now_utc(),
-    )
-    .await?)
-}
-
-fn replay(stored: idempotency_key::Model, request_hash: &str) -> Result<PayOutcome, ApiError> {
-    if stored.request_hash != request_hash {
-        return Err(ApiError::IdempotencyMismatch);
-    }
-    Ok(PayOutcome::Replayed {
-        status: u16::try_from(stored.response_status).unwrap_or(500),
-        body: stored.response_body,
-    })
-}
-
-async fn remember_failure(
-    state: &AppState,
-    caller: &Caller,
-    key: &str,
-    request_hash: &str,
-    err: &ApiError,
-) {
-    let now = OffsetDateTime::now_utc();
-    let body = match serde_json::to_string(&err.to_body()) {
-        Ok(body) => body,
-        Err(_) => return,
-    };
-    let row = idempotency_key::Model {
-        id: 0,
-        merchant_id: caller.merchant_id.clone(),
-        mode: caller.mode_str().into(),
-        key: key.into(),
-        request_hash: request_hash.into(),
-        response_status: i32::from(err.status()),
-        response_body: body,
-        created_at: now,
-        expires_at: now + IDEMPOTENCY_TTL,
-    };
-    if let Err(e) = store::payments::insert_idempotency(&state.db, row).await {
-        if !store::is_unique_violation(&e) {
-            tracing::warn!(error = %e, "could not store the declined response for replay");
-        }
-    }
-}
-
-async fn paid_by(
-    state: &AppState,
-    caller: &Caller,
-    order_id: &str,
-) -> Result<Option<String>, ApiError> {
-    Ok(store::payments::find_transaction_by_order(
-        &state.db,
-        &caller.merchant_id,
-        caller.mode_str(),
-        order_id,
-    )
-    .await?
-    .map(|t| t.id))
-}
-
-/// Runs the payment's database transaction: lock the vouchers in id order, plan the
-/// debits, write everything (one statement on PostgreSQL), commit.
-async fn pay_order(
-    state: &AppState,
-    caller: &Caller,
-    req: &PayRequest,
-) -> Result<PayOutcome, ApiError> {
     let p = &req.payment;
-    // Everything from here to the commit shares one database transaction, so a payment
-    // costs a single commit.
-    let tx = state.db.begin().await?;
-    if let Some(key) = &req.idempotency_key {
-        // Read under the key's lock: a completed request's answer is stored by now.
-        let stored = store::payments::find_idempotency(
-            &tx,
-            &caller.merchant_id,
-            caller.mode_str(),
-            key,
-            OffsetDateTime::now_utc(),
+    crate::testmode::refill_magic(state, caller, &p.vouchers).await?;
+    let key = IdempotencyKey::parse(req.idempotency_key.clone())?;
+    checkout::check_signature(state, caller, p, req.signature.as_deref()).await?;
+    let fingerprint = Fingerprint::of(&Canonical {
+        order_id: p.order_id.as_str(),
+        amount_minor: p.amount.minor(),
+        currency: p.amount.currency().code(),
+        vouchers: p
+            .vouchers
+            .iter()
+            .map(|v| match v {
+                VoucherRef::Code(code) => format!("code:{}", voucher_hmac(&state.pepper, code)),
+                VoucherRef::Token(t) => format!("token:{}", sha256_hex(t)),
+            })
+            .collect(),
+        signature: req.signature.as_deref(),
+        remember: req.remember,
+    })?;
+    let order_lock = format!(
+        "order:{}:{}:{}",
+        caller.merchant_id,
+        caller.mode_str(),
+        sha256_hex(p.order_id.as_str())
+    );
+    let op = Payment { state, caller, payment: p };
+    match idempotency::execute(state, caller, key, fingerprint, Some(order_lock), &op).await? {
+        Outcome::Replayed(receipt) => Ok(PayOutcome::Replayed(receipt)),
+        Outcome::Fresh(receipt) => {
+            let remembered = checkout::tokens::after_payment(
+                state,
+                caller,
+                &p.vouchers,
+                &receipt,
+                req.remember,
+            )
+            .await
+            // The payment stands either way; the shopper just is not remembered.
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "remembering the vouchers failed");
+                Vec::new()
+            });
+            Ok(PayOutcome::Created {
+                receipt,
+                remembered,
+            })
+        }
+    }
+}
+
+/// One payment as an idempotent operation.
+struct Payment<'a> {
+    state: &'a AppState,
+    caller: &'a Caller,
+    payment: &'a ValidPayment,
+}
+
+impl IdempotentOperation for Payment<'_> {
+    type Output = PaymentReceipt;
+    const OPERATION: Operation = Operation::Payment;
+
+    /// Locks the vouchers in id order, plans the debits and writes everything (one
+    /// statement on PostgreSQL) in the caller's transaction.
+    async fn run(
+        &self,
+        tx: &DatabaseTransaction,
+        recorder: &Recorder<'_>,
+    ) -> Result<PaymentReceipt, ApiError> {
+        // Typed codes and remembered-voucher tokens both end up as the code's HMAC.
+        let hmacs =
+            checkout::tokens::voucher_hmacs(self.state, tx, self.caller, &self.payment.vouchers)
+                .await?;
+        plan_and_write(tx, self.caller, self.payment, &hmacs, recorder).await
+    }
+
+    /// A repeat of an order that is already paid is answered as such, even when its
+    /// vouchers no longer cover it (the first payment used them).
+    async fn explain(&self, err: ApiError) -> Result<ApiError, ApiError> {
+        if !matches!(err, ApiError::Declined { .. } | ApiError::OrderAlreadyPaid { .. }) {
+            return Ok(err);
+        }
+        let paid = store::payments::find_transaction_by_order(
+            &self.state.db,
+            &self.caller.merchant_id,
+            self.caller.mode_str(),
+            self.payment.order_id.as_str(),
         )
         .await?;
-        if let Some(stored) = stored {
-            tx.rollback().await?;
-            return replay(stored, &req.request_hash);
-        }
+        Ok(match paid {
+            Some(t) => ApiError::OrderAlreadyPaid {
+                transaction_id: t.id,
+            },
+            None => err,
+        })
     }
-    // Typed codes and remembered-voucher tokens both end up as the code's HMAC.
-    let planned =
-        match crate::checkout::tokens::voucher_hmacs(state, &tx, caller, &p.vouchers).await {
-            Ok(hmacs) => plan_and_write(&tx, caller, req, &hmacs).await,
-            Err(err) => Err(err),
-        };
-    match planned {
-        Ok(receipt) => {
-            tx.commit().await?;
-            tracing::info!(transaction_id = %receipt.id, amount = %receipt.amount, currency = %receipt.currency, vouchers = receipt.vouchers.len(), "payment succeeded");
-            Ok(PayOutcome::Created(receipt))
-        }
-        Err(err) => {
-            tx.rollback().await?;
-            match err {
-                // A repeat of an order that is already paid is answered as such, even
-                // when its vouchers no longer cover it (the first payment used them).
-                ApiError::Declined { .. } | ApiError::OrderAlreadyPaid { .. } => {
-                    match paid_by(state, caller, p.order_id.as_str()).await? {
-                        Some(transaction_id) => Err(ApiError::OrderAlreadyPaid { transaction_id }),
-                        None => Err(err),
-                    }
-                }
-                other => Err(other),
-            }
-        }
+
+    /// Outcomes of a request that ran are kept, so a retry gets the same answer.
+    fn keeps(err: &ApiError) -> bool {
+        matches!(err, ApiError::Declined { .. } | ApiError::OrderAlreadyPaid { .. })
+    }
+
+    fn committed(&self, receipt: &PaymentReceipt) {
+        tracing::info!(transaction_id = %receipt.id, amount = %receipt.amount, currency = %receipt.currency, vouchers = receipt.vouchers.len(), "payment succeeded");
     }
 }
 
 async fn plan_and_write(
     tx: &DatabaseTransaction,
     caller: &Caller,
-    req: &PayRequest,
+    p: &ValidPayment,
     hmacs: &[String],
+    recorder: &Recorder<'_>,
 ) -> Result<PaymentReceipt, ApiError> {
-    let p = &req.payment;
     let now = OffsetDateTime::now_utc();
     let locked = store::vouchers::lock_by_hmacs(tx, hmacs).await?;
     let rows: Vec<_> = hmacs
@@ -294,35 +215,25 @@ async fn plan_and_write(
     let currency = p.amount.currency();
     let txn_id = new_id("txn");
 
-    let mut lines: Vec<Line> = plan
-        .iter()
-        .map(|a| Line {
-            account: "voucher_liability".into(),
-            voucher_id: Some(a.voucher_id),
-            amount_minor: -a.take,
-        })
-        .collect();
-    lines.push(Line {
-        account: format!(
-            "merchant_payable:{}:{}",
-            caller.merchant_id,
-            caller.mode_str()
-        ),
-        voucher_id: None,
-        amount_minor: split.net.minor(),
-    });
-    lines.push(Line {
-        account: format!("platform_commission:{}", caller.mode_str()),
-        voucher_id: None,
-        amount_minor: split.commission.minor(),
-    });
-    lines.retain(|l| l.amount_minor != 0);
+    let mut lines = Lines::new(caller.mode_str(), currency.code());
+    for a in &plan {
+        let voucher_id = a.voucher_id;
+        lines.add(Account::VoucherLiability { voucher_id }, -a.take);
+        // A single-use voucher's remainder is forfeited: it leaves the liability for good.
+        lines
+            .add(Account::VoucherLiability { voucher_id }, -a.forfeit)
+            .add(Account::Breakage { voucher_id }, a.forfeit);
+    }
+    lines
+        .add(
+            Account::MerchantPayable {
+                merchant_id: &caller.merchant_id,
+            },
+            split.net.minor(),
+        )
+        .add(Account::PlatformCommission, split.commission.minor());
 
-    let money = |minor: i64| -> Result<String, ApiError> {
-        Ok(Money::from_minor(minor, currency)
-            .map_err(|e| anyhow::anyhow!("amount out of range: {e}"))?
-            .to_string())
-    };
+    let money = |minor: i64| crate::api::format_minor(minor, currency);
     let receipt = PaymentReceipt {
         id: txn_id.clone(),
         status: "succeeded".into(),
@@ -364,6 +275,7 @@ async fn plan_and_write(
             .map(|a| Debit {
                 voucher_id: a.voucher_id,
                 amount_minor: a.take,
+                forfeit_minor: a.forfeit,
                 balance_after_minor: a.balance_after,
                 position: a.position as i32,
                 mark_used: a.mark_used,
@@ -388,20 +300,7 @@ async fn plan_and_write(
             }),
             created_at: now,
         },
-        idempotency: match &req.idempotency_key {
-            Some(key) => Some(idempotency_key::Model {
-                id: 0,
-                merchant_id: caller.merchant_id.clone(),
-                mode: caller.mode_str().into(),
-                key: key.clone(),
-                request_hash: req.request_hash.clone(),
-                response_status: 201,
-                response_body: serde_json::to_string(&receipt).map_err(anyhow::Error::from)?,
-                created_at: now,
-                expires_at: now + IDEMPOTENCY_TTL,
-            }),
-            None => None,
-        },
+        idempotency: recorder.row(201, &receipt, now)?,
     };
     match store::payment_write::write_payment(tx, &write).await? {
         WriteOutcome::Written => Ok(receipt),

@@ -37,6 +37,8 @@ pub struct Allocation {
     pub voucher_id: i64,
     pub last4: String,
     pub take: i64,
+    /// What a single-use voucher forfeits beyond `take` (its remainder; 0 otherwise).
+    pub forfeit: i64,
     pub balance_after: i64,
     pub mark_used: bool,
 }
@@ -114,13 +116,16 @@ pub fn allocate(
             continue;
         }
         remaining -= take;
+        let single_use = VoucherRules::of(v).is_some_and(|r| r.single_use);
+        let forfeit = if single_use { v.balance_minor - take } else { 0 };
         out.push(Allocation {
             position,
             voucher_id: v.id,
             last4: v.last4.clone(),
             take,
-            balance_after: v.balance_minor - take,
-            mark_used: VoucherRules::of(v).is_some_and(|r| r.single_use),
+            forfeit,
+            balance_after: v.balance_minor - take - forfeit,
+            mark_used: single_use,
         });
     }
     if remaining > 0 {
@@ -176,6 +181,17 @@ mod tests {
                 .map(|x| (x.voucher_id, x.take, x.balance_after))
                 .collect::<Vec<_>>(),
             vec![(1, 6000, 0), (2, 3900, 1100)]
+        );
+    }
+
+    #[test]
+    fn a_single_use_voucher_forfeits_its_remainder() {
+        let mut a = voucher(1, 10000);
+        a.rules = serde_json::json!({"single_use": true});
+        let out = allocate(&[Some(&a)], "m", "test", eur(6000), OffsetDateTime::now_utc()).unwrap();
+        assert_eq!(
+            (out[0].take, out[0].forfeit, out[0].balance_after, out[0].mark_used),
+            (6000, 4000, 0, true)
         );
     }
 

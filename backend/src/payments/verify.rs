@@ -3,6 +3,7 @@ use std::str::FromStr;
 
 use superpayment_core::{Currency, Money, OrderId};
 
+use super::TransactionStatus;
 use crate::{
     api::error::ApiError,
     auth::Caller,
@@ -17,6 +18,8 @@ pub struct VerifyQuery {
     pub order_id: Option<OrderId>,
     pub expected_amount: Option<String>,
     pub expected_currency: Option<Currency>,
+    /// Release goods on a partially refunded transaction too (a fully refunded one never).
+    pub accept_partially_refunded: bool,
 }
 
 /// A transaction as the merchant's server sees it.
@@ -38,13 +41,16 @@ pub struct VerifyOutcome {
 /// Looks the transaction up (by id, else by order id) within the caller's merchant and
 /// mode, and compares it with what the merchant expected. Another merchant's transaction
 /// is simply not found.
+///
+/// Reads the primary: the merchant releases goods on this answer, typically a moment after
+/// the widget's success, when a replica may not have the payment yet.
 #[tracing::instrument(skip_all, fields(merchant_id = %caller.merchant_id))]
 pub async fn verify(
     state: &AppState,
     caller: &Caller,
     q: VerifyQuery,
 ) -> Result<VerifyOutcome, ApiError> {
-    let db = &state.read_db;
+    let db = &state.db;
     let row = match (&q.transaction_id, &q.order_id) {
         (Some(id), _) => {
             store::payments::find_transaction(db, &caller.merchant_id, caller.mode_str(), id)
@@ -99,7 +105,7 @@ pub async fn verify(
             mismatches.push("amount");
         }
     }
-    if row.status != "succeeded" {
+    if !TransactionStatus::of(&row).releases_goods(q.accept_partially_refunded) {
         mismatches.push("status");
     }
     let vouchers = store::payments::redemption_lines(db, &row.id).await?;

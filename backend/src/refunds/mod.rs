@@ -11,24 +11,27 @@
 //! refund. Stored idempotent answers are encrypted, since they may carry such a code.
 pub mod plan;
 
-use std::{str::FromStr, time::Duration};
+use std::str::FromStr;
 
-use sea_orm::{DatabaseTransaction, TransactionTrait};
+use sea_orm::DatabaseTransaction;
 use serde::{Deserialize, Serialize};
 use superpayment_core::{Currency, FieldError, Money, VoucherCode};
 use time::{format_description::well_known::Rfc3339, OffsetDateTime};
 
 use crate::{
-    api::error::ApiError,
+    api::{error::ApiError, format_minor as money},
     auth::Caller,
-    crypto::{random_bytes, sha256_hex, voucher_hmac},
+    crypto::{random_bytes, voucher_hmac},
+    idempotency::{
+        self, Fingerprint, IdempotencyKey, IdempotentOperation, Operation, Outcome, Recorder,
+    },
     ids::new_id,
-    payments::IDEMPOTENCY_TTL,
+    payments::TransactionStatus,
     startup::AppState,
     store::{
         self,
-        entities::{idempotency_key, refund, refund_allocation, voucher},
-        ledger::Line,
+        entities::{refund, refund_allocation, voucher},
+        ledger::{Account, Lines},
     },
     webhooks::events,
 };
@@ -37,8 +40,6 @@ use crate::{
 pub const NEW_VOUCHER_VALIDITY: time::Duration = time::Duration::days(365);
 /// Longest free-text reason kept with a refund.
 pub const MAX_REASON_LEN: usize = 500;
-
-const LOCK_TTL: Duration = Duration::from_secs(60);
 
 /// A refund request, already authenticated.
 #[derive(Debug, Clone)]
@@ -101,10 +102,13 @@ fn invalid(field: &str, code: &'static str, message: &str) -> ApiError {
     }])
 }
 
-fn money(minor: i64, currency: Currency) -> Result<String, ApiError> {
-    Ok(Money::from_minor(minor, currency)
-        .map_err(|e| anyhow::anyhow!("amount out of range: {e}"))?
-        .to_string())
+
+/// The request as fingerprinted: the amount as a number, so "10" and "10.00" are one request.
+#[derive(Serialize)]
+struct Canonical<'a> {
+    transaction_id: &'a str,
+    amount: Option<String>,
+    reason: Option<&'a str>,
 }
 
 /// Refunds part or all of one of the caller's transactions.
@@ -125,92 +129,48 @@ pub async fn refund(
             "The reason may have at most 500 characters.",
         ));
     }
-    crate::payments::check_idempotency_key(req.idempotency_key.as_deref())?;
-    let request_hash = sha256_hex(
-        &serde_json::to_string(&("refund", &req.transaction_id, &req.amount, &req.reason))
-            .map_err(anyhow::Error::from)?,
-    );
-    let Some(key) = req.idempotency_key.clone() else {
-        return refund_once(state, caller, &req, None)
-            .await
-            .map(RefundOutcome::Created);
-    };
-    if let Some(stored) = stored(state, caller, &key, &request_hash).await? {
-        return Ok(RefundOutcome::Replayed(stored));
-    }
-    let lock = format!(
-        "idem:{}:{}:{}",
-        caller.merchant_id,
-        caller.mode_str(),
-        sha256_hex(&key)
-    );
-    let Some(guard) = state.coord.try_lock(&lock, LOCK_TTL).await else {
-        return Err(ApiError::IdempotencyInFlight);
-    };
-    let result = async {
-        if let Some(stored) = stored(state, caller, &key, &request_hash).await? {
-            return Ok(RefundOutcome::Replayed(stored));
-        }
-        match refund_once(state, caller, &req, Some((&key, &request_hash))).await {
-            Ok(receipt) => Ok(RefundOutcome::Created(receipt)),
-            Err(ApiError::IdempotencyInFlight) => {
-                match stored(state, caller, &key, &request_hash).await? {
-                    Some(r) => Ok(RefundOutcome::Replayed(r)),
-                    None => Err(ApiError::IdempotencyInFlight),
-                }
-            }
-            Err(e) => Err(e),
-        }
-    }
-    .await;
-    state.coord.unlock(guard).await;
-    result
-}
-
-async fn stored(
-    state: &AppState,
-    caller: &Caller,
-    key: &str,
-    request_hash: &str,
-) -> Result<Option<RefundReceipt>, ApiError> {
-    let Some(row) = store::payments::find_idempotency(
-        &state.db,
-        &caller.merchant_id,
-        caller.mode_str(),
-        key,
-        OffsetDateTime::now_utc(),
+    let key = IdempotencyKey::parse(req.idempotency_key.clone())?;
+    let fingerprint = Fingerprint::of(&Canonical {
+        transaction_id: &req.transaction_id,
+        // Malformed amounts are refused before anything is stored; kept as sent here.
+        amount: req.amount.as_deref().map(|raw| {
+            rust_decimal::Decimal::from_str(raw)
+                .map(|d| d.normalize().to_string())
+                .unwrap_or_else(|_| raw.to_owned())
+        }),
+        reason: req.reason.as_deref(),
+    })?;
+    let op = Refund { state, caller, req: &req };
+    Ok(
+        match idempotency::execute(state, caller, key, fingerprint, None, &op).await? {
+            Outcome::Fresh(r) => RefundOutcome::Created(r),
+            Outcome::Replayed(r) => RefundOutcome::Replayed(r),
+        },
     )
-    .await?
-    else {
-        return Ok(None);
-    };
-    if row.request_hash != request_hash {
-        return Err(ApiError::IdempotencyMismatch);
-    }
-    let body = state.webhooks.cipher.open_text(&row.response_body)?;
-    Ok(Some(
-        serde_json::from_str(&body).map_err(anyhow::Error::from)?,
-    ))
 }
 
-async fn refund_once(
-    state: &AppState,
-    caller: &Caller,
-    req: &RefundRequest,
-    idempotency: Option<(&str, &str)>,
-) -> Result<RefundReceipt, ApiError> {
-    let tx = state.db.begin().await?;
-    match write_refund(state, &tx, caller, req, idempotency).await {
-        Ok(receipt) => {
-            tx.commit().await?;
-            state.webhooks.wake.notify_one();
-            tracing::info!(refund_id = %receipt.id, amount = %receipt.amount, currency = %receipt.currency, "refund succeeded");
-            Ok(receipt)
-        }
-        Err(e) => {
-            tx.rollback().await?;
-            Err(e)
-        }
+/// One refund as an idempotent operation.
+struct Refund<'a> {
+    state: &'a AppState,
+    caller: &'a Caller,
+    req: &'a RefundRequest,
+}
+
+impl IdempotentOperation for Refund<'_> {
+    type Output = RefundReceipt;
+    const OPERATION: Operation = Operation::Refund;
+
+    async fn run(
+        &self,
+        tx: &DatabaseTransaction,
+        recorder: &Recorder<'_>,
+    ) -> Result<RefundReceipt, ApiError> {
+        write_refund(self.state, tx, self.caller, self.req, recorder).await
+    }
+
+    fn committed(&self, receipt: &RefundReceipt) {
+        self.state.webhooks.wake.notify_one();
+        tracing::info!(refund_id = %receipt.id, amount = %receipt.amount, currency = %receipt.currency, "refund succeeded");
     }
 }
 
@@ -219,7 +179,7 @@ async fn write_refund(
     tx: &DatabaseTransaction,
     caller: &Caller,
     req: &RefundRequest,
-    idempotency: Option<(&str, &str)>,
+    recorder: &Recorder<'_>,
 ) -> Result<RefundReceipt, ApiError> {
     let mode = caller.mode_str();
     let txn = store::refunds::lock_transaction(tx, &caller.merchant_id, mode, &req.transaction_id)
@@ -286,8 +246,20 @@ async fn write_refund(
     let mut ids: Vec<i64> = shares.iter().map(|(id, _)| *id).collect();
     ids.sort_unstable();
     let vouchers = store::refunds::lock_vouchers(tx, &ids).await?;
+    if let Some(blocked) = vouchers.iter().find(|v| v.status == "blocked") {
+        return Err(ApiError::Conflict {
+            code: "voucher_blocked",
+            message: format!(
+                "The voucher ending in {} that this refund would credit is blocked; an operator must unblock it before it can be refunded.",
+                blocked.last4
+            ),
+        });
+    }
+    // The refund that completes the transaction's also gives each single-use voucher
+    // back what it forfeited: the payment is undone as a whole.
+    let completes = txn.refunded_minor + amount == txn.amount_minor;
     let mut allocations = Vec::with_capacity(shares.len());
-    let mut lines = Vec::with_capacity(shares.len() + 2);
+    let mut lines = Lines::new(mode, currency.code());
     let mut refunded_vouchers = Vec::with_capacity(shares.len());
     for (voucher_id, share) in &shares {
         let original = vouchers
@@ -310,28 +282,39 @@ async fn write_refund(
             amount_minor: *share,
             created_at: now,
         });
-        lines.push(Line {
-            account: "voucher_liability".into(),
-            voucher_id: Some(credited),
-            amount_minor: *share,
-        });
+        lines.add(
+            Account::VoucherLiability {
+                voucher_id: credited,
+            },
+            *share,
+        );
         refunded_vouchers.push(RefundedVoucher {
             last4: original.last4.clone(),
             amount: money(*share, currency)?,
             new_voucher,
         });
     }
-    lines.push(Line {
-        account: format!("merchant_payable:{}:{}", caller.merchant_id, mode),
-        voucher_id: None,
-        amount_minor: -net,
-    });
-    lines.push(Line {
-        account: format!("platform_commission:{mode}"),
-        voucher_id: None,
-        amount_minor: -commission,
-    });
-    lines.retain(|l| l.amount_minor != 0);
+    if completes {
+        let ids: Vec<i64> = redemptions.iter().map(|r| r.voucher_id).collect();
+        for v in vouchers.iter().filter(|v| ids.contains(&v.id)) {
+            if v.status != "used" || v.expires_at.is_some_and(|e| e <= now) {
+                continue;
+            }
+            let forfeited = store::ledger::breakage_of(tx, v.id).await?;
+            store::refunds::reinstate_voucher(tx, v.id, forfeited, now).await?;
+            lines
+                .add(Account::Breakage { voucher_id: v.id }, -forfeited)
+                .add(Account::VoucherLiability { voucher_id: v.id }, forfeited);
+        }
+    }
+    lines
+        .add(
+            Account::MerchantPayable {
+                merchant_id: &caller.merchant_id,
+            },
+            -net,
+        )
+        .add(Account::PlatformCommission, -commission);
     store::refunds::insert_refund(
         tx,
         refund::Model {
@@ -349,7 +332,7 @@ async fn write_refund(
         allocations,
     )
     .await?;
-    store::ledger::post(tx, "refund", Some(&txn.id), currency.code(), &lines, now).await?;
+    store::ledger::post(tx, "refund", Some(&txn.id), &lines, now).await?;
 
     let receipt = RefundReceipt {
         id: refund_id,
@@ -385,28 +368,16 @@ async fn write_refund(
                 "amount": money(txn.amount_minor, currency)?,
                 "currency": currency.code(),
                 "refunded_amount": receipt.transaction_refunded_amount,
-                "status": if txn.refunded_minor + amount == txn.amount_minor { "refunded" } else { "partially_refunded" },
+                "status": TransactionStatus::from_amounts(txn.amount_minor, txn.refunded_minor + amount).as_str(),
             },
         }),
         now,
     )
     .await?;
 
-    if let Some((key, hash)) = idempotency {
-        let body = serde_json::to_string(&receipt).map_err(anyhow::Error::from)?;
-        let row = idempotency_key::Model {
-            id: 0,
-            merchant_id: caller.merchant_id.clone(),
-            mode: mode.into(),
-            key: key.into(),
-            request_hash: hash.into(),
-            response_status: 201,
-            response_body: state.webhooks.cipher.seal_text(&body)?,
-            created_at: now,
-            expires_at: now + IDEMPOTENCY_TTL,
-        };
-        if let Err(e) = store::payments::insert_idempotency(tx, row).await {
-            return Err(if store::is_unique_violation(&e) {
+    if let Some(row) = recorder.row(201, &receipt, now)? {
+        if let Err(e) = store::idempotency::insert(tx, row).await {
+            return Err(if store::violates(&e, store::Unique::IdempotencyScope) {
                 ApiError::IdempotencyInFlight
             } else {
                 e.into()

@@ -12,15 +12,97 @@ pub struct Line {
     pub amount_minor: i64,
 }
 
+/// The ledger's accounts. Every account is per mode and per currency: its name ends in
+/// `:<mode>:<currency>`, and the currency is the journal's, so no posting can add euro
+/// cents to yen.
+#[derive(Debug, Clone, Copy)]
+pub enum Account<'a> {
+    /// What the vouchers hold for their owners (one line per voucher).
+    VoucherLiability { voucher_id: i64 },
+    /// The other side of issuance: value put into circulation.
+    VoucherFloat,
+    /// What is owed to a merchant.
+    MerchantPayable { merchant_id: &'a str },
+    /// SuperPayment's commission.
+    PlatformCommission,
+    /// Forfeited remainders of used single-use vouchers (per voucher, so that a full refund
+    /// can give a voucher back exactly what it forfeited).
+    Breakage { voucher_id: i64 },
+}
+
+impl Account<'_> {
+    fn name(&self, mode: &str, currency: &str) -> String {
+        match self {
+            Account::VoucherLiability { .. } => format!("voucher_liability:{mode}:{currency}"),
+            Account::VoucherFloat => format!("voucher_float:{mode}:{currency}"),
+            Account::MerchantPayable { merchant_id } => {
+                format!("merchant_payable:{merchant_id}:{mode}:{currency}")
+            }
+            Account::PlatformCommission => format!("platform_commission:{mode}:{currency}"),
+            Account::Breakage { .. } => format!("breakage:{mode}:{currency}"),
+        }
+    }
+
+    fn voucher_id(&self) -> Option<i64> {
+        match self {
+            Account::VoucherLiability { voucher_id } | Account::Breakage { voucher_id } => {
+                Some(*voucher_id)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The lines of one journal, in one mode and one currency.
+#[derive(Debug, Clone)]
+pub struct Lines {
+    mode: String,
+    currency: String,
+    lines: Vec<Line>,
+}
+
+impl Lines {
+    /// An empty journal in `mode` and `currency` (ISO code).
+    pub fn new(mode: &str, currency: &str) -> Self {
+        Lines {
+            mode: mode.to_owned(),
+            currency: currency.to_owned(),
+            lines: Vec::new(),
+        }
+    }
+
+    /// Adds a line; zero amounts are left out.
+    pub fn add(&mut self, account: Account<'_>, amount_minor: i64) -> &mut Self {
+        if amount_minor != 0 {
+            self.lines.push(Line {
+                account: account.name(&self.mode, &self.currency),
+                voucher_id: account.voucher_id(),
+                amount_minor,
+            });
+        }
+        self
+    }
+
+    /// The journal's currency.
+    pub fn currency(&self) -> &str {
+        &self.currency
+    }
+
+    /// The lines, in the order added.
+    pub fn lines(&self) -> &[Line] {
+        &self.lines
+    }
+}
+
 /// Writes a journal with its postings. Callers build balanced lines; the audit re-checks.
 pub async fn post(
     db: &impl ConnectionTrait,
     kind: &str,
     transaction_id: Option<&str>,
-    currency: &str,
-    lines: &[Line],
+    lines: &Lines,
     now: OffsetDateTime,
 ) -> Result<(), DbErr> {
+    let (currency, lines) = (lines.currency(), lines.lines());
     debug_assert_eq!(lines.iter().map(|l| l.amount_minor).sum::<i64>(), 0);
     let res = journal::Entity::insert(journal::ActiveModel {
         id: sea_orm::NotSet,
@@ -47,6 +129,27 @@ pub async fn post(
     Ok(())
 }
 
+/// A voucher's outstanding breakage: what it forfeited, net of what was given back.
+pub async fn breakage_of(db: &impl ConnectionTrait, voucher_id: i64) -> Result<i64, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Total {
+        total: Option<i64>,
+    }
+    let backend = db.get_database_backend();
+    let p = if backend == sea_orm::DbBackend::Postgres { "$1" } else { "?" };
+    let row = Total::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        format!(
+            "SELECT CAST(SUM(amount_minor) AS BIGINT) AS total FROM postings
+             WHERE voucher_id = {p} AND account LIKE 'breakage:%'"
+        ),
+        [voucher_id.into()],
+    ))
+    .one(db)
+    .await?;
+    Ok(row.and_then(|r| r.total).unwrap_or(0))
+}
+
 /// One violated invariant, as a human-readable line.
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct Violation {
@@ -56,9 +159,36 @@ pub struct Violation {
 /// Each invariant of the ledger as a query returning one row per violation.
 const CHECKS: &[(&str, &str)] = &[
     (
-        "every journal sums to zero",
-        "SELECT 'journal ' || CAST(journal_id AS TEXT) || ' sums to ' || CAST(SUM(amount_minor) AS TEXT) AS detail
-         FROM postings GROUP BY journal_id HAVING SUM(amount_minor) <> 0",
+        "every journal sums to zero per currency",
+        "SELECT 'journal ' || CAST(journal_id AS TEXT) || ' sums to ' || CAST(SUM(amount_minor) AS TEXT) || ' in ' || substr(account, length(account) - 2) AS detail
+         FROM postings GROUP BY journal_id, substr(account, length(account) - 2) HAVING SUM(amount_minor) <> 0",
+    ),
+    (
+        "every account is in its journal's currency",
+        "SELECT 'posting ' || CAST(p.id AS TEXT) || ' on ' || p.account || ' in a ' || j.currency || ' journal' AS detail
+         FROM postings p JOIN journals j ON j.id = p.journal_id
+         WHERE substr(p.account, length(p.account) - 3) <> ':' || j.currency",
+    ),
+    (
+        "every voucher posting is in the voucher's mode and currency",
+        "SELECT 'posting ' || CAST(p.id AS TEXT) || ' on ' || p.account || ' for voucher ' || CAST(v.id AS TEXT) AS detail
+         FROM postings p JOIN vouchers v ON v.id = p.voucher_id
+         WHERE p.account <> 'voucher_liability:' || v.mode || ':' || v.currency
+           AND p.account <> 'breakage:' || v.mode || ':' || v.currency",
+    ),
+    (
+        "breakage comes only from single-use vouchers and is never negative",
+        "SELECT 'voucher ' || CAST(v.id AS TEXT) || ' has breakage ' || CAST(b.total AS TEXT) AS detail
+         FROM vouchers v JOIN (SELECT voucher_id, SUM(amount_minor) AS total FROM postings WHERE account LIKE 'breakage:%' GROUP BY voucher_id) b
+           ON b.voucher_id = v.id
+         WHERE b.total < 0 OR (b.total > 0 AND CAST(v.rules AS TEXT) NOT LIKE '%single_use%')",
+    ),
+    (
+        "a used single-use voucher holds only what refunds gave back to it",
+        "SELECT 'used voucher ' || CAST(v.id AS TEXT) || ' holds ' || CAST(v.balance_minor AS TEXT) || ' but refunds gave back ' || CAST(COALESCE(f.total, 0) AS TEXT) AS detail
+         FROM vouchers v LEFT JOIN (SELECT credited_voucher_id, SUM(amount_minor) AS total FROM refund_allocations WHERE credited_voucher_id = voucher_id GROUP BY credited_voucher_id) f
+           ON f.credited_voucher_id = v.id
+         WHERE v.status = 'used' AND v.balance_minor <> COALESCE(f.total, 0)",
     ),
     (
         "every journal has postings",
@@ -71,22 +201,25 @@ const CHECKS: &[(&str, &str)] = &[
          FROM vouchers WHERE balance_minor < 0 OR balance_minor > initial_minor",
     ),
     (
-        "each voucher's balance equals its ledger postings",
+        "each voucher's balance equals its liability postings",
         "SELECT 'voucher ' || CAST(v.id AS TEXT) || ' balance ' || CAST(v.balance_minor AS TEXT) || ' but ledger ' || CAST(COALESCE(p.total, 0) AS TEXT) AS detail
-         FROM vouchers v LEFT JOIN (SELECT voucher_id, SUM(amount_minor) AS total FROM postings WHERE voucher_id IS NOT NULL GROUP BY voucher_id) p
+         FROM vouchers v LEFT JOIN (SELECT voucher_id, SUM(amount_minor) AS total FROM postings WHERE account LIKE 'voucher_liability:%' GROUP BY voucher_id) p
            ON p.voucher_id = v.id
          WHERE v.balance_minor <> COALESCE(p.total, 0)",
     ),
     (
-        "each voucher's balance equals issued minus redeemed plus refunded",
+        "each voucher's balance equals issued minus redeemed plus refunded minus breakage",
         // A refund share credited to a new voucher (the original had expired) is that
-        // voucher's issued value, not a refund to it.
-        "SELECT 'voucher ' || CAST(v.id AS TEXT) || ' balance ' || CAST(v.balance_minor AS TEXT) || ' but issued minus redeemed plus refunded is ' || CAST(v.initial_minor - COALESCE(r.total, 0) + COALESCE(f.total, 0) AS TEXT) AS detail
+        // voucher's issued value, not a refund to it. Breakage is net of what full refunds
+        // gave back.
+        "SELECT 'voucher ' || CAST(v.id AS TEXT) || ' balance ' || CAST(v.balance_minor AS TEXT) || ' but issued minus redeemed plus refunded minus breakage is ' || CAST(v.initial_minor - COALESCE(r.total, 0) + COALESCE(f.total, 0) - COALESCE(b.total, 0) AS TEXT) AS detail
          FROM vouchers v LEFT JOIN (SELECT voucher_id, SUM(amount_minor) AS total FROM redemptions GROUP BY voucher_id) r
            ON r.voucher_id = v.id
          LEFT JOIN (SELECT credited_voucher_id, SUM(amount_minor) AS total FROM refund_allocations WHERE credited_voucher_id = voucher_id GROUP BY credited_voucher_id) f
            ON f.credited_voucher_id = v.id
-         WHERE v.balance_minor <> v.initial_minor - COALESCE(r.total, 0) + COALESCE(f.total, 0)",
+         LEFT JOIN (SELECT voucher_id, SUM(amount_minor) AS total FROM postings WHERE account LIKE 'breakage:%' GROUP BY voucher_id) b
+           ON b.voucher_id = v.id
+         WHERE v.balance_minor <> v.initial_minor - COALESCE(r.total, 0) + COALESCE(f.total, 0) - COALESCE(b.total, 0)",
     ),
     (
         "no voucher gets back more than it paid to a transaction",

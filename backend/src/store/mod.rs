@@ -1,6 +1,7 @@
 //! The only module that speaks SeaORM: connections, migrations and every query.
 pub mod checkout;
 pub mod entities;
+pub mod idempotency;
 pub mod keys;
 pub mod ledger;
 pub mod merchants;
@@ -15,7 +16,6 @@ use std::time::Duration;
 
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
-    SqlErr,
 };
 use superpayment_migrations::Migrator;
 use superpayment_migrations::MigratorTrait;
@@ -48,20 +48,81 @@ pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
     db.ping().await
 }
 
-/// True when `err` is a unique-constraint violation (on either backend).
-pub fn is_unique_violation(err: &DbErr) -> bool {
-    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+/// The unique constraints the code tells apart, each matched by its exact name on
+/// PostgreSQL and by its exact column list on SQLite (which reports no names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unique {
+    /// `uq_transactions_merchant_mode_order`: one successful payment per order.
+    TransactionOrder,
+    /// `uq_idempotency_scope`: one stored answer per key, merchant, mode and operation.
+    IdempotencyScope,
+    /// `vouchers_code_hmac_key`: one voucher per code.
+    VoucherCode,
+    /// `uq_webhook_endpoints_merchant_mode`: one endpoint per merchant and mode.
+    WebhookEndpoint,
+}
+
+impl Unique {
+    const ALL: [(Unique, &'static str, &'static str); 4] = [
+        (
+            Unique::TransactionOrder,
+            "uq_transactions_merchant_mode_order",
+            "transactions.merchant_id, transactions.mode, transactions.order_id",
+        ),
+        (
+            Unique::IdempotencyScope,
+            "uq_idempotency_scope",
+            "idempotency_keys.merchant_id, idempotency_keys.mode, idempotency_keys.operation, idempotency_keys.key",
+        ),
+        (
+            Unique::VoucherCode,
+            "vouchers_code_hmac_key",
+            "vouchers.code_hmac",
+        ),
+        (
+            Unique::WebhookEndpoint,
+            "uq_webhook_endpoints_merchant_mode",
+            "webhook_endpoints.merchant_id, webhook_endpoints.mode",
+        ),
+    ];
+}
+
+fn database_error(err: &DbErr) -> Option<&dyn sea_orm::sqlx::error::DatabaseError> {
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(sea_orm::sqlx::Error::Database(e)))
+        | DbErr::Query(RuntimeErr::SqlxError(sea_orm::sqlx::Error::Database(e))) => {
+            Some(e.as_ref())
+        }
+        _ => None,
+    }
+}
+
+/// Which known unique constraint `err` violates, if it is such a violation. `None` for
+/// every other error, including violations of constraints not listed in [`Unique`].
+pub fn unique_violation(err: &DbErr) -> Option<Unique> {
+    let e = database_error(err)?;
+    if e.kind() != sea_orm::sqlx::error::ErrorKind::UniqueViolation {
+        return None;
+    }
+    match e.constraint() {
+        Some(name) => Unique::ALL.iter().find(|(_, n, _)| *n == name),
+        None => {
+            let columns = e.message().strip_prefix("UNIQUE constraint failed: ")?;
+            Unique::ALL.iter().find(|(_, _, c)| *c == columns)
+        }
+    }
+    .map(|(u, _, _)| *u)
+}
+
+/// True when `err` violates the unique constraint `which`.
+pub fn violates(err: &DbErr, which: Unique) -> bool {
+    unique_violation(err) == Some(which)
 }
 
 /// True when `err` is a CHECK-constraint violation (a balance that would go negative).
 pub fn is_check_violation(err: &DbErr) -> bool {
-    let text = match err {
-        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
-            e.to_string()
-        }
-        _ => return false,
-    };
-    text.contains("check constraint") || text.contains("CHECK constraint")
+    database_error(err)
+        .is_some_and(|e| e.kind() == sea_orm::sqlx::error::ErrorKind::CheckViolation)
 }
 
 /// Whether a connection is PostgreSQL (row locks exist) or SQLite (writers serialise).

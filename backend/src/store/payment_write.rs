@@ -8,7 +8,7 @@ use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 
 use super::{
     entities::{event, idempotency_key, redemption, transaction},
-    ledger::{self, Line},
+    ledger::{self, Lines},
     payments, vouchers,
 };
 
@@ -17,6 +17,8 @@ use super::{
 pub struct Debit {
     pub voucher_id: i64,
     pub amount_minor: i64,
+    /// A single-use voucher's forfeited remainder, debited too (posted to breakage).
+    pub forfeit_minor: i64,
     pub balance_after_minor: i64,
     pub position: i32,
     pub mark_used: bool,
@@ -27,7 +29,7 @@ pub struct Debit {
 pub struct PaymentWrite {
     pub transaction: transaction::Model,
     pub debits: Vec<Debit>,
-    pub lines: Vec<Line>,
+    pub lines: Lines,
     pub event: event::Model,
     pub idempotency: Option<idempotency_key::Model>,
 }
@@ -54,15 +56,13 @@ pub async fn write_payment(
     } else {
         write_sequential(db, w).await
     };
-    // PostgreSQL names the violated index, SQLite its columns; both mention these words.
     match result {
-        Err(e) if super::is_unique_violation(&e) && e.to_string().contains("order") => {
-            Ok(WriteOutcome::OrderTaken)
-        }
-        Err(e) if super::is_unique_violation(&e) && e.to_string().contains("idempotency") => {
-            Ok(WriteOutcome::IdempotencyKeyTaken)
-        }
-        other => other,
+        Err(e) => match super::unique_violation(&e) {
+            Some(super::Unique::TransactionOrder) => Ok(WriteOutcome::OrderTaken),
+            Some(super::Unique::IdempotencyScope) => Ok(WriteOutcome::IdempotencyKeyTaken),
+            _ => Err(e),
+        },
+        ok => ok,
     }
 }
 
@@ -89,9 +89,10 @@ async fn write_postgres(
         .iter()
         .map(|d| {
             format!(
-                "({}, {}, {}, {}, {})",
+                "({}, {}, {}, {}, {}, {})",
                 b.p(d.voucher_id, "bigint"),
                 b.p(d.amount_minor, "bigint"),
+                b.p(d.forfeit_minor, "bigint"),
                 b.p(d.mark_used, "boolean"),
                 b.p(d.position, "integer"),
                 b.p(d.balance_after_minor, "bigint"),
@@ -113,6 +114,7 @@ async fn write_postgres(
     );
     let lines = w
         .lines
+        .lines()
         .iter()
         .map(|l| {
             format!(
@@ -136,9 +138,9 @@ async fn write_postgres(
     let idem = match &w.idempotency {
         Some(i) => format!(
             ", idem AS (
-                INSERT INTO idempotency_keys (merchant_id, mode, key, request_hash, response_status, response_body, created_at, expires_at)
-                VALUES ({}, {}, {}, {}, {}, {}, {now}, {})
-                ON CONFLICT (merchant_id, mode, key) DO UPDATE SET
+                INSERT INTO idempotency_keys (merchant_id, mode, operation, key, request_hash, response_status, response_body, created_at, expires_at)
+                VALUES ({}, {}, {}, {}, {}, {}, {}, {now}, {})
+                ON CONFLICT (merchant_id, mode, operation, key) DO UPDATE SET
                     request_hash = EXCLUDED.request_hash, response_status = EXCLUDED.response_status,
                     response_body = EXCLUDED.response_body, created_at = EXCLUDED.created_at,
                     expires_at = EXCLUDED.expires_at
@@ -147,6 +149,7 @@ async fn write_postgres(
             )",
             b.p(i.merchant_id.clone(), "text"),
             b.p(i.mode.clone(), "text"),
+            b.p(i.operation.clone(), "text"),
             b.p(i.key.clone(), "text"),
             b.p(i.request_hash.clone(), "text"),
             b.p(i.response_status, "integer"),
@@ -157,11 +160,11 @@ async fn write_postgres(
     };
     let expected_idem = i64::from(w.idempotency.is_some());
     let sql = format!(
-        "WITH d(id, take, used, position, balance_after) AS (VALUES {debits}),
+        "WITH d(id, take, forfeit, used, position, balance_after) AS (VALUES {debits}),
         debit AS (
-            UPDATE vouchers AS v SET balance_minor = v.balance_minor - d.take, updated_at = {now},
+            UPDATE vouchers AS v SET balance_minor = v.balance_minor - d.take - d.forfeit, updated_at = {now},
                 status = CASE WHEN d.used THEN 'used' ELSE v.status END
-            FROM d WHERE v.id = d.id AND v.balance_minor >= d.take AND v.status = 'active'
+            FROM d WHERE v.id = d.id AND v.balance_minor >= d.take + d.forfeit AND v.status = 'active'
             RETURNING v.id
         ),
         txn AS (
@@ -214,7 +217,8 @@ async fn write_sequential(
     let t = &w.transaction;
     payments::insert_transaction(db, t.clone()).await?;
     for d in &w.debits {
-        if !vouchers::debit(db, d.voucher_id, d.amount_minor, d.mark_used, t.created_at).await? {
+        let debit = d.amount_minor + d.forfeit_minor;
+        if !vouchers::debit(db, d.voucher_id, debit, d.mark_used, t.created_at).await? {
             return Ok(WriteOutcome::BalanceChanged);
         }
     }
@@ -234,18 +238,10 @@ async fn write_sequential(
             .collect(),
     )
     .await?;
-    ledger::post(
-        db,
-        "payment",
-        Some(&t.id),
-        &t.currency,
-        &w.lines,
-        t.created_at,
-    )
-    .await?;
+    ledger::post(db, "payment", Some(&t.id), &w.lines, t.created_at).await?;
     payments::insert_event(db, w.event.clone()).await?;
     if let Some(i) = &w.idempotency {
-        payments::insert_idempotency(db, i.clone()).await?;
+        super::idempotency::insert(db, i.clone()).await?;
     }
     Ok(WriteOutcome::Written)
 }

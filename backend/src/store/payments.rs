@@ -1,8 +1,7 @@
 //! Transactions, their redemptions, stored idempotent responses and outbox events.
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
-use time::OffsetDateTime;
 
-use super::entities::{event, idempotency_key, redemption, transaction, voucher};
+use super::entities::{event, redemption, transaction, voucher};
 
 /// Inserts a transaction row. A concurrent payment of the same order waits on the unique
 /// index here and then fails with a unique violation, before touching any voucher.
@@ -109,63 +108,6 @@ pub async fn redemptions_of(
         .order_by_asc(redemption::Column::Position)
         .all(db)
         .await
-}
-
-/// The stored response for an idempotency key, if not expired.
-pub async fn find_idempotency(
-    db: &impl ConnectionTrait,
-    merchant_id: &str,
-    mode: &str,
-    key: &str,
-    now: OffsetDateTime,
-) -> Result<Option<idempotency_key::Model>, DbErr> {
-    let row = idempotency_key::Entity::find()
-        .filter(idempotency_key::Column::MerchantId.eq(merchant_id))
-        .filter(idempotency_key::Column::Mode.eq(mode))
-        .filter(idempotency_key::Column::Key.eq(key))
-        .one(db)
-        .await?;
-    Ok(row.filter(|r| r.expires_at > now))
-}
-
-/// Stores a response for an idempotency key, replacing an expired record of the same key.
-pub async fn insert_idempotency(
-    db: &impl ConnectionTrait,
-    row: idempotency_key::Model,
-) -> Result<(), DbErr> {
-    idempotency_key::Entity::delete_many()
-        .filter(idempotency_key::Column::MerchantId.eq(row.merchant_id.clone()))
-        .filter(idempotency_key::Column::Mode.eq(row.mode.clone()))
-        .filter(idempotency_key::Column::Key.eq(row.key.clone()))
-        .filter(idempotency_key::Column::ExpiresAt.lte(row.created_at))
-        .exec(db)
-        .await?;
-    idempotency_key::Entity::insert(idempotency_key::ActiveModel {
-        id: sea_orm::NotSet,
-        merchant_id: Set(row.merchant_id),
-        mode: Set(row.mode),
-        key: Set(row.key),
-        request_hash: Set(row.request_hash),
-        response_status: Set(row.response_status),
-        response_body: Set(row.response_body),
-        created_at: Set(row.created_at),
-        expires_at: Set(row.expires_at),
-    })
-    .exec_without_returning(db)
-    .await?;
-    Ok(())
-}
-
-/// Deletes expired idempotency records; returns how many.
-pub async fn purge_idempotency(
-    db: &impl ConnectionTrait,
-    now: OffsetDateTime,
-) -> Result<u64, DbErr> {
-    let res = idempotency_key::Entity::delete_many()
-        .filter(idempotency_key::Column::ExpiresAt.lte(now))
-        .exec(db)
-        .await?;
-    Ok(res.rows_affected)
 }
 
 /// Writes an outbox event (call inside the transaction of the change it announces).

@@ -91,8 +91,8 @@ pub async fn lock_vouchers(
     q.all(db).await
 }
 
-/// Credits a voucher. A single-use voucher marked used becomes usable again: the refund
-/// undoes the use.
+/// Credits a voucher. Its status stays as it is: a used single-use voucher becomes usable
+/// again only through [`reinstate_voucher`], when its whole payment is refunded.
 pub async fn credit_voucher(
     db: &impl ConnectionTrait,
     id: i64,
@@ -104,14 +104,30 @@ pub async fn credit_voucher(
             voucher::Column::BalanceMinor,
             Expr::col(voucher::Column::BalanceMinor).add(amount),
         )
-        .col_expr(
-            voucher::Column::Status,
-            Expr::case(Expr::col(voucher::Column::Status).eq("used"), "active")
-                .finally(Expr::col(voucher::Column::Status))
-                .into(),
-        )
         .col_expr(voucher::Column::UpdatedAt, Expr::value(now))
         .filter(voucher::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Undoes the use of a used single-use voucher: gives back its forfeited remainder and
+/// makes it active again.
+pub async fn reinstate_voucher(
+    db: &impl ConnectionTrait,
+    id: i64,
+    forfeited: i64,
+    now: OffsetDateTime,
+) -> Result<(), DbErr> {
+    voucher::Entity::update_many()
+        .col_expr(
+            voucher::Column::BalanceMinor,
+            Expr::col(voucher::Column::BalanceMinor).add(forfeited),
+        )
+        .col_expr(voucher::Column::Status, Expr::value("active"))
+        .col_expr(voucher::Column::UpdatedAt, Expr::value(now))
+        .filter(voucher::Column::Id.eq(id))
+        .filter(voucher::Column::Status.eq("used"))
         .exec(db)
         .await?;
     Ok(())

@@ -541,6 +541,7 @@ async fn confirmation(
         order_id: Some(order_ref),
         expected_amount: Some(order.amount.to_string()),
         expected_currency: Some(order.amount.currency()),
+        accept_partially_refunded: false,
     };
     let body = match payments::verify(&state, &caller, query).await {
         Ok(outcome) if outcome.verified => format!(

@@ -85,7 +85,7 @@ pub async fn set_endpoint(
                 updated_at: now,
             };
             if let Err(e) = store::webhooks::insert_endpoint(&state.db, row.clone()).await {
-                if store::is_unique_violation(&e) {
+                if store::violates(&e, store::Unique::WebhookEndpoint) {
                     // A concurrent first call created it: apply this URL to that one.
                     return Box::pin(set_endpoint(state, caller, url)).await;
                 }

@@ -174,8 +174,41 @@ impl TestApp {
 
     /// Starts the server with extra environment variables.
     pub async fn spawn_with(extra_env: &[(&str, &str)]) -> TestApp {
+        Self::start(extra_env, true).await
+    }
+
+    /// Starts the server with no Redis at all (PostgreSQL still), as instances without a
+    /// shared Redis run: every dedup lock is per process.
+    pub async fn spawn_without_redis(extra_env: &[(&str, &str)]) -> TestApp {
+        Self::start(extra_env, false).await
+    }
+
+    /// A second instance on this app's database (its own port, no Redis), for what must
+    /// hold between instances. The database stays owned by `self`.
+    pub async fn spawn_peer(&self, extra_env: &[(&str, &str)]) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
+        let app = Self::launch(
+            dir,
+            self.database_url.clone(),
+            None,
+            None,
+            extra_env,
+        );
+        app.wait_ready().await;
+        app
+    }
+
+    /// A freshly migrated database of its own (dropped with the returned handle).
+    pub async fn empty_database() -> ScratchDatabase {
+        let name = create_test_database().await;
+        ScratchDatabase {
+            url: db_url(&name),
+            name,
+        }
+    }
+
+    async fn start(extra_env: &[(&str, &str)], with_redis: bool) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
         let (database_url, db_name, redis_prefix) = if is_sqlite() {
             (
                 format!("sqlite://{}/superpayment.db?mode=rwc", dir.path().display()),
@@ -183,23 +216,26 @@ impl TestApp {
                 None,
             )
         } else {
-            let tpl = template().await;
-            let name = format!("sp_test_{}", uuid::Uuid::new_v4().simple());
-            let admin = Database::connect(admin_url()).await.unwrap();
-            admin
-                .execute(Statement::from_string(
-                    admin.get_database_backend(),
-                    format!("CREATE DATABASE {name} TEMPLATE {tpl}"),
-                ))
-                .await
-                .unwrap();
-            admin.close().await.ok();
+            let name = create_test_database().await;
             (
                 db_url(&name),
                 Some(name),
-                Some(format!("sp:test:{}:", uuid::Uuid::new_v4().simple())),
+                with_redis.then(|| format!("sp:test:{}:", uuid::Uuid::new_v4().simple())),
             )
         };
+        let app = Self::launch(dir, database_url, db_name, redis_prefix, extra_env);
+        app.wait_ready().await;
+        app
+    }
+
+    fn launch(
+        dir: tempfile::TempDir,
+        database_url: String,
+        db_name: Option<String>,
+        redis_prefix: Option<String>,
+        extra_env: &[(&str, &str)],
+    ) -> TestApp {
+        let port = free_port();
         let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_superpayment"));
         cmd.arg("serve")
@@ -215,17 +251,18 @@ impl TestApp {
             .env("NO_DEMO_SEED", "true")
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log));
-        if let Some(prefix) = &redis_prefix {
+        if !is_sqlite() {
             cmd.env("DATABASE_URL", &database_url)
-                .env("REDIS_URL", redis_url())
-                .env("REDIS_PREFIX", prefix)
                 .env("NO_MIGRATE", "true");
+        }
+        if let Some(prefix) = &redis_prefix {
+            cmd.env("REDIS_URL", redis_url()).env("REDIS_PREFIX", prefix);
         }
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("starting superpayment serve");
-        let app = TestApp {
+        TestApp {
             address: format!("http://127.0.0.1:{port}"),
             client: Client::builder()
                 .timeout(Duration::from_secs(60))
@@ -236,9 +273,7 @@ impl TestApp {
             db_name,
             dir,
             child,
-        };
-        app.wait_ready().await;
-        app
+        }
     }
 
     async fn wait_ready(&self) {
@@ -363,8 +398,8 @@ impl TestApp {
         .await
     }
 
-    /// Runs `superpayment <args>` against this app's database; returns (success, stdout).
-    pub fn cli(&self, args: &[&str]) -> (bool, String) {
+    /// The command `superpayment <args>` against this app's database.
+    pub fn cli_command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_superpayment"));
         cmd.args(args)
             .env("VOUCHER_PEPPER", PEPPER)
@@ -374,7 +409,12 @@ impl TestApp {
         } else {
             cmd.env_remove("DATABASE_URL");
         }
-        let out = cmd.output().unwrap();
+        cmd
+    }
+
+    /// Runs `superpayment <args>` against this app's database; returns (success, stdout).
+    pub fn cli(&self, args: &[&str]) -> (bool, String) {
+        let out = self.cli_command(args).output().unwrap();
         (
             out.status.success(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -413,27 +453,58 @@ impl Drop for TestApp {
         let _ = self.child.kill();
         let _ = self.child.wait();
         if let Some(name) = self.db_name.take() {
-            // Drop runs outside any runtime we may block; use a short-lived one on a thread.
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async {
-                    if let Ok(admin) = Database::connect(admin_url()).await {
-                        let _ = admin
-                            .execute(Statement::from_string(
-                                admin.get_database_backend(),
-                                format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-                            ))
-                            .await;
-                        admin.close().await.ok();
-                    }
-                });
-            })
-            .join();
+            drop_database(name);
         }
     }
+}
+
+/// A migrated database that is dropped when this handle is.
+pub struct ScratchDatabase {
+    pub url: String,
+    name: String,
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        drop_database(self.name.clone());
+    }
+}
+
+async fn create_test_database() -> String {
+    let tpl = template().await;
+    let name = format!("sp_test_{}", uuid::Uuid::new_v4().simple());
+    let admin = Database::connect(admin_url()).await.unwrap();
+    admin
+        .execute(Statement::from_string(
+            admin.get_database_backend(),
+            format!("CREATE DATABASE {name} TEMPLATE {tpl}"),
+        ))
+        .await
+        .unwrap();
+    admin.close().await.ok();
+    name
+}
+
+/// Drops a test database from outside any runtime we may block (a thread of its own).
+fn drop_database(name: String) {
+    let _ = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            if let Ok(admin) = Database::connect(admin_url()).await {
+                let _ = admin
+                    .execute(Statement::from_string(
+                        admin.get_database_backend(),
+                        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                    ))
+                    .await;
+                admin.close().await.ok();
+            }
+        });
+    })
+    .join();
 }
 
 /// The stored HMAC of a code (how tests find a voucher's row).

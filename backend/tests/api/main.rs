@@ -3,6 +3,7 @@ mod checkout;
 mod cli;
 mod concurrency;
 mod docs;
+mod guarantees;
 mod helpers;
 mod idempotency;
 mod keys;

@@ -8,6 +8,8 @@ pub struct Model {
     pub id: i64,
     pub merchant_id: String,
     pub mode: String,
+    /// The operation the key was used for (`payment`, `refund`): keys are scoped by it.
+    pub operation: String,
     pub key: String,
     pub request_hash: String,
     pub response_status: i32,

@@ -1,0 +1,350 @@
+//! One Idempotency-Key mechanism for every money call (payments and refunds today):
+//! the key check, the request fingerprint, the operation scope, the lock and the replay.
+//!
+//! Every operation goes through [`execute`] in the same order: take the key's lock (Redis,
+//! or in process; a lock that fails open only costs the shortcut), begin the database
+//! transaction, read the stored answer (replay it, or refuse a different request under the
+//! same key), run the operation, which writes its answer in the same transaction as its
+//! money ([`Recorder::row`]), commit. When the operation fails, the stored answer is read
+//! once more: a request with the same key may have committed meanwhile (a lock that failed
+//! open, two instances without a shared Redis), and its answer is the one to give.
+//!
+//! Keys are scoped by merchant, mode AND operation, so a payment (anyone holding the
+//! publishable key can send one) can never take the key of a refund. The fingerprint is a
+//! SHA-256 over the *validated* request in which voucher codes already are their keyed
+//! HMACs and tokens their hashes: it holds nothing a backup could be brute-forced for, and
+//! the same request written differently ("99" and "99.00", a code in lower case) is the
+//! same request. Stored answers are sealed (AES-256-GCM): a refund's may carry a new code.
+use std::{future::Future, time::Duration};
+
+use sea_orm::{DatabaseTransaction, TransactionTrait};
+use serde::{de::DeserializeOwned, Serialize};
+use superpayment_core::FieldError;
+use time::OffsetDateTime;
+
+use crate::{
+    api::error::{ApiError, ErrorBody},
+    auth::Caller,
+    cache::LockGuard,
+    crypto::sha256_hex,
+    startup::AppState,
+    store::{self, entities::idempotency_key, idempotency::Scope},
+};
+
+/// How long a stored answer is replayed.
+pub const TTL: time::Duration = time::Duration::hours(24);
+/// How long a key's lock lives if its holder dies without releasing it.
+const LOCK_TTL: Duration = Duration::from_secs(60);
+/// How long a request waits for the holder of its operation's other lock (an earlier
+/// attempt at the same order) before it goes on and lets the database decide.
+const WAIT: Duration = Duration::from_secs(10);
+
+/// The money operations that take an Idempotency-Key; each has its own key space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Payment,
+    Refund,
+}
+
+impl Operation {
+    /// The stored name (`idempotency_keys.operation`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Payment => "payment",
+            Operation::Refund => "refund",
+        }
+    }
+}
+
+/// An Idempotency-Key header that passed [`IdempotencyKey::parse`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// Refuses a key that is not 1 to 255 visible ASCII characters (it is stored and
+    /// compared as sent, so anything invisible would make keys that look equal differ).
+    pub fn parse(header: Option<String>) -> Result<Option<Self>, ApiError> {
+        match header {
+            None => Ok(None),
+            Some(k) if (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()) => {
+                Ok(Some(Self(k)))
+            }
+            Some(_) => Err(ApiError::InvalidRequest(vec![FieldError::new(
+                "Idempotency-Key",
+                "invalid_idempotency_key",
+                "The Idempotency-Key header must be 1 to 255 visible ASCII characters.",
+            )])),
+        }
+    }
+
+    /// The key as sent.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// SHA-256 of a canonical form of the validated request (see the module notes: it must
+/// hold codes only as their HMACs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint(String);
+
+impl Fingerprint {
+    /// The fingerprint of a request's canonical form.
+    pub fn of(canonical: &impl Serialize) -> Result<Self, ApiError> {
+        let json = serde_json::to_string(canonical).map_err(anyhow::Error::from)?;
+        Ok(Self(sha256_hex(&json)))
+    }
+}
+
+/// A fresh answer, or the stored answer to an earlier request with the same key.
+#[derive(Debug)]
+pub enum Outcome<T> {
+    Fresh(T),
+    Replayed(T),
+}
+
+/// Builds the record an operation writes beside its money, in its own transaction.
+pub struct Recorder<'a> {
+    state: &'a AppState,
+    caller: &'a Caller,
+    operation: Operation,
+    key: Option<&'a IdempotencyKey>,
+    fingerprint: &'a Fingerprint,
+}
+
+impl Recorder<'_> {
+    /// The row storing `body` as the answer (status `status`) for this request's key;
+    /// `None` when the request has no key.
+    pub fn row(
+        &self,
+        status: u16,
+        body: &impl Serialize,
+        now: OffsetDateTime,
+    ) -> Result<Option<idempotency_key::Model>, ApiError> {
+        let Some(key) = self.key else {
+            return Ok(None);
+        };
+        let json = serde_json::to_string(body).map_err(anyhow::Error::from)?;
+        Ok(Some(idempotency_key::Model {
+            id: 0,
+            merchant_id: self.caller.merchant_id.clone(),
+            mode: self.caller.mode_str().into(),
+            operation: self.operation.as_str().into(),
+            key: key.as_str().into(),
+            request_hash: self.fingerprint.0.clone(),
+            response_status: i32::from(status),
+            response_body: self.state.webhooks.cipher.seal_text(&json)?,
+            created_at: now,
+            expires_at: now + TTL,
+        }))
+    }
+}
+
+/// A money call that can be made idempotent.
+pub trait IdempotentOperation {
+    /// The success answer, stored and replayed.
+    type Output: Serialize + DeserializeOwned;
+    /// The key space.
+    const OPERATION: Operation;
+
+    /// Does the work inside `tx`, writing `recorder.row(..)` with its answer (the caller
+    /// commits). Errors roll everything back.
+    fn run(
+        &self,
+        tx: &DatabaseTransaction,
+        recorder: &Recorder<'_>,
+    ) -> impl Future<Output = Result<Self::Output, ApiError>> + Send;
+
+    /// After a failed run has been rolled back: the error to answer with (a payment says
+    /// which transaction already paid its order here).
+    fn explain(&self, err: ApiError) -> impl Future<Output = Result<ApiError, ApiError>> + Send {
+        async { Ok(err) }
+    }
+
+    /// Whether a failure is itself the answer to keep for the key (a decline), rather than
+    /// something a retry may get past.
+    fn keeps(_err: &ApiError) -> bool {
+        false
+    }
+
+    /// After the commit of a fresh answer.
+    fn committed(&self, _output: &Self::Output) {}
+}
+
+/// Runs `op` once per key, in the order the module notes give. `wait_for` is a second lock
+/// of the operation's own (an order); when another request holds it, this one waits for it
+/// to finish and then lets the database decide.
+pub async fn execute<O: IdempotentOperation + Sync>(
+    state: &AppState,
+    caller: &Caller,
+    key: Option<IdempotencyKey>,
+    fingerprint: Fingerprint,
+    wait_for: Option<String>,
+    op: &O,
+) -> Result<Outcome<O::Output>, ApiError> {
+    let key_lock = key.as_ref().map(|k| {
+        format!(
+            "idem:{}:{}:{}:{}",
+            caller.merchant_id,
+            caller.mode_str(),
+            O::OPERATION.as_str(),
+            sha256_hex(k.as_str())
+        )
+    });
+    let names: Vec<&str> = key_lock.iter().chain(wait_for.iter()).map(String::as_str).collect();
+    // Both locks in one round trip: the common case costs a single Redis call each way.
+    let mut taken = state.coord.try_lock_many(&names, LOCK_TTL).await.into_iter();
+    let mut held: Vec<LockGuard> = Vec::with_capacity(2);
+    if key_lock.is_some() {
+        match taken.next().flatten() {
+            Some(guard) => held.push(guard),
+            None => {
+                state.coord.unlock_many(taken.flatten().collect()).await;
+                return Err(ApiError::IdempotencyInFlight);
+            }
+        }
+    }
+    if let Some(name) = &wait_for {
+        match taken.next().flatten() {
+            Some(guard) => held.push(guard),
+            None => held.extend(state.coord.lock_waiting(name, LOCK_TTL, WAIT).await),
+        }
+    }
+    let result = run_once(state, caller, key.as_ref(), &fingerprint, op).await;
+    state.coord.unlock_many(held).await;
+    result
+}
+
+async fn run_once<O: IdempotentOperation + Sync>(
+    state: &AppState,
+    caller: &Caller,
+    key: Option<&IdempotencyKey>,
+    fingerprint: &Fingerprint,
+    op: &O,
+) -> Result<Outcome<O::Output>, ApiError> {
+    let scope = key.map(|k| Scope {
+        merchant_id: &caller.merchant_id,
+        mode: caller.mode_str(),
+        operation: O::OPERATION.as_str(),
+        key: k.as_str(),
+    });
+    let tx = state.db.begin().await?;
+    if let Some(scope) = scope {
+        // Read under the key's lock, in the operation's own transaction (one commit).
+        if let Some(stored) = store::idempotency::find(&tx, scope, OffsetDateTime::now_utc()).await? {
+            tx.rollback().await?;
+            return replay::<O::Output>(state, stored, fingerprint).map(Outcome::Replayed);
+        }
+    }
+    let recorder = Recorder {
+        state,
+        caller,
+        operation: O::OPERATION,
+        key,
+        fingerprint,
+    };
+    let err = match op.run(&tx, &recorder).await {
+        Ok(output) => {
+            tx.commit().await?;
+            op.committed(&output);
+            return Ok(Outcome::Fresh(output));
+        }
+        Err(err) => {
+            tx.rollback().await?;
+            err
+        }
+    };
+    let Some(scope) = scope else {
+        return Err(op.explain(err).await?);
+    };
+    // Whatever failed, an answer stored meanwhile under this key wins: it is what the
+    // first of two concurrent requests got.
+    if let Some(stored) = store::idempotency::find(&state.db, scope, OffsetDateTime::now_utc()).await? {
+        return replay::<O::Output>(state, stored, fingerprint).map(Outcome::Replayed);
+    }
+    let err = op.explain(err).await?;
+    if O::keeps(&err) {
+        keep_failure(state, &recorder, scope, &err).await?;
+    }
+    Err(err)
+}
+
+/// Stores a failure as the key's answer. If another request stored one first, that one is
+/// the key's answer and is given instead.
+async fn keep_failure(
+    state: &AppState,
+    recorder: &Recorder<'_>,
+    scope: Scope<'_>,
+    err: &ApiError,
+) -> Result<(), ApiError> {
+    let Some(row) = recorder.row(err.status(), &err.to_body(), OffsetDateTime::now_utc())? else {
+        return Ok(());
+    };
+    match store::idempotency::insert(&state.db, row).await {
+        Ok(()) => Ok(()),
+        Err(e) if store::violates(&e, store::Unique::IdempotencyScope) => {
+            match store::idempotency::find(&state.db, scope, OffsetDateTime::now_utc()).await? {
+                Some(stored) => Err(replay_error(state, stored, recorder.fingerprint)?),
+                None => Ok(()),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn open(state: &AppState, stored: &idempotency_key::Model) -> Result<String, ApiError> {
+    // Answers stored before sealing was introduced are plain JSON.
+    if stored.response_body.starts_with('{') {
+        return Ok(stored.response_body.clone());
+    }
+    Ok(state.webhooks.cipher.open_text(&stored.response_body)?)
+}
+
+/// The stored answer: the success output, or the stored failure as [`ApiError::Replayed`].
+fn replay<T: DeserializeOwned>(
+    state: &AppState,
+    stored: idempotency_key::Model,
+    fingerprint: &Fingerprint,
+) -> Result<T, ApiError> {
+    if stored.request_hash != fingerprint.0 {
+        return Err(ApiError::IdempotencyMismatch);
+    }
+    if !(200..300).contains(&stored.response_status) {
+        return Err(replay_error(state, stored, fingerprint)?);
+    }
+    Ok(serde_json::from_str(&open(state, &stored)?).map_err(anyhow::Error::from)?)
+}
+
+fn replay_error(
+    state: &AppState,
+    stored: idempotency_key::Model,
+    fingerprint: &Fingerprint,
+) -> Result<ApiError, ApiError> {
+    if stored.request_hash != fingerprint.0 {
+        return Ok(ApiError::IdempotencyMismatch);
+    }
+    let body: ErrorBody = serde_json::from_str(&open(state, &stored)?).map_err(anyhow::Error::from)?;
+    Ok(ApiError::Replayed {
+        status: u16::try_from(stored.response_status).unwrap_or(500),
+        body: Box::new(body),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_must_be_visible_ascii_of_1_to_255_characters() {
+        assert!(IdempotencyKey::parse(None).unwrap().is_none());
+        assert!(IdempotencyKey::parse(Some("a-b_c.1".into())).unwrap().is_some());
+        for bad in ["", "with space", "tab\t", "é", &"x".repeat(256)] {
+            assert!(IdempotencyKey::parse(Some(bad.into())).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn operations_have_distinct_key_spaces() {
+        assert_ne!(Operation::Payment.as_str(), Operation::Refund.as_str());
+    }
+}
