@@ -46,15 +46,16 @@ pub async fn check_voucher(
     }
     let row = store::vouchers::find_by_hmac(&state.db, &voucher_hmac(&state.pepper, code)).await?;
     let last4 = code.last4().to_owned();
+    let hidden = |reason: DeclineReason| VoucherStatus {
+        valid: false,
+        reason: Some(reason.code()),
+        balance: None,
+        currency: None,
+        expires_at: None,
+        last4: last4.clone(),
+    };
     let Some(v) = row.filter(|v| v.mode == caller.mode_str()) else {
-        return Ok(VoucherStatus {
-            valid: false,
-            reason: Some(DeclineReason::Unknown.code()),
-            balance: None,
-            currency: None,
-            expires_at: None,
-            last4,
-        });
+        return Ok(hidden(DeclineReason::Unknown));
     };
     let currency = Currency::from_str(&v.currency)
         .map_err(|_| anyhow::anyhow!("stored currency {} unknown", v.currency))?;
@@ -71,6 +72,10 @@ pub async fn check_voucher(
     )
     .filter(|r| *r != DeclineReason::MinimumOrderNotMet)
     .map(DeclineReason::code);
+    // A voucher this shop does not accept is none of its shoppers' business: no balance.
+    if reason == Some(DeclineReason::NotAccepted.code()) {
+        return Ok(hidden(DeclineReason::NotAccepted));
+    }
     if reason.is_none() && balance.is_zero() {
         reason = Some(DeclineReason::InsufficientBalance.code());
     }

@@ -184,9 +184,15 @@ const CHECKS: &[(&str, &str)] = &[
          WHERE b.total < 0 OR (b.total > 0 AND CAST(v.rules AS TEXT) NOT LIKE '%single_use%')",
     ),
     (
-        "a used single-use voucher holds only what refunds gave back to it",
+        "a used single-use voucher holds only what refunds of its current payment gave back",
+        // Earlier payments of a voucher that is used again were refunded in full (that is
+        // what made it usable again), so only refunds of partly refunded payments count.
         "SELECT 'used voucher ' || CAST(v.id AS TEXT) || ' holds ' || CAST(v.balance_minor AS TEXT) || ' but refunds gave back ' || CAST(COALESCE(f.total, 0) AS TEXT) AS detail
-         FROM vouchers v LEFT JOIN (SELECT credited_voucher_id, SUM(amount_minor) AS total FROM refund_allocations WHERE credited_voucher_id = voucher_id GROUP BY credited_voucher_id) f
+         FROM vouchers v LEFT JOIN (
+             SELECT a.credited_voucher_id, SUM(a.amount_minor) AS total
+             FROM refund_allocations a JOIN refunds r ON r.id = a.refund_id JOIN transactions t ON t.id = r.transaction_id
+             WHERE a.credited_voucher_id = a.voucher_id AND t.refunded_minor < t.amount_minor
+             GROUP BY a.credited_voucher_id) f
            ON f.credited_voucher_id = v.id
          WHERE v.status = 'used' AND v.balance_minor <> COALESCE(f.total, 0)",
     ),

@@ -89,7 +89,7 @@ async fn audit_fails_when_a_balance_no_longer_matches_the_ledger() {
     let (ok, report) = app.audit();
     assert!(!ok, "audit must fail: {report}");
     assert!(
-        report.contains("FAIL  each voucher's balance equals its ledger postings"),
+        report.contains("FAIL  each voucher's balance equals its liability postings"),
         "{report}"
     );
 }
