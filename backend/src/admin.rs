@@ -1,5 +1,5 @@
 //! Operator actions shared by the CLI and /api/admin: merchants, keys, voucher issuance, blocking.
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::DatabaseConnection;
 use serde_json::Value;
 use superpayment_core::{ApiKey, BasisPoints, Currency, KeyKind, Mode, Money, VoucherCode};
 use time::OffsetDateTime;
@@ -54,7 +54,7 @@ pub async fn create_merchant(
         status: "active".into(),
         created_at: now,
     };
-    let tx = db.begin().await?;
+    let tx = store::begin(db).await?;
     store::merchants::insert_merchant(&tx, merchant.clone()).await?;
     let publishable_key = insert_key(&tx, &merchant.id, KeyKind::Publishable, mode, now).await?;
     let secret_key = insert_key(&tx, &merchant.id, KeyKind::Secret, mode, now).await?;
@@ -77,7 +77,7 @@ pub async fn create_keys(
         .await?
         .ok_or(ApiError::NotFound("merchant"))?;
     let now = OffsetDateTime::now_utc();
-    let tx = db.begin().await?;
+    let tx = store::begin(db).await?;
     let pk = insert_key(&tx, merchant_id, KeyKind::Publishable, mode, now).await?;
     let sk = insert_key(&tx, merchant_id, KeyKind::Secret, mode, now).await?;
     tx.commit().await?;
@@ -191,7 +191,7 @@ pub async fn issue_vouchers(
             updated_at: now,
         })
         .collect();
-    let tx = db.begin().await?;
+    let tx = store::begin(db).await?;
     let ids = store::vouchers::insert_many(&tx, rows).await?;
     // One balanced journal per issuance: each voucher's liability against the float.
     let total = amount
@@ -226,20 +226,19 @@ pub async fn set_voucher_blocked(
     code: &VoucherCode,
     blocked: bool,
 ) -> Result<i64, ApiError> {
-    let row = store::vouchers::find_by_hmac(db, &voucher_hmac(pepper, code))
-        .await?
-        .ok_or(ApiError::NotFound("voucher"))?;
-    if row.status == "used" {
-        return Err(field_error(
+    let hmac = voucher_hmac(pepper, code);
+    match store::vouchers::set_blocked(db, &hmac, blocked, OffsetDateTime::now_utc()).await? {
+        store::vouchers::BlockChange::Applied(id) => {
+            tracing::info!(voucher_id = id, blocked, "voucher status changed");
+            Ok(id)
+        }
+        store::vouchers::BlockChange::NotChangeable => Err(field_error(
             "code",
             "voucher_used",
             "A used single-use voucher cannot change status.",
-        ));
+        )),
+        store::vouchers::BlockChange::Missing => Err(ApiError::NotFound("voucher")),
     }
-    let status = if blocked { "blocked" } else { "active" };
-    store::vouchers::set_status(db, row.id, status, OffsetDateTime::now_utc()).await?;
-    tracing::info!(voucher_id = row.id, status, "voucher status changed");
-    Ok(row.id)
 }
 
 fn field_error(field: &str, code: &'static str, message: &str) -> ApiError {

@@ -17,7 +17,7 @@
 //! same request. Stored answers are sealed (AES-256-GCM): a refund's may carry a new code.
 use std::{future::Future, time::Duration};
 
-use sea_orm::{DatabaseTransaction, TransactionTrait};
+use sea_orm::DatabaseTransaction;
 use serde::{de::DeserializeOwned, Serialize};
 use superpayment_core::FieldError;
 use time::OffsetDateTime;
@@ -228,7 +228,7 @@ async fn run_once<O: IdempotentOperation + Sync>(
         operation: O::OPERATION.as_str(),
         key: k.as_str(),
     });
-    let tx = state.db.begin().await?;
+    let tx = store::begin(&state.db).await?;
     if let Some(scope) = scope {
         // Read under the key's lock, in the operation's own transaction (one commit).
         if let Some(stored) = store::idempotency::find(&tx, scope, OffsetDateTime::now_utc()).await? {

@@ -2,7 +2,7 @@
 //! overlap), revoke. A key manages only keys of its own mode.
 use std::time::Duration;
 
-use sea_orm::{ConnectionTrait, TransactionTrait};
+use sea_orm::ConnectionTrait;
 use superpayment_core::{ApiKey, FieldError, KeyKind, Mode};
 use time::OffsetDateTime;
 
@@ -134,7 +134,7 @@ pub async fn roll(
     let kind = parse_kind(&old.kind).ok_or_else(|| anyhow::anyhow!("stored key kind"))?;
     // One transaction with a conditional expiry: a key revoked or rolled by a concurrent
     // request meanwhile gets no second replacement.
-    let tx = state.db.begin().await?;
+    let tx = store::begin(&state.db).await?;
     let (new_row, key) = insert(&tx, &caller.merchant_id, kind, caller.mode, now).await?;
     if !store::keys::expire_at(&tx, &old.id, now + overlap).await? {
         tx.rollback().await?;

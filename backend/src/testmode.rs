@@ -6,7 +6,7 @@
 //! one, it is topped back up to its nominal balance with a `test_top_up` journal that
 //! raises its face value too, so "always works" holds without breaking any ledger
 //! invariant.
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::DatabaseConnection;
 use superpayment_core::{Mode, VoucherCode, VoucherRef};
 use time::{macros::datetime, OffsetDateTime};
 
@@ -84,7 +84,7 @@ pub async fn ensure_magic_vouchers(
         }
         let now = OffsetDateTime::now_utc();
         let code = VoucherCode::parse(magic.code).expect("magic codes are valid codes");
-        let tx = db.begin().await?;
+        let tx = store::begin(db).await?;
         let inserted = store::vouchers::insert_many(
             &tx,
             vec![voucher::Model {
@@ -163,7 +163,7 @@ async fn refill_code(state: &AppState, code: &VoucherCode) -> Result<(), ApiErro
         return Ok(());
     };
     let hmac = voucher_hmac(&state.pepper, code);
-    let tx = state.db.begin().await?;
+    let tx = store::begin(&state.db).await?;
     let row = store::vouchers::lock_by_hmacs(&tx, &[hmac]).await?.pop();
     let Some(row) = row.filter(|r| r.mode == Mode::Test.as_str()) else {
         tx.rollback().await?;

@@ -15,13 +15,18 @@ pub mod webhooks;
 use std::time::Duration;
 
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, RuntimeErr, TransactionTrait,
 };
 use superpayment_migrations::Migrator;
 use superpayment_migrations::MigratorTrait;
 
+/// How long a SQLite writer waits for another process's write (the CLI, a worker) to end.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Opens a pool. SQLite gets one connection: its writers serialise anyway, and a single
-/// connection turns "database is locked" into an orderly queue.
+/// connection turns "database is locked" into an orderly queue within the process; other
+/// processes on the same file are waited for ([`SQLITE_BUSY_TIMEOUT`], see [`begin`]).
 pub async fn connect(url: &str, pool_size: u32) -> anyhow::Result<DatabaseConnection> {
     let sqlite = url.starts_with("sqlite:");
     let mut opts = ConnectOptions::new(url.to_owned());
@@ -30,12 +35,29 @@ pub async fn connect(url: &str, pool_size: u32) -> anyhow::Result<DatabaseConnec
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(30))
         .sqlx_logging(false);
-    let db = Database::connect(opts).await?;
-    if sqlite {
-        db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000; PRAGMA synchronous=NORMAL;")
+    // Per connection, so that every connection the pool opens (again) has them.
+    opts.map_sqlx_sqlite_opts(|o| {
+        o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+            .foreign_keys(true)
+            .busy_timeout(SQLITE_BUSY_TIMEOUT)
+            .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+    });
+    Ok(Database::connect(opts).await?)
+}
+
+/// Begins a transaction that will write. On SQLite it takes the write lock first, as
+/// `BEGIN IMMEDIATE` would (SeaORM only issues a deferred `BEGIN`): a deferred transaction
+/// that reads and then writes while another process writes fails at once with
+/// SQLITE_BUSY, whereas a transaction whose first statement writes waits for the lock
+/// (busy timeout). On PostgreSQL this is a plain `BEGIN`.
+pub async fn begin(db: &impl TransactionTrait) -> Result<DatabaseTransaction, DbErr> {
+    let tx = db.begin().await?;
+    if !is_postgres(&tx) {
+        // Writes nothing; being a write, it takes SQLite's RESERVED lock, waiting if need be.
+        tx.execute_unprepared("UPDATE merchants SET id = id WHERE 0")
             .await?;
     }
-    Ok(db)
+    Ok(tx)
 }
 
 /// Applies pending migrations.

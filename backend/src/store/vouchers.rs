@@ -114,18 +114,93 @@ pub async fn debit(
     Ok(res.rows_affected == 1)
 }
 
-/// Sets a voucher's status (`active`, `blocked`); false when no such voucher.
-pub async fn set_status(
+/// What [`set_blocked`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockChange {
+    /// The voucher (this id) is now blocked or active as asked.
+    Applied(i64),
+    /// The voucher is used (or otherwise not active or blocked): left as it is.
+    NotChangeable,
+    /// No voucher has this code.
+    Missing,
+}
+
+/// Blocks or unblocks the voucher with this code HMAC in ONE conditional update, so that
+/// a payment using a single-use voucher up at the same moment can never be undone (a read
+/// followed by an unconditional update could turn `used` back into `active`).
+pub async fn set_blocked(
     db: &impl ConnectionTrait,
-    id: i64,
-    status: &str,
+    hmac: &str,
+    blocked: bool,
     now: OffsetDateTime,
-) -> Result<bool, DbErr> {
-    let res = voucher::Entity::update_many()
-        .col_expr(voucher::Column::Status, Expr::value(status))
+) -> Result<BlockChange, DbErr> {
+    let changed = voucher::Entity::update_many()
+        .col_expr(
+            voucher::Column::Status,
+            Expr::value(if blocked { "blocked" } else { "active" }),
+        )
         .col_expr(voucher::Column::UpdatedAt, Expr::value(now))
-        .filter(voucher::Column::Id.eq(id))
-        .exec(db)
+        .filter(voucher::Column::CodeHmac.eq(hmac))
+        .filter(voucher::Column::Status.is_in(["active", "blocked"]))
+        .exec_with_returning(db)
         .await?;
-    Ok(res.rows_affected == 1)
+    Ok(match changed.first() {
+        Some(v) => BlockChange::Applied(v.id),
+        None if find_by_hmac(db, hmac).await?.is_some() => BlockChange::NotChangeable,
+        None => BlockChange::Missing,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn database() -> sea_orm::DatabaseConnection {
+        let db = crate::store::connect("sqlite::memory:", 1).await.unwrap();
+        crate::store::migrate(&db).await.unwrap();
+        db
+    }
+
+    fn row(hmac: &str, status: &str) -> voucher::Model {
+        let now = OffsetDateTime::now_utc();
+        voucher::Model {
+            id: 0,
+            code_hmac: hmac.into(),
+            last4: "0000".into(),
+            mode: "test".into(),
+            currency: "EUR".into(),
+            initial_minor: 100,
+            balance_minor: 0,
+            status: status.into(),
+            expires_at: None,
+            rules: serde_json::json!({"single_use": true}),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    #[tokio::test]
+    async fn unblocking_never_turns_a_used_voucher_active() {
+        let db = database().await;
+        insert_many(&db, vec![row("used", "used"), row("live", "active")])
+            .await
+            .unwrap();
+        let now = OffsetDateTime::now_utc();
+        for blocked in [false, true] {
+            assert_eq!(
+                set_blocked(&db, "used", blocked, now).await.unwrap(),
+                BlockChange::NotChangeable
+            );
+            assert_eq!(find_by_hmac(&db, "used").await.unwrap().unwrap().status, "used");
+        }
+        assert!(matches!(
+            set_blocked(&db, "live", true, now).await.unwrap(),
+            BlockChange::Applied(_)
+        ));
+        assert_eq!(find_by_hmac(&db, "live").await.unwrap().unwrap().status, "blocked");
+        assert_eq!(
+            set_blocked(&db, "none", true, now).await.unwrap(),
+            BlockChange::Missing
+        );
+    }
 }

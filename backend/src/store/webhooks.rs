@@ -104,7 +104,7 @@ pub async fn disable_endpoint(
     reason: &str,
     now: OffsetDateTime,
 ) -> Result<bool, DbErr> {
-    let tx = db.begin().await?;
+    let tx = super::begin(db).await?;
     let res = webhook_endpoint::Entity::update_many()
         .col_expr(webhook_endpoint::Column::Status, Expr::value("disabled"))
         .col_expr(
@@ -175,7 +175,7 @@ pub async fn dispatch_events(
     lease_until: OffsetDateTime,
     limit: u64,
 ) -> Result<Vec<i64>, DbErr> {
-    let tx = db.begin().await?;
+    let tx = super::begin(db).await?;
     let backend = tx.get_database_backend();
     let postgres = backend == sea_orm::DbBackend::Postgres;
     let select = format!(
@@ -315,7 +315,7 @@ pub async fn record_attempt(
     attempt: webhook_attempt::Model,
     update: DeliveryUpdate,
 ) -> Result<bool, DbErr> {
-    let tx = db.begin().await?;
+    let tx = super::begin(db).await?;
     let delivery_id = attempt.delivery_id;
     let started = attempt.started_at;
     let number = attempt.attempt_number;
