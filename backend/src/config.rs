@@ -68,6 +68,10 @@ pub struct ServeArgs {
     /// revoked on another instance keeps working here for at most this long.
     #[arg(long, env = "KEY_CACHE_TTL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub key_cache_ttl: std::time::Duration,
+    /// Serve the demo shop under /demo/: `auto` (on for the embedded default only), `on` or
+    /// `off`. It is a demonstration, not part of a production deployment.
+    #[arg(long = "demo-shop", env = "DEMO_SHOP", default_value = "auto", value_parser = ["auto", "on", "off"])]
+    pub demo_shop: String,
     /// Publishable key of the demo shop's merchant (/demo/); on the embedded default it is
     /// read from DATA_DIR/demo.txt.
     #[arg(long, env = "DEMO_PUBLISHABLE_KEY")]

@@ -82,6 +82,9 @@ pub struct DemoShop {
     publishable_key: Option<String>,
     secret_key: Option<String>,
     widget_url: Option<String>,
+    /// This server's own origin (PUBLIC_URL, else `http://BIND`), for requests whose Host
+    /// is not a loopback name.
+    own_origin: String,
     orders: Mutex<HashMap<String, Order>>,
     next: Mutex<u64>,
 }
@@ -115,6 +118,12 @@ pub fn mount(route: Route, args: &ServeArgs) -> Route {
         publishable_key,
         secret_key,
         widget_url: args.demo_widget_url.clone(),
+        own_origin: args
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", args.bind))
+            .trim_end_matches('/')
+            .to_owned(),
         orders: Mutex::new(HashMap::new()),
         next: Mutex::new(0),
     });
@@ -130,7 +139,9 @@ pub fn mount(route: Route, args: &ServeArgs) -> Route {
                 "/assets",
                 StaticFilesEndpoint::new(args.www_dir.join("demo")),
             )
-            .data(shop),
+            .data(shop)
+            // The shop's forms are read whole; cap them like the API's bodies.
+            .with(crate::api::body_limit::BodyLimit::new(16 * 1024)),
     )
 }
 
@@ -375,19 +386,25 @@ fn widget_origin(shop: &DemoShop, req: &Request) -> String {
     if let Some(url) = &shop.widget_url {
         return url.trim_end_matches('/').to_owned();
     }
+    // The Host header is the client's word: it is used only when it is exactly a loopback
+    // name and a port, never reflected into the page otherwise.
     let host = req
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .unwrap_or("127.0.0.1:8080");
-    let swapped = if let Some(port) = host.strip_prefix("127.0.0.1") {
-        format!("localhost{port}")
-    } else if let Some(port) = host.strip_prefix("localhost") {
-        format!("127.0.0.1{port}")
-    } else {
-        host.to_owned()
+        .unwrap_or_default();
+    let port = |rest: &str| {
+        rest.strip_prefix(':')
+            .filter(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
+            .map(str::to_owned)
     };
-    format!("http://{swapped}")
+    if let Some(p) = host.strip_prefix("127.0.0.1").and_then(port) {
+        format!("http://localhost:{p}")
+    } else if let Some(p) = host.strip_prefix("localhost").and_then(port) {
+        format!("http://127.0.0.1:{p}")
+    } else {
+        shop.own_origin.clone()
+    }
 }
 
 #[derive(Deserialize)]
@@ -581,6 +598,32 @@ mod tests {
             assert!(p.price > 0);
             assert!(CATALOGUE[i + 1..].iter().all(|q| q.sku != p.sku));
             assert!(!p.sku.contains(['.', '_']), "cookie separators");
+        }
+    }
+
+    #[test]
+    fn the_widget_origin_never_reflects_a_foreign_host_header() {
+        let shop = DemoShop {
+            publishable_key: None,
+            secret_key: None,
+            widget_url: None,
+            own_origin: "http://127.0.0.1:8080".into(),
+            orders: Mutex::new(HashMap::new()),
+            next: Mutex::new(0),
+        };
+        let origin = |host: &str| {
+            let req = Request::builder().header(header::HOST, host).finish();
+            widget_origin(&shop, &req)
+        };
+        assert_eq!(origin("127.0.0.1:9000"), "http://localhost:9000");
+        assert_eq!(origin("localhost:9000"), "http://127.0.0.1:9000");
+        for evil in [
+            "evil.example",
+            "127.0.0.1:80\"><script>",
+            "localhost.evil.example:80",
+            "127.0.0.1:80/x",
+        ] {
+            assert_eq!(origin(evil), "http://127.0.0.1:8080", "{evil}");
         }
     }
 }

@@ -12,9 +12,20 @@ use poem::Route;
 
 use crate::config::ServeArgs;
 
-/// Adds the widget and demo routes to `route`.
+/// Adds the widget routes to `route`, and the demo shop's where it is wanted: on the
+/// embedded default, or with DEMO_SHOP=on (never by default in production).
 pub fn mount(route: Route, args: &ServeArgs) -> Route {
-    demo::mount(assets::mount(route, &args.www_dir), args)
+    let route = assets::mount(route, &args.www_dir);
+    let demo = match args.demo_shop.as_str() {
+        "on" => true,
+        "off" => false,
+        _ => args.db.is_embedded(),
+    };
+    if demo {
+        demo::mount(route, args)
+    } else {
+        route
+    }
 }
 
 /// Escapes text for HTML element content and double-quoted attribute values.

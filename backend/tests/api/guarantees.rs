@@ -549,3 +549,18 @@ async fn a_second_process_writing_the_sqlite_file_never_makes_payments_fail() {
     assert!(cli_ok);
     assert!(statuses.iter().all(|&s| s == 201), "{statuses:?}");
 }
+
+#[tokio::test]
+async fn the_demo_shop_is_served_only_on_the_embedded_default_or_when_asked() {
+    let app = TestApp::spawn().await;
+    let status = |app: &TestApp| {
+        let url = app.url("/demo/");
+        let client = app.client.clone();
+        async move { client.get(url).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status(&app).await, if is_sqlite() { 200 } else { 404 });
+    let on = TestApp::spawn_with(&[("DEMO_SHOP", "on")]).await;
+    assert_eq!(status(&on).await, 200);
+    let off = TestApp::spawn_with(&[("DEMO_SHOP", "off")]).await;
+    assert_eq!(status(&off).await, 404);
+}

@@ -78,6 +78,7 @@ export async function startServer(extraEnv = {}) {
       RUST_LOG: "info",
       WWW_DIR: path.join(ROOT, "www"),
       NO_MIGRATE: "true",
+      DEMO_SHOP: "on",
       DEMO_PUBLISHABLE_KEY: merchant.pk,
       DEMO_SECRET_KEY: merchant.sk,
       ...extraEnv,
