@@ -86,6 +86,7 @@ pub fn spec_json(state: &AppState) -> String {
     let raw = service(state, "/api").spec();
     let mut doc: serde_json::Value = serde_json::from_str(&raw).expect("poem-openapi emits JSON");
     error_examples::annotate(&mut doc);
+    ops::document(&mut doc);
     let mut out = serde_json::to_string_pretty(&doc).expect("JSON value serialises");
     out.push('\n');
     out

@@ -36,3 +36,61 @@ pub async fn readyz(state: Data<&AppState>) -> Response {
     };
     Json(body).with_status(status).into_response()
 }
+
+/// Adds `/healthz` and `/readyz` to the OpenAPI document. They live at the root, not under
+/// `/api`, so each carries its own `servers` entry.
+pub fn document(doc: &mut serde_json::Value) {
+    let probe = |summary: &str, description: &str, responses: serde_json::Value| {
+        json!({
+            "servers": [{"url": "/"}],
+            "get": {
+                "tags": ["Operations"],
+                "summary": summary,
+                "description": description,
+                "operationId": summary.to_lowercase().replace(' ', "_"),
+                "responses": responses,
+            }
+        })
+    };
+    let readiness = json!({
+        "type": "object",
+        "required": ["status", "database", "coordination"],
+        "properties": {
+            "status": {"type": "string", "enum": ["ready", "not_ready"]},
+            "database": {"type": "string", "enum": ["ok", "unavailable"]},
+            "coordination": {
+                "type": "object",
+                "required": ["kind", "status"],
+                "properties": {
+                    "kind": {"type": "string", "enum": ["redis", "in-process"]},
+                    "status": {"type": "string", "enum": ["ok", "degraded", "unavailable"]}
+                }
+            }
+        }
+    });
+    if let Some(tags) = doc.get_mut("tags").and_then(|t| t.as_array_mut()) {
+        tags.push(json!({"name": "Operations", "description": "Probes for load balancers and orchestrators (no key)."}));
+    }
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    paths.insert(
+        "/healthz".into(),
+        probe(
+            "Liveness",
+            "200 `ok` while the process runs. No authentication.",
+            json!({"200": {"description": "The process is alive.", "content": {"text/plain": {"schema": {"type": "string", "example": "ok"}}}}}),
+        ),
+    );
+    paths.insert(
+        "/readyz".into(),
+        probe(
+            "Readiness",
+            "200 when the database answers; 503 when it does not. Redis is never a reason to be unready: without it locks and limits fall back to the process (`coordination.status` says so). No authentication.",
+            json!({
+                "200": {"description": "Ready to serve.", "content": {"application/json": {"schema": readiness.clone()}}},
+                "503": {"description": "The database does not answer.", "content": {"application/json": {"schema": readiness}}}
+            }),
+        ),
+    );
+}
