@@ -12,7 +12,10 @@ use crate::{
     secret::Secret,
     store::{
         self,
-        entities::{api_key, merchant, voucher},
+        entities::{
+            api_key, merchant,
+            voucher::{self, VoucherState},
+        },
         ledger::{Account, Lines},
     },
 };
@@ -184,7 +187,7 @@ pub async fn issue_vouchers(
             currency: spec.currency.code().into(),
             initial_minor: amount.minor(),
             balance_minor: amount.minor(),
-            status: "active".into(),
+            status: VoucherState::Active,
             expires_at: spec.expires_at,
             rules: rules.clone(),
             created_at: now,
@@ -200,7 +203,10 @@ pub async fn issue_vouchers(
         .ok_or_else(|| field_error("count", "amount_too_large", "count x amount is too large."))?;
     let mut lines = Lines::new(spec.mode.as_str(), spec.currency.code());
     for id in &ids {
-        lines.add(Account::VoucherLiability { voucher_id: *id }, amount.minor());
+        lines.add(
+            Account::VoucherLiability { voucher_id: *id },
+            amount.minor(),
+        );
     }
     lines.add(Account::VoucherFloat, -total);
     store::ledger::post(&tx, "issue", None, &lines, now).await?;

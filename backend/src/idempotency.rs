@@ -191,9 +191,17 @@ pub async fn execute<O: IdempotentOperation + Sync>(
             sha256_hex(k.as_str())
         )
     });
-    let names: Vec<&str> = key_lock.iter().chain(wait_for.iter()).map(String::as_str).collect();
+    let names: Vec<&str> = key_lock
+        .iter()
+        .chain(wait_for.iter())
+        .map(String::as_str)
+        .collect();
     // Both locks in one round trip: the common case costs a single Redis call each way.
-    let mut taken = state.coord.try_lock_many(&names, LOCK_TTL).await.into_iter();
+    let mut taken = state
+        .coord
+        .try_lock_many(&names, LOCK_TTL)
+        .await
+        .into_iter();
     let mut held: Vec<LockGuard> = Vec::with_capacity(2);
     if key_lock.is_some() {
         match taken.next().flatten() {
@@ -231,7 +239,9 @@ async fn run_once<O: IdempotentOperation + Sync>(
     let tx = store::begin(&state.db).await?;
     if let Some(scope) = scope {
         // Read under the key's lock, in the operation's own transaction (one commit).
-        if let Some(stored) = store::idempotency::find(&tx, scope, OffsetDateTime::now_utc()).await? {
+        if let Some(stored) =
+            store::idempotency::find(&tx, scope, OffsetDateTime::now_utc()).await?
+        {
             tx.rollback().await?;
             return replay::<O::Output>(state, stored, fingerprint).map(Outcome::Replayed);
         }
@@ -259,7 +269,9 @@ async fn run_once<O: IdempotentOperation + Sync>(
     };
     // Whatever failed, an answer stored meanwhile under this key wins: it is what the
     // first of two concurrent requests got.
-    if let Some(stored) = store::idempotency::find(&state.db, scope, OffsetDateTime::now_utc()).await? {
+    if let Some(stored) =
+        store::idempotency::find(&state.db, scope, OffsetDateTime::now_utc()).await?
+    {
         return replay::<O::Output>(state, stored, fingerprint).map(Outcome::Replayed);
     }
     let err = op.explain(err).await?;
@@ -323,7 +335,8 @@ fn replay_error(
     if stored.request_hash != fingerprint.0 {
         return Ok(ApiError::IdempotencyMismatch);
     }
-    let body: ErrorBody = serde_json::from_str(&open(state, &stored)?).map_err(anyhow::Error::from)?;
+    let body: ErrorBody =
+        serde_json::from_str(&open(state, &stored)?).map_err(anyhow::Error::from)?;
     Ok(ApiError::Replayed {
         status: u16::try_from(stored.response_status).unwrap_or(500),
         body: Box::new(body),
@@ -337,7 +350,9 @@ mod tests {
     #[test]
     fn keys_must_be_visible_ascii_of_1_to_255_characters() {
         assert!(IdempotencyKey::parse(None).unwrap().is_none());
-        assert!(IdempotencyKey::parse(Some("a-b_c.1".into())).unwrap().is_some());
+        assert!(IdempotencyKey::parse(Some("a-b_c.1".into()))
+            .unwrap()
+            .is_some());
         for bad in ["", "with space", "tab\t", "é", &"x".repeat(256)] {
             assert!(IdempotencyKey::parse(Some(bad.into())).is_err(), "{bad:?}");
         }

@@ -229,9 +229,7 @@ fn spawn_housekeeping(state: AppState) {
         let mut every = tokio::time::interval(Duration::from_secs(3600));
         loop {
             every.tick().await;
-            match store::idempotency::purge(&state.db, time::OffsetDateTime::now_utc())
-                .await
-            {
+            match store::idempotency::purge(&state.db, time::OffsetDateTime::now_utc()).await {
                 Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency keys removed"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "purging idempotency keys failed"),

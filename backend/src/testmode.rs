@@ -16,7 +16,11 @@ use crate::{
     crypto::voucher_hmac,
     secret::Secret,
     startup::AppState,
-    store::{self, entities::voucher, ledger::{Account, Lines}},
+    store::{
+        self,
+        entities::voucher::{self, VoucherState},
+        ledger::{Account, Lines},
+    },
 };
 
 /// One magic voucher.
@@ -26,7 +30,7 @@ pub struct MagicVoucher {
     pub code: &'static str,
     /// EUR minor units it always holds.
     pub balance_minor: i64,
-    pub status: &'static str,
+    pub status: VoucherState,
     pub expired: bool,
 }
 
@@ -36,28 +40,28 @@ pub const MAGIC_VOUCHERS: [MagicVoucher; 4] = [
     MagicVoucher {
         code: "TEST-4242-4242-424X",
         balance_minor: 100_000_000,
-        status: "active",
+        status: VoucherState::Active,
         expired: false,
     },
     // Holds 5.00 EUR: larger orders are declined with insufficient_balance.
     MagicVoucher {
         code: "TEST-5000-0000-0004",
         balance_minor: 500,
-        status: "active",
+        status: VoucherState::Active,
         expired: false,
     },
     // Expired: voucher_expired.
     MagicVoucher {
         code: "TEST-EXP1-RED0-000M",
         balance_minor: 10_000,
-        status: "active",
+        status: VoucherState::Active,
         expired: true,
     },
     // Blocked: voucher_blocked.
     MagicVoucher {
         code: "TEST-B10C-KED0-000Q",
         balance_minor: 10_000,
-        status: "blocked",
+        status: VoucherState::Blocked,
         expired: false,
     },
 ];
@@ -95,7 +99,7 @@ pub async fn ensure_magic_vouchers(
                 currency: "EUR".into(),
                 initial_minor: magic.balance_minor,
                 balance_minor: magic.balance_minor,
-                status: magic.status.into(),
+                status: magic.status,
                 expires_at: magic.expired.then_some(datetime!(2020-01-01 0:00 UTC)),
                 rules: serde_json::json!({}),
                 created_at: now,
@@ -111,7 +115,14 @@ pub async fn ensure_magic_vouchers(
             }
             Err(e) => return Err(e.into()),
         };
-        store::ledger::post(&tx, "issue", None, &issue_lines(id, magic.balance_minor), now).await?;
+        store::ledger::post(
+            &tx,
+            "issue",
+            None,
+            &issue_lines(id, magic.balance_minor),
+            now,
+        )
+        .await?;
         tx.commit().await?;
     }
     Ok(())

@@ -49,8 +49,11 @@ impl MigrationTrait for Migration {
         let db = manager.get_connection();
         let backend = manager.get_database_backend();
         let run = |sql: String| db.execute(Statement::from_string(backend, sql));
-        run("UPDATE idempotency_keys SET operation = 'refund' WHERE response_body LIKE 'v1:%'".into())
-            .await?;
+        run(
+            "UPDATE idempotency_keys SET operation = 'refund' WHERE response_body LIKE 'v1:%'"
+                .into(),
+        )
+        .await?;
         manager
             .drop_index(
                 Index::drop()

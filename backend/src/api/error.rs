@@ -201,7 +201,9 @@ impl ApiError {
             Self::Declined { .. } => 402,
             Self::WrongKeyKind { .. } | Self::Forbidden { .. } => 403,
             Self::NotFound(_) => 404,
-            Self::OrderAlreadyPaid { .. } | Self::IdempotencyInFlight | Self::Conflict { .. } => 409,
+            Self::OrderAlreadyPaid { .. } | Self::IdempotencyInFlight | Self::Conflict { .. } => {
+                409
+            }
             Self::Replayed { status, .. } => *status,
             Self::RateLimited { .. } => 429,
             Self::Internal(_) => 500,

@@ -13,7 +13,7 @@ use time::format_description::well_known::Rfc3339;
 use super::{
     error::{ApiError, ErrorBody},
     security::SecretKey,
-    transactions::{format_minor, TransactionDetail},
+    verify::{format_minor, TransactionDetail},
     webhooks::page_limit,
     ApiTags,
 };

@@ -8,11 +8,11 @@ pub mod merchant_transactions;
 pub mod ops;
 pub mod payments;
 pub mod security;
-pub mod transactions;
+pub mod verify;
 pub mod vouchers;
 pub mod webhooks;
 
-pub use transactions::format_minor;
+pub use verify::format_minor;
 
 /// Every timestamp on the wire: RFC 3339 in UTC, e.g. `2026-12-02T16:40:00.123Z`.
 pub fn format_time(t: time::OffsetDateTime) -> String {
@@ -54,7 +54,7 @@ pub fn service(
     (
         payments::PaymentsApi,
         vouchers::VouchersApi,
-        transactions::TransactionsApi,
+        verify::TransactionsApi,
         admin::AdminApi,
         merchant_transactions::MerchantTransactionsApi,
         webhooks::WebhooksApi,
@@ -67,7 +67,7 @@ pub fn service(
         (
             payments::PaymentsApi::new(state.clone()),
             vouchers::VouchersApi::new(state.clone()),
-            transactions::TransactionsApi::new(state.clone()),
+            verify::TransactionsApi::new(state.clone()),
             admin::AdminApi::new(state.clone()),
             merchant_transactions::MerchantTransactionsApi::new(state.clone()),
             webhooks::WebhooksApi::new(state.clone()),

@@ -17,7 +17,10 @@ use crate::{
     payments::{rules::refusal, PaymentReceipt},
     secret::Secret,
     startup::AppState,
-    store::{self, entities::remembered_voucher},
+    store::{
+        self,
+        entities::{remembered_voucher, voucher::VoucherState},
+    },
 };
 
 /// How long a remembered voucher stays usable.
@@ -177,7 +180,7 @@ pub async fn after_payment(
         let Some(v) = rows.iter().find(|v| v.id == r.voucher_id) else {
             continue;
         };
-        if !typed.contains(&v.code_hmac) || v.status != "active" {
+        if !typed.contains(&v.code_hmac) || v.status != VoucherState::Active {
             continue;
         }
         let token = new_token();

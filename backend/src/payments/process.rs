@@ -14,7 +14,9 @@ use crate::{
     auth::Caller,
     checkout::{self, tokens::RememberedVoucher},
     crypto::{sha256_hex, voucher_hmac},
-    idempotency::{self, Fingerprint, IdempotencyKey, IdempotentOperation, Operation, Outcome, Recorder},
+    idempotency::{
+        self, Fingerprint, IdempotencyKey, IdempotentOperation, Operation, Outcome, Recorder,
+    },
     ids::new_id,
     startup::AppState,
     store::{
@@ -113,23 +115,22 @@ pub async fn pay(
         caller.mode_str(),
         sha256_hex(p.order_id.as_str())
     );
-    let op = Payment { state, caller, payment: p };
+    let op = Payment {
+        state,
+        caller,
+        payment: p,
+    };
     match idempotency::execute(state, caller, key, fingerprint, Some(order_lock), &op).await? {
         Outcome::Replayed(receipt) => Ok(PayOutcome::Replayed(receipt)),
         Outcome::Fresh(receipt) => {
-            let remembered = checkout::tokens::after_payment(
-                state,
-                caller,
-                &p.vouchers,
-                &receipt,
-                req.remember,
-            )
-            .await
-            // The payment stands either way; the shopper just is not remembered.
-            .unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "remembering the vouchers failed");
-                Vec::new()
-            });
+            let remembered =
+                checkout::tokens::after_payment(state, caller, &p.vouchers, &receipt, req.remember)
+                    .await
+                    // The payment stands either way; the shopper just is not remembered.
+                    .unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, "remembering the vouchers failed");
+                        Vec::new()
+                    });
             Ok(PayOutcome::Created {
                 receipt,
                 remembered,
@@ -166,7 +167,10 @@ impl IdempotentOperation for Payment<'_> {
     /// A repeat of an order that is already paid is answered as such, even when its
     /// vouchers no longer cover it (the first payment used them).
     async fn explain(&self, err: ApiError) -> Result<ApiError, ApiError> {
-        if !matches!(err, ApiError::Declined { .. } | ApiError::OrderAlreadyPaid { .. }) {
+        if !matches!(
+            err,
+            ApiError::Declined { .. } | ApiError::OrderAlreadyPaid { .. }
+        ) {
             return Ok(err);
         }
         let paid = store::payments::find_transaction_by_order(
@@ -186,7 +190,10 @@ impl IdempotentOperation for Payment<'_> {
 
     /// Outcomes of a request that ran are kept, so a retry gets the same answer.
     fn keeps(err: &ApiError) -> bool {
-        matches!(err, ApiError::Declined { .. } | ApiError::OrderAlreadyPaid { .. })
+        matches!(
+            err,
+            ApiError::Declined { .. } | ApiError::OrderAlreadyPaid { .. }
+        )
     }
 
     fn committed(&self, receipt: &PaymentReceipt) {

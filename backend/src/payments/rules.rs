@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use crate::{
     api::error::{ApiError, DeclineReason},
-    store::entities::voucher,
+    store::entities::voucher::{self, VoucherState},
 };
 
 /// Per-voucher rules, stored as JSON so that new voucher kinds need no migration.
@@ -54,11 +54,10 @@ pub fn refusal(
     let Some(v) = row.filter(|v| v.mode == mode) else {
         return Some(DeclineReason::Unknown);
     };
-    match v.status.as_str() {
-        "active" => {}
-        "blocked" => return Some(DeclineReason::Blocked),
-        "used" => return Some(DeclineReason::AlreadyUsed),
-        _ => return Some(DeclineReason::Unknown),
+    match v.status {
+        VoucherState::Active => {}
+        VoucherState::Blocked => return Some(DeclineReason::Blocked),
+        VoucherState::Used => return Some(DeclineReason::AlreadyUsed),
     }
     if v.expires_at.is_some_and(|e| e <= now) {
         return Some(DeclineReason::Expired);
@@ -117,7 +116,11 @@ pub fn allocate(
         }
         remaining -= take;
         let single_use = VoucherRules::of(v).is_some_and(|r| r.single_use);
-        let forfeit = if single_use { v.balance_minor - take } else { 0 };
+        let forfeit = if single_use {
+            v.balance_minor - take
+        } else {
+            0
+        };
         out.push(Allocation {
             position,
             voucher_id: v.id,
@@ -153,7 +156,7 @@ mod tests {
             currency: "EUR".into(),
             initial_minor: balance.max(1),
             balance_minor: balance,
-            status: "active".into(),
+            status: VoucherState::Active,
             expires_at: None,
             rules: serde_json::json!({}),
             created_at: now,
@@ -188,9 +191,21 @@ mod tests {
     fn a_single_use_voucher_forfeits_its_remainder() {
         let mut a = voucher(1, 10000);
         a.rules = serde_json::json!({"single_use": true});
-        let out = allocate(&[Some(&a)], "m", "test", eur(6000), OffsetDateTime::now_utc()).unwrap();
+        let out = allocate(
+            &[Some(&a)],
+            "m",
+            "test",
+            eur(6000),
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap();
         assert_eq!(
-            (out[0].take, out[0].forfeit, out[0].balance_after, out[0].mark_used),
+            (
+                out[0].take,
+                out[0].forfeit,
+                out[0].balance_after,
+                out[0].mark_used
+            ),
             (6000, 4000, 0, true)
         );
     }
@@ -227,12 +242,12 @@ mod tests {
             Some(DeclineReason::Expired)
         );
         v.expires_at = None;
-        v.status = "blocked".into();
+        v.status = VoucherState::Blocked;
         assert_eq!(
             refusal(Some(&v), "m", "test", eur(1), now),
             Some(DeclineReason::Blocked)
         );
-        v.status = "active".into();
+        v.status = VoucherState::Active;
         assert_eq!(
             refusal(
                 Some(&v),

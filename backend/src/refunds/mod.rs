@@ -30,7 +30,10 @@ use crate::{
     startup::AppState,
     store::{
         self,
-        entities::{refund, refund_allocation, voucher},
+        entities::{
+            refund, refund_allocation,
+            voucher::{self, VoucherState},
+        },
         ledger::{Account, Lines},
     },
     webhooks::events,
@@ -102,7 +105,6 @@ fn invalid(field: &str, code: &'static str, message: &str) -> ApiError {
     }])
 }
 
-
 /// The request as fingerprinted: the amount as a number, so "10" and "10.00" are one request.
 #[derive(Serialize)]
 struct Canonical<'a> {
@@ -140,7 +142,11 @@ pub async fn refund(
         }),
         reason: req.reason.as_deref(),
     })?;
-    let op = Refund { state, caller, req: &req };
+    let op = Refund {
+        state,
+        caller,
+        req: &req,
+    };
     Ok(
         match idempotency::execute(state, caller, key, fingerprint, None, &op).await? {
             Outcome::Fresh(r) => RefundOutcome::Created(r),
@@ -246,7 +252,7 @@ async fn write_refund(
     let mut ids: Vec<i64> = shares.iter().map(|(id, _)| *id).collect();
     ids.sort_unstable();
     let vouchers = store::refunds::lock_vouchers(tx, &ids).await?;
-    if let Some(blocked) = vouchers.iter().find(|v| v.status == "blocked") {
+    if let Some(blocked) = vouchers.iter().find(|v| v.status == VoucherState::Blocked) {
         return Err(ApiError::Conflict {
             code: "voucher_blocked",
             message: format!(
@@ -297,7 +303,7 @@ async fn write_refund(
     if completes {
         let ids: Vec<i64> = redemptions.iter().map(|r| r.voucher_id).collect();
         for v in vouchers.iter().filter(|v| ids.contains(&v.id)) {
-            if v.status != "used" || v.expires_at.is_some_and(|e| e <= now) {
+            if v.status != VoucherState::Used || v.expires_at.is_some_and(|e| e <= now) {
                 continue;
             }
             let forfeited = store::ledger::breakage_of(tx, v.id).await?;
@@ -408,7 +414,7 @@ async fn issue_replacement(
             currency: original.currency.clone(),
             initial_minor: amount,
             balance_minor: amount,
-            status: "active".into(),
+            status: VoucherState::Active,
             expires_at: Some(expires_at),
             rules: original.rules.clone(),
             created_at: now,

@@ -136,7 +136,11 @@ pub async fn breakage_of(db: &impl ConnectionTrait, voucher_id: i64) -> Result<i
         total: Option<i64>,
     }
     let backend = db.get_database_backend();
-    let p = if backend == sea_orm::DbBackend::Postgres { "$1" } else { "?" };
+    let p = if backend == sea_orm::DbBackend::Postgres {
+        "$1"
+    } else {
+        "?"
+    };
     let row = Total::find_by_statement(Statement::from_sql_and_values(
         backend,
         format!(

@@ -143,8 +143,7 @@ pub fn violates(err: &DbErr, which: Unique) -> bool {
 
 /// True when `err` is a CHECK-constraint violation (a balance that would go negative).
 pub fn is_check_violation(err: &DbErr) -> bool {
-    database_error(err)
-        .is_some_and(|e| e.kind() == sea_orm::sqlx::error::ErrorKind::CheckViolation)
+    database_error(err).is_some_and(|e| e.kind() == sea_orm::sqlx::error::ErrorKind::CheckViolation)
 }
 
 /// Whether a connection is PostgreSQL (row locks exist) or SQLite (writers serialise).

@@ -5,7 +5,10 @@ use sea_orm::{
 };
 use time::OffsetDateTime;
 
-use super::entities::{refund, refund_allocation, transaction, voucher};
+use super::entities::{
+    refund, refund_allocation, transaction,
+    voucher::{self, VoucherState},
+};
 
 /// A merchant's transaction, locked for the rest of the database transaction (PostgreSQL;
 /// SQLite's single writer already excludes every other refund).
@@ -124,10 +127,10 @@ pub async fn reinstate_voucher(
             voucher::Column::BalanceMinor,
             Expr::col(voucher::Column::BalanceMinor).add(forfeited),
         )
-        .col_expr(voucher::Column::Status, Expr::value("active"))
+        .col_expr(voucher::Column::Status, Expr::value(VoucherState::Active))
         .col_expr(voucher::Column::UpdatedAt, Expr::value(now))
         .filter(voucher::Column::Id.eq(id))
-        .filter(voucher::Column::Status.eq("used"))
+        .filter(voucher::Column::Status.eq(VoucherState::Used))
         .exec(db)
         .await?;
     Ok(())

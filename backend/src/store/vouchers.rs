@@ -5,7 +5,7 @@ use sea_orm::{
 };
 use time::OffsetDateTime;
 
-use super::entities::voucher;
+use super::entities::voucher::{self, VoucherState};
 
 /// Inserts vouchers in batches and returns their ids in the order given.
 pub async fn insert_many(
@@ -103,12 +103,12 @@ pub async fn debit(
         )
         .col_expr(voucher::Column::UpdatedAt, Expr::value(now));
     if mark_used {
-        q = q.col_expr(voucher::Column::Status, Expr::value("used"));
+        q = q.col_expr(voucher::Column::Status, Expr::value(VoucherState::Used));
     }
     let res = q
         .filter(voucher::Column::Id.eq(id))
         .filter(voucher::Column::BalanceMinor.gte(amount))
-        .filter(voucher::Column::Status.eq("active"))
+        .filter(voucher::Column::Status.eq(VoucherState::Active))
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
@@ -137,11 +137,15 @@ pub async fn set_blocked(
     let changed = voucher::Entity::update_many()
         .col_expr(
             voucher::Column::Status,
-            Expr::value(if blocked { "blocked" } else { "active" }),
+            Expr::value(if blocked {
+                VoucherState::Blocked
+            } else {
+                VoucherState::Active
+            }),
         )
         .col_expr(voucher::Column::UpdatedAt, Expr::value(now))
         .filter(voucher::Column::CodeHmac.eq(hmac))
-        .filter(voucher::Column::Status.is_in(["active", "blocked"]))
+        .filter(voucher::Column::Status.is_in([VoucherState::Active, VoucherState::Blocked]))
         .exec_with_returning(db)
         .await?;
     Ok(match changed.first() {
@@ -161,7 +165,7 @@ mod tests {
         db
     }
 
-    fn row(hmac: &str, status: &str) -> voucher::Model {
+    fn row(hmac: &str, status: VoucherState) -> voucher::Model {
         let now = OffsetDateTime::now_utc();
         voucher::Model {
             id: 0,
@@ -171,7 +175,7 @@ mod tests {
             currency: "EUR".into(),
             initial_minor: 100,
             balance_minor: 0,
-            status: status.into(),
+            status,
             expires_at: None,
             rules: serde_json::json!({"single_use": true}),
             created_at: now,
@@ -182,22 +186,34 @@ mod tests {
     #[tokio::test]
     async fn unblocking_never_turns_a_used_voucher_active() {
         let db = database().await;
-        insert_many(&db, vec![row("used", "used"), row("live", "active")])
-            .await
-            .unwrap();
+        insert_many(
+            &db,
+            vec![
+                row("used", VoucherState::Used),
+                row("live", VoucherState::Active),
+            ],
+        )
+        .await
+        .unwrap();
         let now = OffsetDateTime::now_utc();
         for blocked in [false, true] {
             assert_eq!(
                 set_blocked(&db, "used", blocked, now).await.unwrap(),
                 BlockChange::NotChangeable
             );
-            assert_eq!(find_by_hmac(&db, "used").await.unwrap().unwrap().status, "used");
+            assert_eq!(
+                find_by_hmac(&db, "used").await.unwrap().unwrap().status,
+                VoucherState::Used
+            );
         }
         assert!(matches!(
             set_blocked(&db, "live", true, now).await.unwrap(),
             BlockChange::Applied(_)
         ));
-        assert_eq!(find_by_hmac(&db, "live").await.unwrap().unwrap().status, "blocked");
+        assert_eq!(
+            find_by_hmac(&db, "live").await.unwrap().unwrap().status,
+            VoucherState::Blocked
+        );
         assert_eq!(
             set_blocked(&db, "none", true, now).await.unwrap(),
             BlockChange::Missing

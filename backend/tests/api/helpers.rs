@@ -187,13 +187,7 @@ impl TestApp {
     /// hold between instances. The database stays owned by `self`.
     pub async fn spawn_peer(&self, extra_env: &[(&str, &str)]) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
-        let app = Self::launch(
-            dir,
-            self.database_url.clone(),
-            None,
-            None,
-            extra_env,
-        );
+        let app = Self::launch(dir, self.database_url.clone(), None, None, extra_env);
         app.wait_ready().await;
         app
     }
@@ -256,7 +250,8 @@ impl TestApp {
                 .env("NO_MIGRATE", "true");
         }
         if let Some(prefix) = &redis_prefix {
-            cmd.env("REDIS_URL", redis_url()).env("REDIS_PREFIX", prefix);
+            cmd.env("REDIS_URL", redis_url())
+                .env("REDIS_PREFIX", prefix);
         }
         for (k, v) in extra_env {
             cmd.env(k, v);

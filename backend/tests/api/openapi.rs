@@ -108,7 +108,8 @@ async fn the_probes_are_in_the_spec_and_answer_as_documented() {
     let r = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let v: serde_json::Value = r.json().await.unwrap();
-    let schema = &doc["paths"]["/readyz"]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
+    let schema = &doc["paths"]["/readyz"]["get"]["responses"]["200"]["content"]["application/json"]
+        ["schema"];
     for key in schema["required"].as_array().unwrap() {
         assert!(v.get(key.as_str().unwrap()).is_some(), "{v} lacks {key}");
     }

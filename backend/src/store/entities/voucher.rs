@@ -12,11 +12,26 @@ pub struct Model {
     pub currency: String,
     pub initial_minor: i64,
     pub balance_minor: i64,
-    pub status: String,
+    pub status: VoucherState,
     pub expires_at: Option<TimeDateTimeWithTimeZone>,
     pub rules: Json,
     pub created_at: TimeDateTimeWithTimeZone,
     pub updated_at: TimeDateTimeWithTimeZone,
+}
+
+/// Where a voucher is in its life; stored as text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum VoucherState {
+    /// Can pay.
+    #[sea_orm(string_value = "active")]
+    Active,
+    /// Blocked by an operator: cannot pay, cannot be refunded onto.
+    #[sea_orm(string_value = "blocked")]
+    Blocked,
+    /// A single-use voucher that paid once (until its payment is refunded in full).
+    #[sea_orm(string_value = "used")]
+    Used,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
