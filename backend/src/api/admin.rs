@@ -6,6 +6,7 @@ use superpayment_core::{Currency, FieldError, Mode, Money, VoucherCode};
 use time::OffsetDateTime;
 
 use super::{
+    amount::DecimalString,
     error::{ApiError, ErrorBody},
     security::AdminToken,
     ApiTags,
@@ -74,7 +75,7 @@ pub struct CreatedMerchant {
 pub struct IssueVouchers {
     pub currency: String,
     /// Face value of each voucher, e.g. `"50.00"`.
-    pub amount: String,
+    pub amount: DecimalString,
     /// How many (1 to 10000).
     pub count: u32,
     /// RFC 3339 expiry; absent = never.
@@ -84,7 +85,7 @@ pub struct IssueVouchers {
     /// `test` (default) or `live`.
     pub mode: Option<String>,
     /// Minimum order amount in the voucher's currency.
-    pub min_order_amount: Option<String>,
+    pub min_order_amount: Option<DecimalString>,
     /// Usable for one payment only.
     pub single_use: Option<bool>,
 }
@@ -299,13 +300,14 @@ impl AdminApi {
                 })?;
             let min_order_minor = body
                 .min_order_amount
-                .as_deref()
+                .as_ref()
+                .map(|a| a.0.as_str())
                 .map(|a| Money::parse(a, currency).map(Money::minor))
                 .transpose()
                 .map_err(|e| invalid("min_order_amount", e.code(), e.to_string()))?;
             let spec = IssueSpec {
                 currency,
-                amount: body.amount,
+                amount: body.amount.0,
                 count: body.count,
                 expires_at,
                 mode: parse_mode(body.mode.as_deref())?,

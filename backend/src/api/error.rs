@@ -76,6 +76,9 @@ pub enum ApiError {
     /// 400: the body is not the JSON this operation expects.
     #[error("malformed request body: {0}")]
     MalformedBody(String),
+    /// 400: a money field was sent as a JSON number (`amount_not_a_string`).
+    #[error("amount sent as a JSON number")]
+    AmountNotAString,
     /// 400: the Idempotency-Key was used with another request body.
     #[error("idempotency key reused with a different request")]
     IdempotencyMismatch,
@@ -196,7 +199,10 @@ impl ApiError {
     /// HTTP status of this error.
     pub fn status(&self) -> u16 {
         match self {
-            Self::InvalidRequest(_) | Self::MalformedBody(_) | Self::IdempotencyMismatch => 400,
+            Self::InvalidRequest(_)
+            | Self::MalformedBody(_)
+            | Self::AmountNotAString
+            | Self::IdempotencyMismatch => 400,
             Self::Unauthenticated { .. } => 401,
             Self::Declined { .. } => 402,
             Self::WrongKeyKind { .. } | Self::Forbidden { .. } => 403,
@@ -217,6 +223,7 @@ impl ApiError {
                 errors.first().map(|e| e.code).unwrap_or("invalid_request")
             }
             Self::MalformedBody(_) => "malformed_body",
+            Self::AmountNotAString => "amount_not_a_string",
             Self::IdempotencyMismatch => "idempotency_key_reused",
             Self::Unauthenticated { code }
             | Self::WrongKeyKind { code }
@@ -234,9 +241,10 @@ impl ApiError {
 
     fn kind(&self) -> &'static str {
         match self {
-            Self::InvalidRequest(_) | Self::MalformedBody(_) | Self::NotFound(_) => {
-                "invalid_request_error"
-            }
+            Self::InvalidRequest(_)
+            | Self::MalformedBody(_)
+            | Self::AmountNotAString
+            | Self::NotFound(_) => "invalid_request_error",
             Self::IdempotencyMismatch | Self::IdempotencyInFlight => "idempotency_error",
             Self::Unauthenticated { .. } => "authentication_error",
             Self::WrongKeyKind { .. } | Self::Forbidden { .. } => "permission_error",
@@ -255,6 +263,7 @@ impl ApiError {
                 many => format!("{} fields are invalid; see `errors`.", many.len()),
             },
             Self::MalformedBody(detail) => format!("The request body could not be read: {detail}"),
+            Self::AmountNotAString => "Amounts are decimal strings: send \"12.50\" in quotes, never the JSON number 12.5 (a float cannot be trusted to be exact).".into(),
             Self::IdempotencyMismatch => "This Idempotency-Key was already used with a different request body. Use a new key for a new request.".into(),
             Self::Unauthenticated { code: "missing_api_key" } => "No API key: send `Authorization: Bearer <key>`.".into(),
             Self::Unauthenticated { code: "invalid_admin_token" } => "The admin token is missing or wrong.".into(),

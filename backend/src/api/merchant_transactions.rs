@@ -11,6 +11,7 @@ use superpayment_core::{Currency, KeyKind};
 use time::format_description::well_known::Rfc3339;
 
 use super::{
+    amount::DecimalString,
     error::{ApiError, ErrorBody},
     security::SecretKey,
     verify::{format_minor, TransactionDetail},
@@ -106,7 +107,7 @@ pub struct NewVoucherBody {
 #[oai(deny_unknown_fields)]
 pub struct CreateRefund {
     /// Decimal amount in the transaction's currency; absent refunds everything left.
-    pub amount: Option<String>,
+    pub amount: Option<DecimalString>,
     /// Free text kept with the refund (at most 500 characters).
     pub reason: Option<String>,
 }
@@ -330,7 +331,7 @@ impl MerchantTransactionsApi {
             let caller = authenticate(&self.state, Some(&auth.0.token), KeyKind::Secret).await?;
             let request = RefundRequest {
                 transaction_id: id.0.clone(),
-                amount: body.0.amount,
+                amount: body.0.amount.map(|a| a.0),
                 reason: body.0.reason,
                 idempotency_key: idempotency_key.0,
             };

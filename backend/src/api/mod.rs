@@ -1,5 +1,6 @@
 //! The HTTP API: one `#[OpenApi]` struct per resource, composed into one documented service.
 pub mod admin;
+pub mod amount;
 pub mod body_limit;
 pub mod checkout;
 pub mod error;
@@ -103,6 +104,7 @@ pub async fn framework_error(err: poem::Error) -> Response {
                 "unknown_field",
                 &format!("Unknown field `{field}`: only the documented fields are accepted, so a misspelt or unsupported one is never silently ignored."),
             )]),
+            None if err.to_string().contains(amount::NOT_A_STRING) => ApiError::AmountNotAString,
             None => ApiError::MalformedBody(err.to_string()),
         }),
         StatusCode::UNAUTHORIZED => Some(ApiError::Unauthenticated {

@@ -3,6 +3,7 @@ use poem_openapi::{param::Header, payload::Json, ApiResponse, Object, OpenApi};
 use superpayment_core::{validate_payment_request, KeyKind, PaymentRequestInput, VoucherInput};
 
 use super::{
+    amount::DecimalString,
     error::{ApiError, ErrorBody},
     security::PublishableKey,
     ApiTags,
@@ -32,7 +33,7 @@ pub struct PaymentRequest {
     /// The merchant's order id: 1-64 of `A-Z a-z 0-9 - _ . : # /`.
     pub order_id: String,
     /// Decimal string, e.g. `"99.00"`.
-    pub amount: String,
+    pub amount: DecimalString,
     /// ISO 4217 code, e.g. `"EUR"`.
     pub currency: String,
     /// 1 to 10 vouchers; each gives exactly one of `code` or `token`.
@@ -56,7 +57,7 @@ impl poem_openapi::types::Example for PaymentRequest {
     fn example() -> Self {
         PaymentRequest {
             order_id: "ORDER_123".into(),
-            amount: "99.00".into(),
+            amount: DecimalString("99.00".into()),
             currency: "EUR".into(),
             vouchers: vec![VoucherSource {
                 code: Some("ABCD-EFGH-JKMN-PQR7".into()),
@@ -207,7 +208,7 @@ impl PaymentsApi {
         let caller = authenticate(&self.state, Some(&auth.0.token), KeyKind::Publishable).await?;
         let input = PaymentRequestInput {
             order_id: body.order_id,
-            amount: body.amount,
+            amount: body.amount.0,
             currency: body.currency,
             vouchers: body
                 .vouchers

@@ -5,6 +5,7 @@ use poem_openapi::{payload::Json, Object, OpenApi};
 use superpayment_core::{Currency, FieldError, KeyKind, Money, OrderId};
 
 use super::{
+    amount::DecimalString,
     error::{ApiError, ErrorBody},
     security::SecretKey,
     ApiTags,
@@ -36,7 +37,7 @@ pub struct VerifyRequest {
     /// The merchant's order id (used to find the transaction when no id is given; compared otherwise).
     pub order_id: Option<String>,
     /// The amount the merchant charged, e.g. `"99.00"`.
-    pub expected_amount: Option<String>,
+    pub expected_amount: Option<DecimalString>,
     /// The currency the merchant charged, e.g. `"EUR"`.
     pub expected_currency: Option<String>,
     /// Also verify a partially refunded transaction (default false). A fully refunded one
@@ -51,7 +52,10 @@ pub struct VerifyRequest {
 #[derive(Object)]
 pub struct Verification {
     pub verified: bool,
-    /// Fields that differ from what was expected: `order_id`, `amount`, `currency`, `status`.
+    /// What keeps the transaction from being verified: `order_id`, `amount`, `currency`
+    /// (differ from what was stated), `order_id_not_stated`, `amount_not_stated`,
+    /// `currency_not_stated` (all three must be stated for `verified: true`), `status`
+    /// (refunded, or partially refunded without `accept_partially_refunded`).
     pub mismatches: Vec<String>,
     pub transaction: TransactionDetail,
 }
@@ -144,7 +148,9 @@ impl TransactionsApi {
     /// Verify a transaction
     ///
     /// Call it from your server before releasing goods: by `transaction_id` (preferred) or
-    /// `order_id`, with the amount and currency you expect. Never trust the browser alone.
+    /// `order_id`, always stating the `order_id`, `expected_amount` and `expected_currency`
+    /// you charged: `verified` is true only when all three are stated and match, and the
+    /// transaction is not refunded. Never trust the browser alone.
     #[oai(
         path = "/verify-transaction",
         method = "post",
@@ -196,7 +202,7 @@ impl TransactionsApi {
             VerifyQuery {
                 transaction_id: body.transaction_id,
                 order_id,
-                expected_amount: body.expected_amount,
+                expected_amount: body.expected_amount.map(|a| a.0),
                 expected_currency,
                 accept_partially_refunded: body.accept_partially_refunded.unwrap_or(false),
             },

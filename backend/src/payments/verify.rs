@@ -79,18 +79,22 @@ pub async fn verify(
     let currency = Currency::from_str(&row.currency)
         .map_err(|_| anyhow::anyhow!("stored currency {} unknown", row.currency))?;
 
+    // A verdict is only as good as what was asked: whatever the merchant did not state
+    // is a mismatch too, so that nobody verifies another order's or another amount's
+    // transaction by leaving a field out (or misspelling it, which is refused earlier).
     let mut mismatches = Vec::new();
-    if q.transaction_id.is_some()
-        && q.order_id
-            .as_ref()
-            .is_some_and(|o| o.as_str() != row.order_id)
-    {
-        mismatches.push("order_id");
+    match &q.order_id {
+        None => mismatches.push("order_id_not_stated"),
+        Some(o) if o.as_str() != row.order_id => mismatches.push("order_id"),
+        Some(_) => {}
     }
-    if let Some(expected) = q.expected_currency {
-        if expected != currency {
-            mismatches.push("currency");
-        }
+    match q.expected_currency {
+        None => mismatches.push("currency_not_stated"),
+        Some(expected) if expected != currency => mismatches.push("currency"),
+        Some(_) => {}
+    }
+    if q.expected_amount.is_none() {
+        mismatches.push("amount_not_stated");
     }
     if let Some(expected) = &q.expected_amount {
         let parse_in = q.expected_currency.unwrap_or(currency);

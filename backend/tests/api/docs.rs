@@ -106,11 +106,18 @@ async fn the_verify_transaction_snippets_accept_a_matching_payment_and_refuse_an
     let m = app.create_merchant(250).await;
     let good = pay(&app, &m, "ORDER_99", "99.00").await;
     let other = pay(&app, &m, "ORDER_50", "50.00").await;
-    fn env<'a>(app: &'a TestApp, m: &'a Merchant, txn: &'a str) -> [(&'static str, &'a str); 3] {
+    let same_amount = pay(&app, &m, "ORDER_77", "99.00").await;
+    fn env<'a>(
+        app: &'a TestApp,
+        m: &'a Merchant,
+        txn: &'a str,
+        order: &'a str,
+    ) -> [(&'static str, &'a str); 4] {
         [
             ("SUPERPAYMENT_API", app.address.as_str()),
             ("SUPERPAYMENT_SECRET_KEY", m.sk.as_str()),
             ("TRANSACTION_ID", txn),
+            ("ORDER_ID", order),
         ]
     }
     for name in [
@@ -118,7 +125,7 @@ async fn the_verify_transaction_snippets_accept_a_matching_payment_and_refuse_an
         "verify-transaction.js",
         "verify_transaction.py",
     ] {
-        let ok_env = env(&app, &m, &good);
+        let ok_env = env(&app, &m, &good, "ORDER_99");
         let (ok, out, err) = run(name, &ok_env, &[]).await;
         assert!(ok, "{name} refused a matching payment: {out} {err}");
         if !name.ends_with(".sh") {
@@ -127,11 +134,18 @@ async fn the_verify_transaction_snippets_accept_a_matching_payment_and_refuse_an
                 "{name}: {out}"
             );
         }
-        let bad_env = env(&app, &m, &other);
+        let bad_env = env(&app, &m, &other, "ORDER_50");
         let (ok, out, err) = run(name, &bad_env, &[]).await;
         assert!(!ok, "{name} accepted a 50.00 payment for 99.00: {out}");
         if !name.ends_with(".sh") {
             assert!(err.contains("mismatches: amount"), "{name}: {err}");
+        }
+        // The same amount paid for ANOTHER order never verifies this one.
+        let foreign_env = env(&app, &m, &same_amount, "ORDER_99");
+        let (ok, out, err) = run(name, &foreign_env, &[]).await;
+        assert!(!ok, "{name} accepted another order's payment: {out}");
+        if !name.ends_with(".sh") {
+            assert!(err.contains("mismatches: order_id"), "{name}: {err}");
         }
     }
 }

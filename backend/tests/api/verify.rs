@@ -17,9 +17,8 @@ async fn a_matching_transaction_is_verified_with_its_amounts() {
     let app = TestApp::spawn().await;
     let (m, id) = paid(&app).await;
     for req in [
-        json!({"transaction_id": id, "expected_amount": "99.00", "expected_currency": "EUR"}),
         json!({"order_id": "ORDER_123", "expected_amount": "99", "expected_currency": "EUR"}),
-        json!({"transaction_id": id, "order_id": "ORDER_123"}),
+        json!({"transaction_id": id, "order_id": "ORDER_123", "expected_amount": "99.00", "expected_currency": "EUR"}),
     ] {
         let r = app
             .post("/api/verify-transaction/", &m.sk, &req, None)
@@ -42,20 +41,37 @@ async fn each_mismatch_is_reported() {
     let (m, id) = paid(&app).await;
     let cases = [
         (
-            json!({"transaction_id": id, "expected_amount": "9.90"}),
+            json!({"transaction_id": id, "order_id": "ORDER_123", "expected_amount": "9.90", "expected_currency": "EUR"}),
             json!(["amount"]),
         ),
         (
-            json!({"transaction_id": id, "expected_currency": "USD"}),
-            json!(["currency"]),
+            json!({"transaction_id": id, "order_id": "ORDER_123", "expected_amount": "99.00", "expected_currency": "USD"}),
+            json!(["currency", "amount"]),
         ),
         (
-            json!({"transaction_id": id, "order_id": "ORDER_999"}),
+            json!({"transaction_id": id, "order_id": "ORDER_999", "expected_amount": "99.00", "expected_currency": "EUR"}),
             json!(["order_id"]),
         ),
         (
             json!({"transaction_id": id, "order_id": "ORDER_9", "expected_amount": "1.00", "expected_currency": "GBP"}),
             json!(["order_id", "currency", "amount"]),
+        ),
+        // What is not stated cannot verify: each missing expectation is named.
+        (
+            json!({"transaction_id": id}),
+            json!([
+                "order_id_not_stated",
+                "currency_not_stated",
+                "amount_not_stated"
+            ]),
+        ),
+        (
+            json!({"transaction_id": id, "order_id": "ORDER_123", "expected_currency": "EUR"}),
+            json!(["amount_not_stated"]),
+        ),
+        (
+            json!({"order_id": "ORDER_123", "expected_amount": "99.00"}),
+            json!(["currency_not_stated"]),
         ),
     ];
     for (req, expected) in cases {
@@ -153,4 +169,43 @@ async fn an_unknown_transaction_is_404_and_no_reference_is_400() {
         .post("/api/verify-transaction", &m.sk, &json!({}), None)
         .await;
     assert_eq!(r.status(), 400);
+}
+
+#[tokio::test]
+async fn money_fields_sent_as_json_numbers_are_refused_and_nothing_is_written() {
+    let app = TestApp::spawn().await;
+    let (m, id) = paid(&app).await;
+    let code = app.issue_one("150.00").await;
+    let r = app
+        .post(
+            "/api/process-payment/",
+            &m.pk,
+            &json!({"order_id": "ORDER_N", "amount": 12.5, "currency": "EUR", "vouchers": [{"code": code}]}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(body(r).await["error"]["code"], "amount_not_a_string");
+    assert_eq!(app.count("transactions").await, 1);
+    let r = app
+        .post(
+            "/api/verify-transaction/",
+            &m.sk,
+            &json!({"transaction_id": id, "order_id": "ORDER_123", "expected_amount": 99, "expected_currency": "EUR"}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(body(r).await["error"]["code"], "amount_not_a_string");
+    let r = app
+        .post(
+            &format!("/api/transactions/{id}/refunds"),
+            &m.sk,
+            &json!({"amount": 1}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(body(r).await["error"]["code"], "amount_not_a_string");
+    assert_eq!(app.count("refunds").await, 0);
 }
