@@ -87,9 +87,8 @@ impl Application {
         };
         let coord = match &args.redis_url {
             Some(url) => Coordinator::Redis(
-                RedisCoordinator::connect(url.expose(), &args.redis_prefix)
-                    .await
-                    .context("connecting to Redis")?,
+                RedisCoordinator::connect_lazily(url.expose(), &args.redis_prefix)
+                    .context("REDIS_URL is not a valid Redis URL")?,
             ),
             None => Coordinator::Memory(MemoryCoordinator::default()),
         };

@@ -138,7 +138,8 @@ async fn template() -> String {
         .clone()
 }
 
-fn free_port() -> u16 {
+/// A local port nothing listens on (until someone binds it).
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -2,6 +2,7 @@
 mod checkout;
 mod cli;
 mod concurrency;
+mod coordination;
 mod docs;
 mod helpers;
 mod idempotency;
