@@ -152,19 +152,14 @@ impl DbArgs {
             admin_token: format!("admin_{}", random_hex(24)),
             voucher_pepper: random_hex(32),
         };
-        std::fs::write(
+        write_private(
             &path,
-            format!(
+            &format!(
                 "# Generated development secrets of the embedded default. Never use in production.\nADMIN_TOKEN={}\nVOUCHER_PEPPER={}\n",
                 secrets.admin_token, secrets.voucher_pepper
             ),
         )
         .with_context(|| format!("writing {}", path.display()))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-        }
         eprintln!(
             "Generated development secrets in {} (embedded default only).",
             path.display()
@@ -196,6 +191,27 @@ impl ServeArgs {
 pub struct DevSecrets {
     pub admin_token: String,
     pub voucher_pepper: String,
+}
+
+/// Writes a file only its owner may read: created with mode 0600 (not chmodded after the
+/// secret is already on disk), and an existing file is narrowed to 0600 before writing.
+pub fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
 }
 
 fn random_hex(bytes: usize) -> String {

@@ -100,7 +100,9 @@ impl Application {
                 .await
                 .map_err(|e| anyhow::anyhow!("seeding the demo merchant: {e}"))?;
             let path = args.db.data_dir.join("demo.txt");
-            std::fs::write(&path, &demo).with_context(|| format!("writing {}", path.display()))?;
+            // It holds the demo merchant's secret key.
+            crate::config::write_private(&path, &demo)
+                .with_context(|| format!("writing {}", path.display()))?;
             eprintln!("First start on the embedded default: created a demo merchant (also in {}).\n{demo}", path.display());
         }
         let webhooks = crate::webhooks::WebhookSettings::from_args(

@@ -11,6 +11,7 @@ mod merchant_api;
 mod openapi;
 mod payments;
 mod refunds;
+mod secrets;
 mod verify;
 mod vouchers;
 mod webhook_support;
