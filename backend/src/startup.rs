@@ -30,7 +30,10 @@ pub struct AppState {
     /// The replica (or the primary again) for reads that only report.
     pub read_db: DatabaseConnection,
     pub coord: Arc<Coordinator>,
+    /// Keys the voucher-code HMACs (and nothing else).
     pub pepper: Secret<String>,
+    /// Derives the merchants' checkout signing secrets.
+    pub signing_key: Secret<String>,
     pub admin_token: Option<Secret<String>>,
     /// Voucher checks per key and client per minute.
     pub check_rate_limit: u32,
@@ -50,6 +53,7 @@ impl AppState {
             read_db: DatabaseConnection::Disconnected,
             coord: Arc::new(Coordinator::Memory(MemoryCoordinator::default())),
             pepper: Secret::new(String::new()),
+            signing_key: Secret::new(String::new()),
             admin_token: None,
             check_rate_limit: 0,
             key_cache: Arc::new(crate::auth::KeyCache::new(Duration::ZERO)),
@@ -107,7 +111,7 @@ impl Application {
         }
         let webhooks = crate::webhooks::WebhookSettings::from_args(
             &args.webhooks,
-            &secrets.voucher_pepper,
+            secrets.cipher,
             args.db.is_embedded(),
         )?;
         let state = AppState {
@@ -115,6 +119,7 @@ impl Application {
             read_db,
             coord: Arc::new(coord),
             pepper: secrets.voucher_pepper,
+            signing_key: secrets.signing_key,
             admin_token: secrets.admin_token,
             check_rate_limit: args.check_rate_limit,
             key_cache: Arc::new(crate::auth::KeyCache::new(args.key_cache_ttl)),

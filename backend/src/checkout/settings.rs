@@ -1,6 +1,6 @@
 //! Checkout settings: signed amounts (HMAC of order id, amount and currency) and embedding origins.
 //!
-//! The signing secret is derived as HMAC-SHA256(server key, merchant, mode, generation), so
+//! The signing secret is derived as HMAC-SHA256(SIGNING_KEY, merchant, mode, generation), so
 //! the database holds only a generation counter: rotating bumps it, and a database dump
 //! reveals no secret. Merchants sign `"{order_id}|{amount}|{currency}"` where `amount` is
 //! the canonical decimal with exactly the currency's decimals (`"99.00"`, `"1000"` for
@@ -178,7 +178,7 @@ pub async fn check_signature(
         };
     };
     let secret = derive_secret(
-        &state.pepper,
+        &state.signing_key,
         &caller.merchant_id,
         caller.mode_str(),
         settings.generation,
@@ -201,7 +201,7 @@ pub async fn get(state: &AppState, caller: &Caller) -> Result<CheckoutSettings, 
     Ok(CheckoutSettings {
         require_signature: s.require_signature,
         signing_secret: derive_secret(
-            &state.pepper,
+            &state.signing_key,
             &caller.merchant_id,
             caller.mode_str(),
             s.generation,

@@ -4,7 +4,6 @@ use std::time::Duration;
 use clap::Args;
 
 use super::schedule::{RetrySchedule, DEFAULT_SCHEDULE};
-use crate::secret::Secret;
 
 /// Webhook delivery settings.
 #[derive(Args, Clone, Debug)]
@@ -21,10 +20,6 @@ pub struct WebhookArgs {
     /// Deliveries in flight per worker.
     #[arg(long, env = "WEBHOOK_CONCURRENCY", default_value_t = 16)]
     pub webhook_concurrency: usize,
-    /// Base64 of 32 bytes: the key that encrypts webhook secrets at rest. Defaults to a key
-    /// derived from VOUCHER_PEPPER.
-    #[arg(long, env = "WEBHOOK_ENCRYPTION_KEY", hide_env_values = true)]
-    pub webhook_encryption_key: Option<Secret<String>>,
     /// Let test-mode endpoints point at loopback addresses (a developer's own machine).
     /// Default: allowed on the embedded default only, since on a shared deployment a
     /// merchant's "localhost" is the server itself.
