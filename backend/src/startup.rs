@@ -76,6 +76,8 @@ impl Application {
     /// Connects, migrates (unless told not to), seeds the embedded demo on first start and binds.
     pub async fn build(args: ServeArgs) -> anyhow::Result<Application> {
         let secrets = args.secrets()?;
+        // Refused before anything connects, like a missing secret.
+        args.webhooks.test_loopback(args.db.is_embedded())?;
         let url = args.db.resolved_database_url()?;
         let db = store::connect(&url, args.db.database_pool_size)
             .await

@@ -53,7 +53,7 @@ impl WebhookSettings {
     ) -> anyhow::Result<Self> {
         Ok(Self {
             cipher,
-            allow_test_loopback: args.webhook_test_allow_loopback.unwrap_or(embedded),
+            allow_test_loopback: args.test_loopback(embedded)?,
             wake: Arc::new(Notify::new()),
         })
     }

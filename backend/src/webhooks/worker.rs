@@ -406,6 +406,7 @@ async fn listen(url: String, settings: WebhookSettings) {
 /// `superpayment worker`: connects, then delivers until SIGINT or SIGTERM.
 pub async fn run_standalone(args: super::WorkerArgs) -> anyhow::Result<()> {
     use anyhow::Context;
+    args.webhooks.test_loopback(args.db.is_embedded())?;
     let url = args.db.resolved_database_url()?;
     let db = store::connect(&url, args.db.database_pool_size)
         .await

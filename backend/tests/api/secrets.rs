@@ -224,7 +224,7 @@ async fn sealed_answer(app: &TestApp) -> String {
     r[0].try_get("", "response_body").unwrap()
 }
 
-const LOOPBACK_ENDPOINTS: [(&str, &str); 1] = [("WEBHOOK_TEST_ALLOW_LOOPBACK", "true")];
+const LOOPBACK_ENDPOINTS: [(&str, &str); 1] = [("WEBHOOK_LOOPBACK_FOR_TESTS", "true")];
 
 #[tokio::test]
 async fn a_webhook_secret_copied_into_another_endpoint_does_not_open_there() {
@@ -334,4 +334,23 @@ async fn reencrypt_moves_webhook_secrets_and_sealed_refund_answers_to_the_new_ke
         "{again}"
     );
     assert_eq!(endpoint_row(&app, &m.id).await.1, stored);
+}
+
+#[test]
+fn serve_with_a_database_refuses_loopback_webhooks_meant_for_the_embedded_default() {
+    let err = serve_refused(
+        &[
+            &PRODUCTION[..],
+            &[
+                ("SIGNING_KEY", SIGNING_KEY),
+                ("ENCRYPTION_KEY", ENCRYPTION_KEY),
+                ("WEBHOOK_TEST_ALLOW_LOOPBACK", "true"),
+            ],
+        ]
+        .concat(),
+    );
+    assert!(
+        err.contains("WEBHOOK_TEST_ALLOW_LOOPBACK is for the embedded default only"),
+        "{err}"
+    );
 }

@@ -29,7 +29,7 @@ pub const FAST_WORKER_ENV: [(&str, &str); 4] = [
     ("SERVE_WORKER", "on"),
     ("WEBHOOK_RETRY_SCHEDULE", FAST_RETRIES),
     ("WEBHOOK_POLL_INTERVAL", "50ms"),
-    ("WEBHOOK_TEST_ALLOW_LOOPBACK", "true"),
+    ("WEBHOOK_LOOPBACK_FOR_TESTS", "true"),
 ];
 
 fn repo_root() -> PathBuf {
@@ -307,7 +307,7 @@ impl WorkerProcess {
             .env("LOG_FORMAT", "json")
             .env("WEBHOOK_RETRY_SCHEDULE", FAST_RETRIES)
             .env("WEBHOOK_POLL_INTERVAL", "50ms")
-            .env("WEBHOOK_TEST_ALLOW_LOOPBACK", "true")
+            .env("WEBHOOK_LOOPBACK_FOR_TESTS", "true")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         for (k, v) in extra {
