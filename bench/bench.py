@@ -41,6 +41,8 @@ OUT = ROOT / "target" / "bench"
 PG = dict(host="127.0.0.1", port="5432", user="postgres")
 REDIS = "redis://127.0.0.1:6379"
 PEPPER = "bench-pepper-not-a-secret-0123456789"
+SIGNING_KEY = "bench-signing-key-not-a-secret-0123"
+ENCRYPTION_KEY = "YmVuY2gtZW5jcnlwdGlvbi1rZXktbm90LWEtc2VjcmU="
 ADMIN_TOKEN = "bench-admin-token-not-a-secret-0123"
 AMOUNT = "1.00"  # large enough that the 2.5 % commission is not rounded away (3 postings)
 HOT_AMOUNT = "1000000.00"
@@ -252,6 +254,7 @@ class Bench:
         env.update(
             DATABASE_URL=db_url(self.db), REDIS_URL=REDIS, REDIS_PREFIX=self.redis_prefix,
             VOUCHER_PEPPER=PEPPER, ADMIN_TOKEN=ADMIN_TOKEN, BIND=f"127.0.0.1:{self.port}",
+            SIGNING_KEY=SIGNING_KEY, ENCRYPTION_KEY=ENCRYPTION_KEY,
             LOG_FORMAT="json", NO_DEMO_SEED="true", WWW_DIR=str(ROOT / "www"),
         )
         if os.environ.get("BENCH_POOL_SIZE"):

@@ -5,7 +5,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use rand::RngCore;
 
-use crate::secret::Secret;
+use crate::{crypto::secrets_equal, secret::Secret, webhooks::secrets::SecretCipher};
 
 /// Settings shared by every subcommand that touches the database.
 #[derive(Args, Clone, Debug)]
@@ -27,6 +27,14 @@ pub struct DbArgs {
     /// DATA_DIR on the embedded default.
     #[arg(long, env = "VOUCHER_PEPPER", hide_env_values = true)]
     pub voucher_pepper: Option<Secret<String>>,
+    /// Base64 of 32 bytes: the AES-256-GCM key of webhook secrets and sealed idempotent
+    /// answers at rest. Required with DATABASE_URL; generated under DATA_DIR on the
+    /// embedded default. Rotate with `superpayment admin reencrypt`.
+    #[arg(long, env = "ENCRYPTION_KEY", hide_env_values = true)]
+    pub encryption_key: Option<Secret<String>>,
+    /// The former name of ENCRYPTION_KEY, still read.
+    #[arg(long, env = "WEBHOOK_ENCRYPTION_KEY", hide_env_values = true)]
+    pub webhook_encryption_key: Option<Secret<String>>,
 }
 
 /// Settings of `superpayment serve`.
@@ -46,6 +54,10 @@ pub struct ServeArgs {
     /// The externally visible base URL (used in links and the widget's iframe origin).
     #[arg(long, env = "PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Key that derives every merchant's checkout signing secret (`data-signature`);
+    /// required with DATABASE_URL, generated under DATA_DIR on the embedded default.
+    #[arg(long, env = "SIGNING_KEY", hide_env_values = true)]
+    pub signing_key: Option<Secret<String>>,
     /// Bearer token of /api/admin/...; required with DATABASE_URL.
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<Secret<String>>,
@@ -91,11 +103,16 @@ pub struct ServeArgs {
     pub webhooks: crate::webhooks::WebhookArgs,
 }
 
-/// Secrets resolved for this process.
+/// Secrets resolved for this process: one per purpose, so that none can stand in for another.
 #[derive(Clone, Debug)]
 pub struct Secrets {
+    /// Keys the voucher-code HMACs.
     pub voucher_pepper: Secret<String>,
     pub admin_token: Option<Secret<String>>,
+    /// Derives the merchants' checkout signing secrets.
+    pub signing_key: Secret<String>,
+    /// Encrypts webhook secrets and sealed idempotent answers.
+    pub cipher: SecretCipher,
 }
 
 impl DbArgs {
@@ -133,7 +150,25 @@ impl DbArgs {
         Ok(Secret::new(self.dev_secrets()?.voucher_pepper))
     }
 
+    /// The cipher of stored secrets: ENCRYPTION_KEY (or its former name
+    /// WEBHOOK_ENCRYPTION_KEY), or on the embedded default the generated one.
+    pub fn resolved_cipher(&self) -> anyhow::Result<SecretCipher> {
+        let key = match (&self.encryption_key, &self.webhook_encryption_key) {
+            (Some(a), Some(b)) if !secrets_equal(a.expose(), b.expose()) => bail!(
+                "ENCRYPTION_KEY and WEBHOOK_ENCRYPTION_KEY (its former name) are both set and differ; set only ENCRYPTION_KEY"
+            ),
+            (Some(key), _) | (None, Some(key)) => key.clone(),
+            (None, None) if self.is_embedded() => Secret::new(self.dev_secrets()?.encryption_key),
+            (None, None) => bail!(
+                "ENCRYPTION_KEY is required when DATABASE_URL is set (base64 of 32 bytes, e.g. `openssl rand -base64 32`; it encrypts webhook secrets and stored refund answers; WEBHOOK_ENCRYPTION_KEY is read as its former name). Webhook secrets stored under the key formerly derived from VOUCHER_PEPPER move to the new key with `superpayment admin reencrypt --old-key-from-pepper`."
+            ),
+        };
+        SecretCipher::from_base64(key.expose())
+    }
+
     /// Reads (or creates) DATA_DIR/dev-secrets.env, the embedded default's generated secrets.
+    /// A file from an earlier version gets the keys it lacks appended; the pepper and admin
+    /// token it holds are kept (a new pepper would orphan every issued voucher code).
     pub fn dev_secrets(&self) -> anyhow::Result<DevSecrets> {
         let path = self.data_dir.join("dev-secrets.env");
         if let Ok(text) = std::fs::read_to_string(&path) {
@@ -145,9 +180,40 @@ impl DbArgs {
             if let (Some(admin_token), Some(voucher_pepper)) =
                 (get("ADMIN_TOKEN"), get("VOUCHER_PEPPER"))
             {
+                let mut added = String::new();
+                let signing_key = get("SIGNING_KEY").unwrap_or_else(|| {
+                    let key = random_hex(32);
+                    added.push_str(&format!("SIGNING_KEY={key}\n"));
+                    key
+                });
+                let encryption_key = get("ENCRYPTION_KEY").unwrap_or_else(|| {
+                    // Earlier versions encrypted webhook secrets under a key derived from the
+                    // pepper; carrying that key over keeps what they stored readable.
+                    let key = SecretCipher::derived_from(&Secret::new(voucher_pepper.clone()))
+                        .to_base64()
+                        .expose()
+                        .clone();
+                    added.push_str(&format!("ENCRYPTION_KEY={key}\n"));
+                    key
+                });
+                if !added.is_empty() {
+                    let sep = if text.ends_with('\n') || text.is_empty() {
+                        ""
+                    } else {
+                        "\n"
+                    };
+                    append_private(&path, &format!("{sep}{added}"))
+                        .with_context(|| format!("updating {}", path.display()))?;
+                    eprintln!(
+                        "Added the new development keys to {} (embedded default only).",
+                        path.display()
+                    );
+                }
                 return Ok(DevSecrets {
                     admin_token,
                     voucher_pepper,
+                    signing_key,
+                    encryption_key,
                 });
             }
         }
@@ -155,20 +221,20 @@ impl DbArgs {
         let secrets = DevSecrets {
             admin_token: format!("admin_{}", random_hex(24)),
             voucher_pepper: random_hex(32),
+            signing_key: random_hex(32),
+            encryption_key: SecretCipher::new(crate::crypto::random_bytes::<32>())
+                .to_base64()
+                .expose()
+                .clone(),
         };
-        std::fs::write(
+        write_private(
             &path,
-            format!(
-                "# Generated development secrets of the embedded default. Never use in production.\nADMIN_TOKEN={}\nVOUCHER_PEPPER={}\n",
-                secrets.admin_token, secrets.voucher_pepper
+            &format!(
+                "# Generated development secrets of the embedded default. Never use in production.\nADMIN_TOKEN={}\nVOUCHER_PEPPER={}\nSIGNING_KEY={}\nENCRYPTION_KEY={}\n",
+                secrets.admin_token, secrets.voucher_pepper, secrets.signing_key, secrets.encryption_key
             ),
         )
         .with_context(|| format!("writing {}", path.display()))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-        }
         eprintln!(
             "Generated development secrets in {} (embedded default only).",
             path.display()
@@ -189,9 +255,22 @@ impl ServeArgs {
                 bail!("ADMIN_TOKEN is required when DATABASE_URL is set (it guards /api/admin)")
             }
         };
+        let signing_key = match &self.signing_key {
+            Some(k) if k.expose().len() < 16 => bail!("SIGNING_KEY must be at least 16 characters"),
+            Some(k) => k.clone(),
+            None if self.db.is_embedded() => Secret::new(self.db.dev_secrets()?.signing_key),
+            None => bail!(
+                "SIGNING_KEY is required when DATABASE_URL is set (it derives every merchant's checkout signing secret; at least 16 characters, e.g. `openssl rand -hex 32`)"
+            ),
+        };
+        if secrets_equal(signing_key.expose(), voucher_pepper.expose()) {
+            bail!("SIGNING_KEY must differ from VOUCHER_PEPPER: each secret has one purpose");
+        }
         Ok(Secrets {
             voucher_pepper,
             admin_token,
+            signing_key,
+            cipher: self.db.resolved_cipher()?,
         })
     }
 }
@@ -200,6 +279,50 @@ impl ServeArgs {
 pub struct DevSecrets {
     pub admin_token: String,
     pub voucher_pepper: String,
+    pub signing_key: String,
+    /// Base64 of 32 bytes.
+    pub encryption_key: String,
+}
+
+/// Writes a file only its owner may read: created with mode 0600 (not chmodded after the
+/// secret is already on disk), and an existing file is narrowed to 0600 before writing.
+pub fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
+}
+
+/// Appends to a file only its owner may read (narrowing an existing one to 0600 first).
+fn append_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.append(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
 }
 
 fn random_hex(bytes: usize) -> String {

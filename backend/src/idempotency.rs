@@ -29,6 +29,7 @@ use crate::{
     crypto::sha256_hex,
     startup::AppState,
     store::{self, entities::idempotency_key, idempotency::Scope},
+    webhooks::secrets::idempotency_body_aad,
 };
 
 /// How long a stored answer is replayed.
@@ -125,6 +126,12 @@ impl Recorder<'_> {
             return Ok(None);
         };
         let json = serde_json::to_string(body).map_err(anyhow::Error::from)?;
+        let aad = idempotency_body_aad(
+            &self.caller.merchant_id,
+            self.caller.mode_str(),
+            self.operation.as_str(),
+            key.as_str(),
+        );
         Ok(Some(idempotency_key::Model {
             id: 0,
             merchant_id: self.caller.merchant_id.clone(),
@@ -133,7 +140,8 @@ impl Recorder<'_> {
             key: key.as_str().into(),
             request_hash: self.fingerprint.0.clone(),
             response_status: i32::from(status),
-            response_body: self.state.webhooks.cipher.seal_text(&json)?,
+            // Bound to its row: a sealed answer copied under another key does not open.
+            response_body: self.state.webhooks.cipher.seal_text_bound(&json, &aad)?,
             created_at: now,
             expires_at: now + TTL,
         }))
@@ -309,7 +317,16 @@ fn open(state: &AppState, stored: &idempotency_key::Model) -> Result<String, Api
     if stored.response_body.starts_with('{') {
         return Ok(stored.response_body.clone());
     }
-    Ok(state.webhooks.cipher.open_text(&stored.response_body)?)
+    let aad = idempotency_body_aad(
+        &stored.merchant_id,
+        &stored.mode,
+        &stored.operation,
+        &stored.key,
+    );
+    Ok(state
+        .webhooks
+        .cipher
+        .open_text_bound(&stored.response_body, &aad)?)
 }
 
 /// The stored answer: the success output, or the stored failure as [`ApiError::Replayed`].

@@ -7,9 +7,10 @@ use superpayment_backend::{
     admin::{self, IssueSpec},
     config::{DbArgs, ServeArgs},
     payments::rules::VoucherRules,
+    secret::Secret,
     startup::{AppState, Application},
     store, telemetry,
-    webhooks::{worker, WorkerArgs},
+    webhooks::{reencrypt, secrets::SecretCipher, worker, WorkerArgs},
 };
 use superpayment_core::{Currency, Mode, Money, VoucherCode};
 use time::{format_description::well_known::Rfc3339, Date, OffsetDateTime, Time};
@@ -95,6 +96,26 @@ enum AdminCommand {
         /// Usable for one payment only.
         #[arg(long)]
         single_use: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Re-encrypt every stored webhook secret and sealed idempotent answer under the current
+    /// ENCRYPTION_KEY, reading them with the old key. Safe to run again.
+    Reencrypt {
+        /// The previous ENCRYPTION_KEY (base64 of 32 bytes). Prefer the environment
+        /// variable: a flag shows in the process list.
+        #[arg(
+            long,
+            env = "OLD_ENCRYPTION_KEY",
+            hide_env_values = true,
+            required_unless_present = "old_key_from_pepper",
+            conflicts_with = "old_key_from_pepper"
+        )]
+        old_key: Option<Secret<String>>,
+        /// The old key is the one earlier versions derived from VOUCHER_PEPPER when no
+        /// WEBHOOK_ENCRYPTION_KEY was set.
+        #[arg(long)]
+        old_key_from_pepper: bool,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -281,6 +302,36 @@ async fn admin_command(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
                         .and_then(|e| e.format(&Rfc3339).ok())
                         .unwrap_or_default()
                 );
+            }
+        }
+        AdminCommand::Reencrypt {
+            old_key,
+            old_key_from_pepper,
+            db,
+        } => {
+            let current = db.resolved_cipher()?;
+            let old = match old_key {
+                Some(key) => SecretCipher::from_base64(key.expose())
+                    .context("--old-key / OLD_ENCRYPTION_KEY")?,
+                None if old_key_from_pepper => SecretCipher::derived_from(&db.resolved_pepper()?),
+                None => {
+                    anyhow::bail!("give --old-key (or OLD_ENCRYPTION_KEY) or --old-key-from-pepper")
+                }
+            };
+            let conn = open(&db).await?;
+            let report = reencrypt::reencrypt_all(&conn, &old, &current).await?;
+            println!("reencrypted={}", report.reencrypted);
+            println!("already_current={}", report.already_current);
+            println!("changed_meanwhile={}", report.changed_meanwhile);
+            println!("unreadable={}", report.unreadable.len());
+            for row in &report.unreadable {
+                eprintln!("opens under neither key: {row}");
+            }
+            if report.changed_meanwhile > 0 {
+                eprintln!("Some values changed while this ran: run it again to cover them.");
+            }
+            if !report.unreadable.is_empty() {
+                return Ok(ExitCode::FAILURE);
             }
         }
         AdminCommand::BlockVoucher { code, unblock, db } => {

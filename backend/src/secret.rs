@@ -2,7 +2,11 @@
 use std::fmt;
 
 /// Holds a sensitive value; formatting it prints `[REDACTED]`.
-#[derive(Clone, PartialEq, Eq)]
+///
+/// Deliberately not `PartialEq`: `==` on secrets returns at the first differing byte and
+/// leaks a prefix by timing. Compare with [`crate::crypto::secrets_equal`] or a MAC's
+/// `verify_slice`.
+#[derive(Clone)]
 pub struct Secret<T>(T);
 
 impl<T> Secret<T> {
@@ -44,5 +48,27 @@ mod tests {
         let s = Secret::new("sk_live_abc".to_string());
         assert_eq!(format!("{s:?} {s}"), "[REDACTED] [REDACTED]");
         assert_eq!(s.expose(), "sk_live_abc");
+    }
+
+    // Method resolution picks `ViaEq` only when `T: PartialEq`, else the autoref fallback.
+    struct Probe<T>(std::marker::PhantomData<T>);
+    trait ViaEq {
+        fn comparable_with_eq(&self) -> bool {
+            true
+        }
+    }
+    impl<T: PartialEq> ViaEq for Probe<T> {}
+    trait Fallback {
+        fn comparable_with_eq(&self) -> bool {
+            false
+        }
+    }
+    impl<T> Fallback for &Probe<T> {}
+
+    #[test]
+    #[allow(clippy::needless_borrow)] // the borrow is what selects the fallback
+    fn secrets_cannot_be_compared_with_eq() {
+        assert!((&Probe::<String>(std::marker::PhantomData)).comparable_with_eq());
+        assert!(!(&Probe::<Secret<String>>(std::marker::PhantomData)).comparable_with_eq());
     }
 }

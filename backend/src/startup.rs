@@ -30,7 +30,10 @@ pub struct AppState {
     /// The replica (or the primary again) for reads that only report.
     pub read_db: DatabaseConnection,
     pub coord: Arc<Coordinator>,
+    /// Keys the voucher-code HMACs (and nothing else).
     pub pepper: Secret<String>,
+    /// Derives the merchants' checkout signing secrets.
+    pub signing_key: Secret<String>,
     pub admin_token: Option<Secret<String>>,
     /// Voucher checks per key and client per minute.
     pub check_rate_limit: u32,
@@ -50,6 +53,7 @@ impl AppState {
             read_db: DatabaseConnection::Disconnected,
             coord: Arc::new(Coordinator::Memory(MemoryCoordinator::default())),
             pepper: Secret::new(String::new()),
+            signing_key: Secret::new(String::new()),
             admin_token: None,
             check_rate_limit: 0,
             key_cache: Arc::new(crate::auth::KeyCache::new(Duration::ZERO)),
@@ -72,6 +76,8 @@ impl Application {
     /// Connects, migrates (unless told not to), seeds the embedded demo on first start and binds.
     pub async fn build(args: ServeArgs) -> anyhow::Result<Application> {
         let secrets = args.secrets()?;
+        // Refused before anything connects, like a missing secret.
+        args.webhooks.test_loopback(args.db.is_embedded())?;
         let url = args.db.resolved_database_url()?;
         let db = store::connect(&url, args.db.database_pool_size)
             .await
@@ -87,9 +93,8 @@ impl Application {
         };
         let coord = match &args.redis_url {
             Some(url) => Coordinator::Redis(
-                RedisCoordinator::connect(url.expose(), &args.redis_prefix)
-                    .await
-                    .context("connecting to Redis")?,
+                RedisCoordinator::connect_lazily(url.expose(), &args.redis_prefix)
+                    .context("REDIS_URL is not a valid Redis URL")?,
             ),
             None => Coordinator::Memory(MemoryCoordinator::default()),
         };
@@ -101,12 +106,14 @@ impl Application {
                 .await
                 .map_err(|e| anyhow::anyhow!("seeding the demo merchant: {e}"))?;
             let path = args.db.data_dir.join("demo.txt");
-            std::fs::write(&path, &demo).with_context(|| format!("writing {}", path.display()))?;
+            // It holds the demo merchant's secret key.
+            crate::config::write_private(&path, &demo)
+                .with_context(|| format!("writing {}", path.display()))?;
             eprintln!("First start on the embedded default: created a demo merchant (also in {}).\n{demo}", path.display());
         }
         let webhooks = crate::webhooks::WebhookSettings::from_args(
             &args.webhooks,
-            &secrets.voucher_pepper,
+            secrets.cipher,
             args.db.is_embedded(),
         )?;
         let state = AppState {
@@ -114,6 +121,7 @@ impl Application {
             read_db,
             coord: Arc::new(coord),
             pepper: secrets.voucher_pepper,
+            signing_key: secrets.signing_key,
             admin_token: secrets.admin_token,
             check_rate_limit: args.check_rate_limit,
             key_cache: Arc::new(crate::auth::KeyCache::new(args.key_cache_ttl)),

@@ -2,14 +2,16 @@
 //!
 //! Nothing here is a source of truth. Locks make double clicks cheap to refuse; the
 //! database's unique constraints and conditional updates are what guarantee correctness,
-//! so a Redis failure is logged and the request carries on without the shortcut.
+//! so a Redis failure is logged and the request carries on without the shortcut: locks
+//! fail open, rate limits fall back to this process's own counters, and no call waits
+//! longer than [`redis_store::CALL_TIMEOUT`]. Redis never makes an instance unready.
 mod memory;
 mod redis_store;
 
 use std::time::Duration;
 
 pub use memory::MemoryCoordinator;
-pub use redis_store::RedisCoordinator;
+pub use redis_store::{RedisCoordinator, CALL_TIMEOUT};
 
 /// Proof of holding a lock; needed to release it.
 #[derive(Debug)]
@@ -39,7 +41,7 @@ impl Coordinator {
             Coordinator::Redis(r) => match r.set_nx(key, &token, ttl).await {
                 Ok(taken) => taken,
                 Err(err) => {
-                    tracing::warn!(error = %err, "redis lock unavailable; relying on the database");
+                    tracing::debug!(error = %err, "redis lock unavailable; relying on the database");
                     true
                 }
             },
@@ -61,7 +63,7 @@ impl Coordinator {
             Coordinator::Redis(r) => match r.set_nx_many(keys, &tokens, ttl).await {
                 Ok(taken) => taken,
                 Err(err) => {
-                    tracing::warn!(error = %err, "redis lock unavailable; relying on the database");
+                    tracing::debug!(error = %err, "redis lock unavailable; relying on the database");
                     vec![true; keys.len()]
                 }
             },
@@ -91,7 +93,7 @@ impl Coordinator {
         match self {
             Coordinator::Redis(r) => {
                 if let Err(err) = r.del_if_many(&guards).await {
-                    tracing::warn!(error = %err, "redis unlock failed; the locks will expire");
+                    tracing::debug!(error = %err, "redis unlock failed; the locks will expire");
                 }
             }
             Coordinator::Memory(m) => {
@@ -128,28 +130,30 @@ impl Coordinator {
         match self {
             Coordinator::Redis(r) => {
                 if let Err(err) = r.del_if(&guard.key, &guard.token).await {
-                    tracing::warn!(error = %err, "redis unlock failed; the lock will expire");
+                    tracing::debug!(error = %err, "redis unlock failed; the lock will expire");
                 }
             }
             Coordinator::Memory(m) => m.del_if(&guard.key, &guard.token),
         }
     }
 
-    /// Counts one hit on `key` in a fixed window; fails open when Redis is unreachable.
+    /// Counts one hit on `key` in a fixed window. While Redis is unreachable the limit is
+    /// counted in this process instead (per instance, so looser, but never lifted).
     pub async fn rate_limit(&self, key: &str, limit: u32, window: Duration) -> RateDecision {
         match self {
             Coordinator::Redis(r) => match r.hit(key, limit, window).await {
                 Ok(decision) => decision,
                 Err(err) => {
-                    tracing::warn!(error = %err, "redis rate limiter unavailable; allowing");
-                    RateDecision::Allowed
+                    tracing::debug!(error = %err, "redis rate limiter unavailable; counting in process");
+                    r.fallback.hit(key, limit, window)
                 }
             },
             Coordinator::Memory(m) => m.hit(key, limit, window),
         }
     }
 
-    /// Readiness: Redis answers PING (always ready in process).
+    /// Whether Redis answers PING within [`CALL_TIMEOUT`] (always in process). A failure
+    /// means degraded coordination, never an unready instance.
     pub async fn ping(&self) -> anyhow::Result<()> {
         match self {
             Coordinator::Redis(r) => r.ping().await,

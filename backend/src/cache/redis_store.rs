@@ -1,15 +1,35 @@
 //! Redis-backed locks (`SET NX PX`, compare-and-delete) and fixed-window rate limits.
-use std::time::Duration;
+//!
+//! The connection is made lazily and remade in the background, and every call is bounded
+//! by [`CALL_TIMEOUT`], so an unreachable Redis neither stops a start nor holds a request.
+use std::{
+    future::Future,
+    sync::atomic::{AtomicBool, Ordering},
+    sync::Arc,
+    time::Duration,
+};
 
-use redis::{aio::ConnectionManager, Script};
+use redis::{
+    aio::{ConnectionManager, ConnectionManagerConfig},
+    RedisResult, Script,
+};
 
-use super::RateDecision;
+use super::{MemoryCoordinator, RateDecision};
+
+/// The longest any request waits for Redis before carrying on without it.
+pub const CALL_TIMEOUT: Duration = Duration::from_millis(500);
+/// How often the background probe checks an unreachable (or reachable) Redis.
+const PROBE_INTERVAL: Duration = Duration::from_secs(2);
 
 /// One multiplexed, auto-reconnecting connection shared by every request.
-#[derive(Clone)]
 pub struct RedisCoordinator {
     conn: ConnectionManager,
     prefix: String,
+    /// Rate limits kept in this process while Redis is unreachable: an outage narrows the
+    /// limits to one instance instead of lifting them.
+    pub(super) fallback: MemoryCoordinator,
+    /// Whether the last call reached Redis; failures are logged when this flips.
+    healthy: Arc<AtomicBool>,
     // Built once: a Script hashes its source (SHA-1) when created.
     del_if_owner: Script,
     del_if_owner_many: Script,
@@ -40,19 +60,51 @@ return {n, redis.call("PTTL", KEYS[1])}
 "#;
 
 impl RedisCoordinator {
-    /// Connects (failing fast when Redis is unreachable at start-up).
-    pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
+    /// A coordinator that connects in the background: an unreachable Redis at start-up is
+    /// a degraded service (locks fail open, rate limits per instance), not a failed start.
+    /// Only a malformed URL is an error. Must be called inside a Tokio runtime.
+    pub fn connect_lazily(url: &str, prefix: &str) -> anyhow::Result<Self> {
         let client = redis::Client::open(url)?;
-        let conn = tokio::time::timeout(Duration::from_secs(5), ConnectionManager::new(client))
-            .await
-            .map_err(|_| anyhow::anyhow!("timed out connecting to Redis"))??;
-        Ok(Self {
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_millis(300)))
+            .set_response_timeout(Some(Duration::from_millis(300)))
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(200));
+        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
+        let coordinator = Self {
             conn,
             prefix: prefix.to_owned(),
+            fallback: MemoryCoordinator::default(),
+            healthy: Arc::new(AtomicBool::new(true)),
             del_if_owner: Script::new(DEL_IF_OWNER),
             del_if_owner_many: Script::new(DEL_IF_OWNER_MANY),
             hit: Script::new(HIT),
-        })
+        };
+        coordinator.spawn_probe();
+        Ok(coordinator)
+    }
+
+    /// Pings now and then, so the connection is made at start, a lost one is remade even
+    /// while no request needs it, and the log says when Redis goes and comes back.
+    fn spawn_probe(&self) {
+        let conn = self.conn.clone();
+        let healthy = self.healthy.clone();
+        tokio::spawn(async move {
+            loop {
+                let mut c = conn.clone();
+                let result = bounded(redis::cmd("PING").query_async::<String>(&mut c)).await;
+                record(&healthy, &result);
+                tokio::time::sleep(PROBE_INTERVAL).await;
+            }
+        });
+    }
+
+    /// Runs one call within [`CALL_TIMEOUT`] and notes whether Redis answered.
+    async fn call<T>(&self, fut: impl Future<Output = RedisResult<T>>) -> RedisResult<T> {
+        let result = bounded(fut).await;
+        record(&self.healthy, &result);
+        result
     }
 
     fn key(&self, key: &str) -> String {
@@ -66,14 +118,13 @@ impl RedisCoordinator {
         ttl: Duration,
     ) -> redis::RedisResult<bool> {
         let mut conn = self.conn.clone();
-        let reply: Option<String> = redis::cmd("SET")
-            .arg(self.key(key))
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.key(key))
             .arg(token)
             .arg("NX")
             .arg("PX")
-            .arg(ttl.as_millis() as u64)
-            .query_async(&mut conn)
-            .await?;
+            .arg(ttl.as_millis() as u64);
+        let reply: Option<String> = self.call(cmd.query_async(&mut conn)).await?;
         Ok(reply.is_some())
     }
 
@@ -93,7 +144,7 @@ impl RedisCoordinator {
                 .arg("PX")
                 .arg(ttl.as_millis() as u64);
         }
-        let replies: Vec<Option<String>> = pipe.query_async(&mut conn).await?;
+        let replies: Vec<Option<String>> = self.call(pipe.query_async(&mut conn)).await?;
         Ok(replies.into_iter().map(|r| r.is_some()).collect())
     }
 
@@ -103,18 +154,15 @@ impl RedisCoordinator {
         for g in guards {
             invocation.key(self.key(&g.key)).arg(&g.token);
         }
-        let _: i64 = invocation.invoke_async(&mut conn).await?;
+        let _: i64 = self.call(invocation.invoke_async(&mut conn)).await?;
         Ok(())
     }
 
     pub(super) async fn del_if(&self, key: &str, token: &str) -> redis::RedisResult<()> {
         let mut conn = self.conn.clone();
-        let _: i64 = self
-            .del_if_owner
-            .key(self.key(key))
-            .arg(token)
-            .invoke_async(&mut conn)
-            .await?;
+        let mut invocation = self.del_if_owner.key(self.key(key));
+        invocation.arg(token);
+        let _: i64 = self.call(invocation.invoke_async(&mut conn)).await?;
         Ok(())
     }
 
@@ -125,12 +173,9 @@ impl RedisCoordinator {
         window: Duration,
     ) -> redis::RedisResult<RateDecision> {
         let mut conn = self.conn.clone();
-        let (count, pttl): (u64, i64) = self
-            .hit
-            .key(self.key(key))
-            .arg(window.as_millis() as u64)
-            .invoke_async(&mut conn)
-            .await?;
+        let mut invocation = self.hit.key(self.key(key));
+        invocation.arg(window.as_millis() as u64);
+        let (count, pttl): (u64, i64) = self.call(invocation.invoke_async(&mut conn)).await?;
         Ok(if count > u64::from(limit) {
             RateDecision::Limited {
                 retry_after: Duration::from_millis(pttl.max(1) as u64),
@@ -142,12 +187,30 @@ impl RedisCoordinator {
 
     pub(super) async fn ping(&self) -> anyhow::Result<()> {
         let mut conn = self.conn.clone();
-        let _: String = tokio::time::timeout(
-            Duration::from_secs(2),
-            redis::cmd("PING").query_async(&mut conn),
-        )
-        .await
-        .map_err(|_| anyhow::anyhow!("Redis PING timed out"))??;
+        let _: String = self.call(redis::cmd("PING").query_async(&mut conn)).await?;
         Ok(())
+    }
+}
+
+async fn bounded<T>(fut: impl Future<Output = RedisResult<T>>) -> RedisResult<T> {
+    match tokio::time::timeout(CALL_TIMEOUT, fut).await {
+        Ok(result) => result,
+        Err(_) => {
+            Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "Redis call timed out").into())
+        }
+    }
+}
+
+/// Logs the moment Redis stops or starts answering (not every failed call of an outage).
+fn record<T>(healthy: &AtomicBool, result: &RedisResult<T>) {
+    let ok = result.is_ok();
+    if healthy.swap(ok, Ordering::Relaxed) != ok {
+        match result {
+            Ok(_) => tracing::info!("Redis reachable again; shared locks and rate limits resumed"),
+            Err(e) => tracing::warn!(
+                error = %e,
+                "Redis unreachable; serving degraded (locks fail open, rate limits per instance)"
+            ),
+        }
     }
 }

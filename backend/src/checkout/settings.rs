@@ -1,6 +1,6 @@
 //! Checkout settings: signed amounts (HMAC of order id, amount and currency) and embedding origins.
 //!
-//! The signing secret is derived as HMAC-SHA256(server key, merchant, mode, generation), so
+//! The signing secret is derived as HMAC-SHA256(SIGNING_KEY, merchant, mode, generation), so
 //! the database holds only a generation counter: rotating bumps it, and a database dump
 //! reveals no secret. Merchants sign `"{order_id}|{amount}|{currency}"` where `amount` is
 //! the canonical decimal with exactly the currency's decimals (`"99.00"`, `"1000"` for
@@ -10,10 +10,7 @@ use sha2::Sha256;
 use superpayment_core::{crockford_encode, FieldError, Money, OrderId, ValidPayment};
 use time::OffsetDateTime;
 
-use crate::{
-    api::error::ApiError, auth::Caller, crypto::secrets_equal, secret::Secret, startup::AppState,
-    store,
-};
+use crate::{api::error::ApiError, auth::Caller, secret::Secret, startup::AppState, store};
 
 /// The most origins one merchant may allow to embed its checkout.
 pub const MAX_ALLOWED_ORIGINS: usize = 20;
@@ -134,8 +131,7 @@ fn derive_secret(
     Secret::new(format!("sgn_{mode}_{body}"))
 }
 
-/// The signature a merchant puts in `data-signature` for this order.
-pub fn sign_order(secret: &Secret<String>, order_id: &OrderId, amount: Money) -> String {
+fn order_mac(secret: &Secret<String>, order_id: &OrderId, amount: Money) -> Hmac<Sha256> {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes())
         .expect("HMAC accepts keys of any length");
     mac.update(
@@ -147,7 +143,27 @@ pub fn sign_order(secret: &Secret<String>, order_id: &OrderId, amount: Money) ->
         )
         .as_bytes(),
     );
-    hex::encode(mac.finalize().into_bytes())
+    mac
+}
+
+/// The signature a merchant puts in `data-signature` for this order.
+pub fn sign_order(secret: &Secret<String>, order_id: &OrderId, amount: Money) -> String {
+    hex::encode(order_mac(secret, order_id, amount).finalize().into_bytes())
+}
+
+/// Whether `signature` (hex, either case) is this order's: the decoded bytes are checked
+/// by the MAC itself (`verify_slice`, constant time), never compared as strings.
+pub fn verify_order(
+    secret: &Secret<String>,
+    order_id: &OrderId,
+    amount: Money,
+    signature: &str,
+) -> bool {
+    hex::decode(signature.trim()).is_ok_and(|bytes| {
+        order_mac(secret, order_id, amount)
+            .verify_slice(&bytes)
+            .is_ok()
+    })
 }
 
 fn signature_error(code: &'static str, message: &str) -> ApiError {
@@ -178,13 +194,12 @@ pub async fn check_signature(
         };
     };
     let secret = derive_secret(
-        &state.pepper,
+        &state.signing_key,
         &caller.merchant_id,
         caller.mode_str(),
         settings.generation,
     );
-    let expected = sign_order(&secret, &payment.order_id, payment.amount);
-    if secrets_equal(&expected, &signature.to_ascii_lowercase()) {
+    if verify_order(&secret, &payment.order_id, payment.amount, signature) {
         Ok(())
     } else {
         tracing::warn!("payment refused: signature does not match order id, amount and currency");
@@ -201,7 +216,7 @@ pub async fn get(state: &AppState, caller: &Caller) -> Result<CheckoutSettings, 
     Ok(CheckoutSettings {
         require_signature: s.require_signature,
         signing_secret: derive_secret(
-            &state.pepper,
+            &state.signing_key,
             &caller.merchant_id,
             caller.mode_str(),
             s.generation,
@@ -366,10 +381,10 @@ mod tests {
         let a = derive_secret(&key, "mer_1", "test", 1);
         assert!(a.expose().starts_with("sgn_test_"));
         assert_eq!(a.expose().len(), "sgn_test_".len() + 40);
-        assert_eq!(a, derive_secret(&key, "mer_1", "test", 1));
-        assert_ne!(a, derive_secret(&key, "mer_2", "test", 1));
-        assert_ne!(a, derive_secret(&key, "mer_1", "live", 1));
-        assert_ne!(a, derive_secret(&key, "mer_1", "test", 2));
+        assert_eq!(a.expose(), derive_secret(&key, "mer_1", "test", 1).expose());
+        assert_ne!(a.expose(), derive_secret(&key, "mer_2", "test", 1).expose());
+        assert_ne!(a.expose(), derive_secret(&key, "mer_1", "live", 1).expose());
+        assert_ne!(a.expose(), derive_secret(&key, "mer_1", "test", 2).expose());
     }
 
     #[test]
@@ -404,5 +419,26 @@ mod tests {
             sig,
             sign_order(&secret, &OrderId::parse("ORDER_124").unwrap(), eur)
         );
+    }
+
+    #[test]
+    fn a_signature_is_verified_on_its_decoded_bytes() {
+        let secret = Secret::new("sgn_test_example".to_owned());
+        let order = OrderId::parse("ORDER_123").unwrap();
+        let eur = Money::parse("99.00", Currency::EUR).unwrap();
+        let sig = sign_order(&secret, &order, eur);
+        assert!(verify_order(&secret, &order, eur, &sig));
+        assert!(verify_order(
+            &secret,
+            &order,
+            eur,
+            &sig.to_ascii_uppercase()
+        ));
+        assert!(!verify_order(&secret, &order, eur, &sig[..62]));
+        assert!(!verify_order(&secret, &order, eur, &format!("{sig}00")));
+        assert!(!verify_order(&secret, &order, eur, "not hex"));
+        assert!(!verify_order(&secret, &order, eur, ""));
+        let other = Secret::new("sgn_test_other".to_owned());
+        assert!(!verify_order(&other, &order, eur, &sig));
     }
 }

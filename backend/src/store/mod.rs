@@ -8,6 +8,7 @@ pub mod merchants;
 pub mod payment_write;
 pub mod payments;
 pub mod refunds;
+pub mod sealed;
 pub mod transactions;
 pub mod vouchers;
 pub mod webhooks;

@@ -4,7 +4,6 @@ use std::time::Duration;
 use clap::Args;
 
 use super::schedule::{RetrySchedule, DEFAULT_SCHEDULE};
-use crate::secret::Secret;
 
 /// Webhook delivery settings.
 #[derive(Args, Clone, Debug)]
@@ -21,18 +20,38 @@ pub struct WebhookArgs {
     /// Deliveries in flight per worker.
     #[arg(long, env = "WEBHOOK_CONCURRENCY", default_value_t = 16)]
     pub webhook_concurrency: usize,
-    /// Base64 of 32 bytes: the key that encrypts webhook secrets at rest. Defaults to a key
-    /// derived from VOUCHER_PEPPER.
-    #[arg(long, env = "WEBHOOK_ENCRYPTION_KEY", hide_env_values = true)]
-    pub webhook_encryption_key: Option<Secret<String>>,
     /// Let test-mode endpoints point at loopback addresses (a developer's own machine).
     /// Default: allowed on the embedded default only, since on a shared deployment a
     /// merchant's "localhost" is the server itself.
+    /// With DATABASE_URL this is refused at start-up.
     #[arg(long, env = "WEBHOOK_TEST_ALLOW_LOOPBACK")]
     pub webhook_test_allow_loopback: Option<bool>,
+    /// Testing only: let test-mode endpoints point at loopback even with DATABASE_URL, for
+    /// the API test suite and scripts whose webhook receivers run on 127.0.0.1. Never set
+    /// this in a deployment: a merchant could make the server call its own network.
+    #[arg(long, env = "WEBHOOK_LOOPBACK_FOR_TESTS", hide = true)]
+    pub webhook_loopback_for_tests: bool,
 }
 
 impl WebhookArgs {
+    /// Whether test-mode endpoints may resolve to loopback; an error when
+    /// WEBHOOK_TEST_ALLOW_LOOPBACK is set on a shared (DATABASE_URL) deployment.
+    pub fn test_loopback(&self, embedded: bool) -> anyhow::Result<bool> {
+        if self.webhook_loopback_for_tests {
+            if !embedded {
+                tracing::warn!("WEBHOOK_LOOPBACK_FOR_TESTS is set: test-mode webhooks may call loopback (testing only)");
+            }
+            return Ok(true);
+        }
+        match self.webhook_test_allow_loopback {
+            Some(true) if !embedded => anyhow::bail!(
+                "WEBHOOK_TEST_ALLOW_LOOPBACK is for the embedded default only: with DATABASE_URL a merchant's \"localhost\" is this server's own network"
+            ),
+            Some(allow) => Ok(allow),
+            None => Ok(embedded),
+        }
+    }
+
     /// The parsed retry schedule.
     pub fn schedule(&self) -> anyhow::Result<RetrySchedule> {
         RetrySchedule::parse(&self.webhook_retry_schedule)

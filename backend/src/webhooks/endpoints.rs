@@ -71,12 +71,13 @@ pub async fn set_endpoint(
         }
         None => {
             let secret = SigningSecret::generate();
+            let id = new_id("we");
             let row = webhook_endpoint::Model {
-                id: new_id("we"),
+                secret_ciphertext: settings.cipher.encrypt(&secret, &id)?,
+                id,
                 merchant_id: caller.merchant_id.clone(),
                 mode: caller.mode_str().into(),
                 url: dest.url.to_string(),
-                secret_ciphertext: settings.cipher.encrypt(&secret)?,
                 previous_secret_ciphertext: None,
                 previous_secret_expires_at: None,
                 status: "enabled".into(),
@@ -95,7 +96,7 @@ pub async fn set_endpoint(
         }
     };
     tracing::info!(endpoint_id = %row.id, "webhook endpoint set");
-    let secret = settings.cipher.decrypt(&row.secret_ciphertext)?;
+    let secret = settings.cipher.decrypt(&row.secret_ciphertext, &row.id)?;
     Ok(EndpointView {
         row,
         secret: Some(secret),
@@ -129,7 +130,6 @@ pub async fn rotate_secret(
         }]));
     }
     let secret = SigningSecret::generate();
-    let sealed = state.webhooks.cipher.encrypt(&secret)?;
     // Compare-and-swap on the current secret: two rotations at once must not both return
     // a secret while only the later one is stored.
     let row = loop {
@@ -137,6 +137,8 @@ pub async fn rotate_secret(
             store::webhooks::find_endpoint(&state.db, &caller.merchant_id, caller.mode_str())
                 .await?
                 .ok_or(ApiError::NotFound("webhook endpoint"))?;
+        // Sealed for this row: the ciphertext is bound to the endpoint's id.
+        let sealed = state.webhooks.cipher.encrypt(&secret, &row.id)?;
         let now = OffsetDateTime::now_utc();
         let current = std::mem::replace(&mut row.secret_ciphertext, sealed.clone());
         if overlap.is_zero() {

@@ -11,6 +11,7 @@
 //! - [`secrets`]: `whsec_` secrets and their encryption at rest.
 //! - [`signature`]: the `webhook-signature` header.
 //! - [`destination`]: URL rules and the SSRF address check.
+//! - [`reencrypt`]: moving sealed values to a new ENCRYPTION_KEY.
 //! - [`schedule`]: retry delays with jitter.
 //! - [`endpoints`]: set, read, rotate, test (the merchant API's rules).
 //! - [`events`]: writing, listing and redelivering events.
@@ -19,6 +20,7 @@ pub mod config;
 pub mod destination;
 pub mod endpoints;
 pub mod events;
+pub mod reencrypt;
 pub mod schedule;
 pub mod secrets;
 pub mod signature;
@@ -30,8 +32,6 @@ use tokio::sync::Notify;
 
 pub use config::{WebhookArgs, WorkerArgs};
 use secrets::SecretCipher;
-
-use crate::secret::Secret;
 
 /// What request handlers and the worker share about webhooks.
 #[derive(Clone)]
@@ -45,19 +45,15 @@ pub struct WebhookSettings {
 }
 
 impl WebhookSettings {
-    /// Settings from flags; the encryption key falls back to one derived from the pepper.
+    /// Settings from flags and the configured cipher ([`crate::config::DbArgs::resolved_cipher`]).
     pub fn from_args(
         args: &WebhookArgs,
-        pepper: &Secret<String>,
+        cipher: SecretCipher,
         embedded: bool,
     ) -> anyhow::Result<Self> {
-        let cipher = match &args.webhook_encryption_key {
-            Some(key) => SecretCipher::from_base64(key.expose())?,
-            None => SecretCipher::derived_from(pepper),
-        };
         Ok(Self {
             cipher,
-            allow_test_loopback: args.webhook_test_allow_loopback.unwrap_or(embedded),
+            allow_test_loopback: args.test_loopback(embedded)?,
             wake: Arc::new(Notify::new()),
         })
     }

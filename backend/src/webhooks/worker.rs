@@ -201,13 +201,16 @@ impl Worker {
         endpoint: &webhook_endpoint::Model,
         at: OffsetDateTime,
     ) -> anyhow::Result<Vec<SigningSecret>> {
-        let mut secrets = vec![self.settings.cipher.decrypt(&endpoint.secret_ciphertext)?];
+        let mut secrets = vec![self
+            .settings
+            .cipher
+            .decrypt(&endpoint.secret_ciphertext, &endpoint.id)?];
         if let (Some(previous), Some(until)) = (
             &endpoint.previous_secret_ciphertext,
             endpoint.previous_secret_expires_at,
         ) {
             if until > at {
-                secrets.push(self.settings.cipher.decrypt(previous)?);
+                secrets.push(self.settings.cipher.decrypt(previous, &endpoint.id)?);
             }
         }
         Ok(secrets)
@@ -403,12 +406,13 @@ async fn listen(url: String, settings: WebhookSettings) {
 /// `superpayment worker`: connects, then delivers until SIGINT or SIGTERM.
 pub async fn run_standalone(args: super::WorkerArgs) -> anyhow::Result<()> {
     use anyhow::Context;
+    args.webhooks.test_loopback(args.db.is_embedded())?;
     let url = args.db.resolved_database_url()?;
     let db = store::connect(&url, args.db.database_pool_size)
         .await
         .context("connecting to the database")?;
-    let pepper = args.db.resolved_pepper()?;
-    let settings = WebhookSettings::from_args(&args.webhooks, &pepper, args.db.is_embedded())?;
+    let cipher = args.db.resolved_cipher()?;
+    let settings = WebhookSettings::from_args(&args.webhooks, cipher, args.db.is_embedded())?;
     let worker = Worker::new(db, settings, &args.webhooks, Some(url))?;
     worker.run(stop_signal()).await;
     Ok(())

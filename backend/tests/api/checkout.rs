@@ -95,7 +95,7 @@ async fn a_remembered_voucher_pays_the_next_order_in_one_click_and_is_stored_onl
     assert_eq!(
         scalar(
             &app,
-            "SELECT COUNT(*) AS n FROM idempotency_keys WHERE response_body LIKE '%vt_%'"
+            "SELECT COUNT(*) AS n FROM idempotency_keys WHERE response_body LIKE '%vt!_%' ESCAPE '!'"
         )
         .await,
         0

@@ -20,6 +20,9 @@ use tokio::sync::OnceCell;
 
 pub const ADMIN_TOKEN: &str = "admin_test_token_0123456789abcdef";
 pub const PEPPER: &str = "test-pepper-0123456789abcdef";
+pub const SIGNING_KEY: &str = "test-signing-key-0123456789abcdef";
+/// Base64 of 32 bytes (ENCRYPTION_KEY).
+pub const ENCRYPTION_KEY: &str = "dGVzdC1lbmNyeXB0aW9uLWtleS0wMTIzNDU2Nzg5YWI=";
 
 /// Which database the suite runs on.
 pub fn backend() -> String {
@@ -138,7 +141,8 @@ async fn template() -> String {
         .clone()
 }
 
-fn free_port() -> u16 {
+/// A local port nothing listens on (until someone binds it).
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -237,6 +241,8 @@ impl TestApp {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("BIND", format!("127.0.0.1:{port}"))
             .env("VOUCHER_PEPPER", PEPPER)
+            .env("SIGNING_KEY", SIGNING_KEY)
+            .env("ENCRYPTION_KEY", ENCRYPTION_KEY)
             .env("ADMIN_TOKEN", ADMIN_TOKEN)
             .env("LOG_FORMAT", "json")
             .env("RUST_LOG", "info")
@@ -393,11 +399,31 @@ impl TestApp {
         .await
     }
 
+    /// Runs `superpayment <args>` against this app's database; returns (success, stdout).
+    pub fn cli(&self, args: &[&str]) -> (bool, String) {
+        self.cli_with(args, &[])
+    }
+
+    /// [`TestApp::cli`] with extra (or overriding) environment variables.
+    pub fn cli_with(&self, args: &[&str], extra_env: &[(&str, &str)]) -> (bool, String) {
+        let mut cmd = self.cli_command(args);
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+
     /// The command `superpayment <args>` against this app's database.
     pub fn cli_command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_superpayment"));
         cmd.args(args)
             .env("VOUCHER_PEPPER", PEPPER)
+            .env("SIGNING_KEY", SIGNING_KEY)
+            .env("ENCRYPTION_KEY", ENCRYPTION_KEY)
             .env("DATA_DIR", self.dir.path());
         if !is_sqlite() {
             cmd.env("DATABASE_URL", &self.database_url);
@@ -405,15 +431,6 @@ impl TestApp {
             cmd.env_remove("DATABASE_URL");
         }
         cmd
-    }
-
-    /// Runs `superpayment <args>` against this app's database; returns (success, stdout).
-    pub fn cli(&self, args: &[&str]) -> (bool, String) {
-        let out = self.cli_command(args).output().unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        )
     }
 
     /// `superpayment audit` on this app's database.

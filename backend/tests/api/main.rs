@@ -2,6 +2,7 @@
 mod checkout;
 mod cli;
 mod concurrency;
+mod coordination;
 mod docs;
 mod guarantees;
 mod helpers;
@@ -11,6 +12,7 @@ mod merchant_api;
 mod openapi;
 mod payments;
 mod refunds;
+mod secrets;
 mod verify;
 mod vouchers;
 mod webhook_support;

@@ -18,7 +18,7 @@ use poem::{
 use serde_json::{json, Value};
 use tokio::sync::OnceCell;
 
-use crate::helpers::{TestApp, PEPPER};
+use crate::helpers::{TestApp, ENCRYPTION_KEY, PEPPER};
 
 /// The fast schedule tests use: every retry within a second.
 pub const FAST_RETRIES: &str = "100ms,200ms,300ms,400ms";
@@ -29,7 +29,7 @@ pub const FAST_WORKER_ENV: [(&str, &str); 4] = [
     ("SERVE_WORKER", "on"),
     ("WEBHOOK_RETRY_SCHEDULE", FAST_RETRIES),
     ("WEBHOOK_POLL_INTERVAL", "50ms"),
-    ("WEBHOOK_TEST_ALLOW_LOOPBACK", "true"),
+    ("WEBHOOK_LOOPBACK_FOR_TESTS", "true"),
 ];
 
 fn repo_root() -> PathBuf {
@@ -303,10 +303,11 @@ impl WorkerProcess {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("DATABASE_URL", &app.database_url)
             .env("VOUCHER_PEPPER", PEPPER)
+            .env("ENCRYPTION_KEY", ENCRYPTION_KEY)
             .env("LOG_FORMAT", "json")
             .env("WEBHOOK_RETRY_SCHEDULE", FAST_RETRIES)
             .env("WEBHOOK_POLL_INTERVAL", "50ms")
-            .env("WEBHOOK_TEST_ALLOW_LOOPBACK", "true")
+            .env("WEBHOOK_LOOPBACK_FOR_TESTS", "true")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         for (k, v) in extra {

@@ -390,7 +390,7 @@ async fn wait_all_delivered(app: &TestApp, sk: &str, n: usize) -> Vec<Value> {
 async fn a_worker_killed_mid_delivery_loses_no_event() {
     let app = TestApp::spawn_with(&[
         ("SERVE_WORKER", "off"),
-        ("WEBHOOK_TEST_ALLOW_LOOPBACK", "true"),
+        ("WEBHOOK_LOOPBACK_FOR_TESTS", "true"),
     ])
     .await;
     let m = app.create_merchant(250).await;
@@ -431,7 +431,7 @@ async fn two_workers_never_deliver_the_same_attempt_twice() {
     }
     let app = TestApp::spawn_with(&[
         ("SERVE_WORKER", "off"),
-        ("WEBHOOK_TEST_ALLOW_LOOPBACK", "true"),
+        ("WEBHOOK_LOOPBACK_FOR_TESTS", "true"),
     ])
     .await;
     let m = app.create_merchant(250).await;
@@ -488,7 +488,7 @@ async fn a_late_attempt_record_never_undoes_what_another_worker_recorded() {
     };
     let app = TestApp::spawn_with(&[
         ("SERVE_WORKER", "off"),
-        ("WEBHOOK_TEST_ALLOW_LOOPBACK", "true"),
+        ("WEBHOOK_LOOPBACK_FOR_TESTS", "true"),
     ])
     .await;
     let m = app.create_merchant(250).await;
