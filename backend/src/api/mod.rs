@@ -100,9 +100,9 @@ pub async fn framework_error(err: poem::Error) -> Response {
     let api_error = match status {
         StatusCode::BAD_REQUEST => Some(match unknown_field(&err.to_string()) {
             Some(field) => ApiError::InvalidRequest(vec![superpayment_core::FieldError::new(
-                &field,
+                field.clone(),
                 "unknown_field",
-                &format!("Unknown field `{field}`: only the documented fields are accepted, so a misspelt or unsupported one is never silently ignored."),
+                format!("Unknown field `{field}`: only the documented fields are accepted, so a misspelt or unsupported one is never silently ignored."),
             )]),
             None if err.to_string().contains(amount::NOT_A_STRING) => ApiError::AmountNotAString,
             None => ApiError::MalformedBody(err.to_string()),
