@@ -121,6 +121,35 @@ ensure_cargo_tool() {
     return 1
 }
 
+# ensure_node [MAJOR]: node and npm on PATH, node at least MAJOR (default 18). Debian 12
+# ships Node.js 18 only; where a newer one is needed (playwright-core needs 20) and none is
+# installed, the official build comes from the npm registry's node-linux-<arch> package,
+# pinned to SP_NODE_VERSION, under target/tools/ (npm itself keeps running on it).
+SP_NODE_VERSION="${SP_NODE_VERSION:-20.20.2}"
+_node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+ensure_node() {
+    local want="${1:-18}" arch dir
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        apt_install nodejs npm
+        hash -r
+    fi
+    (($(_node_major) >= want)) && return 0
+    case "$(uname -m)" in
+        x86_64) arch=x64 ;;
+        aarch64) arch=arm64 ;;
+        *) echo "Node.js $(node --version) is older than $want and no build is known for $(uname -m)" >&2; return 1 ;;
+    esac
+    dir="$SP_ROOT/target/tools/node-$SP_NODE_VERSION"
+    if [[ ! -x $dir/node_modules/node-linux-$arch/bin/node ]]; then
+        say "Node.js $(node --version) is older than $want: installing Node.js $SP_NODE_VERSION (npm package node-linux-$arch)"
+        mkdir -p "$dir"
+        npm install --prefix "$dir" --no-save --no-audit --no-fund --loglevel=error "node-linux-$arch@$SP_NODE_VERSION" >&2
+    fi
+    export PATH="$dir/node_modules/node-linux-$arch/bin:$PATH"
+    hash -r
+    (($(_node_major) >= want)) || { echo "Node.js $want or newer could not be installed" >&2; return 1; }
+}
+
 # True when PostgreSQL on 127.0.0.1:5432 lets user postgres in without a password.
 _pg_trusts() {
     env -u PGPASSWORD PGPASSFILE=/dev/null psql -w -h 127.0.0.1 -p 5432 -U postgres -d postgres \

@@ -25,9 +25,7 @@ if [[ ! -f $stamp ]]; then
     if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
         apt_install python3 python3-venv
     fi
-    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-        apt_install nodejs npm
-    fi
+    ensure_node
     if [[ ! -x $dir/venv/bin/python ]]; then
         python3 -m venv "$dir/venv" >&2
     fi
