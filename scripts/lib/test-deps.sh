@@ -19,6 +19,13 @@ flock 9
 
 stamp="$dir/.installed-py$py_version-npm$npm_version"
 if [[ ! -f $stamp ]]; then
+    # A fresh Debian has neither: python3 without python3-venv cannot make a venv (no
+    # ensurepip), and Node.js and npm are separate packages.
+    source "$root/scripts/lib/common.sh"
+    if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+        apt_install python3 python3-venv
+    fi
+    ensure_node
     if [[ ! -x $dir/venv/bin/python ]]; then
         python3 -m venv "$dir/venv" >&2
     fi
