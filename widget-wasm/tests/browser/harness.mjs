@@ -11,6 +11,9 @@ import { chromium } from "playwright-core";
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 export const ADMIN_TOKEN = "admin_browser_token_0123456789abcdef";
 const PEPPER = "browser-test-pepper-0123456789abcdef";
+// With DATABASE_URL every key is required and each has its own purpose.
+const SIGNING_KEY = "browser-test-signing-key-0123456789";
+const ENCRYPTION_KEY = "YnJvd3Nlci10ZXN0LWVuY3J5cHRpb24ta2V5LTAxMjM="; // base64 of 32 bytes
 const BIN = process.env.SUPERPAYMENT_BIN || path.join(ROOT, "target/debug/superpayment");
 const PG_ADMIN = process.env.TEST_DATABASE_URL || "postgres://postgres@127.0.0.1:5432/postgres";
 const REDIS_URL = process.env.TEST_REDIS_URL || "redis://127.0.0.1:6379";
@@ -52,6 +55,8 @@ export async function startServer(extraEnv = {}) {
   const env = {
     DATABASE_URL: dbUrl(db),
     VOUCHER_PEPPER: PEPPER,
+    SIGNING_KEY,
+    ENCRYPTION_KEY,
     ADMIN_TOKEN,
     DATA_DIR: path.join(ROOT, "target/browser-data", id),
   };
