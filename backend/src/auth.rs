@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use crate::{
     api::error::ApiError,
     crypto::sha256_hex,
-    startup::AppState,
+    state::AppState,
     store::{
         self,
         entities::{api_key, merchant},

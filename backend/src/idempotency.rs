@@ -27,7 +27,7 @@ use crate::{
     auth::Caller,
     cache::LockGuard,
     crypto::sha256_hex,
-    startup::AppState,
+    state::AppState,
     store::{self, entities::idempotency_key, idempotency::Scope},
     webhooks::secrets::idempotency_body_aad,
 };

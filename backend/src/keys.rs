@@ -11,7 +11,7 @@ use crate::{
     auth::Caller,
     crypto::{random_bytes, sha256_hex},
     ids::new_id,
-    startup::AppState,
+    state::AppState,
     store::{self, entities::api_key},
 };
 

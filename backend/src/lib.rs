@@ -2,7 +2,7 @@
 //!
 //! # Layout
 //! - [`config`]: flags with environment fallbacks, secrets of the embedded default.
-//! - [`startup`]: [`startup::Application::build`] wires state and routes; [`startup::AppState`].
+//! - [`startup`]: [`startup::Application::build`] wires state and routes; [`state::AppState`].
 //! - [`telemetry`]: logging and request ids.
 //! - [`api`]: one `#[OpenApi]` struct per resource and the one error type ([`api::error`]).
 //! - [`auth`]: API keys to merchants.
@@ -33,6 +33,7 @@ pub mod payments;
 pub mod refunds;
 pub mod secret;
 pub mod startup;
+pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod testmode;

@@ -8,7 +8,8 @@ use superpayment_backend::{
     config::{DbArgs, ServeArgs},
     payments::rules::VoucherRules,
     secret::Secret,
-    startup::{AppState, Application},
+    startup::Application,
+    state::AppState,
     store, telemetry,
     webhooks::{reencrypt, secrets::SecretCipher, worker, WorkerArgs},
 };

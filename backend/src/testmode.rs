@@ -15,7 +15,7 @@ use crate::{
     auth::Caller,
     crypto::voucher_hmac,
     secret::Secret,
-    startup::AppState,
+    state::AppState,
     store::{
         self,
         entities::voucher::{self, VoucherState},

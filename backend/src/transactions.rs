@@ -7,7 +7,7 @@ use crate::{
     api::error::ApiError,
     auth::Caller,
     payments::TransactionView,
-    startup::AppState,
+    state::AppState,
     store::{
         self,
         entities::{refund, refund_allocation, voucher},

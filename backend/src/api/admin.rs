@@ -16,7 +16,7 @@ use crate::{
     crypto::secrets_equal,
     error_responses,
     payments::rules::VoucherRules,
-    startup::AppState,
+    state::AppState,
     store,
 };
 

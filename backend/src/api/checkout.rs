@@ -13,7 +13,7 @@ use crate::{
     checkout::{self, SettingsPatch},
     crypto::secrets_equal,
     error_responses,
-    startup::AppState,
+    state::AppState,
 };
 
 /// Remembered vouchers and checkout settings.

@@ -15,7 +15,7 @@ use crate::{
     auth::{authenticate, Caller},
     keys::{self, DEFAULT_ROLL_OVERLAP},
     secret_key_response,
-    startup::AppState,
+    state::AppState,
     store::entities::api_key,
 };
 

@@ -22,7 +22,7 @@ use crate::{
     auth::authenticate,
     refunds::{self, RefundOutcome, RefundReceipt, RefundRequest},
     secret_key_response,
-    startup::AppState,
+    state::AppState,
     transactions::{self, RefundRecord, TransactionRecord},
 };
 

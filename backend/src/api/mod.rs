@@ -25,7 +25,7 @@ pub fn format_time(t: time::OffsetDateTime) -> String {
 use poem::{http::StatusCode, IntoResponse, Response};
 use poem_openapi::{OpenApiService, Tags};
 
-use crate::startup::AppState;
+use crate::state::AppState;
 use error::{ApiError, ErrorBody, ErrorDetail};
 
 /// Groups of operations in the spec.

@@ -12,7 +12,7 @@ use crate::{
     auth::authenticate,
     error_responses,
     payments::{self, PayOutcome, PayRequest, PaymentReceipt},
-    startup::AppState,
+    state::AppState,
 };
 
 /// Operations of the checkout widget.

@@ -14,7 +14,7 @@ use crate::{
     auth::authenticate,
     payments::{self, TransactionStatus, TransactionView, VerifyQuery},
     secret_key_response,
-    startup::AppState,
+    state::AppState,
 };
 
 /// Server-side operations on transactions.

@@ -8,7 +8,7 @@ use super::{
     security::PublishableKey,
     ApiTags,
 };
-use crate::{auth::authenticate, error_responses, payments, startup::AppState};
+use crate::{auth::authenticate, error_responses, payments, state::AppState};
 
 /// Voucher operations of the checkout widget.
 pub struct VouchersApi {

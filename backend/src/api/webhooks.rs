@@ -18,7 +18,7 @@ use super::{
 use crate::{
     auth::{authenticate, Caller},
     secret_key_response,
-    startup::AppState,
+    state::AppState,
     store::entities::{webhook_attempt, webhook_delivery},
     webhooks::{
         endpoints::{self, EndpointView, DEFAULT_ROTATION_OVERLAP},

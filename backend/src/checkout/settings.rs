@@ -10,7 +10,7 @@ use sha2::Sha256;
 use superpayment_core::{crockford_encode, FieldError, Money, OrderId, ValidPayment};
 use time::OffsetDateTime;
 
-use crate::{api::error::ApiError, auth::Caller, secret::Secret, startup::AppState, store};
+use crate::{api::error::ApiError, auth::Caller, secret::Secret, state::AppState, store};
 
 /// The most origins one merchant may allow to embed its checkout.
 pub const MAX_ALLOWED_ORIGINS: usize = 20;

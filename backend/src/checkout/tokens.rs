@@ -16,7 +16,7 @@ use crate::{
     crypto::{random_bytes, sha256_hex, voucher_hmac},
     payments::{rules::refusal, PaymentReceipt},
     secret::Secret,
-    startup::AppState,
+    state::AppState,
     store::{
         self,
         entities::{remembered_voucher, voucher::VoucherState},

@@ -10,7 +10,7 @@ use crate::{
     auth::Caller,
     cache::RateDecision,
     crypto::voucher_hmac,
-    startup::AppState,
+    state::AppState,
     store,
 };
 

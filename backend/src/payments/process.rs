@@ -18,7 +18,7 @@ use crate::{
         self, Fingerprint, IdempotencyKey, IdempotentOperation, Operation, Outcome, Recorder,
     },
     ids::new_id,
-    startup::AppState,
+    state::AppState,
     store::{
         self,
         entities::{event, transaction},

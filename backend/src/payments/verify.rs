@@ -7,7 +7,7 @@ use super::TransactionStatus;
 use crate::{
     api::error::ApiError,
     auth::Caller,
-    startup::AppState,
+    state::AppState,
     store::{self, entities::transaction},
 };
 

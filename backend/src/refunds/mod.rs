@@ -27,7 +27,7 @@ use crate::{
     },
     ids::new_id,
     payments::TransactionStatus,
-    startup::AppState,
+    state::AppState,
     store::{
         self,
         entities::{

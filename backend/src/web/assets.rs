@@ -20,7 +20,7 @@ use poem::{
 };
 use serde::Deserialize;
 
-use crate::{checkout, startup::AppState};
+use crate::{checkout, state::AppState};
 
 /// Hashed assets never change under their name.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";

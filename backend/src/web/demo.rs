@@ -27,7 +27,7 @@ use crate::{
     checkout,
     config::ServeArgs,
     payments::{self, VerifyQuery},
-    startup::AppState,
+    state::AppState,
 };
 
 /// One product of the catalogue.

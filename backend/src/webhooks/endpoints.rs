@@ -13,7 +13,7 @@ use crate::{
     api::error::ApiError,
     auth::Caller,
     ids::new_id,
-    startup::AppState,
+    state::AppState,
     store::{self, entities::webhook_endpoint},
 };
 

@@ -6,7 +6,7 @@ use crate::{
     api::error::ApiError,
     auth::Caller,
     ids::new_id,
-    startup::AppState,
+    state::AppState,
     store::{
         self,
         entities::{event, webhook_attempt, webhook_delivery},

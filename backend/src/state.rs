@@ -1,0 +1,56 @@
+//! The application state every handler and domain function receives ([`AppState`]).
+//!
+//! It sits at the bottom of the module graph: it names the domain modules' own types (the
+//! caches, the coordinator, the webhook settings) and nothing of the HTTP layer, so domain
+//! modules can take it without depending on `startup` (which depends on `api`).
+use std::{sync::Arc, time::Duration};
+
+use sea_orm::DatabaseConnection;
+
+use crate::{
+    cache::{Coordinator, MemoryCoordinator},
+    secret::Secret,
+};
+
+/// Everything a request handler may need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The primary: every write and every read that decides a write.
+    pub db: DatabaseConnection,
+    /// The replica (or the primary again) for reads that only report.
+    pub read_db: DatabaseConnection,
+    pub coord: Arc<Coordinator>,
+    /// Keys the voucher-code HMACs (and nothing else).
+    pub pepper: Secret<String>,
+    /// Derives the merchants' checkout signing secrets.
+    pub signing_key: Secret<String>,
+    pub admin_token: Option<Secret<String>>,
+    /// Voucher checks per key and client per minute.
+    pub check_rate_limit: u32,
+    /// Recently authenticated API keys.
+    pub key_cache: Arc<crate::auth::KeyCache>,
+    /// Recently read checkout settings (signature requirement, origins).
+    pub settings_cache: Arc<crate::checkout::settings::SettingsCache>,
+    /// Webhook secrets' encryption and the in-process worker's wake-up.
+    pub webhooks: crate::webhooks::WebhookSettings,
+}
+
+impl AppState {
+    /// A state with no database, enough to render the OpenAPI document.
+    pub fn for_spec() -> Self {
+        AppState {
+            db: DatabaseConnection::Disconnected,
+            read_db: DatabaseConnection::Disconnected,
+            coord: Arc::new(Coordinator::Memory(MemoryCoordinator::default())),
+            pepper: Secret::new(String::new()),
+            signing_key: Secret::new(String::new()),
+            admin_token: None,
+            check_rate_limit: 0,
+            key_cache: Arc::new(crate::auth::KeyCache::new(Duration::ZERO)),
+            settings_cache: Arc::new(crate::checkout::settings::SettingsCache::new(
+                Duration::ZERO,
+            )),
+            webhooks: crate::webhooks::WebhookSettings::for_spec(),
+        }
+    }
+}
