@@ -25,7 +25,7 @@ use time::OffsetDateTime;
 use crate::{
     api::error::{ApiError, ErrorBody},
     auth::Caller,
-    cache::LockGuard,
+    coordination::LockGuard,
     crypto::sha256_hex,
     state::AppState,
     store::{self, entities::idempotency_key, idempotency::Scope},

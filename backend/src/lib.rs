@@ -13,7 +13,7 @@
 //! - [`store`]: the only module that speaks SeaORM.
 //! - [`checkout`]: the widget's server side: remembered vouchers, signed amounts, settings.
 //! - [`web`]: the checkout iframe document, widget assets and the demo shop.
-//! - [`cache`]: dedup locks and rate limits, Redis or in process.
+//! - [`coordination`]: dedup locks and rate limits, Redis or in process (never a source of truth).
 //! - [`webhooks`]: the outbox, signed deliveries, the worker, endpoint secrets.
 //! - [`refunds`]: refunds back to the original vouchers.
 //! - [`transactions`]: the merchant's view of its transactions and refunds.
@@ -22,9 +22,9 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
-pub mod cache;
 pub mod checkout;
 pub mod config;
+pub mod coordination;
 pub mod crypto;
 pub mod idempotency;
 pub mod ids;

@@ -14,8 +14,8 @@ use poem::{
 use crate::{
     admin,
     api::{self, ops},
-    cache::{Coordinator, MemoryCoordinator, RedisCoordinator},
     config::ServeArgs,
+    coordination::{Coordinator, MemoryCoordinator, RedisCoordinator},
     state::AppState,
     store,
     telemetry::RequestId,

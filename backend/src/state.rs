@@ -8,7 +8,7 @@ use std::{sync::Arc, time::Duration};
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    cache::{Coordinator, MemoryCoordinator},
+    coordination::{Coordinator, MemoryCoordinator},
     secret::Secret,
 };
 

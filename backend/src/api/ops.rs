@@ -7,7 +7,7 @@ use poem::{
 };
 use serde_json::json;
 
-use crate::{cache::Coordinator, state::AppState, store};
+use crate::{coordination::Coordinator, state::AppState, store};
 
 /// 200 while the process runs.
 #[handler]

@@ -8,7 +8,7 @@ use super::rules::refusal;
 use crate::{
     api::error::{ApiError, DeclineReason},
     auth::Caller,
-    cache::RateDecision,
+    coordination::RateDecision,
     crypto::voucher_hmac,
     state::AppState,
     store,
