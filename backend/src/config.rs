@@ -287,29 +287,26 @@ pub struct DevSecrets {
 /// Writes a file only its owner may read: created with mode 0600 (not chmodded after the
 /// secret is already on disk), and an existing file is narrowed to 0600 before writing.
 pub fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    }
-    file.write_all(contents.as_bytes())?;
-    file.sync_all()
+    write_with_mode_0600(path, options, contents)
 }
 
 /// Appends to a file only its owner may read (narrowing an existing one to 0600 first).
 fn append_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.append(true).create(true);
+    write_with_mode_0600(path, options, contents)
+}
+
+/// Opens `path` with `options`, creating it 0600 and narrowing an existing file to 0600
+/// before anything is written, then writes and syncs `contents`.
+fn write_with_mode_0600(
+    path: &std::path::Path,
+    mut options: std::fs::OpenOptions,
+    contents: &str,
+) -> std::io::Result<()> {
+    use std::io::Write;
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;

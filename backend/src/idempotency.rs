@@ -335,10 +335,8 @@ fn replay<T: DeserializeOwned>(
     stored: idempotency_key::Model,
     fingerprint: &Fingerprint,
 ) -> Result<T, ApiError> {
-    if stored.request_hash != fingerprint.0 {
-        return Err(ApiError::IdempotencyMismatch);
-    }
-    if !(200..300).contains(&stored.response_status) {
+    if stored.request_hash != fingerprint.0 || !(200..300).contains(&stored.response_status) {
+        // Another request under this key, or a stored failure: both answered as errors.
         return Err(replay_error(state, stored, fingerprint)?);
     }
     Ok(serde_json::from_str(&open(state, &stored)?).map_err(anyhow::Error::from)?)

@@ -142,11 +142,6 @@ pub fn violates(err: &DbErr, which: Unique) -> bool {
     unique_violation(err) == Some(which)
 }
 
-/// True when `err` is a CHECK-constraint violation (a balance that would go negative).
-pub fn is_check_violation(err: &DbErr) -> bool {
-    database_error(err).is_some_and(|e| e.kind() == sea_orm::sqlx::error::ErrorKind::CheckViolation)
-}
-
 /// Whether a connection is PostgreSQL (row locks exist) or SQLite (writers serialise).
 pub fn is_postgres(db: &impl ConnectionTrait) -> bool {
     db.get_database_backend() == DbBackend::Postgres

@@ -23,6 +23,17 @@ pub struct Report {
     pub unreadable: Vec<String>,
 }
 
+impl Report {
+    /// Counts one resealed value: swapped in, or left because the row changed meanwhile.
+    fn resealed(&mut self, swapped: bool) {
+        if swapped {
+            self.reencrypted += 1;
+        } else {
+            self.changed_meanwhile += 1;
+        }
+    }
+}
+
 enum Outcome {
     Reseal(String),
     Current,
@@ -71,19 +82,15 @@ pub async fn reencrypt_all(
             let Some(stored) = stored else { continue };
             match plan(stored, old, current, &aad, true)? {
                 Outcome::Reseal(new) => {
-                    if store::sealed::replace_endpoint_secret(
+                    let swapped = store::sealed::replace_endpoint_secret(
                         db,
                         &endpoint.id,
                         previous,
                         stored,
                         &new,
                     )
-                    .await?
-                    {
-                        report.reencrypted += 1;
-                    } else {
-                        report.changed_meanwhile += 1;
-                    }
+                    .await?;
+                    report.resealed(swapped);
                 }
                 Outcome::Current => report.already_current += 1,
                 Outcome::Unreadable => report
@@ -98,13 +105,10 @@ pub async fn reencrypt_all(
         let bound = row.response_body.starts_with("v2:");
         match plan(&row.response_body, old, current, &aad, bound)? {
             Outcome::Reseal(new) => {
-                if store::sealed::replace_idempotency_body(db, row.id, &row.response_body, &new)
-                    .await?
-                {
-                    report.reencrypted += 1;
-                } else {
-                    report.changed_meanwhile += 1;
-                }
+                let swapped =
+                    store::sealed::replace_idempotency_body(db, row.id, &row.response_body, &new)
+                        .await?;
+                report.resealed(swapped);
             }
             Outcome::Current => report.already_current += 1,
             Outcome::Unreadable => report
