@@ -264,17 +264,100 @@ pub async fn update(
     get(state, caller).await
 }
 
-/// The `frame-ancestors` sources for the checkout of the merchant owning this publishable
-/// key, or `None` when any page may embed it (nothing configured, or an unknown key, which
-/// the widget reports itself).
-pub async fn frame_ancestors(state: &AppState, publishable_key: &str) -> Option<String> {
-    let key = superpayment_core::ApiKey::parse(publishable_key).ok()?;
-    let hash = crate::crypto::sha256_hex(key.expose());
-    let (row, merchant) = store::merchants::find_key_by_hash(&state.db, &hash)
-        .await
-        .ok()??;
-    let s = stored(&state.db, &merchant.id, &row.mode).await.ok()?;
-    (!s.allowed_origins.is_empty()).then(|| s.allowed_origins.join(" "))
+/// The origins allowed to frame the checkout of the merchant owning this publishable key;
+/// empty when any page may embed it (nothing configured, or an unknown key, which the
+/// widget reports itself).
+pub async fn embedding_origins(state: &AppState, publishable_key: &str) -> Vec<String> {
+    async {
+        let key = superpayment_core::ApiKey::parse(publishable_key).ok()?;
+        let hash = crate::crypto::sha256_hex(key.expose());
+        let (row, merchant) = store::merchants::find_key_by_hash(&state.db, &hash)
+            .await
+            .ok()??;
+        Some(
+            stored(&state.db, &merchant.id, &row.mode)
+                .await
+                .ok()?
+                .allowed_origins,
+        )
+    }
+    .await
+    .unwrap_or_default()
+}
+
+/// Whether a page of `page_origin` (`scheme://host[:port]`, as `location.origin` writes it)
+/// is certainly refused by `frame-ancestors` made of `allowed` (normalised origins).
+///
+/// Sources match as browsers match them (CSP3): `http` also admits `https`, `*.` any
+/// subdomain (not the bare domain), no port the page scheme's default one. Whenever the
+/// answer is not certain (nothing configured, an origin that does not parse) this says
+/// "not refused": the checkout document is served and the browser has the last word.
+pub fn frame_refused(allowed: &[String], page_origin: &str) -> bool {
+    let Some(page) = Origin::parse(page_origin) else {
+        return false;
+    };
+    !allowed.is_empty()
+        && !allowed
+            .iter()
+            .any(|source| Origin::parse(source).is_none_or(|s| s.admits(&page)))
+}
+
+/// An origin taken apart, lower case.
+struct Origin {
+    scheme: String,
+    host: String,
+    port: Option<u16>,
+}
+
+impl Origin {
+    /// `scheme://host[:port]`; `None` for anything else.
+    fn parse(origin: &str) -> Option<Origin> {
+        let origin = origin.to_ascii_lowercase();
+        let (scheme, rest) = origin.split_once("://")?;
+        // A colon after the last `]` (IPv6 literals hold colons of their own) starts the port.
+        let (host, port) = match rest.rfind(':').filter(|&i| !rest[i..].contains(']')) {
+            Some(i) => (&rest[..i], Some(rest[i + 1..].parse::<u16>().ok()?)),
+            None => (rest, None),
+        };
+        if host.is_empty() || host.contains(['/', '?', '#', '@']) {
+            return None;
+        }
+        Some(Origin {
+            scheme: scheme.to_owned(),
+            host: host.to_owned(),
+            port,
+        })
+    }
+
+    /// The scheme's default port.
+    fn default_port(&self) -> Option<u16> {
+        match self.scheme.as_str() {
+            "http" => Some(80),
+            "https" => Some(443),
+            _ => None,
+        }
+    }
+
+    /// Whether this source expression admits a page of `page`'s origin.
+    fn admits(&self, page: &Origin) -> bool {
+        let upgrade = self.scheme == "http" && page.scheme == "https";
+        let scheme_ok = self.scheme == page.scheme || upgrade;
+        let host_ok = match self.host.strip_prefix("*.") {
+            Some(domain) => page
+                .host
+                .strip_suffix(domain)
+                .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
+            None => self.host == page.host,
+        };
+        let page_port = page.port.or(page.default_port());
+        let port_ok = match self.port {
+            None => page_port == page.default_port(),
+            Some(port) => {
+                Some(port) == page_port || (upgrade && port == 80 && page_port == Some(443))
+            }
+        };
+        scheme_ok && host_ok && port_ok
+    }
 }
 
 /// Checks and normalises origins such as `https://shop.example` or `https://*.shop.example:8443`.
@@ -373,6 +456,65 @@ mod tests {
         ] {
             assert!(normalise_origins(&[bad.into()]).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_page_is_refused_only_when_no_allowed_origin_admits_it() {
+        let allowed: Vec<String> = [
+            "https://shop.example",
+            "https://*.brand.example",
+            "http://legacy.example",
+            "http://127.0.0.1:8080",
+        ]
+        .map(String::from)
+        .to_vec();
+        for admitted in [
+            "https://shop.example",
+            "https://SHOP.example",
+            "https://shop.example:443",
+            "https://eu.brand.example",
+            "https://a.b.brand.example",
+            "http://legacy.example",
+            "https://legacy.example",
+            "http://127.0.0.1:8080",
+        ] {
+            assert!(!frame_refused(&allowed, admitted), "{admitted}");
+        }
+        for refused in [
+            "https://evil.example",
+            "http://shop.example",
+            "https://shop.example:8443",
+            "https://brand.example",
+            "https://evilbrand.example",
+            "https://shop.example.evil.example",
+            "http://127.0.0.1:8081",
+            "http://localhost:8080",
+        ] {
+            assert!(frame_refused(&allowed, refused), "{refused}");
+        }
+    }
+
+    #[test]
+    fn when_in_doubt_the_browser_decides() {
+        let allowed = vec!["https://shop.example".to_owned()];
+        assert!(
+            !frame_refused(&[], "https://evil.example"),
+            "nothing configured"
+        );
+        for unclear in [
+            "",
+            "null",
+            "https://",
+            "https://x.example/path",
+            "https://x.example:99999",
+        ] {
+            assert!(!frame_refused(&allowed, unclear), "{unclear:?}");
+        }
+        assert!(frame_refused(&allowed, "http://[::1]:8080"));
+        assert!(!frame_refused(
+            &["http://[::1]:8080".to_owned()],
+            "http://[::1]:8080"
+        ));
     }
 
     #[test]

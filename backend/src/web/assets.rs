@@ -30,16 +30,22 @@ const SHORT: &str = "public, max-age=300";
 /// Where the widget's files are, and the last document built from them.
 pub struct WidgetFiles {
     www: PathBuf,
-    cache: Mutex<Option<(SystemTime, SystemTime, Arc<Built>)>>,
+    cache: Mutex<Option<(Stamps, Arc<Built>)>>,
 }
 
 /// The pieces of a build that requests need.
 pub struct Built {
     /// `checkout.html` with every placeholder filled.
     pub document: String,
+    /// `checkout-refused.html` filled likewise: what a page the merchant did not allow
+    /// gets instead of the checkout (`None` for a build that predates it).
+    pub refused: Option<String>,
     /// The minified loader's file name under `pkg/`, if built.
     pub loader: Option<String>,
 }
+
+/// When the two templates and the manifest were last changed.
+type Stamps = (SystemTime, SystemTime, Option<SystemTime>);
 
 fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
@@ -57,33 +63,42 @@ impl WidgetFiles {
     fn built(&self) -> Option<Arc<Built>> {
         let template = self.www.join("checkout.html");
         let manifest = self.www.join("pkg/manifest.json");
-        let stamps = (modified(&template)?, modified(&manifest)?);
+        let refused_template = self.www.join("checkout-refused.html");
+        let stamps = (
+            modified(&template)?,
+            modified(&manifest)?,
+            modified(&refused_template),
+        );
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((t, m, built)) = cache.as_ref() {
-            if (*t, *m) == stamps {
+        if let Some((cached, built)) = cache.as_ref() {
+            if *cached == stamps {
                 return Some(built.clone());
             }
         }
         let names: serde_json::Map<String, serde_json::Value> =
             serde_json::from_str(&std::fs::read_to_string(&manifest).ok()?).ok()?;
-        let mut document = std::fs::read_to_string(&template).ok()?;
-        for (logical, hashed) in &names {
-            if let Some(hashed) = hashed.as_str() {
-                document = document.replace(&format!("{{{{{logical}}}}}"), hashed);
+        let fill = |template: &Path| -> Option<String> {
+            let mut document = std::fs::read_to_string(template).ok()?;
+            for (logical, hashed) in &names {
+                if let Some(hashed) = hashed.as_str() {
+                    document = document.replace(&format!("{{{{{logical}}}}}"), hashed);
+                }
             }
-        }
-        if document.contains("{{") {
-            tracing::error!("checkout.html names an asset the build manifest lacks");
-            return None;
-        }
+            if document.contains("{{") {
+                tracing::error!(template = %template.display(), "a template names an asset the build manifest lacks");
+                return None;
+            }
+            Some(document)
+        };
         let built = Arc::new(Built {
-            document,
+            document: fill(&template)?,
+            refused: fill(&refused_template),
             loader: names
                 .get("widget.js")
                 .and_then(|v| v.as_str())
                 .map(str::to_owned),
         });
-        *cache = Some((stamps.0, stamps.1, built.clone()));
+        *cache = Some((stamps, built.clone()));
         Some(built)
     }
 }
@@ -105,11 +120,18 @@ pub fn mount(route: Route, www: &Path) -> Route {
 struct CheckoutQuery {
     /// The publishable key the loader put in the URL.
     k: Option<String>,
+    /// The embedding page's origin, as the loader read it from `location.origin`.
+    p: Option<String>,
 }
 
 /// The iframe document. Its CSP allows scripts and styles from this origin only (plus
 /// Wasm compilation), requests to this origin only, and, when the merchant configured
 /// allowed origins, framing by those origins only.
+///
+/// A page whose own origin (`p`) is not allowed would only get the browser's error page,
+/// and no word to the loader: it gets a notice instead, which tells it
+/// `origin_not_allowed`. The notice holds no form, so any page may frame it. A page that
+/// misstates its origin gets the checkout, which `frame-ancestors` keeps from it.
 #[handler]
 async fn checkout_document(
     files: Data<&Arc<WidgetFiles>>,
@@ -119,21 +141,35 @@ async fn checkout_document(
     let Some(built) = files.built() else {
         return not_built();
     };
-    let ancestors = match query.k.as_deref() {
-        Some(key) => checkout::settings::frame_ancestors(&state, key).await,
-        None => None,
+    let allowed = match query.k.as_deref() {
+        Some(key) => checkout::settings::embedding_origins(&state, key).await,
+        None => Vec::new(),
     };
+    let refused = query
+        .p
+        .as_deref()
+        .is_some_and(|page| checkout::settings::frame_refused(&allowed, page));
+    if let (true, Some(notice)) = (refused, &built.refused) {
+        return html(
+            notice.clone(),
+            "default-src 'none'; script-src 'self'; style-src 'self'; base-uri 'none'; \
+             form-action 'none'"
+                .to_owned(),
+        );
+    }
     let mut csp = String::from(
         "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
          connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'",
     );
-    if let Some(origins) = ancestors {
+    if !allowed.is_empty() {
         csp.push_str("; frame-ancestors ");
-        csp.push_str(&origins);
+        csp.push_str(&allowed.join(" "));
     }
-    built
-        .document
-        .clone()
+    html(built.document.clone(), csp)
+}
+
+fn html(document: String, csp: String) -> Response {
+    document
         .with_content_type("text/html; charset=utf-8")
         .with_header(header::CONTENT_SECURITY_POLICY, csp)
         // Short: a new build or new allowed origins show within a minute, and a returning

@@ -462,3 +462,75 @@ async fn the_checkout_document_has_a_strict_csp_and_the_merchants_frame_ancestor
         "public, max-age=31536000, immutable"
     );
 }
+
+#[tokio::test]
+async fn a_page_the_merchant_did_not_allow_gets_a_notice_instead_of_the_checkout() {
+    let www = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(www.path().join("pkg")).unwrap();
+    std::fs::write(www.path().join("checkout.html"), "checkout {{widget.mjs}}").unwrap();
+    std::fs::write(
+        www.path().join("checkout-refused.html"),
+        "notice {{refused.js}}",
+    )
+    .unwrap();
+    std::fs::write(
+        www.path().join("pkg/manifest.json"),
+        r#"{"widget.mjs": "widget-abc.mjs", "refused.js": "refused-123.js"}"#,
+    )
+    .unwrap();
+    let www_dir = www.path().to_str().unwrap().to_owned();
+    let app = TestApp::spawn_with(&[("WWW_DIR", www_dir.as_str())]).await;
+    let m = app.create_merchant(250).await;
+
+    let page = |origin: &'static str| {
+        let app = &app;
+        let pk = m.pk.clone();
+        async move {
+            let r = app
+                .client
+                .get(app.url("/checkout.html"))
+                .query(&[("k", pk.as_str()), ("a", "1"), ("p", origin)])
+                .send()
+                .await
+                .unwrap();
+            let csp = r.headers()["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            (csp, r.text().await.unwrap())
+        }
+    };
+    // Nothing configured: every page gets the checkout.
+    let (_, document) = page("https://elsewhere.example").await;
+    assert_eq!(document, "checkout widget-abc.mjs");
+
+    let (status, _) = put_json(
+        &app,
+        "/api/checkout-settings",
+        &m.sk,
+        json!({"allowed_origins": ["https://shop.example", "https://*.brand.example"]}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    for allowed in ["https://shop.example", "https://eu.brand.example"] {
+        let (csp, document) = page(allowed).await;
+        assert_eq!(document, "checkout widget-abc.mjs", "{allowed}");
+        assert!(csp.contains("frame-ancestors https://shop.example https://*.brand.example"));
+    }
+    for refused in [
+        "https://elsewhere.example",
+        "http://shop.example",
+        "https://brand.example",
+    ] {
+        let (csp, document) = page(refused).await;
+        assert_eq!(document, "notice refused-123.js", "{refused}");
+        // A notice without a form: any page may frame it, and it runs no Wasm.
+        assert!(!csp.contains("frame-ancestors"), "{csp}");
+        assert!(!csp.contains("wasm-unsafe-eval"), "{csp}");
+        assert!(csp.contains("default-src 'none'"), "{csp}");
+    }
+    // An origin the server cannot judge gets the checkout; the browser has the last word.
+    let (csp, document) = page("null").await;
+    assert_eq!(document, "checkout widget-abc.mjs");
+    assert!(csp.contains("frame-ancestors https://shop.example"));
+}
