@@ -119,14 +119,18 @@ fn failure_of(status: u16, e: &ErrorDetail) -> Failure {
     }
 }
 
-/// `POST /api/vouchers/check`: (valid, decline code, balance).
+/// `POST /api/vouchers/check`: (valid, decline code, balance); `None` when the API refuses
+/// the publishable key itself (401, 403), which no retry mends.
 pub async fn check(
     key: &str,
     code: &str,
-) -> Result<(bool, Option<String>, Option<Money>), Failure> {
+) -> Option<Result<(bool, Option<String>, Option<Money>), Failure>> {
     let body = object(&[("code", JsValue::from_str(code))]);
-    let (status, json) = post(key, "/api/vouchers/check", &body, None).await?;
-    match status {
+    let (status, json) = match post(key, "/api/vouchers/check", &body, None).await {
+        Ok(reply) => reply,
+        Err(failure) => return Some(Err(failure)),
+    };
+    Some(match status {
         200 => {
             let balance = match (text(&json, "balance"), text(&json, "currency")) {
                 (Some(b), Some(c)) => parse_money(&b, &c),
@@ -137,8 +141,9 @@ pub async fn check(
         }
         // The code passed the same checks locally; a 400 means the server refuses it anyway.
         400 => Ok((false, Some(error_of(&json).code), None)),
+        401 | 403 => return None,
         _ => Err(failure_of(status, &error_of(&json))),
-    }
+    })
 }
 
 /// What a payment request came back with.

@@ -561,12 +561,16 @@ impl Checkout {
                     self.phase = Phase::Fatal(Text::NotSetUp);
                 }
             }
-            PayAnswer::NotAllowed => {
-                self.attempt = None;
-                self.phase = Phase::Fatal(Text::NotSetUp);
-            }
+            PayAnswer::NotAllowed => self.key_refused(),
             PayAnswer::Failed(failure) => self.phase = Phase::Failed(failure),
         }
+    }
+
+    /// The API refused the publishable key (at a balance check or a payment): the checkout
+    /// cannot work on this page.
+    pub fn key_refused(&mut self) {
+        self.attempt = None;
+        self.phase = Phase::Fatal(Text::NotSetUp);
     }
 
     /// Back to the form after a failed payment request, keeping the attempt for the retry.
@@ -775,6 +779,29 @@ mod tests {
             param: Some("signature".into()),
         });
         assert_eq!(c.phase, Phase::Fatal(Text::AmountNotVerified));
+    }
+
+    #[test]
+    fn a_refused_key_ends_the_checkout_whether_checking_or_paying() {
+        let mut c = Checkout::new(eur("10"), vec![]);
+        c.start_entering(false);
+        let (_, g) = c.typed(0, code(1).as_str()).check.unwrap();
+        c.key_refused();
+        assert_eq!(c.phase, Phase::Fatal(Text::NotSetUp));
+        c.checked(0, g, Ok((true, None, Some(eur("50")))));
+        assert!(
+            !c.plan().can_pay,
+            "a late balance answer does not reopen it"
+        );
+
+        let mut c = Checkout::new(eur("10"), vec![]);
+        c.start_entering(false);
+        let (_, g) = c.typed(0, code(1).as_str()).check.unwrap();
+        c.checked(0, g, Ok((true, None, Some(eur("50")))));
+        c.begin_payment(keys()).unwrap();
+        c.paid(PayAnswer::NotAllowed);
+        assert_eq!(c.phase, Phase::Fatal(Text::NotSetUp));
+        assert!(c.attempt.is_none());
     }
 
     #[test]

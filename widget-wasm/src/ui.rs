@@ -19,6 +19,9 @@ use crate::{
     storage,
 };
 
+/// The page's explanation when the API refuses the publishable key.
+const KEY_REFUSED: &str = "The publishable key was refused: it is unknown or revoked.";
+
 /// How often a payment still in flight under the same key is asked about again.
 const IN_FLIGHT_RETRIES: u32 = 10;
 
@@ -119,6 +122,28 @@ impl App {
 
     fn announce(&self, message: &str) {
         self.status.set_text_content(Some(message));
+    }
+
+    /// What the live region says once a payment has its answer, whatever the answer: it
+    /// never keeps saying "Paying…".
+    fn outcome(&self) -> String {
+        match &self.co.phase {
+            Phase::Done(r) if r.already_paid => self.text(Text::AlreadyPaid).to_owned(),
+            Phase::Done(_) => self.amount_text(Text::Paid),
+            Phase::Failed(f) => self.failure_text(f),
+            Phase::Fatal(text) => self.text(*text).to_owned(),
+            Phase::Entering => match self.co.notice {
+                Some(notice) => self.text(notice).to_owned(),
+                None => self
+                    .co
+                    .entries
+                    .iter()
+                    .position(|e| matches!(e.check, Check::Refused(_)))
+                    .map(|i| self.entry_message(i).0)
+                    .unwrap_or_default(),
+            },
+            Phase::Ready | Phase::Paying => String::new(),
+        }
     }
 
     fn failure_text(&self, f: &Failure) -> String {
@@ -896,11 +921,7 @@ fn on_submit(e: Event) {
     }
     let attempt = shared.borrow_mut().co.begin_payment(new_key);
     if let Some(attempt) = attempt {
-        let mut a = shared.borrow_mut();
-        let paying = a.text(Text::Paying);
-        a.announce(paying);
-        a.render(None);
-        drop(a);
+        shared.borrow_mut().render(None);
         pay(shared, attempt);
     }
 }
@@ -908,7 +929,10 @@ fn on_submit(e: Event) {
 fn check(shared: Shared, i: usize, code: String, generation: u32) {
     let key = shared.borrow().cfg.key.clone();
     spawn_local(async move {
-        let answer = api::check(&key, &code).await;
+        let Some(answer) = api::check(&key, &code).await else {
+            key_refused(&shared);
+            return;
+        };
         let retry = match &answer {
             Err(Failure::RateLimited { seconds }) => Some(*seconds),
             _ => None,
@@ -933,8 +957,13 @@ fn check(shared: Shared, i: usize, code: String, generation: u32) {
     });
 }
 
+/// Sends the attempt (every way of paying ends here) and applies its answer.
 fn pay(shared: Shared, attempt: Attempt) {
-    let cfg = shared.borrow().cfg.clone();
+    let cfg = {
+        let a = shared.borrow();
+        a.announce(a.text(Text::Paying));
+        a.cfg.clone()
+    };
     spawn_local(async move {
         let mut tries = 0;
         let (answer, remembered) = loop {
@@ -979,10 +1008,7 @@ fn finish(
         PayAnswer::Invalid { code, .. } => {
             Some((code.clone(), "The payment request was refused as invalid."))
         }
-        PayAnswer::NotAllowed => Some((
-            "invalid_api_key".to_owned(),
-            "The publishable key was refused.",
-        )),
+        PayAnswer::NotAllowed => Some(("invalid_api_key".to_owned(), KEY_REFUSED)),
         _ => None,
     };
     a.co.paid(answer);
@@ -1034,15 +1060,9 @@ fn finish(
         }
         _ => None,
     };
-    let announcement = match &a.co.phase {
-        Phase::Done(r) if r.already_paid => a.text(Text::AlreadyPaid).to_owned(),
-        Phase::Done(_) => a.amount_text(Text::Paid),
-        _ => String::new(),
-    };
+    let announcement = a.outcome();
     a.render(focus.as_deref());
-    if !announcement.is_empty() {
-        a.announce(&announcement);
-    }
+    a.announce(&announcement);
     if let Phase::Done(receipt) = &a.co.phase {
         bridge::success(
             &cfg.parent_origin,
@@ -1054,6 +1074,20 @@ fn finish(
     } else if let Some((code, message)) = error {
         bridge::error(&cfg.parent_origin, &code, message);
     }
+}
+
+/// The API refused the publishable key (unknown, revoked): nothing the shopper can do, so
+/// the checkout says so and the page is told, once.
+fn key_refused(shared: &Shared) {
+    let mut a = shared.borrow_mut();
+    if matches!(a.co.phase, Phase::Fatal(_)) {
+        return;
+    }
+    a.co.key_refused();
+    let announcement = a.outcome();
+    a.render(Some("fatal"));
+    a.announce(&announcement);
+    bridge::error(&a.cfg.parent_origin, "invalid_api_key", KEY_REFUSED);
 }
 
 fn forget(shared: Shared) {
