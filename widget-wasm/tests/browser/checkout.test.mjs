@@ -179,6 +179,7 @@ describe("checkout on the demo shop", () => {
     await frame.click("#pay");
     await frame.waitForSelector("#msg-0.err");
     assert.match(await frame.textContent("#msg-0"), /blocked/);
+    assert.equal(await frame.textContent("#status"), "This voucher has been blocked.", "announced, not Paying…");
     assert.equal(await frame.evaluate(() => document.activeElement.id), "code-0");
     const errors = seen.events.filter((e) => e.type === "error").map((e) => JSON.parse(e.detail));
     assert.equal(errors.at(-1).code, "voucher_blocked");
@@ -244,6 +245,7 @@ describe("checkout on the demo shop", () => {
     await frame.click("#pay");
     await frame.waitForSelector("#fail");
     assert.match(await frame.textContent("#fail"), /connection was interrupted/);
+    assert.equal(await frame.textContent("#status"), await frame.textContent("#fail"), "announced, not Paying…");
     assert.equal(await frame.evaluate(() => document.activeElement.id), "fail");
     await shot(page.locator("iframe"), "13-connection-lost");
     assert.equal(server.transactionsFor(orderId), 1, "the server did charge");

@@ -159,6 +159,10 @@ export async function startServer(extraEnv = {}) {
         ? this.api("GET", "/api/checkout-settings", merchant.sk)
         : this.api("PUT", "/api/checkout-settings", merchant.sk, patch);
     },
+    /** Runs one SQL statement on this server's database; returns its output (unaligned). */
+    sql(statement) {
+      return execFileSync("psql", [dbUrl(db), "-v", "ON_ERROR_STOP=1", "-Atc", statement], { encoding: "utf8" }).trim();
+    },
     /** Transactions of the demo merchant for an order, counted in the database. */
     transactionsFor(orderId) {
       const out = execFileSync("psql", [dbUrl(db), "-Atc", `SELECT count(*) FROM transactions WHERE order_id = '${orderId.replace(/'/g, "")}'`], { encoding: "utf8" });

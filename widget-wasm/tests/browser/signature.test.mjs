@@ -53,6 +53,11 @@ test("a tampered data-amount is refused and nothing is charged", async () => {
   await frame.click("#pay");
   await frame.waitForSelector("#fatal");
   assert.match(await frame.textContent("#fatal"), /could not be verified/);
+  assert.equal(
+    await frame.textContent("#status"),
+    await frame.textContent("#fatal"),
+    "the live region announces the refusal instead of still saying Paying…",
+  );
   await shot(page.locator("iframe"), "09-amount-not-verified");
   const errors = seen.events.filter((e) => e.type === "error").map((e) => JSON.parse(e.detail));
   assert.equal(errors.at(-1).code, "signature_invalid");
@@ -72,6 +77,7 @@ test("an unsigned tag is refused at a shop that requires signatures", async () =
   await frame.waitForSelector("#msg-0.ok");
   await frame.click("#pay");
   await frame.waitForSelector("#fatal");
+  assert.equal(await frame.textContent("#status"), await frame.textContent("#fatal"));
   const errors = seen.events.filter((e) => e.type === "error").map((e) => JSON.parse(e.detail));
   assert.equal(errors.at(-1).code, "signature_required");
   assert.equal(server.transactionsFor(orderId), 0);
