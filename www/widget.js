@@ -6,10 +6,8 @@
  * Optional: data-locale (en, fr, de), data-theme (light, dark), data-success-url,
  * data-signature. The page learns the outcome through bubbling events on the script
  * element: superpayment:ready, superpayment:success {transaction_id, order_id, amount,
- * currency} and superpayment:error {code, message}. Events of a page still being parsed
- * wait for DOMContentLoaded, so a listener added by any later script of the page hears
- * them; each widget also keeps them in window.SuperPayment.widgets[i].events for
- * listeners that come later still. Voucher codes stay inside the iframe.
+ * currency} and superpayment:error {code, message}, also kept in
+ * window.SuperPayment.widgets[i].events (docs/widget.md). Voucher codes stay inside the iframe.
  * No eval, no inline code: works under a strict CSP. One global: window.SuperPayment. */
 (function (w, d) {
   "use strict";
@@ -23,8 +21,7 @@
   var key = a.apiKey || "", amount = a.amount || "", currency = a.currency || "EUR",
     order = a.orderId || "";
 
-  // While the page is parsed, events wait for it: a listener added by a later script
-  // (after this tag) still hears them, in order.
+  // Until the page is parsed, events wait: a listener added by a later script hears them.
   var queue = d.readyState == "loading" && [];
   if (queue) d.addEventListener("DOMContentLoaded", function () {
     var q = queue;
