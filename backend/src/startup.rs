@@ -105,20 +105,23 @@ impl Application {
             tokio::spawn(worker.run(std::future::pending()));
         }
 
-        let public = args
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", args.bind));
-        let api_service = api::service(&state, &format!("{}/api", public.trim_end_matches('/')));
+        // Without PUBLIC_URL the spec's servers stay relative (`/api`): right for whatever
+        // host and port the document was fetched from.
+        let public = args.public_url.as_deref().map(|u| u.trim_end_matches('/'));
+        let api_service = api::service(&state, &format!("{}/api", public.unwrap_or("")));
         let docs = api_service.swagger_ui();
-        let spec = Arc::new(api::spec_json(&state));
+        let spec = api::spec_json_at(&state, public);
+        let paths = Arc::new(api::framework::PathTable::from_spec(
+            &serde_json::from_str(&spec).context("reading the generated spec")?,
+        ));
+        let spec = Arc::new(spec);
         let app = crate::web::mount(Route::new(), &args)
             .nest(
                 "/api",
                 api_service
                     .with(NormalizePath::new(TrailingSlash::Trim))
                     .with(api::body_limit::BodyLimit::new(64 * 1024))
-                    .catch_all_error(api::framework_error),
+                    .with(api::framework::HouseErrors::new(paths)),
             )
             .at("/openapi.json", get(openapi_json).data(spec))
             .nest("/docs", docs)
