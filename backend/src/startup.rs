@@ -3,7 +3,6 @@ use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 use poem::{
-    endpoint::StaticFilesEndpoint,
     get, handler,
     listener::{Acceptor, Listener, TcpListener},
     middleware::{NormalizePath, TrailingSlash},
@@ -115,7 +114,9 @@ impl Application {
             &serde_json::from_str(&spec).context("reading the generated spec")?,
         ));
         let spec = Arc::new(spec);
-        let app = crate::web::mount(Route::new(), &args)
+        let www = crate::web::www::Www::new(args.www_dir.as_deref());
+        tracing::info!(www = %www.describe(), "static files");
+        let app = crate::web::mount(Route::new(), &args, &www)
             .nest(
                 "/api",
                 api_service
@@ -127,12 +128,7 @@ impl Application {
             .nest("/docs", docs)
             .at("/healthz", get(ops::healthz))
             .at("/readyz", get(ops::readyz))
-            .nest(
-                "/",
-                StaticFilesEndpoint::new(&args.www_dir)
-                    .index_file("index.html")
-                    .redirect_to_slash_directory(),
-            )
+            .nest("/", www.endpoint(""))
             .data(state)
             .with(RequestId)
             .boxed();
