@@ -129,6 +129,7 @@ impl Application {
             .at("/healthz", get(ops::healthz))
             .at("/readyz", get(ops::readyz))
             .nest("/", www.endpoint(""))
+            .with(api::framework::EmptySegments)
             .data(state)
             .with(RequestId)
             .boxed();

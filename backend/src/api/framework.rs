@@ -1,6 +1,6 @@
 //! What a request looked like when the framework refused it before any handler ran, so
 //! that [`super::framework_error`] can say what to do: the scheme an `Authorization` header
-//! lacked, the methods a path accepts (405 with `Allow`), a path with an empty segment.
+//! lacked, the methods a path accepts (405 with `Allow`), an API path with an empty segment.
 use std::sync::Arc;
 
 use poem::{
@@ -31,6 +31,17 @@ pub enum Authorization {
     Bearer,
     /// A value without the `Bearer` scheme: the bare key, `Basic ...`, `Token ...`.
     OtherScheme,
+}
+
+impl Asked {
+    fn of(req: &Request) -> Asked {
+        Asked {
+            method: req.method().as_str().to_owned(),
+            path: req.original_uri().path().to_owned(),
+            authorization: Authorization::of(req),
+            allowed: Vec::new(),
+        }
+    }
 }
 
 impl Authorization {
@@ -118,6 +129,46 @@ pub fn has_empty_segment(path: &str) -> bool {
     path.trim_end_matches('/').contains("//")
 }
 
+/// Refuses an API path with an empty segment, before any route reads it as another path:
+/// `/api/transactions//refunds` (the id is missing) and `//api/...` (a base URL ending in a
+/// slash, joined to a path starting with one). Wraps the whole application, since the
+/// latter never reaches the `/api` routes.
+pub struct EmptySegments;
+
+impl<E: Endpoint> Middleware<E> for EmptySegments {
+    type Output = EmptySegmentsEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        EmptySegmentsEndpoint { inner }
+    }
+}
+
+/// The endpoint of [`EmptySegments`].
+pub struct EmptySegmentsEndpoint<E> {
+    inner: E,
+}
+
+impl<E: Endpoint> Endpoint for EmptySegmentsEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> Result<Response> {
+        let path = req.uri().path();
+        if has_empty_segment(path) && is_api_path(path) {
+            let asked = Asked::of(&req);
+            return Ok(
+                super::framework_error(poem::http::StatusCode::NOT_FOUND.into(), &asked).await,
+            );
+        }
+        self.inner.call(req).await.map(IntoResponse::into_response)
+    }
+}
+
+/// True for `/api` and the paths under it, however many slashes separate the segments.
+fn is_api_path(path: &str) -> bool {
+    let mut segments = path.split('/').filter(|s| !s.is_empty());
+    segments.next() == Some("api")
+}
+
 /// Turns every error the framework raises into the one error shape, with what to do.
 pub struct HouseErrors {
     paths: Arc<PathTable>,
@@ -151,17 +202,7 @@ impl<E: Endpoint> Endpoint for HouseErrorsEndpoint<E> {
 
     async fn call(&self, req: Request) -> Result<Response> {
         let relative = req.uri().path().to_owned();
-        let mut asked = Asked {
-            method: req.method().as_str().to_owned(),
-            path: req.original_uri().path().to_owned(),
-            authorization: Authorization::of(&req),
-            allowed: Vec::new(),
-        };
-        if has_empty_segment(&relative) {
-            return Ok(
-                super::framework_error(poem::http::StatusCode::NOT_FOUND.into(), &asked).await,
-            );
-        }
+        let mut asked = Asked::of(&req);
         match self.inner.call(req).await {
             Ok(resp) => Ok(resp.into_response()),
             Err(err) => {
@@ -202,10 +243,14 @@ mod tests {
 
     #[test]
     fn an_empty_segment_is_told_from_a_trailing_slash() {
-        assert!(has_empty_segment("/transactions//refunds"));
-        assert!(has_empty_segment("//transactions"));
-        assert!(!has_empty_segment("/process-payment/"));
-        assert!(!has_empty_segment("/process-payment//"));
+        assert!(has_empty_segment("/api/transactions//refunds"));
+        assert!(has_empty_segment("//api/transactions"));
+        assert!(!has_empty_segment("/api/process-payment/"));
+        assert!(!has_empty_segment("/api/process-payment//"));
+        assert!(is_api_path("//api/transactions"));
+        assert!(is_api_path("/api"));
+        assert!(!is_api_path("/apiary"));
+        assert!(!is_api_path("/demo//cart"));
     }
 
     #[test]

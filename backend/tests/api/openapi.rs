@@ -207,6 +207,21 @@ async fn a_path_with_an_empty_segment_or_no_endpoint_is_404_saying_what_is_wrong
     assert!(message.contains("empty path segment"), "{message}");
     assert!(message.contains("/api/transactions//refunds"), "{message}");
 
+    // A base URL ending in a slash joined to a path starting with one.
+    let r = app
+        .client
+        .get(format!("{}//api/transactions", app.address))
+        .bearer_auth(&m.sk)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "resource_missing");
+    assert!(v["error"]["request_id"].is_string());
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains("`GET //api/transactions`"), "{message}");
+
     let r = app
         .client
         .get(app.url("/api/transactions//"))
