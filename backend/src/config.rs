@@ -64,9 +64,12 @@ pub struct ServeArgs {
     /// `json` (production) or `pretty` (development).
     #[arg(long, env = "LOG_FORMAT", default_value = "json")]
     pub log_format: String,
-    /// Directory of static files served at / (the widget, checkout page and demo shop).
-    #[arg(long, env = "WWW_DIR", default_value = "www")]
-    pub www_dir: PathBuf,
+    /// Folder of the static files (the widget, checkout page and demo shop) to read on
+    /// every request instead of those built into the binary: for development, where an
+    /// edit or a widget rebuild then shows without rebuilding the server. Relative to the
+    /// working directory.
+    #[arg(long, env = "WWW_DIR")]
+    pub www_dir: Option<PathBuf>,
     /// Do not create the demo merchant on the embedded default's first start.
     #[arg(long, env = "NO_DEMO_SEED")]
     pub no_demo_seed: bool,

@@ -3,7 +3,6 @@ use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 use poem::{
-    endpoint::StaticFilesEndpoint,
     get, handler,
     listener::{Acceptor, Listener, TcpListener},
     middleware::{NormalizePath, TrailingSlash},
@@ -105,31 +104,32 @@ impl Application {
             tokio::spawn(worker.run(std::future::pending()));
         }
 
-        let public = args
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", args.bind));
-        let api_service = api::service(&state, &format!("{}/api", public.trim_end_matches('/')));
+        // Without PUBLIC_URL the spec's servers stay relative (`/api`): right for whatever
+        // host and port the document was fetched from.
+        let public = args.public_url.as_deref().map(|u| u.trim_end_matches('/'));
+        let api_service = api::service(&state, &format!("{}/api", public.unwrap_or("")));
         let docs = api_service.swagger_ui();
-        let spec = Arc::new(api::spec_json(&state));
-        let app = crate::web::mount(Route::new(), &args)
+        let spec = api::spec_json_at(&state, public);
+        let paths = Arc::new(api::framework::PathTable::from_spec(
+            &serde_json::from_str(&spec).context("reading the generated spec")?,
+        ));
+        let spec = Arc::new(spec);
+        let www = crate::web::www::Www::new(args.www_dir.as_deref());
+        tracing::info!(www = %www.describe(), "static files");
+        let app = crate::web::mount(Route::new(), &args, &www)
             .nest(
                 "/api",
                 api_service
                     .with(NormalizePath::new(TrailingSlash::Trim))
                     .with(api::body_limit::BodyLimit::new(64 * 1024))
-                    .catch_all_error(api::framework_error),
+                    .with(api::framework::HouseErrors::new(paths)),
             )
             .at("/openapi.json", get(openapi_json).data(spec))
             .nest("/docs", docs)
             .at("/healthz", get(ops::healthz))
             .at("/readyz", get(ops::readyz))
-            .nest(
-                "/",
-                StaticFilesEndpoint::new(&args.www_dir)
-                    .index_file("index.html")
-                    .redirect_to_slash_directory(),
-            )
+            .nest("/", www.endpoint(""))
+            .with(api::framework::EmptySegments)
             .data(state)
             .with(RequestId)
             .boxed();

@@ -2,11 +2,13 @@
 //! each path of a payment without issuing anything (documented in docs/integration.md).
 //!
 //! They are real voucher rows (created at start-up, test mode only, so a live key never
-//! sees them) and go through the ordinary payment code. Before a test-mode request uses
-//! one, it is topped back up to its nominal balance with a `test_top_up` journal that
-//! raises its face value too, so "always works" holds without breaking any ledger
-//! invariant.
-use sea_orm::DatabaseConnection;
+//! sees them) and go through the ordinary payment code. Outside a payment, a magic voucher
+//! holds exactly its nominal balance: before a test-mode request uses one it is topped
+//! back up, and after a refund credits one it gives back what the refund returned on top
+//! of that (an earlier top-up had already replaced the money the refund returns). Either
+//! way a `test_top_up` journal moves its face value with its balance, so "always works"
+//! and "holds exactly 5.00" hold without breaking any ledger invariant.
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use superpayment_core::{Mode, VoucherCode, VoucherRef};
 use time::{macros::datetime, OffsetDateTime};
 
@@ -136,7 +138,7 @@ fn issue_lines(voucher_id: i64, amount: i64) -> Lines {
     lines
 }
 
-/// Tops the magic vouchers among `vouchers` back up to their nominal balance before a
+/// Sets the magic vouchers among `vouchers` back to their nominal balance before a
 /// test-mode request uses them. Does nothing for live keys or ordinary codes.
 pub async fn refill_magic(
     state: &AppState,
@@ -180,16 +182,59 @@ async fn refill_code(state: &AppState, code: &VoucherCode) -> Result<(), ApiErro
         tx.rollback().await?;
         return Ok(());
     };
-    let missing = magic.balance_minor - row.balance_minor;
-    if missing <= 0 {
+    if hold_at_nominal(&tx, &row, *magic).await? {
+        tx.commit().await?;
+    } else {
         tx.rollback().await?;
+    }
+    Ok(())
+}
+
+/// After a refund credited `vouchers` (locked by the refund's database transaction), sets
+/// the magic ones among them back to their nominal balance. Ordinary vouchers cost no query.
+pub async fn settle_after_refund(
+    db: &impl ConnectionTrait,
+    pepper: &Secret<String>,
+    vouchers: &[voucher::Model],
+) -> Result<(), DbErr> {
+    let magic: Vec<(i64, MagicVoucher)> = magic_hmacs(pepper)
+        .into_iter()
+        .filter_map(|(magic, hmac)| {
+            vouchers
+                .iter()
+                .find(|v| v.code_hmac == hmac && v.mode == Mode::Test.as_str())
+                .map(|v| (v.id, magic))
+        })
+        .collect();
+    if magic.is_empty() {
         return Ok(());
     }
-    let now = OffsetDateTime::now_utc();
-    store::refunds::top_up_voucher(&tx, row.id, missing, now).await?;
-    store::ledger::post(&tx, "test_top_up", None, &issue_lines(row.id, missing), now).await?;
-    tx.commit().await?;
+    let ids: Vec<i64> = magic.iter().map(|(id, _)| *id).collect();
+    // Read again: the refund has just credited them.
+    for row in store::refunds::lock_vouchers(db, &ids).await? {
+        if let Some((_, m)) = magic.iter().find(|(id, _)| *id == row.id) {
+            hold_at_nominal(db, &row, *m).await?;
+        }
+    }
     Ok(())
+}
+
+/// Moves a magic voucher's balance, and its face value with it, to its nominal balance,
+/// with a balanced `test_top_up` journal (voucher float against the voucher's liability).
+/// False when it already held exactly that.
+async fn hold_at_nominal(
+    db: &impl ConnectionTrait,
+    row: &voucher::Model,
+    magic: MagicVoucher,
+) -> Result<bool, DbErr> {
+    let delta = magic.balance_minor - row.balance_minor;
+    if delta == 0 {
+        return Ok(false);
+    }
+    let now = OffsetDateTime::now_utc();
+    store::refunds::top_up_voucher(db, row.id, delta, now).await?;
+    store::ledger::post(db, "test_top_up", None, &issue_lines(row.id, delta), now).await?;
+    Ok(true)
 }
 
 #[cfg(test)]

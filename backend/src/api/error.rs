@@ -267,6 +267,7 @@ impl ApiError {
             Self::IdempotencyMismatch => "This Idempotency-Key was already used with a different request body. Use a new key for a new request.".into(),
             Self::Unauthenticated { code: "missing_api_key" } => "No API key: send `Authorization: Bearer <key>`.".into(),
             Self::Unauthenticated { code: "invalid_admin_token" } => "The admin token is missing or wrong.".into(),
+            Self::Unauthenticated { code: "invalid_authorization_scheme" } => "The Authorization header lacks the `Bearer` scheme: send `Authorization: Bearer <key>`, the word Bearer and a space before the key.".into(),
             Self::Unauthenticated { .. } => "The API key is unknown, revoked or expired.".into(),
             Self::WrongKeyKind { code: "secret_key_not_allowed" } => "A secret key must never be used in a browser. Use your publishable key (pk_...) here and roll the exposed secret key.".into(),
             Self::WrongKeyKind { .. } => "This endpoint needs a secret key (sk_...) from your server.".into(),

@@ -2,7 +2,7 @@
 use std::time::Duration;
 
 use poem_openapi::{param::Path, payload::Json, Object, OpenApi};
-use superpayment_core::KeyKind;
+use superpayment_core::{ApiKey, KeyKind};
 use time::OffsetDateTime;
 
 use super::{
@@ -55,19 +55,48 @@ pub struct Key {
     pub revoked_at: Option<String>,
 }
 
-/// A new key: `secret` is shown this once and stored only as a hash.
+/// A new key, shown this once and stored only as a hash: in `secret_key` or
+/// `publishable_key` by its kind, the names merchant creation gives them.
 #[derive(Object)]
 pub struct NewKey {
     pub key: Key,
+    /// The new secret key (`sk_test_...` / `sk_live_...`), when `kind` is `secret`.
+    #[oai(skip_serializing_if_is_none)]
+    pub secret_key: Option<String>,
+    /// The new publishable key (`pk_test_...` / `pk_live_...`), when `kind` is `publishable`.
+    #[oai(skip_serializing_if_is_none)]
+    pub publishable_key: Option<String>,
+    /// Deprecated: the same key under its former name; read `secret_key` or
+    /// `publishable_key` instead.
+    #[oai(deprecated)]
     pub secret: String,
 }
 
-/// A rolled key: the replacement (shown once) and the old key with its end of life.
+/// A rolled key: the replacement (shown once, in `secret_key` or `publishable_key` by its
+/// kind) and the old key with its end of life.
 #[derive(Object)]
 pub struct RolledKey {
     pub key: Key,
+    /// The new secret key, when a secret key was rolled.
+    #[oai(skip_serializing_if_is_none)]
+    pub secret_key: Option<String>,
+    /// The new publishable key, when a publishable key was rolled.
+    #[oai(skip_serializing_if_is_none)]
+    pub publishable_key: Option<String>,
+    /// Deprecated: the same key under its former name; read `secret_key` or
+    /// `publishable_key` instead.
+    #[oai(deprecated)]
     pub secret: String,
     pub previous: Key,
+}
+
+/// A new key under the name of its kind: (`secret_key`, `publishable_key`).
+fn named(key: &ApiKey) -> (Option<String>, Option<String>) {
+    let shown = key.expose().to_owned();
+    match key.kind() {
+        KeyKind::Secret => (Some(shown), None),
+        KeyKind::Publishable => (None, Some(shown)),
+    }
 }
 
 /// The keys of the calling key's mode.
@@ -186,8 +215,11 @@ impl KeysApi {
             let caller = self.caller(&auth).await?;
             let kind = keys::kind_from_request(&body.kind)?;
             let (row, key) = keys::create(&self.state, &caller, kind).await?;
+            let (secret_key, publishable_key) = named(&key);
             Ok(CreateKeyResponse::Created(Json(NewKey {
                 key: key_body(row),
+                secret_key,
+                publishable_key,
                 secret: key.expose().to_owned(),
             })))
         }
@@ -213,8 +245,11 @@ impl KeysApi {
                 .map(Duration::from_secs)
                 .unwrap_or(DEFAULT_ROLL_OVERLAP);
             let (row, key, old) = keys::roll(&self.state, &caller, &id.0, overlap).await?;
+            let (secret_key, publishable_key) = named(&key);
             Ok(RollKeyResponse::Created(Json(RolledKey {
                 key: key_body(row),
+                secret_key,
+                publishable_key,
                 secret: key.expose().to_owned(),
                 previous: key_body(old),
             })))

@@ -4,6 +4,7 @@ pub mod amount;
 pub mod body_limit;
 pub mod checkout;
 pub mod error;
+pub mod framework;
 pub mod keys;
 pub mod merchant_transactions;
 pub mod ops;
@@ -82,20 +83,29 @@ pub fn service(
     .server(server_url)
 }
 
-/// The OpenAPI document as pretty JSON, exactly as committed in openapi/openapi.json.
+/// The OpenAPI document as pretty JSON, exactly as committed in openapi/openapi.json: its
+/// servers are `/api` (and `/` for the probes), relative to wherever it is served.
 pub fn spec_json(state: &AppState) -> String {
-    let raw = service(state, "/api").spec();
+    spec_json_at(state, None)
+}
+
+/// The OpenAPI document a deployment serves: with PUBLIC_URL (`https://pay.example`) its
+/// servers are `https://pay.example/api` and `https://pay.example/`; without, as committed.
+pub fn spec_json_at(state: &AppState, public_url: Option<&str>) -> String {
+    let base = public_url.map_or("", |u| u.trim_end_matches('/'));
+    let raw = service(state, &format!("{base}/api")).spec();
     let mut doc: serde_json::Value = serde_json::from_str(&raw).expect("poem-openapi emits JSON");
     error_examples::annotate(&mut doc);
-    ops::document(&mut doc);
+    ops::document(&mut doc, &format!("{base}/"));
     let mut out = serde_json::to_string_pretty(&doc).expect("JSON value serialises");
     out.push('\n');
     out
 }
 
 /// Turns errors raised by the framework itself (unparseable body, missing bearer token,
-/// unknown path) into the one error shape.
-pub async fn framework_error(err: poem::Error) -> Response {
+/// unknown path, a method the path does not accept) into the one error shape, saying what
+/// to do; `asked` is what the request looked like ([`framework::HouseErrors`]).
+pub async fn framework_error(err: poem::Error, asked: &framework::Asked) -> Response {
     let mut status = err.status();
     let api_error = match status {
         StatusCode::BAD_REQUEST => Some(match unknown_field(&err.to_string()) {
@@ -108,9 +118,12 @@ pub async fn framework_error(err: poem::Error) -> Response {
             None => ApiError::MalformedBody(err.to_string()),
         }),
         StatusCode::UNAUTHORIZED => Some(ApiError::Unauthenticated {
-            code: "missing_api_key",
+            code: match asked.authorization {
+                framework::Authorization::Missing => "missing_api_key",
+                framework::Authorization::OtherScheme => "invalid_authorization_scheme",
+                framework::Authorization::Bearer => "invalid_api_key",
+            },
         }),
-        StatusCode::NOT_FOUND => Some(ApiError::NotFound("endpoint")),
         s if s.is_server_error() => Some(ApiError::Internal(anyhow::anyhow!(
             "framework error: {err}"
         ))),
@@ -122,6 +135,7 @@ pub async fn framework_error(err: poem::Error) -> Response {
             error: ErrorDetail {
                 kind: "invalid_request_error".into(),
                 code: match status {
+                    StatusCode::NOT_FOUND => "resource_missing".into(),
                     StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed".into(),
                     StatusCode::PAYLOAD_TOO_LARGE => "body_too_large".into(),
                     StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type".into(),
@@ -131,6 +145,20 @@ pub async fn framework_error(err: poem::Error) -> Response {
                     StatusCode::UNSUPPORTED_MEDIA_TYPE => {
                         "The body must be JSON: send `Content-Type: application/json` (and `{}` when there is nothing to say).".into()
                     }
+                    StatusCode::NOT_FOUND if framework::has_empty_segment(&asked.path) => format!(
+                        "`{} {}` has an empty path segment (`//`): a path parameter such as an id is missing. The endpoints are listed at /docs.",
+                        asked.method, asked.path
+                    ),
+                    StatusCode::NOT_FOUND => format!(
+                        "No endpoint `{} {}`: check the path (the endpoints are listed at /docs).",
+                        asked.method, asked.path
+                    ),
+                    StatusCode::METHOD_NOT_ALLOWED if !asked.allowed.is_empty() => format!(
+                        "`{}` is not accepted on `{}`: this path accepts {} (see the `Allow` header).",
+                        asked.method,
+                        asked.path,
+                        asked.allowed.join(", ")
+                    ),
                     _ => err.to_string(),
                 },
                 param: None,
@@ -146,7 +174,15 @@ pub async fn framework_error(err: poem::Error) -> Response {
     if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
         status = StatusCode::BAD_REQUEST;
     }
-    poem::web::Json(body).with_status(status).into_response()
+    let mut response = poem::web::Json(body).with_status(status).into_response();
+    if status == StatusCode::METHOD_NOT_ALLOWED && !asked.allowed.is_empty() {
+        if let Ok(allow) = asked.allowed.join(", ").parse() {
+            response
+                .headers_mut()
+                .insert(poem::http::header::ALLOW, allow);
+        }
+    }
+    response
 }
 
 /// The field named by poem-openapi's `deny_unknown_fields` error, if that is the error.

@@ -39,12 +39,12 @@ pub async fn readyz(state: Data<&AppState>) -> Response {
     Json(body).with_status(status).into_response()
 }
 
-/// Adds `/healthz` and `/readyz` to the OpenAPI document. They live at the root, not under
-/// `/api`, so each carries its own `servers` entry.
-pub fn document(doc: &mut serde_json::Value) {
+/// Adds `/healthz` and `/readyz` to the OpenAPI document. They live at the root (`root`:
+/// `/`, or PUBLIC_URL's), not under `/api`, so each carries its own `servers` entry.
+pub fn document(doc: &mut serde_json::Value, root: &str) {
     let probe = |summary: &str, description: &str, responses: serde_json::Value| {
         json!({
-            "servers": [{"url": "/"}],
+            "servers": [{"url": root}],
             "get": {
                 "tags": ["Operations"],
                 "summary": summary,

@@ -136,8 +136,9 @@ pub async fn reinstate_voucher(
     Ok(())
 }
 
-/// Raises a voucher's face value and balance together (test-mode top-ups), so that
-/// "balance = issued - redeemed + refunded" keeps holding.
+/// Moves a voucher's face value and balance together by `amount`, up or down (the
+/// test-mode top-ups of magic vouchers), so that "balance = issued - redeemed + refunded"
+/// keeps holding.
 pub async fn top_up_voucher(
     db: &impl ConnectionTrait,
     id: i64,

@@ -2,16 +2,14 @@
 //!
 //! `scripts/build-widget` writes `www/pkg/` (hashed file names) and `www/pkg/manifest.json`
 //! (logical name -> hashed name). The committed `www/checkout.html` is a template whose
-//! `{{name}}` placeholders are filled from the manifest here, so a rebuild is picked up
-//! without restarting and the document always names assets that exist.
+//! `{{name}}` placeholders are filled from the manifest here, so the document always names
+//! assets that exist (and, with WWW_DIR, a rebuild is picked up without restarting).
 use std::{
-    path::{Path, PathBuf},
     sync::{Arc, Mutex},
     time::SystemTime,
 };
 
 use poem::{
-    endpoint::StaticFilesEndpoint,
     get, handler,
     http::{header, StatusCode},
     middleware::SetHeader,
@@ -20,6 +18,7 @@ use poem::{
 };
 use serde::Deserialize;
 
+use super::www::Www;
 use crate::{checkout, state::AppState};
 
 /// Hashed assets never change under their name.
@@ -29,7 +28,7 @@ const SHORT: &str = "public, max-age=300";
 
 /// Where the widget's files are, and the last document built from them.
 pub struct WidgetFiles {
-    www: PathBuf,
+    www: Www,
     cache: Mutex<Option<(Stamps, Arc<Built>)>>,
 }
 
@@ -44,30 +43,27 @@ pub struct Built {
     pub loader: Option<String>,
 }
 
+const TEMPLATE: &str = "checkout.html";
+const REFUSED_TEMPLATE: &str = "checkout-refused.html";
+const MANIFEST: &str = "pkg/manifest.json";
+
 /// When the two templates and the manifest were last changed.
 type Stamps = (SystemTime, SystemTime, Option<SystemTime>);
 
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
-}
-
 impl WidgetFiles {
-    fn new(www: &Path) -> WidgetFiles {
+    fn new(www: &Www) -> WidgetFiles {
         WidgetFiles {
-            www: www.to_owned(),
+            www: www.clone(),
             cache: Mutex::new(None),
         }
     }
 
     /// The current build, re-read when the template or the manifest changed.
     fn built(&self) -> Option<Arc<Built>> {
-        let template = self.www.join("checkout.html");
-        let manifest = self.www.join("pkg/manifest.json");
-        let refused_template = self.www.join("checkout-refused.html");
         let stamps = (
-            modified(&template)?,
-            modified(&manifest)?,
-            modified(&refused_template),
+            self.www.stamp(TEMPLATE)?,
+            self.www.stamp(MANIFEST)?,
+            self.www.stamp(REFUSED_TEMPLATE),
         );
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((cached, built)) = cache.as_ref() {
@@ -76,23 +72,23 @@ impl WidgetFiles {
             }
         }
         let names: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(&std::fs::read_to_string(&manifest).ok()?).ok()?;
-        let fill = |template: &Path| -> Option<String> {
-            let mut document = std::fs::read_to_string(template).ok()?;
+            serde_json::from_slice(&self.www.read(MANIFEST)?).ok()?;
+        let fill = |template: &str| -> Option<String> {
+            let mut document = String::from_utf8(self.www.read(template)?.into_owned()).ok()?;
             for (logical, hashed) in &names {
                 if let Some(hashed) = hashed.as_str() {
                     document = document.replace(&format!("{{{{{logical}}}}}"), hashed);
                 }
             }
             if document.contains("{{") {
-                tracing::error!(template = %template.display(), "a template names an asset the build manifest lacks");
+                tracing::error!(template, "a template names an asset the build manifest lacks");
                 return None;
             }
             Some(document)
         };
         let built = Arc::new(Built {
-            document: fill(&template)?,
-            refused: fill(&refused_template),
+            document: fill(TEMPLATE)?,
+            refused: fill(REFUSED_TEMPLATE),
             loader: names
                 .get("widget.js")
                 .and_then(|v| v.as_str())
@@ -104,14 +100,20 @@ impl WidgetFiles {
 }
 
 /// Adds `/checkout.html`, `/widget.js` and `/pkg/*`.
-pub fn mount(route: Route, www: &Path) -> Route {
+pub fn mount(route: Route, www: &Www) -> Route {
     let files = Arc::new(WidgetFiles::new(www));
+    if files.built().is_none() {
+        tracing::warn!(
+            searched = %www.describe(),
+            "the checkout widget is not built (no pkg/manifest.json): run scripts/build-widget"
+        );
+    }
     route
         .at("/checkout.html", get(checkout_document).data(files.clone()))
         .at("/widget.js", get(loader).data(files))
         .nest(
             "/pkg",
-            StaticFilesEndpoint::new(www.join("pkg"))
+            www.endpoint("pkg")
                 .with(SetHeader::new().overriding(header::CACHE_CONTROL, IMMUTABLE)),
         )
 }
@@ -139,7 +141,7 @@ async fn checkout_document(
     query: Query<CheckoutQuery>,
 ) -> Response {
     let Some(built) = files.built() else {
-        return not_built();
+        return not_built(&files.www, &[TEMPLATE, MANIFEST]);
     };
     let allowed = match query.k.as_deref() {
         Some(key) => checkout::settings::embedding_origins(&state, key).await,
@@ -184,24 +186,44 @@ fn html(document: String, csp: String) -> Response {
 #[handler]
 async fn loader(files: Data<&Arc<WidgetFiles>>) -> Response {
     let path = match files.built().and_then(|b| b.loader.clone()) {
-        Some(name) => files.www.join("pkg").join(name),
-        None => files.www.join("widget.js"),
+        Some(name) => format!("pkg/{name}"),
+        None => "widget.js".to_owned(),
     };
-    match std::fs::read(&path) {
-        Ok(body) => body
+    match files.www.read(&path) {
+        Some(body) => body
+            .into_owned()
             .with_content_type("text/javascript; charset=utf-8")
             .with_header(header::CACHE_CONTROL, SHORT)
             .with_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
             // Any page may embed the loader, including with crossorigin/integrity.
             .with_header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
             .into_response(),
-        Err(_) => not_built(),
+        None => not_built(&files.www, &[MANIFEST, "widget.js"]),
     }
 }
 
-fn not_built() -> Response {
-    "The checkout widget is not built: run scripts/build-widget."
-        .with_status(StatusCode::SERVICE_UNAVAILABLE)
-        .with_content_type("text/plain; charset=utf-8")
-        .into_response()
+/// Says which files were looked for where: a server started from the wrong folder, or
+/// with the wrong WWW_DIR, must be told apart from a widget that was never built.
+fn not_built(www: &Www, wanted: &[&str]) -> Response {
+    let missing: Vec<&str> = wanted
+        .iter()
+        .copied()
+        .filter(|f| www.stamp(f).is_none())
+        .collect();
+    let todo = match www {
+        Www::Embedded => "run scripts/build-widget, then build the server again",
+        Www::Dir(_) => "run scripts/build-widget",
+    };
+    format!(
+        "The checkout widget is not built: {todo}. Looked for {} in {}.",
+        if missing.is_empty() {
+            wanted.join(", ")
+        } else {
+            missing.join(", ")
+        },
+        www.describe()
+    )
+    .with_status(StatusCode::SERVICE_UNAVAILABLE)
+    .with_content_type("text/plain; charset=utf-8")
+    .into_response()
 }

@@ -12,7 +12,6 @@ use std::{
 };
 
 use poem::{
-    endpoint::StaticFilesEndpoint,
     get, handler,
     http::{header, StatusCode},
     web::{Data, Form, Path, Query},
@@ -112,7 +111,7 @@ fn demo_keys(args: &ServeArgs) -> (Option<String>, Option<String>) {
 }
 
 /// Adds the shop under `/demo`.
-pub fn mount(route: Route, args: &ServeArgs) -> Route {
+pub fn mount(route: Route, args: &ServeArgs, www: &super::www::Www) -> Route {
     let (publishable_key, secret_key) = demo_keys(args);
     let shop = Arc::new(DemoShop {
         publishable_key,
@@ -135,10 +134,7 @@ pub fn mount(route: Route, args: &ServeArgs) -> Route {
             .at("/checkout", poem::post(create_order))
             .at("/checkout/:order", get(checkout_page))
             .at("/confirmation/:order", get(confirmation))
-            .nest(
-                "/assets",
-                StaticFilesEndpoint::new(args.www_dir.join("demo")),
-            )
+            .nest("/assets", www.endpoint("demo"))
             .data(shop)
             // The shop's forms are read whole; cap them like the API's bodies.
             .with(crate::api::body_limit::BodyLimit::new(16 * 1024)),

@@ -534,3 +534,93 @@ async fn a_page_the_merchant_did_not_allow_gets_a_notice_instead_of_the_checkout
     assert_eq!(document, "checkout widget-abc.mjs");
     assert!(csp.contains("frame-ancestors https://shop.example"));
 }
+
+#[tokio::test]
+async fn a_server_started_from_another_folder_serves_the_widget_built_into_it() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn_in(elsewhere.path(), &[]).await;
+    let www = crate::helpers::repo_root().join("www");
+    let manifest: Option<serde_json::Value> = std::fs::read(www.join("pkg/manifest.json"))
+        .ok()
+        .map(|m| serde_json::from_slice(&m).unwrap());
+
+    let r = app.client.get(app.url("/widget.js")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "public, max-age=300");
+    assert_eq!(
+        r.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    let loader = match &manifest {
+        Some(m) => www.join("pkg").join(m["widget.js"].as_str().unwrap()),
+        None => www.join("widget.js"),
+    };
+    assert_eq!(
+        r.bytes().await.unwrap(),
+        std::fs::read(loader).unwrap(),
+        "the loader as built"
+    );
+
+    let r = app
+        .client
+        .get(app.url("/checkout.css"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().contains_key("etag"));
+    assert_eq!(
+        r.bytes().await.unwrap(),
+        std::fs::read(www.join("checkout.css")).unwrap()
+    );
+
+    let r = app
+        .client
+        .get(app.url("/checkout.html"))
+        .send()
+        .await
+        .unwrap();
+    match &manifest {
+        Some(m) => {
+            assert_eq!(r.status(), 200);
+            let document = r.text().await.unwrap();
+            let mjs = m["widget.mjs"].as_str().unwrap();
+            assert!(document.contains(mjs), "{document}");
+            let r = app
+                .client
+                .get(app.url(&format!("/pkg/{mjs}")))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            assert_eq!(
+                r.headers()["cache-control"],
+                "public, max-age=31536000, immutable"
+            );
+        }
+        None => {
+            // Built without the widget: it says so, and which files it has.
+            assert_eq!(r.status(), 503);
+            let message = r.text().await.unwrap();
+            assert!(message.contains("scripts/build-widget"), "{message}");
+            assert!(message.contains(&www.display().to_string()), "{message}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_widget_missing_from_www_dir_is_reported_with_the_folder_searched() {
+    let empty = tempfile::tempdir().unwrap();
+    let folder = empty.path().to_str().unwrap().to_owned();
+    let app = TestApp::spawn_with(&[("WWW_DIR", folder.as_str())]).await;
+    for path in ["/widget.js", "/checkout.html"] {
+        let r = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 503, "{path}");
+        let message = r.text().await.unwrap();
+        assert!(message.contains("run scripts/build-widget"), "{message}");
+        assert!(
+            message.contains(&format!("{folder} (WWW_DIR)")),
+            "{message}"
+        );
+    }
+}

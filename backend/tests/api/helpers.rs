@@ -42,7 +42,7 @@ fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
-fn repo_root() -> PathBuf {
+pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
@@ -178,20 +178,26 @@ impl TestApp {
 
     /// Starts the server with extra environment variables.
     pub async fn spawn_with(extra_env: &[(&str, &str)]) -> TestApp {
-        Self::start(extra_env, true).await
+        Self::start(extra_env, true, None).await
     }
 
     /// Starts the server with no Redis at all (PostgreSQL still), as instances without a
     /// shared Redis run: every dedup lock is per process.
     pub async fn spawn_without_redis(extra_env: &[(&str, &str)]) -> TestApp {
-        Self::start(extra_env, false).await
+        Self::start(extra_env, false, None).await
+    }
+
+    /// Starts the server in `cwd` without WWW_DIR, as an installed binary is run: nothing
+    /// of the repository is reachable by a relative path.
+    pub async fn spawn_in(cwd: &Path, extra_env: &[(&str, &str)]) -> TestApp {
+        Self::start(extra_env, true, Some(cwd)).await
     }
 
     /// A second instance on this app's database (its own port, no Redis), for what must
     /// hold between instances. The database stays owned by `self`.
     pub async fn spawn_peer(&self, extra_env: &[(&str, &str)]) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
-        let app = Self::launch(dir, self.database_url.clone(), None, None, extra_env);
+        let app = Self::launch(dir, self.database_url.clone(), None, None, extra_env, None);
         app.wait_ready().await;
         app
     }
@@ -205,7 +211,7 @@ impl TestApp {
         }
     }
 
-    async fn start(extra_env: &[(&str, &str)], with_redis: bool) -> TestApp {
+    async fn start(extra_env: &[(&str, &str)], with_redis: bool, cwd: Option<&Path>) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let (database_url, db_name, redis_prefix) = if is_sqlite() {
             (
@@ -221,17 +227,19 @@ impl TestApp {
                 with_redis.then(|| format!("sp:test:{}:", uuid::Uuid::new_v4().simple())),
             )
         };
-        let app = Self::launch(dir, database_url, db_name, redis_prefix, extra_env);
+        let app = Self::launch(dir, database_url, db_name, redis_prefix, extra_env, cwd);
         app.wait_ready().await;
         app
     }
 
+    /// Spawns `superpayment serve`; with `cwd`, there and without WWW_DIR.
     fn launch(
         dir: tempfile::TempDir,
         database_url: String,
         db_name: Option<String>,
         redis_prefix: Option<String>,
         extra_env: &[(&str, &str)],
+        cwd: Option<&Path>,
     ) -> TestApp {
         let port = free_port();
         let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
@@ -246,11 +254,14 @@ impl TestApp {
             .env("ADMIN_TOKEN", ADMIN_TOKEN)
             .env("LOG_FORMAT", "json")
             .env("RUST_LOG", "info")
-            .env("WWW_DIR", repo_root().join("www"))
             .env("DATA_DIR", dir.path())
             .env("NO_DEMO_SEED", "true")
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log));
+        match cwd {
+            Some(cwd) => cmd.current_dir(cwd),
+            None => cmd.env("WWW_DIR", repo_root().join("www")),
+        };
         if !is_sqlite() {
             cmd.env("DATABASE_URL", &database_url)
                 .env("NO_MIGRATE", "true");

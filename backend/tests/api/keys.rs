@@ -43,6 +43,50 @@ async fn unknown_malformed_and_missing_keys_are_401() {
 }
 
 #[tokio::test]
+async fn a_key_sent_without_the_bearer_scheme_is_told_to_add_it_and_never_echoed() {
+    let app = TestApp::spawn().await;
+    let m = app.create_merchant(250).await;
+    let basic = format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("{}:", m.sk)
+        )
+    );
+    for value in [m.sk.clone(), format!("Token {}", m.sk), basic] {
+        let r = app
+            .client
+            .get(app.url("/api/transactions"))
+            .header("Authorization", &value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{value}");
+        let text = r.text().await.unwrap();
+        assert!(!text.contains(&m.sk[8..]), "the key is echoed: {text}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["error"]["type"], "authentication_error");
+        assert_eq!(v["error"]["code"], "invalid_authorization_scheme");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("`Authorization: Bearer <key>`"),
+            "{message}"
+        );
+    }
+    // No header at all, or the scheme alone, is still a missing key.
+    for value in [None, Some("Bearer ")] {
+        let mut req = app.client.get(app.url("/api/transactions"));
+        if let Some(v) = value {
+            req = req.header("Authorization", v);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 401);
+        assert_eq!(body(r).await["error"]["code"], "missing_api_key");
+    }
+    assert!(!app.logs().contains(&m.sk[8..]));
+}
+
+#[tokio::test]
 async fn logs_never_contain_a_key_or_a_voucher_code() {
     let app = TestApp::spawn().await;
     let m = app.create_merchant(250).await;

@@ -286,7 +286,7 @@ async fn keys_are_created_rolled_with_an_overlap_and_revoked() {
         .await;
     assert_eq!(r.status(), 201);
     let rolled = body(r).await;
-    let new_sk = rolled["secret"].as_str().unwrap().to_owned();
+    let new_sk = rolled["secret_key"].as_str().unwrap().to_owned();
     assert!(new_sk.starts_with("sk_test_"));
     assert_eq!(rolled["previous"]["status"], "expiring");
     assert!(rolled["previous"]["expires_at"].is_string());
@@ -304,7 +304,7 @@ async fn keys_are_created_rolled_with_an_overlap_and_revoked() {
         )
         .await;
     assert_eq!(r.status(), 201);
-    let newest = body(r).await["secret"].as_str().unwrap().to_owned();
+    let newest = body(r).await["secret_key"].as_str().unwrap().to_owned();
     assert_eq!(get(&app, "/api/transactions", &new_sk).await.0, 401);
     assert_eq!(get(&app, "/api/transactions", &newest).await.0, 200);
 
@@ -313,7 +313,10 @@ async fn keys_are_created_rolled_with_an_overlap_and_revoked() {
         .post("/api/keys", &newest, &json!({"kind": "publishable"}), None)
         .await;
     assert_eq!(r.status(), 201);
-    let pk = body(r).await["secret"].as_str().unwrap().to_owned();
+    let pk = body(r).await["publishable_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(pk.starts_with("pk_test_"));
     let code = app.issue_one("10.00").await;
     assert_eq!(
@@ -345,6 +348,82 @@ async fn keys_are_created_rolled_with_an_overlap_and_revoked() {
         .await;
     assert_eq!(r.status(), 400);
     assert!(!app.logs().contains(&newest[8..]));
+}
+
+#[tokio::test]
+async fn a_new_or_rolled_key_has_the_name_merchant_creation_gives_it() {
+    let app = TestApp::spawn().await;
+    let m = app.create_merchant(250).await;
+    let (_, list) = get(&app, "/api/keys", &m.sk).await;
+    let id_of = |kind: &str| {
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kind"] == kind)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (sk_id, pk_id) = (id_of("secret"), id_of("publishable"));
+    let answers = [
+        (
+            "secret_key",
+            "sk_test_",
+            app.post("/api/keys", &m.sk, &json!({"kind": "secret"}), None)
+                .await,
+        ),
+        (
+            "publishable_key",
+            "pk_test_",
+            app.post("/api/keys", &m.sk, &json!({"kind": "publishable"}), None)
+                .await,
+        ),
+        (
+            "publishable_key",
+            "pk_test_",
+            app.post(&format!("/api/keys/{pk_id}/roll"), &m.sk, &json!({}), None)
+                .await,
+        ),
+        (
+            "secret_key",
+            "sk_test_",
+            app.post(&format!("/api/keys/{sk_id}/roll"), &m.sk, &json!({}), None)
+                .await,
+        ),
+    ];
+    for (name, prefix, r) in answers {
+        assert_eq!(r.status(), 201);
+        let v = body(r).await;
+        let key = v[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {name} in {v}"));
+        assert!(key.starts_with(prefix), "{v}");
+        let other = if name == "secret_key" {
+            "publishable_key"
+        } else {
+            "secret_key"
+        };
+        assert!(v.get(other).is_none(), "{v}");
+        // The former name still carries the same key while integrations move over.
+        assert_eq!(v["secret"], key);
+    }
+    let spec: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for schema in ["NewKey", "RolledKey"] {
+        let props = &spec["components"]["schemas"][schema]["properties"];
+        assert_eq!(props["secret"]["deprecated"], true, "{schema}");
+        assert!(props["secret_key"].is_object(), "{schema}");
+        assert!(props["publishable_key"].is_object(), "{schema}");
+    }
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 use crate::helpers::TestApp;
 
 #[tokio::test]
-async fn the_committed_spec_matches_the_served_one() {
+async fn the_committed_spec_matches_the_one_served_without_public_url() {
     let app = TestApp::spawn().await;
     let served = app
         .client
@@ -114,4 +114,132 @@ async fn the_probes_are_in_the_spec_and_answer_as_documented() {
         assert!(v.get(key.as_str().unwrap()).is_some(), "{v} lacks {key}");
     }
     assert_eq!(v["status"], "ready");
+}
+
+#[tokio::test]
+async fn the_served_spec_names_public_url_as_its_server() {
+    let app = TestApp::spawn_with(&[("PUBLIC_URL", "https://pay.example/")]).await;
+    let doc: serde_json::Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        doc["servers"],
+        serde_json::json!([{"url": "https://pay.example/api"}])
+    );
+    for path in ["/healthz", "/readyz"] {
+        assert_eq!(
+            doc["paths"][path]["servers"],
+            serde_json::json!([{"url": "https://pay.example/"}]),
+            "{path}"
+        );
+    }
+    // Only the servers differ from the committed contract.
+    let mut committed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../openapi/openapi.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    committed["servers"] = doc["servers"].clone();
+    for path in ["/healthz", "/readyz"] {
+        committed["paths"][path]["servers"] = doc["paths"][path]["servers"].clone();
+    }
+    assert!(
+        committed == doc,
+        "the served spec differs beyond its servers"
+    );
+}
+
+#[tokio::test]
+async fn a_method_the_path_does_not_accept_is_405_with_allow_and_what_to_send() {
+    let app = TestApp::spawn().await;
+    for (path, allow) in [
+        ("/api/process-payment/", "POST"),
+        ("/api/transactions/txn_0/refunds", "POST"),
+        ("/api/webhook-endpoint", "GET, HEAD, PUT"),
+    ] {
+        let r = app
+            .client
+            .delete(app.url(path))
+            .bearer_auth("sk_test_x")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 405, "{path}");
+        assert_eq!(r.headers()["allow"], allow, "{path}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        assert_eq!(v["error"]["code"], "method_not_allowed");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("this path accepts {allow}")),
+            "{message}"
+        );
+        assert!(v["error"]["request_id"].is_string());
+    }
+}
+
+#[tokio::test]
+async fn a_path_with_an_empty_segment_or_no_endpoint_is_404_saying_what_is_wrong() {
+    let app = TestApp::spawn().await;
+    let m = app.create_merchant(250).await;
+    // The transaction id is missing: never read as another path (nor as a 405 of one).
+    let r = app
+        .post(
+            "/api/transactions//refunds",
+            &m.sk,
+            &serde_json::json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 404);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "resource_missing");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains("empty path segment"), "{message}");
+    assert!(message.contains("/api/transactions//refunds"), "{message}");
+
+    // A base URL ending in a slash joined to a path starting with one.
+    let r = app
+        .client
+        .get(format!("{}//api/transactions", app.address))
+        .bearer_auth(&m.sk)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "resource_missing");
+    assert!(v["error"]["request_id"].is_string());
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains("`GET //api/transactions`"), "{message}");
+
+    let r = app
+        .client
+        .get(app.url("/api/transactions//"))
+        .bearer_auth(&m.sk)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "trailing slashes are still ignored");
+
+    let r = app
+        .post("/api/refunds", &m.sk, &serde_json::json!({}), None)
+        .await;
+    assert_eq!(r.status(), 404);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "resource_missing");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("No endpoint `POST /api/refunds`"),
+        "{message}"
+    );
 }

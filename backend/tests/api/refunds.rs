@@ -269,3 +269,60 @@ async fn a_reason_is_limited_in_characters_not_bytes() {
     assert_eq!(r.status(), 400);
     assert_eq!(body(r).await["error"]["code"], "reason_too_long");
 }
+
+/// A voucher's stored balance, read from its row (no request, so nothing tops it up first).
+async fn stored_balance(app: &TestApp, code: &str) -> i64 {
+    let db = app.db().await;
+    let row = db
+        .query_one(Statement::from_string(
+            db.get_database_backend(),
+            format!(
+                "SELECT balance_minor FROM vouchers WHERE code_hmac = '{}'",
+                crate::helpers::code_hmac(code)
+            ),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    db.close().await.ok();
+    row.try_get("", "balance_minor").unwrap()
+}
+
+#[tokio::test]
+async fn a_magic_test_voucher_holds_its_nominal_balance_after_refunds() {
+    let app = TestApp::spawn().await;
+    let m = app.create_merchant(250).await;
+    let five = "TEST-5000-0000-0004";
+    // Paid twice: it is topped back up to 5.00 before the second payment.
+    let mut paid = Vec::new();
+    for order in ["MAGIC_1", "MAGIC_2"] {
+        let r = app.pay(&m.pk, order, "5.00", &[five], None).await;
+        assert_eq!(r.status(), 201);
+        paid.push(body(r).await["id"].as_str().unwrap().to_owned());
+    }
+    // Both refunded: 10.00 goes back to a voucher that holds 5.00 between uses.
+    for txn in &paid {
+        let r = refund(&app, &m.sk, txn, json!({}), None).await;
+        assert_eq!(r.status(), 201);
+    }
+    assert_eq!(stored_balance(&app, five).await, 500);
+    assert_eq!(balance(&app, &m.pk, five).await, "5.00");
+    let r = app.pay(&m.pk, "MAGIC_BIG", "5.01", &[five], None).await;
+    assert_eq!(r.status(), 402);
+    assert_eq!(body(r).await["error"]["code"], "insufficient_balance");
+
+    // The same for the always-paying code, refunded in part.
+    let always = "TEST-4242-4242-424X";
+    let r = app.pay(&m.pk, "ALWAYS_1", "10.00", &[always], None).await;
+    assert_eq!(r.status(), 201);
+    let first = body(r).await["id"].as_str().unwrap().to_owned();
+    let r = app.pay(&m.pk, "ALWAYS_2", "1.00", &[always], None).await;
+    assert_eq!(r.status(), 201);
+    let r = refund(&app, &m.sk, &first, json!({"amount": "4.00"}), None).await;
+    assert_eq!(r.status(), 201);
+    assert_eq!(stored_balance(&app, always).await, 100_000_000);
+    assert_eq!(balance(&app, &m.pk, always).await, "1000000.00");
+
+    let (ok, report) = app.audit();
+    assert!(ok, "{report}");
+}
