@@ -9,7 +9,7 @@ use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 use super::{
     entities::{event, idempotency_key, redemption, transaction},
     ledger::{self, Lines},
-    payments, vouchers,
+    payments, vouchers, webhooks,
 };
 
 /// One voucher debit of a payment.
@@ -239,7 +239,7 @@ async fn write_sequential(
     )
     .await?;
     ledger::post(db, "payment", Some(&t.id), &w.lines, t.created_at).await?;
-    payments::insert_event(db, w.event.clone()).await?;
+    webhooks::insert_event(db, w.event.clone()).await?;
     if let Some(i) = &w.idempotency {
         super::idempotency::insert(db, i.clone()).await?;
     }
