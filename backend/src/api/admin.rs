@@ -18,6 +18,7 @@ use crate::{
     payments::rules::VoucherRules,
     state::AppState,
     store,
+    timestamps::rfc3339,
 };
 
 /// Operator endpoints.
@@ -207,11 +208,6 @@ fn parse_mode(mode: Option<&str>) -> Result<Mode, ApiError> {
         Mode::from_str(m)
             .map_err(|_| invalid("mode", "invalid_mode", "mode must be `test` or `live`."))
     })
-}
-
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 fn merchant_body(m: store::entities::merchant::Model) -> MerchantBody {

@@ -8,7 +8,6 @@ use time::OffsetDateTime;
 use super::{
     error::{ApiError, ErrorBody},
     security::SecretKey,
-    webhooks::rfc3339,
     ApiTags,
 };
 use crate::{
@@ -17,6 +16,7 @@ use crate::{
     secret_key_response,
     state::AppState,
     store::entities::api_key,
+    timestamps::rfc3339,
 };
 
 /// Key management.

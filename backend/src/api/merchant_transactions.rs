@@ -8,7 +8,6 @@ use poem_openapi::{
     Object, OpenApi,
 };
 use superpayment_core::{Currency, KeyKind};
-use time::format_description::well_known::Rfc3339;
 
 use super::{
     amount::DecimalString,
@@ -173,11 +172,7 @@ fn refund_body(r: RefundRecord) -> Result<Refund, ApiError> {
             })
             .collect::<Result<_, ApiError>>()?,
         transaction_refunded_amount: None,
-        created_at: r
-            .refund
-            .created_at
-            .format(&Rfc3339)
-            .map_err(anyhow::Error::from)?,
+        created_at: crate::timestamps::rfc3339(r.refund.created_at),
     })
 }
 

@@ -135,10 +135,7 @@ impl TransactionDetail {
                     })
                 })
                 .collect::<Result<_, ApiError>>()?,
-            created_at: t
-                .created_at
-                .format(&time::format_description::well_known::Rfc3339)
-                .map_err(|e| anyhow::anyhow!(e))?,
+            created_at: crate::timestamps::rfc3339(t.created_at),
         })
     }
 }

@@ -8,7 +8,7 @@ use poem_openapi::{
     Object, OpenApi,
 };
 use superpayment_core::KeyKind;
-use time::{format_description::well_known::Rfc3339, OffsetDateTime};
+use time::OffsetDateTime;
 
 use super::{
     error::{ApiError, ErrorBody},
@@ -20,6 +20,7 @@ use crate::{
     secret_key_response,
     state::AppState,
     store::entities::{webhook_attempt, webhook_delivery},
+    timestamps::rfc3339,
     webhooks::{
         endpoints::{self, EndpointView, DEFAULT_ROTATION_OVERLAP},
         events::{self, EventView},
@@ -39,11 +40,6 @@ impl WebhooksApi {
     async fn caller(&self, auth: &SecretKey) -> Result<Caller, ApiError> {
         authenticate(&self.state, Some(&auth.0.token), KeyKind::Secret).await
     }
-}
-
-/// A timestamp as the merchant API writes it.
-pub(super) fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
 }
 
 /// Where to send this mode's events.

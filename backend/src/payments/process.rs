@@ -258,9 +258,7 @@ async fn plan_and_write(
                 })
             })
             .collect::<Result<_, ApiError>>()?,
-        created_at: now
-            .format(&time::format_description::well_known::Rfc3339)
-            .map_err(|e| anyhow::anyhow!(e))?,
+        created_at: crate::timestamps::rfc3339(now),
     };
     let event_id = new_id("evt");
     let write = PaymentWrite {

@@ -16,7 +16,7 @@ use std::str::FromStr;
 use sea_orm::DatabaseTransaction;
 use serde::{Deserialize, Serialize};
 use superpayment_core::{Currency, FieldError, Money, VoucherCode};
-use time::{format_description::well_known::Rfc3339, OffsetDateTime};
+use time::OffsetDateTime;
 
 use crate::{
     api::{error::ApiError, format_minor as money},
@@ -351,7 +351,7 @@ async fn write_refund(
         reason: req.reason.clone(),
         vouchers: refunded_vouchers,
         transaction_refunded_amount: money(txn.refunded_minor + amount, currency)?,
-        created_at: now.format(&Rfc3339).map_err(anyhow::Error::from)?,
+        created_at: crate::timestamps::rfc3339(now),
     };
     // The event tells the merchant's server what happened, never a voucher code.
     let mut public = receipt.clone();
@@ -436,7 +436,7 @@ async fn issue_replacement(
             code: Some(code.formatted()),
             last4: code.last4().into(),
             amount: money(amount, currency)?,
-            expires_at: expires_at.format(&Rfc3339).map_err(anyhow::Error::from)?,
+            expires_at: crate::timestamps::rfc3339(expires_at),
         },
     ))
 }

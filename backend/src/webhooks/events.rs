@@ -1,6 +1,6 @@
 //! Events: writing them to the outbox, listing and retrieving them, redelivering on demand.
 use sea_orm::ConnectionTrait;
-use time::{format_description::well_known::Rfc3339, OffsetDateTime};
+use time::OffsetDateTime;
 
 use crate::{
     api::error::ApiError,
@@ -28,7 +28,7 @@ pub async fn record(
     now: OffsetDateTime,
 ) -> Result<String, ApiError> {
     let id = new_id("evt");
-    let created_at = now.format(&Rfc3339).map_err(anyhow::Error::from)?;
+    let created_at = crate::timestamps::rfc3339(now);
     store::webhooks::insert_event(
         db,
         event::Model {
