@@ -13,7 +13,8 @@ use crate::{
     store::{
         self,
         entities::{
-            api_key, merchant,
+            api_key,
+            merchant::{self, MerchantStatus},
             voucher::{self, VoucherState},
         },
         ledger::{Account, Lines},
@@ -54,7 +55,7 @@ pub async fn create_merchant(
         id: new_id("mer"),
         name: name.to_owned(),
         commission_bps: i32::from(bps.get()),
-        status: "active".into(),
+        status: MerchantStatus::Active,
         created_at: now,
     };
     let tx = store::begin(db).await?;

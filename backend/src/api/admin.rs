@@ -17,7 +17,7 @@ use crate::{
     error_responses,
     payments::rules::VoucherRules,
     state::AppState,
-    store,
+    store::{self, entities::voucher::VoucherState},
     timestamps::rfc3339,
 };
 
@@ -215,7 +215,7 @@ fn merchant_body(m: store::entities::merchant::Model) -> MerchantBody {
         id: m.id,
         name: m.name,
         commission_bps: m.commission_bps,
-        status: m.status,
+        status: m.status.as_str().into(),
         created_at: rfc3339(m.created_at),
     }
 }
@@ -353,7 +353,13 @@ impl AdminApi {
                 .await?;
             Ok(BlockVoucherResponse::Ok(Json(VoucherStatusChanged {
                 id,
-                status: if blocked { "blocked" } else { "active" }.into(),
+                status: if blocked {
+                    VoucherState::Blocked
+                } else {
+                    VoucherState::Active
+                }
+                .as_str()
+                .into(),
             })))
         }
         .await

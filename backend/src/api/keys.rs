@@ -91,20 +91,14 @@ pub struct RollKey {
 }
 
 fn key_body(k: api_key::Model) -> Key {
-    let now = OffsetDateTime::now_utc();
-    let status = match (k.revoked_at, k.expires_at) {
-        (Some(_), _) => "revoked",
-        (None, Some(e)) if e <= now => "expired",
-        (None, Some(_)) => "expiring",
-        (None, None) => "active",
-    };
+    let status = k.status(OffsetDateTime::now_utc());
     Key {
         id: k.id,
         kind: k.kind,
         mode: k.mode,
         prefix: k.prefix,
         last4: k.last4,
-        status: status.into(),
+        status: status.as_str().into(),
         created_at: rfc3339(k.created_at),
         expires_at: k.expires_at.map(rfc3339),
         revoked_at: k.revoked_at.map(rfc3339),

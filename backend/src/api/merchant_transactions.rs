@@ -22,6 +22,7 @@ use crate::{
     refunds::{self, RefundOutcome, RefundReceipt, RefundRequest},
     secret_key_response,
     state::AppState,
+    store::entities::refund::RefundStatus,
     transactions::{self, RefundRecord, TransactionRecord},
 };
 
@@ -148,7 +149,7 @@ fn refund_body(r: RefundRecord) -> Result<Refund, ApiError> {
     Ok(Refund {
         id: r.refund.id,
         transaction_id: r.refund.transaction_id,
-        status: "succeeded".into(),
+        status: RefundStatus::Succeeded.as_str().into(),
         amount: format_minor(r.refund.amount_minor, currency)?,
         currency: r.refund.currency,
         commission: format_minor(r.refund.commission_minor, currency)?,

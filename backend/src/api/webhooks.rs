@@ -91,7 +91,7 @@ impl WebhookEndpoint {
             id: v.row.id,
             url: v.row.url,
             mode: v.row.mode,
-            status: v.row.status,
+            status: v.row.status.as_str().into(),
             disabled_reason: v.row.disabled_reason,
             secret: v.secret.map(|s| s.expose().to_owned()),
             previous_secret_expires_at: previous,
@@ -176,7 +176,7 @@ pub struct EventList {
 fn delivery_body(d: webhook_delivery::Model) -> Delivery {
     Delivery {
         id: d.id,
-        status: d.status,
+        status: d.status.as_str().into(),
         attempt_count: d.attempt_count,
         next_attempt_at: d
             .next_attempt_at
@@ -195,7 +195,7 @@ fn attempt_body(a: webhook_attempt::Model) -> Attempt {
         started_at: rfc3339(a.started_at),
         duration_ms: a.duration_ms,
         status_code: a.status_code,
-        outcome: a.outcome,
+        outcome: a.outcome.as_str().into(),
         error: a.error,
         response_excerpt: a.response_excerpt,
     }
@@ -204,7 +204,7 @@ fn attempt_body(a: webhook_attempt::Model) -> Attempt {
 fn event_body(v: EventView, with_attempts: bool) -> Event {
     Event {
         id: v.event.id,
-        kind: v.event.kind,
+        kind: v.event.kind.as_str().into(),
         mode: v.event.mode,
         transaction_id: v.event.transaction_id,
         created_at: rfc3339(v.event.created_at),

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use superpayment_core::{split_commission, BasisPoints, ValidPayment, VoucherRef};
 use time::OffsetDateTime;
 
-use super::rules;
+use super::{rules, TransactionStatus};
 use crate::{
     api::error::{ApiError, DeclineReason},
     auth::Caller,
@@ -21,7 +21,10 @@ use crate::{
     state::AppState,
     store::{
         self,
-        entities::{event, transaction},
+        entities::{
+            event::{self, EventKind},
+            transaction::{self, InitialStatus},
+        },
         ledger::{Account, Lines},
         payment_write::{Debit, PaymentWrite, WriteOutcome},
     },
@@ -243,7 +246,7 @@ async fn plan_and_write(
     let money = |minor: i64| crate::api::format_minor(minor, currency);
     let receipt = PaymentReceipt {
         id: txn_id.clone(),
-        status: "succeeded".into(),
+        status: TransactionStatus::Succeeded.as_str().into(),
         order_id: p.order_id.as_str().into(),
         amount: p.amount.to_string(),
         currency: currency.code().into(),
@@ -267,7 +270,7 @@ async fn plan_and_write(
             merchant_id: caller.merchant_id.clone(),
             mode: caller.mode_str().into(),
             order_id: p.order_id.as_str().into(),
-            status: "succeeded".into(),
+            status: InitialStatus::Succeeded,
             currency: currency.code().into(),
             amount_minor: p.amount.minor(),
             commission_minor: split.commission.minor(),
@@ -291,11 +294,11 @@ async fn plan_and_write(
             id: event_id.clone(),
             merchant_id: caller.merchant_id.clone(),
             mode: caller.mode_str().into(),
-            kind: "payment.succeeded".into(),
+            kind: EventKind::PaymentSucceeded,
             transaction_id: Some(txn_id.clone()),
             payload: serde_json::json!({
                 "id": event_id,
-                "type": "payment.succeeded",
+                "type": EventKind::PaymentSucceeded.as_str(),
                 "created_at": receipt.created_at,
                 "data": {
                     "transaction": receipt,

@@ -31,7 +31,9 @@ use crate::{
     store::{
         self,
         entities::{
-            refund, refund_allocation,
+            event::EventKind,
+            refund::{self, RefundStatus},
+            refund_allocation,
             voucher::{self, VoucherState},
         },
         ledger::{Account, Lines},
@@ -343,7 +345,7 @@ async fn write_refund(
     let receipt = RefundReceipt {
         id: refund_id,
         transaction_id: txn.id.clone(),
-        status: "succeeded".into(),
+        status: RefundStatus::Succeeded.as_str().into(),
         amount: money(amount, currency)?,
         currency: currency.code().into(),
         commission: money(commission, currency)?,
@@ -364,7 +366,7 @@ async fn write_refund(
         tx,
         &caller.merchant_id,
         mode,
-        "payment.refunded",
+        EventKind::PaymentRefunded,
         Some(&txn.id),
         serde_json::json!({
             "refund": public,

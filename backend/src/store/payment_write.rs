@@ -106,7 +106,7 @@ async fn write_postgres(
         b.p(t.merchant_id.clone(), "text"),
         b.p(t.mode.clone(), "text"),
         b.p(t.order_id.clone(), "text"),
-        b.p(t.status.clone(), "text"),
+        b.p(t.status, "text"),
         b.p(t.currency.clone(), "text"),
         b.p(t.amount_minor, "bigint"),
         b.p(t.commission_minor, "bigint"),
@@ -132,7 +132,7 @@ async fn write_postgres(
         b.p(e.id.clone(), "text"),
         b.p(e.merchant_id.clone(), "text"),
         b.p(e.mode.clone(), "text"),
-        b.p(e.kind.clone(), "text"),
+        b.p(e.kind, "text"),
         b.p(e.payload.clone(), "jsonb"),
     );
     let idem = match &w.idempotency {

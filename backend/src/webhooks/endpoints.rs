@@ -14,7 +14,13 @@ use crate::{
     auth::Caller,
     ids::new_id,
     state::AppState,
-    store::{self, entities::webhook_endpoint},
+    store::{
+        self,
+        entities::{
+            event::EventKind,
+            webhook_endpoint::{self, EndpointStatus},
+        },
+    },
 };
 
 /// Longest overlap during which a rotated-out secret still signs.
@@ -63,7 +69,7 @@ pub async fn set_endpoint(
     let row = match existing {
         Some(mut row) => {
             row.url = dest.url.to_string();
-            row.status = "enabled".into();
+            row.status = EndpointStatus::Enabled;
             row.disabled_reason = None;
             row.updated_at = now;
             store::webhooks::set_endpoint_url(&state.db, &row.id, &row.url, now).await?;
@@ -80,7 +86,7 @@ pub async fn set_endpoint(
                 url: dest.url.to_string(),
                 previous_secret_ciphertext: None,
                 previous_secret_expires_at: None,
-                status: "enabled".into(),
+                status: EndpointStatus::Enabled,
                 disabled_reason: None,
                 created_at: now,
                 updated_at: now,
@@ -169,7 +175,7 @@ pub async fn rotate_secret(
 /// Queues a `webhook.test` event to the caller's endpoint; returns the event id.
 pub async fn send_test_event(state: &AppState, caller: &Caller) -> Result<String, ApiError> {
     let endpoint = get_endpoint(state, caller).await?;
-    if endpoint.row.status != "enabled" {
+    if endpoint.row.status != EndpointStatus::Enabled {
         return Err(ApiError::InvalidRequest(vec![FieldError {
             field: "url".into(),
             code: "webhook_endpoint_disabled",
@@ -180,7 +186,7 @@ pub async fn send_test_event(state: &AppState, caller: &Caller) -> Result<String
         &state.db,
         &caller.merchant_id,
         caller.mode_str(),
-        "webhook.test",
+        EventKind::WebhookTest,
         None,
         serde_json::json!({"message": "A test event from SuperPayment."}),
         OffsetDateTime::now_utc(),

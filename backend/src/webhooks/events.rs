@@ -9,7 +9,11 @@ use crate::{
     state::AppState,
     store::{
         self,
-        entities::{event, webhook_attempt, webhook_delivery},
+        entities::{
+            event::{self, EventKind},
+            webhook_attempt, webhook_delivery,
+            webhook_endpoint::EndpointStatus,
+        },
     },
 };
 
@@ -22,7 +26,7 @@ pub async fn record(
     db: &impl ConnectionTrait,
     merchant_id: &str,
     mode: &str,
-    kind: &str,
+    kind: EventKind,
     transaction_id: Option<&str>,
     data: serde_json::Value,
     now: OffsetDateTime,
@@ -35,11 +39,11 @@ pub async fn record(
             id: id.clone(),
             merchant_id: merchant_id.into(),
             mode: mode.into(),
-            kind: kind.into(),
+            kind,
             transaction_id: transaction_id.map(str::to_owned),
             payload: serde_json::json!({
                 "id": id,
-                "type": kind,
+                "type": kind.as_str(),
                 "created_at": created_at,
                 "mode": mode,
                 "data": data,
@@ -122,7 +126,7 @@ pub async fn redeliver(state: &AppState, caller: &Caller, id: &str) -> Result<i6
     let endpoint =
         store::webhooks::find_endpoint(&state.db, &caller.merchant_id, caller.mode_str())
             .await?
-            .filter(|e| e.status == "enabled")
+            .filter(|e| e.status == EndpointStatus::Enabled)
             .ok_or_else(|| {
                 ApiError::InvalidRequest(vec![superpayment_core::FieldError {
                     field: "id".into(),

@@ -33,4 +33,41 @@ impl Related<super::merchant::Entity> for Entity {
     }
 }
 
+impl Model {
+    /// Where the key is in its life at `now`, from its revocation and expiry.
+    pub fn status(&self, now: TimeDateTimeWithTimeZone) -> KeyStatus {
+        match (self.revoked_at, self.expires_at) {
+            (Some(_), _) => KeyStatus::Revoked,
+            (None, Some(e)) if e <= now => KeyStatus::Expired,
+            (None, Some(_)) => KeyStatus::Expiring,
+            (None, None) => KeyStatus::Active,
+        }
+    }
+}
+
+/// A key's status: not stored, derived by [`Model::status`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyStatus {
+    /// Works, with no end set.
+    Active,
+    /// Rolled: works until `expires_at`.
+    Expiring,
+    /// Past `expires_at`.
+    Expired,
+    /// Revoked by the merchant.
+    Revoked,
+}
+
+impl KeyStatus {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Expiring => "expiring",
+            Self::Expired => "expired",
+            Self::Revoked => "revoked",
+        }
+    }
+}
+
 impl ActiveModelBehavior for ActiveModel {}

@@ -17,6 +17,23 @@ pub struct Model {
     pub created_at: TimeDateTimeWithTimeZone,
 }
 
+/// A refund's status on the wire. Not a column: a refund is written whole in one database
+/// transaction or not at all, so every stored refund succeeded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefundStatus {
+    /// Written: the money is back on the vouchers.
+    Succeeded,
+}
+
+impl RefundStatus {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+        }
+    }
+}
+
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
 

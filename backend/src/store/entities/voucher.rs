@@ -34,6 +34,17 @@ pub enum VoucherState {
     Used,
 }
 
+impl VoucherState {
+    /// The text stored and shown to operators.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Blocked => "blocked",
+            Self::Used => "used",
+        }
+    }
+}
+
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
 

@@ -12,10 +12,32 @@ pub struct Model {
     pub secret_ciphertext: String,
     pub previous_secret_ciphertext: Option<String>,
     pub previous_secret_expires_at: Option<TimeDateTimeWithTimeZone>,
-    pub status: String,
+    pub status: EndpointStatus,
     pub disabled_reason: Option<String>,
     pub created_at: TimeDateTimeWithTimeZone,
     pub updated_at: TimeDateTimeWithTimeZone,
+}
+
+/// Whether events are sent to an endpoint; stored as text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum EndpointStatus {
+    /// Events are delivered.
+    #[sea_orm(string_value = "enabled")]
+    Enabled,
+    /// Nothing is sent (see `disabled_reason`); setting the URL again enables it.
+    #[sea_orm(string_value = "disabled")]
+    Disabled,
+}
+
+impl EndpointStatus {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enabled => "enabled",
+            Self::Disabled => "disabled",
+        }
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
