@@ -4,6 +4,7 @@ use serde_json::Value;
 use superpayment_core::{ApiKey, BasisPoints, Currency, KeyKind, Mode, Money, VoucherCode};
 use time::OffsetDateTime;
 
+use crate::store::entities::text::AsText;
 use crate::{
     api::error::ApiError,
     crypto::{random_bytes, sha256_hex, voucher_hmac},
@@ -185,7 +186,7 @@ pub async fn issue_vouchers(
             code_hmac: voucher_hmac(pepper, c),
             last4: c.last4().into(),
             mode: spec.mode.as_str().into(),
-            currency: spec.currency.code().into(),
+            currency: AsText(spec.currency),
             initial_minor: amount.minor(),
             balance_minor: amount.minor(),
             status: VoucherState::Active,

@@ -7,9 +7,10 @@
 //! raises its face value too, so "always works" holds without breaking any ledger
 //! invariant.
 use sea_orm::DatabaseConnection;
-use superpayment_core::{Mode, VoucherCode, VoucherRef};
+use superpayment_core::{Currency, Mode, VoucherCode, VoucherRef};
 use time::{macros::datetime, OffsetDateTime};
 
+use crate::store::entities::text::AsText;
 use crate::{
     api::error::ApiError,
     auth::Caller,
@@ -96,7 +97,7 @@ pub async fn ensure_magic_vouchers(
                 code_hmac: hmac,
                 last4: code.last4().into(),
                 mode: Mode::Test.as_str().into(),
-                currency: "EUR".into(),
+                currency: AsText(Currency::EUR),
                 initial_minor: magic.balance_minor,
                 balance_minor: magic.balance_minor,
                 status: magic.status,

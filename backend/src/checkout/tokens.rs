@@ -282,8 +282,7 @@ pub async fn lookup(
                     expires_at: None,
                 });
             };
-            let currency = Currency::from_str(&v.currency)
-                .map_err(|_| anyhow::anyhow!("stored currency {} unknown", v.currency))?;
+            let currency = v.currency.0;
             let balance = Money::from_minor(v.balance_minor, currency)
                 .map_err(|e| anyhow::anyhow!("stored balance: {e}"))?;
             let probe = Money::from_minor(1, currency).map_err(|e| anyhow::anyhow!(e))?;

@@ -9,6 +9,7 @@ use superpayment_core::{split_commission, BasisPoints, ValidPayment, VoucherRef}
 use time::OffsetDateTime;
 
 use super::{rules, TransactionStatus};
+use crate::store::entities::text::AsText;
 use crate::{
     api::error::{ApiError, DeclineReason},
     auth::Caller,
@@ -271,7 +272,7 @@ async fn plan_and_write(
             mode: caller.mode_str().into(),
             order_id: p.order_id.as_str().into(),
             status: InitialStatus::Succeeded,
-            currency: currency.code().into(),
+            currency: AsText(currency),
             amount_minor: p.amount.minor(),
             commission_minor: split.commission.minor(),
             net_minor: split.net.minor(),

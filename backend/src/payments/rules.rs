@@ -62,7 +62,7 @@ pub fn refusal(
     if v.expires_at.is_some_and(|e| e <= now) {
         return Some(DeclineReason::Expired);
     }
-    if v.currency != amount.currency().code() {
+    if v.currency.0 != amount.currency() {
         return Some(DeclineReason::CurrencyMismatch);
     }
     let Some(rules) = VoucherRules::of(v) else {
@@ -145,6 +145,7 @@ mod tests {
     use superpayment_core::Currency;
 
     use super::*;
+    use crate::store::entities::text::AsText;
 
     fn voucher(id: i64, balance: i64) -> voucher::Model {
         let now = OffsetDateTime::now_utc();
@@ -153,7 +154,7 @@ mod tests {
             code_hmac: format!("h{id}"),
             last4: format!("{id:04}"),
             mode: "test".into(),
-            currency: "EUR".into(),
+            currency: AsText(Currency::EUR),
             initial_minor: balance.max(1),
             balance_minor: balance,
             status: VoucherState::Active,

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use superpayment_core::{Currency, FieldError, Money, VoucherCode};
 use time::OffsetDateTime;
 
+use crate::store::entities::text::AsText;
 use crate::{
     api::{error::ApiError, format_minor as money},
     auth::Caller,
@@ -193,8 +194,7 @@ async fn write_refund(
     let txn = store::refunds::lock_transaction(tx, &caller.merchant_id, mode, &req.transaction_id)
         .await?
         .ok_or(ApiError::NotFound("transaction"))?;
-    let currency = Currency::from_str(&txn.currency)
-        .map_err(|_| anyhow::anyhow!("stored currency {} unknown", txn.currency))?;
+    let currency = txn.currency.0;
     let remaining = txn.amount_minor - txn.refunded_minor;
     let amount = match &req.amount {
         None => remaining,
@@ -330,7 +330,7 @@ async fn write_refund(
             transaction_id: txn.id.clone(),
             merchant_id: caller.merchant_id.clone(),
             mode: mode.into(),
-            currency: currency.code().into(),
+            currency: AsText(currency),
             amount_minor: amount,
             commission_minor: commission,
             net_minor: net,
@@ -413,7 +413,7 @@ async fn issue_replacement(
             code_hmac: voucher_hmac(&state.pepper, &code),
             last4: code.last4().into(),
             mode: original.mode.clone(),
-            currency: original.currency.clone(),
+            currency: original.currency,
             initial_minor: amount,
             balance_minor: amount,
             status: VoucherState::Active,

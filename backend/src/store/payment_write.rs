@@ -107,7 +107,7 @@ async fn write_postgres(
         b.p(t.mode.clone(), "text"),
         b.p(t.order_id.clone(), "text"),
         b.p(t.status, "text"),
-        b.p(t.currency.clone(), "text"),
+        b.p(t.currency, "text"),
         b.p(t.amount_minor, "bigint"),
         b.p(t.commission_minor, "bigint"),
         b.p(t.net_minor, "bigint"),
@@ -189,7 +189,7 @@ async fn write_postgres(
             VALUES {event_values}
         ){idem}
         SELECT (SELECT count(*) FROM debit) AS debited, (SELECT count(*) FROM idem) AS idem_written",
-        cur = b.p(t.currency.clone(), "text"),
+        cur = b.p(t.currency, "text"),
     );
     let row = db
         .query_one(Statement::from_sql_and_values(

@@ -1,6 +1,8 @@
 //! A refund of part or all of a transaction.
 use sea_orm::entity::prelude::*;
 
+use super::text::CurrencyColumn;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "refunds")]
 pub struct Model {
@@ -9,7 +11,7 @@ pub struct Model {
     pub transaction_id: String,
     pub merchant_id: String,
     pub mode: String,
-    pub currency: String,
+    pub currency: CurrencyColumn,
     pub amount_minor: i64,
     pub commission_minor: i64,
     pub net_minor: i64,

@@ -1,6 +1,8 @@
 //! A successful payment (refunds lower `refunded_minor`; the row is never deleted).
 use sea_orm::entity::prelude::*;
 
+use super::text::CurrencyColumn;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "transactions")]
 pub struct Model {
@@ -12,7 +14,7 @@ pub struct Model {
     /// Written once at creation and never updated: what a merchant is told is derived
     /// from the amounts by [`crate::payments::TransactionStatus::of`], never read from here.
     pub status: InitialStatus,
-    pub currency: String,
+    pub currency: CurrencyColumn,
     pub amount_minor: i64,
     pub commission_minor: i64,
     pub net_minor: i64,

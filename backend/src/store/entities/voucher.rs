@@ -1,6 +1,8 @@
 //! A voucher: only the HMAC of its code and its last 4 symbols are stored.
 use sea_orm::entity::prelude::*;
 
+use super::text::CurrencyColumn;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "vouchers")]
 pub struct Model {
@@ -9,7 +11,7 @@ pub struct Model {
     pub code_hmac: String,
     pub last4: String,
     pub mode: String,
-    pub currency: String,
+    pub currency: CurrencyColumn,
     pub initial_minor: i64,
     pub balance_minor: i64,
     pub status: VoucherState,
