@@ -96,7 +96,7 @@ pub async fn ensure_magic_vouchers(
                 id: 0,
                 code_hmac: hmac,
                 last4: code.last4().into(),
-                mode: Mode::Test.as_str().into(),
+                mode: AsText(Mode::Test),
                 currency: AsText(Currency::EUR),
                 initial_minor: magic.balance_minor,
                 balance_minor: magic.balance_minor,
@@ -177,7 +177,7 @@ async fn refill_code(state: &AppState, code: &VoucherCode) -> Result<(), ApiErro
     let hmac = voucher_hmac(&state.pepper, code);
     let tx = store::begin(&state.db).await?;
     let row = store::vouchers::lock_by_hmacs(&tx, &[hmac]).await?.pop();
-    let Some(row) = row.filter(|r| r.mode == Mode::Test.as_str()) else {
+    let Some(row) = row.filter(|r| r.mode.0 == Mode::Test) else {
         tx.rollback().await?;
         return Ok(());
     };

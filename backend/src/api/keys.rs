@@ -95,7 +95,7 @@ fn key_body(k: api_key::Model) -> Key {
     Key {
         id: k.id,
         kind: k.kind,
-        mode: k.mode,
+        mode: k.mode.0.as_str().into(),
         prefix: k.prefix,
         last4: k.last4,
         status: status.as_str().into(),

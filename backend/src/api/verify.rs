@@ -123,7 +123,7 @@ impl TransactionDetail {
             commission: format_minor(t.commission_minor, currency)?,
             net: format_minor(t.net_minor, currency)?,
             refunded_amount: format_minor(t.refunded_minor, currency)?,
-            mode: t.mode,
+            mode: t.mode.0.as_str().into(),
             vouchers: view
                 .vouchers
                 .into_iter()

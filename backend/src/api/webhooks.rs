@@ -90,7 +90,7 @@ impl WebhookEndpoint {
         WebhookEndpoint {
             id: v.row.id,
             url: v.row.url,
-            mode: v.row.mode,
+            mode: v.row.mode.0.as_str().into(),
             status: v.row.status.as_str().into(),
             disabled_reason: v.row.disabled_reason,
             secret: v.secret.map(|s| s.expose().to_owned()),
@@ -205,7 +205,7 @@ fn event_body(v: EventView, with_attempts: bool) -> Event {
     Event {
         id: v.event.id,
         kind: v.event.kind.as_str().into(),
-        mode: v.event.mode,
+        mode: v.event.mode.0.as_str().into(),
         transaction_id: v.event.transaction_id,
         created_at: rfc3339(v.event.created_at),
         payload: v.event.payload,

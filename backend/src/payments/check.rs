@@ -54,7 +54,7 @@ pub async fn check_voucher(
         expires_at: None,
         last4: last4.clone(),
     };
-    let Some(v) = row.filter(|v| v.mode == caller.mode_str()) else {
+    let Some(v) = row.filter(|v| v.mode.0 == caller.mode) else {
         return Ok(hidden(DeclineReason::Unknown));
     };
     let currency = v.currency.0;

@@ -269,7 +269,7 @@ async fn plan_and_write(
         transaction: transaction::Model {
             id: txn_id.clone(),
             merchant_id: caller.merchant_id.clone(),
-            mode: caller.mode_str().into(),
+            mode: AsText(caller.mode),
             order_id: p.order_id.as_str().into(),
             status: InitialStatus::Succeeded,
             currency: AsText(currency),
@@ -294,7 +294,7 @@ async fn plan_and_write(
         event: event::Model {
             id: event_id.clone(),
             merchant_id: caller.merchant_id.clone(),
-            mode: caller.mode_str().into(),
+            mode: AsText(caller.mode),
             kind: EventKind::PaymentSucceeded,
             transaction_id: Some(txn_id.clone()),
             payload: serde_json::json!({

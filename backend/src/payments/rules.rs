@@ -51,7 +51,7 @@ pub fn refusal(
     amount: Money,
     now: OffsetDateTime,
 ) -> Option<DeclineReason> {
-    let Some(v) = row.filter(|v| v.mode == mode) else {
+    let Some(v) = row.filter(|v| v.mode.0.as_str() == mode) else {
         return Some(DeclineReason::Unknown);
     };
     match v.status {
@@ -142,7 +142,7 @@ pub fn allocate(
 
 #[cfg(test)]
 mod tests {
-    use superpayment_core::Currency;
+    use superpayment_core::{Currency, Mode};
 
     use super::*;
     use crate::store::entities::text::AsText;
@@ -153,7 +153,7 @@ mod tests {
             id,
             code_hmac: format!("h{id}"),
             last4: format!("{id:04}"),
-            mode: "test".into(),
+            mode: AsText(Mode::Test),
             currency: AsText(Currency::EUR),
             initial_minor: balance.max(1),
             balance_minor: balance,

@@ -329,7 +329,7 @@ async fn write_refund(
             id: refund_id.clone(),
             transaction_id: txn.id.clone(),
             merchant_id: caller.merchant_id.clone(),
-            mode: mode.into(),
+            mode: AsText(caller.mode),
             currency: AsText(currency),
             amount_minor: amount,
             commission_minor: commission,
@@ -365,7 +365,7 @@ async fn write_refund(
     events::record(
         tx,
         &caller.merchant_id,
-        mode,
+        caller.mode,
         EventKind::PaymentRefunded,
         Some(&txn.id),
         serde_json::json!({
@@ -412,7 +412,7 @@ async fn issue_replacement(
             id: 0,
             code_hmac: voucher_hmac(&state.pepper, &code),
             last4: code.last4().into(),
-            mode: original.mode.clone(),
+            mode: original.mode,
             currency: original.currency,
             initial_minor: amount,
             balance_minor: amount,

@@ -104,7 +104,7 @@ async fn write_postgres(
     let txn_values = format!(
         "({txn_id}, {}, {}, {}, {}, {}, {}, {}, {}, 0, {now})",
         b.p(t.merchant_id.clone(), "text"),
-        b.p(t.mode.clone(), "text"),
+        b.p(t.mode, "text"),
         b.p(t.order_id.clone(), "text"),
         b.p(t.status, "text"),
         b.p(t.currency, "text"),
@@ -131,7 +131,7 @@ async fn write_postgres(
         "({}, {}, {}, {}, {txn_id}, {}, {now})",
         b.p(e.id.clone(), "text"),
         b.p(e.merchant_id.clone(), "text"),
-        b.p(e.mode.clone(), "text"),
+        b.p(e.mode, "text"),
         b.p(e.kind, "text"),
         b.p(e.payload.clone(), "jsonb"),
     );
@@ -148,7 +148,7 @@ async fn write_postgres(
                 RETURNING 1
             )",
             b.p(i.merchant_id.clone(), "text"),
-            b.p(i.mode.clone(), "text"),
+            b.p(i.mode, "text"),
             b.p(i.operation.clone(), "text"),
             b.p(i.key.clone(), "text"),
             b.p(i.request_hash.clone(), "text"),

@@ -58,7 +58,7 @@ pub async fn find_transaction(
     Ok(transaction::Entity::find_by_id(id.to_owned())
         .one(db)
         .await?
-        .filter(|t| t.merchant_id == merchant_id && t.mode == mode))
+        .filter(|t| t.merchant_id == merchant_id && t.mode.0.as_str() == mode))
 }
 
 /// (last4 of the voucher, amount taken) per voucher of a transaction, in the order applied.

@@ -157,7 +157,7 @@ pub async fn set_blocked(
 
 #[cfg(test)]
 mod tests {
-    use superpayment_core::Currency;
+    use superpayment_core::{Currency, Mode};
 
     use super::*;
     use crate::store::entities::text::AsText;
@@ -174,7 +174,7 @@ mod tests {
             id: 0,
             code_hmac: hmac.into(),
             last4: "0000".into(),
-            mode: "test".into(),
+            mode: AsText(Mode::Test),
             currency: AsText(Currency::EUR),
             initial_minor: 100,
             balance_minor: 0,

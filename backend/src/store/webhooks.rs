@@ -396,7 +396,7 @@ pub async fn insert_delivery(
         event_id: Set(event.id.clone()),
         endpoint_id: Set(endpoint_id.to_owned()),
         merchant_id: Set(event.merchant_id.clone()),
-        mode: Set(event.mode.clone()),
+        mode: Set(event.mode),
         status: Set(DeliveryStatus::Pending),
         attempt_count: Set(0),
         next_attempt_at: Set(Some(now)),

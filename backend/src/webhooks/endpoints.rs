@@ -9,6 +9,7 @@ use super::{
     events,
     secrets::SigningSecret,
 };
+use crate::store::entities::text::AsText;
 use crate::{
     api::error::ApiError,
     auth::Caller,
@@ -82,7 +83,7 @@ pub async fn set_endpoint(
                 secret_ciphertext: settings.cipher.encrypt(&secret, &id)?,
                 id,
                 merchant_id: caller.merchant_id.clone(),
-                mode: caller.mode_str().into(),
+                mode: AsText(caller.mode),
                 url: dest.url.to_string(),
                 previous_secret_ciphertext: None,
                 previous_secret_expires_at: None,
@@ -185,7 +186,7 @@ pub async fn send_test_event(state: &AppState, caller: &Caller) -> Result<String
     let id = events::record(
         &state.db,
         &caller.merchant_id,
-        caller.mode_str(),
+        caller.mode,
         EventKind::WebhookTest,
         None,
         serde_json::json!({"message": "A test event from SuperPayment."}),

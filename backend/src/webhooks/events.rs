@@ -1,5 +1,6 @@
 //! Events: writing them to the outbox, listing and retrieving them, redelivering on demand.
 use sea_orm::ConnectionTrait;
+use superpayment_core::Mode;
 use time::OffsetDateTime;
 
 use crate::{
@@ -11,6 +12,7 @@ use crate::{
         self,
         entities::{
             event::{self, EventKind},
+            text::AsText,
             webhook_attempt, webhook_delivery,
             webhook_endpoint::EndpointStatus,
         },
@@ -25,7 +27,7 @@ pub const MAX_PAGE: u64 = 100;
 pub async fn record(
     db: &impl ConnectionTrait,
     merchant_id: &str,
-    mode: &str,
+    mode: Mode,
     kind: EventKind,
     transaction_id: Option<&str>,
     data: serde_json::Value,
@@ -38,14 +40,14 @@ pub async fn record(
         event::Model {
             id: id.clone(),
             merchant_id: merchant_id.into(),
-            mode: mode.into(),
+            mode: AsText(mode),
             kind,
             transaction_id: transaction_id.map(str::to_owned),
             payload: serde_json::json!({
                 "id": id,
                 "type": kind.as_str(),
                 "created_at": created_at,
-                "mode": mode,
+                "mode": mode.as_str(),
                 "data": data,
             }),
             created_at: now,

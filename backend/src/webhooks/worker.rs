@@ -1,8 +1,7 @@
 //! The delivery loop: relay new events, claim due deliveries, POST them signed, record.
-use std::{future::Future, str::FromStr, sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use sea_orm::DatabaseConnection;
-use superpayment_core::Mode;
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 
@@ -171,7 +170,7 @@ impl Worker {
         endpoint: &webhook_endpoint::Model,
         started: OffsetDateTime,
     ) -> anyhow::Result<AttemptResult> {
-        let mode = Mode::from_str(&endpoint.mode).map_err(|_| anyhow::anyhow!("stored mode"))?;
+        let mode = endpoint.mode.0;
         let secrets = match self.secrets(endpoint, started) {
             Ok(s) => s,
             // A wrong WEBHOOK_ENCRYPTION_KEY: count it as a failed attempt, so the delivery

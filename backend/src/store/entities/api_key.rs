@@ -1,6 +1,8 @@
 //! An API key, stored as its SHA-256 hash with a displayable prefix and last 4 symbols.
 use sea_orm::entity::prelude::*;
 
+use super::text::ModeColumn;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "api_keys")]
 pub struct Model {
@@ -8,7 +10,7 @@ pub struct Model {
     pub id: String,
     pub merchant_id: String,
     pub kind: String,
-    pub mode: String,
+    pub mode: ModeColumn,
     pub key_hash: String,
     pub prefix: String,
     pub last4: String,

@@ -1,13 +1,15 @@
 //! An outbox event, written in the same database transaction as the change it announces.
 use sea_orm::entity::prelude::*;
 
+use super::text::ModeColumn;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "events")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     pub merchant_id: String,
-    pub mode: String,
+    pub mode: ModeColumn,
     pub kind: EventKind,
     pub transaction_id: Option<String>,
     pub payload: Json,

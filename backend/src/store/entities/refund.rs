@@ -1,7 +1,7 @@
 //! A refund of part or all of a transaction.
 use sea_orm::entity::prelude::*;
 
-use super::text::CurrencyColumn;
+use super::text::{CurrencyColumn, ModeColumn};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "refunds")]
@@ -10,7 +10,7 @@ pub struct Model {
     pub id: String,
     pub transaction_id: String,
     pub merchant_id: String,
-    pub mode: String,
+    pub mode: ModeColumn,
     pub currency: CurrencyColumn,
     pub amount_minor: i64,
     pub commission_minor: i64,

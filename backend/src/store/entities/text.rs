@@ -1,4 +1,4 @@
-//! Core values stored as their text form, e.g. a currency as its ISO code.
+//! Core values stored as their text form: a currency as its ISO code, a mode as `test`/`live`.
 //!
 //! core/ stays free of SeaORM (it builds for wasm32), so its types are given column
 //! support here through [`AsText`]. The stored strings are the ones the columns always held.
@@ -6,9 +6,9 @@ use std::{fmt, str::FromStr};
 
 use sea_orm::{
     sea_query::{ArrayType, ColumnType, Nullable, StringLen, ValueType, ValueTypeErr},
-    ColIdx, DbErr, QueryResult, TryGetError, TryGetable, Value,
+    ColIdx, DbErr, QueryResult, TryFromU64, TryGetError, TryGetable, Value,
 };
-use superpayment_core::Currency;
+use superpayment_core::{Currency, Mode};
 
 /// A value kept in a text column through its `Display` and `FromStr`. A stored string
 /// that does not parse is a database error, never a silently different value.
@@ -17,6 +17,9 @@ pub struct AsText<T>(pub T);
 
 /// A currency column: `EUR`, `USD` ...
 pub type CurrencyColumn = AsText<Currency>;
+
+/// A mode column: `test` or `live`.
+pub type ModeColumn = AsText<Mode>;
 
 impl<T: fmt::Display> From<AsText<T>> for Value {
     fn from(v: AsText<T>) -> Value {
@@ -53,6 +56,13 @@ impl<T: FromStr> ValueType for AsText<T> {
 
     fn column_type() -> ColumnType {
         ColumnType::String(StringLen::None)
+    }
+}
+
+/// Needed where the column is part of a composite primary key; never auto-incremented.
+impl<T> TryFromU64 for AsText<T> {
+    fn try_from_u64(_: u64) -> Result<Self, DbErr> {
+        Err(DbErr::ConvertFromU64(std::any::type_name::<T>()))
     }
 }
 

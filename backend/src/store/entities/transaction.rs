@@ -1,7 +1,7 @@
 //! A successful payment (refunds lower `refunded_minor`; the row is never deleted).
 use sea_orm::entity::prelude::*;
 
-use super::text::CurrencyColumn;
+use super::text::{CurrencyColumn, ModeColumn};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "transactions")]
@@ -9,7 +9,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     pub merchant_id: String,
-    pub mode: String,
+    pub mode: ModeColumn,
     pub order_id: String,
     /// Written once at creation and never updated: what a merchant is told is derived
     /// from the amounts by [`crate::payments::TransactionStatus::of`], never read from here.

@@ -1,7 +1,7 @@
 //! A voucher: only the HMAC of its code and its last 4 symbols are stored.
 use sea_orm::entity::prelude::*;
 
-use super::text::CurrencyColumn;
+use super::text::{CurrencyColumn, ModeColumn};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "vouchers")]
@@ -10,7 +10,7 @@ pub struct Model {
     pub id: i64,
     pub code_hmac: String,
     pub last4: String,
-    pub mode: String,
+    pub mode: ModeColumn,
     pub currency: CurrencyColumn,
     pub initial_minor: i64,
     pub balance_minor: i64,

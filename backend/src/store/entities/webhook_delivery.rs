@@ -1,6 +1,8 @@
 //! One event on its way to one endpoint: pending until delivered, failed, or abandoned.
 use sea_orm::entity::prelude::*;
 
+use super::text::ModeColumn;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "webhook_deliveries")]
 pub struct Model {
@@ -9,7 +11,7 @@ pub struct Model {
     pub event_id: String,
     pub endpoint_id: String,
     pub merchant_id: String,
-    pub mode: String,
+    pub mode: ModeColumn,
     pub status: DeliveryStatus,
     pub attempt_count: i32,
     pub next_attempt_at: Option<TimeDateTimeWithTimeZone>,

@@ -1,13 +1,15 @@
 //! A merchant's webhook endpoint for one mode, with its signing secrets encrypted at rest.
 use sea_orm::entity::prelude::*;
 
+use super::text::ModeColumn;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "webhook_endpoints")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     pub merchant_id: String,
-    pub mode: String,
+    pub mode: ModeColumn,
     pub url: String,
     pub secret_ciphertext: String,
     pub previous_secret_ciphertext: Option<String>,
