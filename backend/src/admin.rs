@@ -4,6 +4,7 @@ use serde_json::Value;
 use superpayment_core::{ApiKey, BasisPoints, Currency, KeyKind, Mode, Money, VoucherCode};
 use time::OffsetDateTime;
 
+use crate::store::entities::text::AsText;
 use crate::{
     api::error::ApiError,
     crypto::{random_bytes, sha256_hex, voucher_hmac},
@@ -13,7 +14,8 @@ use crate::{
     store::{
         self,
         entities::{
-            api_key, merchant,
+            api_key,
+            merchant::{self, MerchantStatus},
             voucher::{self, VoucherState},
         },
         ledger::{Account, Lines},
@@ -54,7 +56,7 @@ pub async fn create_merchant(
         id: new_id("mer"),
         name: name.to_owned(),
         commission_bps: i32::from(bps.get()),
-        status: "active".into(),
+        status: MerchantStatus::Active,
         created_at: now,
     };
     let tx = store::begin(db).await?;
@@ -104,7 +106,7 @@ async fn insert_key(
                 KeyKind::Publishable => "publishable".into(),
                 KeyKind::Secret => "secret".into(),
             },
-            mode: mode.as_str().into(),
+            mode: AsText(mode),
             key_hash: sha256_hex(key.expose()),
             prefix: key.prefix().into(),
             last4: key.last4().into(),
@@ -183,8 +185,8 @@ pub async fn issue_vouchers(
             id: 0,
             code_hmac: voucher_hmac(pepper, c),
             last4: c.last4().into(),
-            mode: spec.mode.as_str().into(),
-            currency: spec.currency.code().into(),
+            mode: AsText(spec.mode),
+            currency: AsText(spec.currency),
             initial_minor: amount.minor(),
             balance_minor: amount.minor(),
             status: VoucherState::Active,

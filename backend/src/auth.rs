@@ -10,7 +10,10 @@ use crate::{
     state::AppState,
     store::{
         self,
-        entities::{api_key, merchant},
+        entities::{
+            api_key,
+            merchant::{self, MerchantStatus},
+        },
     },
 };
 
@@ -124,7 +127,7 @@ pub async fn authenticate(
             code: "secret_key_required",
         });
     }
-    if merchant.status != "active" {
+    if merchant.status != MerchantStatus::Active {
         return Err(ApiError::Forbidden {
             code: "merchant_disabled",
             message: "This merchant account is disabled.".into(),

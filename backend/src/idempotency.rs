@@ -22,6 +22,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use superpayment_core::FieldError;
 use time::OffsetDateTime;
 
+use crate::store::entities::text::AsText;
 use crate::{
     api::error::{ApiError, ErrorBody},
     auth::Caller,
@@ -135,7 +136,7 @@ impl Recorder<'_> {
         Ok(Some(idempotency_key::Model {
             id: 0,
             merchant_id: self.caller.merchant_id.clone(),
-            mode: self.caller.mode_str().into(),
+            mode: AsText(self.caller.mode),
             operation: self.operation.as_str().into(),
             key: key.as_str().into(),
             request_hash: self.fingerprint.0.clone(),
@@ -319,7 +320,7 @@ fn open(state: &AppState, stored: &idempotency_key::Model) -> Result<String, Api
     }
     let aad = idempotency_body_aad(
         &stored.merchant_id,
-        &stored.mode,
+        stored.mode.0.as_str(),
         &stored.operation,
         &stored.key,
     );

@@ -6,6 +6,7 @@ use sea_orm::ConnectionTrait;
 use superpayment_core::{ApiKey, FieldError, KeyKind, Mode};
 use time::OffsetDateTime;
 
+use crate::store::entities::text::AsText;
 use crate::{
     api::error::ApiError,
     auth::Caller,
@@ -59,7 +60,7 @@ async fn insert(
         id: new_id("key"),
         merchant_id: merchant_id.to_owned(),
         kind: kind_str(kind).into(),
-        mode: mode.as_str().into(),
+        mode: AsText(mode),
         key_hash: sha256_hex(key.expose()),
         prefix: key.prefix().into(),
         last4: key.last4().into(),

@@ -19,6 +19,7 @@
 //! - [`transactions`]: the merchant's view of its transactions and refunds.
 //! - [`keys`]: API keys managed by the merchant (create, roll, revoke).
 //! - [`testmode`]: the documented magic test voucher codes.
+//! - [`timestamps`]: the one RFC 3339 formatting of every timestamp.
 pub mod admin;
 pub mod api;
 pub mod auth;
@@ -37,6 +38,7 @@ pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod testmode;
+pub mod timestamps;
 pub mod transactions;
 pub mod web;
 pub mod webhooks;

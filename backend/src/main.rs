@@ -300,7 +300,7 @@ async fn admin_command(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
                     v.amount.currency(),
                     v.mode.as_str(),
                     v.expires_at
-                        .and_then(|e| e.format(&Rfc3339).ok())
+                        .map(superpayment_backend::timestamps::rfc3339)
                         .unwrap_or_default()
                 );
             }

@@ -9,9 +9,10 @@
 //! way a `test_top_up` journal moves its face value with its balance, so "always works"
 //! and "holds exactly 5.00" hold without breaking any ledger invariant.
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
-use superpayment_core::{Mode, VoucherCode, VoucherRef};
+use superpayment_core::{Currency, Mode, VoucherCode, VoucherRef};
 use time::{macros::datetime, OffsetDateTime};
 
+use crate::store::entities::text::AsText;
 use crate::{
     api::error::ApiError,
     auth::Caller,
@@ -97,8 +98,8 @@ pub async fn ensure_magic_vouchers(
                 id: 0,
                 code_hmac: hmac,
                 last4: code.last4().into(),
-                mode: Mode::Test.as_str().into(),
-                currency: "EUR".into(),
+                mode: AsText(Mode::Test),
+                currency: AsText(Currency::EUR),
                 initial_minor: magic.balance_minor,
                 balance_minor: magic.balance_minor,
                 status: magic.status,
@@ -178,7 +179,7 @@ async fn refill_code(state: &AppState, code: &VoucherCode) -> Result<(), ApiErro
     let hmac = voucher_hmac(&state.pepper, code);
     let tx = store::begin(&state.db).await?;
     let row = store::vouchers::lock_by_hmacs(&tx, &[hmac]).await?.pop();
-    let Some(row) = row.filter(|r| r.mode == Mode::Test.as_str()) else {
+    let Some(row) = row.filter(|r| r.mode.0 == Mode::Test) else {
         tx.rollback().await?;
         return Ok(());
     };
@@ -202,7 +203,7 @@ pub async fn settle_after_refund(
         .filter_map(|(magic, hmac)| {
             vouchers
                 .iter()
-                .find(|v| v.code_hmac == hmac && v.mode == Mode::Test.as_str())
+                .find(|v| v.code_hmac == hmac && v.mode.0 == Mode::Test)
                 .map(|v| (v.id, magic))
         })
         .collect();

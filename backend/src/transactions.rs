@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use crate::{
     api::error::ApiError,
     auth::Caller,
-    payments::TransactionView,
+    payments::{TransactionStatus, TransactionView},
     state::AppState,
     store::{
         self,
@@ -31,9 +31,6 @@ pub struct RefundRecord {
     pub refund: refund::Model,
     pub vouchers: Vec<(String, String, i64)>,
 }
-
-/// Statuses a listing can filter on.
-pub const STATUSES: [&str; 3] = ["succeeded", "partially_refunded", "refunded"];
 
 /// A page of the caller's transactions (newest first) and whether more follow.
 #[tracing::instrument(skip_all, fields(merchant_id = %caller.merchant_id))]
@@ -142,13 +139,17 @@ pub fn filter(
     order_id: Option<String>,
     starting_after: Option<String>,
 ) -> Result<TransactionFilter, ApiError> {
-    if status.as_deref().is_some_and(|s| !STATUSES.contains(&s)) {
-        return Err(ApiError::InvalidRequest(vec![FieldError {
-            field: "status".into(),
-            code: "invalid_status",
-            message: "status must be succeeded, partially_refunded or refunded.".into(),
-        }]));
-    }
+    let status = status
+        .map(|s| {
+            TransactionStatus::parse(&s).ok_or_else(|| {
+                ApiError::InvalidRequest(vec![FieldError {
+                    field: "status".into(),
+                    code: "invalid_status",
+                    message: "status must be succeeded, partially_refunded or refunded.".into(),
+                }])
+            })
+        })
+        .transpose()?;
     Ok(TransactionFilter {
         status,
         created_gte: created_gte

@@ -17,7 +17,8 @@ use crate::{
     error_responses,
     payments::rules::VoucherRules,
     state::AppState,
-    store,
+    store::{self, entities::voucher::VoucherState},
+    timestamps::rfc3339,
 };
 
 /// Operator endpoints.
@@ -209,17 +210,12 @@ fn parse_mode(mode: Option<&str>) -> Result<Mode, ApiError> {
     })
 }
 
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
 fn merchant_body(m: store::entities::merchant::Model) -> MerchantBody {
     MerchantBody {
         id: m.id,
         name: m.name,
         commission_bps: m.commission_bps,
-        status: m.status,
+        status: m.status.as_str().into(),
         created_at: rfc3339(m.created_at),
     }
 }
@@ -357,7 +353,13 @@ impl AdminApi {
                 .await?;
             Ok(BlockVoucherResponse::Ok(Json(VoucherStatusChanged {
                 id,
-                status: if blocked { "blocked" } else { "active" }.into(),
+                status: if blocked {
+                    VoucherState::Blocked
+                } else {
+                    VoucherState::Active
+                }
+                .as_str()
+                .into(),
             })))
         }
         .await

@@ -1,7 +1,6 @@
 //! The widget's remembered vouchers (publishable key) and the merchant's checkout settings (secret key).
 use poem_openapi::{payload::Json, ApiResponse, Object, OpenApi};
 use superpayment_core::{validate_voucher_check, KeyKind};
-use time::format_description::well_known::Rfc3339;
 
 use super::{
     error::{ApiError, ErrorBody},
@@ -291,7 +290,7 @@ impl CheckoutApi {
                 last4: s.last4,
                 currency: s.balance.map(|b| b.currency().code().to_owned()),
                 balance: s.balance.map(|b| b.to_string()),
-                expires_at: s.expires_at.and_then(|e| e.format(&Rfc3339).ok()),
+                expires_at: s.expires_at.map(crate::timestamps::rfc3339),
             })
             .collect();
         Ok(LookupResponse::Ok(Json(RememberedVoucherList { vouchers })))

@@ -8,7 +8,6 @@ use time::OffsetDateTime;
 use super::{
     error::{ApiError, ErrorBody},
     security::SecretKey,
-    webhooks::rfc3339,
     ApiTags,
 };
 use crate::{
@@ -17,6 +16,7 @@ use crate::{
     secret_key_response,
     state::AppState,
     store::entities::api_key,
+    timestamps::rfc3339,
 };
 
 /// Key management.
@@ -120,20 +120,14 @@ pub struct RollKey {
 }
 
 fn key_body(k: api_key::Model) -> Key {
-    let now = OffsetDateTime::now_utc();
-    let status = match (k.revoked_at, k.expires_at) {
-        (Some(_), _) => "revoked",
-        (None, Some(e)) if e <= now => "expired",
-        (None, Some(_)) => "expiring",
-        (None, None) => "active",
-    };
+    let status = k.status(OffsetDateTime::now_utc());
     Key {
         id: k.id,
         kind: k.kind,
-        mode: k.mode,
+        mode: k.mode.0.as_str().into(),
         prefix: k.prefix,
         last4: k.last4,
-        status: status.into(),
+        status: status.as_str().into(),
         created_at: rfc3339(k.created_at),
         expires_at: k.expires_at.map(rfc3339),
         revoked_at: k.revoked_at.map(rfc3339),

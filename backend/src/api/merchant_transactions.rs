@@ -1,14 +1,11 @@
 //! Transactions for the merchant's server (secret key): list with filters and cursor
 //! pagination, retrieve one with its refunds, refund part or all of one.
-use std::str::FromStr;
-
 use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
     Object, OpenApi,
 };
-use superpayment_core::{Currency, KeyKind};
-use time::format_description::well_known::Rfc3339;
+use superpayment_core::KeyKind;
 
 use super::{
     amount::DecimalString,
@@ -23,6 +20,7 @@ use crate::{
     refunds::{self, RefundOutcome, RefundReceipt, RefundRequest},
     secret_key_response,
     state::AppState,
+    store::entities::refund::RefundStatus,
     transactions::{self, RefundRecord, TransactionRecord},
 };
 
@@ -144,14 +142,13 @@ impl From<RefundReceipt> for Refund {
 }
 
 fn refund_body(r: RefundRecord) -> Result<Refund, ApiError> {
-    let currency = Currency::from_str(&r.refund.currency)
-        .map_err(|_| anyhow::anyhow!("stored currency unknown"))?;
+    let currency = r.refund.currency.0;
     Ok(Refund {
         id: r.refund.id,
         transaction_id: r.refund.transaction_id,
-        status: "succeeded".into(),
+        status: RefundStatus::Succeeded.as_str().into(),
         amount: format_minor(r.refund.amount_minor, currency)?,
-        currency: r.refund.currency,
+        currency: currency.code().into(),
         commission: format_minor(r.refund.commission_minor, currency)?,
         net: format_minor(r.refund.net_minor, currency)?,
         reason: r.refund.reason,
@@ -173,11 +170,7 @@ fn refund_body(r: RefundRecord) -> Result<Refund, ApiError> {
             })
             .collect::<Result<_, ApiError>>()?,
         transaction_refunded_amount: None,
-        created_at: r
-            .refund
-            .created_at
-            .format(&Rfc3339)
-            .map_err(anyhow::Error::from)?,
+        created_at: crate::timestamps::rfc3339(r.refund.created_at),
     })
 }
 

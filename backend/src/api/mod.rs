@@ -16,13 +16,6 @@ pub mod webhooks;
 
 pub use verify::format_minor;
 
-/// Every timestamp on the wire: RFC 3339 in UTC, e.g. `2026-12-02T16:40:00.123Z`.
-pub fn format_time(t: time::OffsetDateTime) -> String {
-    t.to_offset(time::UtcOffset::UTC)
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("RFC 3339 formats every timestamp of the years 0 to 9999")
-}
-
 use poem::{http::StatusCode, IntoResponse, Response};
 use poem_openapi::{OpenApiService, Tags};
 

@@ -241,7 +241,7 @@ impl PaymentsApi {
                                 last4: r.last4,
                                 balance: r.balance.to_string(),
                                 currency: r.balance.currency().code().into(),
-                                expires_at: crate::api::format_time(r.expires_at),
+                                expires_at: crate::timestamps::rfc3339(r.expires_at),
                             })
                             .collect(),
                     );

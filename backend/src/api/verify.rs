@@ -112,19 +112,18 @@ impl TransactionDetail {
     /// Builds the wire form of a stored transaction.
     pub fn from_view(view: TransactionView) -> Result<Self, ApiError> {
         let t = view.row;
-        let currency = Currency::from_str(&t.currency)
-            .map_err(|_| anyhow::anyhow!("stored currency unknown"))?;
+        let currency = t.currency.0;
         let status = TransactionStatus::of(&t).as_str().to_owned();
         Ok(TransactionDetail {
             id: t.id,
             status,
             order_id: t.order_id,
             amount: format_minor(t.amount_minor, currency)?,
-            currency: t.currency,
+            currency: currency.code().into(),
             commission: format_minor(t.commission_minor, currency)?,
             net: format_minor(t.net_minor, currency)?,
             refunded_amount: format_minor(t.refunded_minor, currency)?,
-            mode: t.mode,
+            mode: t.mode.0.as_str().into(),
             vouchers: view
                 .vouchers
                 .into_iter()
@@ -135,10 +134,7 @@ impl TransactionDetail {
                     })
                 })
                 .collect::<Result<_, ApiError>>()?,
-            created_at: t
-                .created_at
-                .format(&time::format_description::well_known::Rfc3339)
-                .map_err(|e| anyhow::anyhow!(e))?,
+            created_at: crate::timestamps::rfc3339(t.created_at),
         })
     }
 }

@@ -119,10 +119,7 @@ impl VouchersApi {
             reason: status.reason.map(str::to_owned),
             balance: status.balance.map(|b| b.to_string()),
             currency: status.currency.map(|c| c.code().to_owned()),
-            expires_at: status.expires_at.and_then(|e| {
-                e.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            }),
+            expires_at: status.expires_at.map(crate::timestamps::rfc3339),
             last4: status.last4,
         })))
     }

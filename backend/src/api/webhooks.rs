@@ -8,7 +8,7 @@ use poem_openapi::{
     Object, OpenApi,
 };
 use superpayment_core::KeyKind;
-use time::{format_description::well_known::Rfc3339, OffsetDateTime};
+use time::OffsetDateTime;
 
 use super::{
     error::{ApiError, ErrorBody},
@@ -20,6 +20,7 @@ use crate::{
     secret_key_response,
     state::AppState,
     store::entities::{webhook_attempt, webhook_delivery},
+    timestamps::rfc3339,
     webhooks::{
         endpoints::{self, EndpointView, DEFAULT_ROTATION_OVERLAP},
         events::{self, EventView},
@@ -39,11 +40,6 @@ impl WebhooksApi {
     async fn caller(&self, auth: &SecretKey) -> Result<Caller, ApiError> {
         authenticate(&self.state, Some(&auth.0.token), KeyKind::Secret).await
     }
-}
-
-/// A timestamp as the merchant API writes it.
-pub(super) fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
 }
 
 /// Where to send this mode's events.
@@ -94,8 +90,8 @@ impl WebhookEndpoint {
         WebhookEndpoint {
             id: v.row.id,
             url: v.row.url,
-            mode: v.row.mode,
-            status: v.row.status,
+            mode: v.row.mode.0.as_str().into(),
+            status: v.row.status.as_str().into(),
             disabled_reason: v.row.disabled_reason,
             secret: v.secret.map(|s| s.expose().to_owned()),
             previous_secret_expires_at: previous,
@@ -180,7 +176,7 @@ pub struct EventList {
 fn delivery_body(d: webhook_delivery::Model) -> Delivery {
     Delivery {
         id: d.id,
-        status: d.status,
+        status: d.status.as_str().into(),
         attempt_count: d.attempt_count,
         next_attempt_at: d
             .next_attempt_at
@@ -199,7 +195,7 @@ fn attempt_body(a: webhook_attempt::Model) -> Attempt {
         started_at: rfc3339(a.started_at),
         duration_ms: a.duration_ms,
         status_code: a.status_code,
-        outcome: a.outcome,
+        outcome: a.outcome.as_str().into(),
         error: a.error,
         response_excerpt: a.response_excerpt,
     }
@@ -208,8 +204,8 @@ fn attempt_body(a: webhook_attempt::Model) -> Attempt {
 fn event_body(v: EventView, with_attempts: bool) -> Event {
     Event {
         id: v.event.id,
-        kind: v.event.kind,
-        mode: v.event.mode,
+        kind: v.event.kind.as_str().into(),
+        mode: v.event.mode.0.as_str().into(),
         transaction_id: v.event.transaction_id,
         created_at: rfc3339(v.event.created_at),
         payload: v.event.payload,

@@ -10,6 +10,7 @@ use sha2::Sha256;
 use superpayment_core::{crockford_encode, FieldError, Money, OrderId, ValidPayment};
 use time::OffsetDateTime;
 
+use crate::store::entities::text::AsText;
 use crate::{api::error::ApiError, auth::Caller, secret::Secret, state::AppState, store};
 
 /// The most origins one merchant may allow to embed its checkout.
@@ -249,7 +250,7 @@ pub async fn update(
         &state.db,
         store::entities::checkout_settings::Model {
             merchant_id: caller.merchant_id.clone(),
-            mode: caller.mode_str().into(),
+            mode: AsText(caller.mode),
             require_signature: patch.require_signature.unwrap_or(s.require_signature),
             allowed_origins: serde_json::to_value(&allowed_origins).map_err(anyhow::Error::from)?,
             signing_generation: generation,
@@ -275,7 +276,7 @@ pub async fn embedding_origins(state: &AppState, publishable_key: &str) -> Vec<S
             .await
             .ok()??;
         Some(
-            stored(&state.db, &merchant.id, &row.mode)
+            stored(&state.db, &merchant.id, row.mode.0.as_str())
                 .await
                 .ok()?
                 .allowed_origins,

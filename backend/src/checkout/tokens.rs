@@ -10,6 +10,7 @@ use std::{collections::HashMap, str::FromStr};
 use superpayment_core::{crockford_encode, Currency, FieldError, Money, VoucherCode, VoucherRef};
 use time::OffsetDateTime;
 
+use crate::store::entities::text::AsText;
 use crate::{
     api::error::{ApiError, DeclineReason},
     auth::Caller,
@@ -192,7 +193,7 @@ pub async fn after_payment(
                 token_hash: sha256_hex(&token),
                 voucher_id: v.id,
                 merchant_id: caller.merchant_id.clone(),
-                mode: caller.mode_str().into(),
+                mode: AsText(caller.mode),
                 last4: v.last4.clone(),
                 created_at: now,
                 expires_at,
@@ -282,8 +283,7 @@ pub async fn lookup(
                     expires_at: None,
                 });
             };
-            let currency = Currency::from_str(&v.currency)
-                .map_err(|_| anyhow::anyhow!("stored currency {} unknown", v.currency))?;
+            let currency = v.currency.0;
             let balance = Money::from_minor(v.balance_minor, currency)
                 .map_err(|e| anyhow::anyhow!("stored balance: {e}"))?;
             let probe = Money::from_minor(1, currency).map_err(|e| anyhow::anyhow!(e))?;

@@ -1,5 +1,5 @@
 //! Checking a voucher's balance and validity before paying (rate limited against guessing).
-use std::{str::FromStr, time::Duration};
+use std::time::Duration;
 
 use superpayment_core::{Currency, Money, VoucherCode};
 use time::OffsetDateTime;
@@ -54,11 +54,10 @@ pub async fn check_voucher(
         expires_at: None,
         last4: last4.clone(),
     };
-    let Some(v) = row.filter(|v| v.mode == caller.mode_str()) else {
+    let Some(v) = row.filter(|v| v.mode.0 == caller.mode) else {
         return Ok(hidden(DeclineReason::Unknown));
     };
-    let currency = Currency::from_str(&v.currency)
-        .map_err(|_| anyhow::anyhow!("stored currency {} unknown", v.currency))?;
+    let currency = v.currency.0;
     let balance = Money::from_minor(v.balance_minor, currency)
         .map_err(|e| anyhow::anyhow!("stored balance: {e}"))?;
     // Any positive amount in the voucher's own currency: checks what holds for every order.

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use superpayment_core::{split_commission, BasisPoints, ValidPayment, VoucherRef};
 use time::OffsetDateTime;
 
-use super::rules;
+use super::{rules, TransactionStatus};
+use crate::store::entities::text::AsText;
 use crate::{
     api::error::{ApiError, DeclineReason},
     auth::Caller,
@@ -21,7 +22,10 @@ use crate::{
     state::AppState,
     store::{
         self,
-        entities::{event, transaction},
+        entities::{
+            event::{self, EventKind},
+            transaction::{self, InitialStatus},
+        },
         ledger::{Account, Lines},
         payment_write::{Debit, PaymentWrite, WriteOutcome},
     },
@@ -243,7 +247,7 @@ async fn plan_and_write(
     let money = |minor: i64| crate::api::format_minor(minor, currency);
     let receipt = PaymentReceipt {
         id: txn_id.clone(),
-        status: "succeeded".into(),
+        status: TransactionStatus::Succeeded.as_str().into(),
         order_id: p.order_id.as_str().into(),
         amount: p.amount.to_string(),
         currency: currency.code().into(),
@@ -258,19 +262,17 @@ async fn plan_and_write(
                 })
             })
             .collect::<Result<_, ApiError>>()?,
-        created_at: now
-            .format(&time::format_description::well_known::Rfc3339)
-            .map_err(|e| anyhow::anyhow!(e))?,
+        created_at: crate::timestamps::rfc3339(now),
     };
     let event_id = new_id("evt");
     let write = PaymentWrite {
         transaction: transaction::Model {
             id: txn_id.clone(),
             merchant_id: caller.merchant_id.clone(),
-            mode: caller.mode_str().into(),
+            mode: AsText(caller.mode),
             order_id: p.order_id.as_str().into(),
-            status: "succeeded".into(),
-            currency: currency.code().into(),
+            status: InitialStatus::Succeeded,
+            currency: AsText(currency),
             amount_minor: p.amount.minor(),
             commission_minor: split.commission.minor(),
             net_minor: split.net.minor(),
@@ -292,12 +294,12 @@ async fn plan_and_write(
         event: event::Model {
             id: event_id.clone(),
             merchant_id: caller.merchant_id.clone(),
-            mode: caller.mode_str().into(),
-            kind: "payment.succeeded".into(),
+            mode: AsText(caller.mode),
+            kind: EventKind::PaymentSucceeded,
             transaction_id: Some(txn_id.clone()),
             payload: serde_json::json!({
                 "id": event_id,
-                "type": "payment.succeeded",
+                "type": EventKind::PaymentSucceeded.as_str(),
                 "created_at": receipt.created_at,
                 "data": {
                     "transaction": receipt,

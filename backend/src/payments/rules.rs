@@ -51,7 +51,7 @@ pub fn refusal(
     amount: Money,
     now: OffsetDateTime,
 ) -> Option<DeclineReason> {
-    let Some(v) = row.filter(|v| v.mode == mode) else {
+    let Some(v) = row.filter(|v| v.mode.0.as_str() == mode) else {
         return Some(DeclineReason::Unknown);
     };
     match v.status {
@@ -62,7 +62,7 @@ pub fn refusal(
     if v.expires_at.is_some_and(|e| e <= now) {
         return Some(DeclineReason::Expired);
     }
-    if v.currency != amount.currency().code() {
+    if v.currency.0 != amount.currency() {
         return Some(DeclineReason::CurrencyMismatch);
     }
     let Some(rules) = VoucherRules::of(v) else {
@@ -142,9 +142,10 @@ pub fn allocate(
 
 #[cfg(test)]
 mod tests {
-    use superpayment_core::Currency;
+    use superpayment_core::{Currency, Mode};
 
     use super::*;
+    use crate::store::entities::text::AsText;
 
     fn voucher(id: i64, balance: i64) -> voucher::Model {
         let now = OffsetDateTime::now_utc();
@@ -152,8 +153,8 @@ mod tests {
             id,
             code_hmac: format!("h{id}"),
             last4: format!("{id:04}"),
-            mode: "test".into(),
-            currency: "EUR".into(),
+            mode: AsText(Mode::Test),
+            currency: AsText(Currency::EUR),
             initial_minor: balance.max(1),
             balance_minor: balance,
             status: VoucherState::Active,

@@ -16,8 +16,9 @@ use std::str::FromStr;
 use sea_orm::DatabaseTransaction;
 use serde::{Deserialize, Serialize};
 use superpayment_core::{Currency, FieldError, Money, VoucherCode};
-use time::{format_description::well_known::Rfc3339, OffsetDateTime};
+use time::OffsetDateTime;
 
+use crate::store::entities::text::AsText;
 use crate::{
     api::{error::ApiError, format_minor as money},
     auth::Caller,
@@ -31,7 +32,9 @@ use crate::{
     store::{
         self,
         entities::{
-            refund, refund_allocation,
+            event::EventKind,
+            refund::{self, RefundStatus},
+            refund_allocation,
             voucher::{self, VoucherState},
         },
         ledger::{Account, Lines},
@@ -191,8 +194,7 @@ async fn write_refund(
     let txn = store::refunds::lock_transaction(tx, &caller.merchant_id, mode, &req.transaction_id)
         .await?
         .ok_or(ApiError::NotFound("transaction"))?;
-    let currency = Currency::from_str(&txn.currency)
-        .map_err(|_| anyhow::anyhow!("stored currency {} unknown", txn.currency))?;
+    let currency = txn.currency.0;
     let remaining = txn.amount_minor - txn.refunded_minor;
     let amount = match &req.amount {
         None => remaining,
@@ -327,8 +329,8 @@ async fn write_refund(
             id: refund_id.clone(),
             transaction_id: txn.id.clone(),
             merchant_id: caller.merchant_id.clone(),
-            mode: mode.into(),
-            currency: currency.code().into(),
+            mode: AsText(caller.mode),
+            currency: AsText(currency),
             amount_minor: amount,
             commission_minor: commission,
             net_minor: net,
@@ -346,7 +348,7 @@ async fn write_refund(
     let receipt = RefundReceipt {
         id: refund_id,
         transaction_id: txn.id.clone(),
-        status: "succeeded".into(),
+        status: RefundStatus::Succeeded.as_str().into(),
         amount: money(amount, currency)?,
         currency: currency.code().into(),
         commission: money(commission, currency)?,
@@ -354,7 +356,7 @@ async fn write_refund(
         reason: req.reason.clone(),
         vouchers: refunded_vouchers,
         transaction_refunded_amount: money(txn.refunded_minor + amount, currency)?,
-        created_at: now.format(&Rfc3339).map_err(anyhow::Error::from)?,
+        created_at: crate::timestamps::rfc3339(now),
     };
     // The event tells the merchant's server what happened, never a voucher code.
     let mut public = receipt.clone();
@@ -366,8 +368,8 @@ async fn write_refund(
     events::record(
         tx,
         &caller.merchant_id,
-        mode,
-        "payment.refunded",
+        caller.mode,
+        EventKind::PaymentRefunded,
         Some(&txn.id),
         serde_json::json!({
             "refund": public,
@@ -413,8 +415,8 @@ async fn issue_replacement(
             id: 0,
             code_hmac: voucher_hmac(&state.pepper, &code),
             last4: code.last4().into(),
-            mode: original.mode.clone(),
-            currency: original.currency.clone(),
+            mode: original.mode,
+            currency: original.currency,
             initial_minor: amount,
             balance_minor: amount,
             status: VoucherState::Active,
@@ -439,7 +441,7 @@ async fn issue_replacement(
             code: Some(code.formatted()),
             last4: code.last4().into(),
             amount: money(amount, currency)?,
-            expires_at: expires_at.format(&Rfc3339).map_err(anyhow::Error::from)?,
+            expires_at: crate::timestamps::rfc3339(expires_at),
         },
     ))
 }

@@ -106,7 +106,9 @@ pub async fn find_settings(
     merchant_id: &str,
     mode: &str,
 ) -> Result<Option<checkout_settings::Model>, DbErr> {
-    checkout_settings::Entity::find_by_id((merchant_id.to_owned(), mode.to_owned()))
+    checkout_settings::Entity::find()
+        .filter(checkout_settings::Column::MerchantId.eq(merchant_id))
+        .filter(checkout_settings::Column::Mode.eq(mode))
         .one(db)
         .await
 }

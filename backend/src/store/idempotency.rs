@@ -34,7 +34,7 @@ pub async fn find(
 pub async fn insert(db: &impl ConnectionTrait, row: idempotency_key::Model) -> Result<(), DbErr> {
     idempotency_key::Entity::delete_many()
         .filter(idempotency_key::Column::MerchantId.eq(row.merchant_id.clone()))
-        .filter(idempotency_key::Column::Mode.eq(row.mode.clone()))
+        .filter(idempotency_key::Column::Mode.eq(row.mode))
         .filter(idempotency_key::Column::Operation.eq(row.operation.clone()))
         .filter(idempotency_key::Column::Key.eq(row.key.clone()))
         .filter(idempotency_key::Column::ExpiresAt.lte(row.created_at))

@@ -9,7 +9,7 @@ use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 use super::{
     entities::{event, idempotency_key, redemption, transaction},
     ledger::{self, Lines},
-    payments, vouchers,
+    payments, vouchers, webhooks,
 };
 
 /// One voucher debit of a payment.
@@ -104,10 +104,10 @@ async fn write_postgres(
     let txn_values = format!(
         "({txn_id}, {}, {}, {}, {}, {}, {}, {}, {}, 0, {now})",
         b.p(t.merchant_id.clone(), "text"),
-        b.p(t.mode.clone(), "text"),
+        b.p(t.mode, "text"),
         b.p(t.order_id.clone(), "text"),
-        b.p(t.status.clone(), "text"),
-        b.p(t.currency.clone(), "text"),
+        b.p(t.status, "text"),
+        b.p(t.currency, "text"),
         b.p(t.amount_minor, "bigint"),
         b.p(t.commission_minor, "bigint"),
         b.p(t.net_minor, "bigint"),
@@ -131,8 +131,8 @@ async fn write_postgres(
         "({}, {}, {}, {}, {txn_id}, {}, {now})",
         b.p(e.id.clone(), "text"),
         b.p(e.merchant_id.clone(), "text"),
-        b.p(e.mode.clone(), "text"),
-        b.p(e.kind.clone(), "text"),
+        b.p(e.mode, "text"),
+        b.p(e.kind, "text"),
         b.p(e.payload.clone(), "jsonb"),
     );
     let idem = match &w.idempotency {
@@ -148,7 +148,7 @@ async fn write_postgres(
                 RETURNING 1
             )",
             b.p(i.merchant_id.clone(), "text"),
-            b.p(i.mode.clone(), "text"),
+            b.p(i.mode, "text"),
             b.p(i.operation.clone(), "text"),
             b.p(i.key.clone(), "text"),
             b.p(i.request_hash.clone(), "text"),
@@ -189,7 +189,7 @@ async fn write_postgres(
             VALUES {event_values}
         ){idem}
         SELECT (SELECT count(*) FROM debit) AS debited, (SELECT count(*) FROM idem) AS idem_written",
-        cur = b.p(t.currency.clone(), "text"),
+        cur = b.p(t.currency, "text"),
     );
     let row = db
         .query_one(Statement::from_sql_and_values(
@@ -239,7 +239,7 @@ async fn write_sequential(
     )
     .await?;
     ledger::post(db, "payment", Some(&t.id), &w.lines, t.created_at).await?;
-    payments::insert_event(db, w.event.clone()).await?;
+    webhooks::insert_event(db, w.event.clone()).await?;
     if let Some(i) = &w.idempotency {
         super::idempotency::insert(db, i.clone()).await?;
     }

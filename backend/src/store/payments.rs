@@ -1,7 +1,7 @@
-//! Transactions, their redemptions, stored idempotent responses and outbox events.
+//! Transactions and their redemptions.
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
 
-use super::entities::{event, redemption, transaction, voucher};
+use super::entities::{redemption, transaction, voucher};
 
 /// Inserts a transaction row. A concurrent payment of the same order waits on the unique
 /// index here and then fails with a unique violation, before touching any voucher.
@@ -58,7 +58,7 @@ pub async fn find_transaction(
     Ok(transaction::Entity::find_by_id(id.to_owned())
         .one(db)
         .await?
-        .filter(|t| t.merchant_id == merchant_id && t.mode == mode))
+        .filter(|t| t.merchant_id == merchant_id && t.mode.0.as_str() == mode))
 }
 
 /// (last4 of the voucher, amount taken) per voucher of a transaction, in the order applied.
@@ -108,20 +108,4 @@ pub async fn redemptions_of(
         .order_by_asc(redemption::Column::Position)
         .all(db)
         .await
-}
-
-/// Writes an outbox event (call inside the transaction of the change it announces).
-pub async fn insert_event(db: &impl ConnectionTrait, e: event::Model) -> Result<(), DbErr> {
-    event::Entity::insert(event::ActiveModel {
-        id: Set(e.id),
-        merchant_id: Set(e.merchant_id),
-        mode: Set(e.mode),
-        kind: Set(e.kind),
-        transaction_id: Set(e.transaction_id),
-        payload: Set(e.payload),
-        created_at: Set(e.created_at),
-    })
-    .exec_without_returning(db)
-    .await?;
-    Ok(())
 }

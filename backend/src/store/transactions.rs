@@ -6,12 +6,13 @@ use sea_orm::{
 use time::OffsetDateTime;
 
 use super::entities::{redemption, transaction};
+use crate::payments::TransactionStatus;
 
 /// Which transactions to list.
 #[derive(Debug, Default, Clone)]
 pub struct TransactionFilter {
-    /// `succeeded` (nothing refunded), `partially_refunded` or `refunded`.
-    pub status: Option<String>,
+    /// Only transactions in this status, as [`TransactionStatus::of`] derives it.
+    pub status: Option<TransactionStatus>,
     pub created_gte: Option<OffsetDateTime>,
     pub created_lt: Option<OffsetDateTime>,
     pub order_id: Option<String>,
@@ -30,21 +31,24 @@ pub async fn list(
     let mut q = transaction::Entity::find()
         .filter(transaction::Column::MerchantId.eq(merchant_id))
         .filter(transaction::Column::Mode.eq(mode));
-    match f.status.as_deref() {
-        Some("succeeded") => q = q.filter(transaction::Column::RefundedMinor.eq(0)),
-        Some("partially_refunded") => {
+    // The same derivation as `TransactionStatus::from_amounts`, in SQL.
+    match f.status {
+        Some(TransactionStatus::Succeeded) => {
+            q = q.filter(transaction::Column::RefundedMinor.eq(0))
+        }
+        Some(TransactionStatus::PartiallyRefunded) => {
             q = q.filter(transaction::Column::RefundedMinor.gt(0)).filter(
                 Expr::col(transaction::Column::RefundedMinor)
                     .lt(Expr::col(transaction::Column::AmountMinor)),
             )
         }
-        Some("refunded") => {
+        Some(TransactionStatus::Refunded) => {
             q = q.filter(
                 Expr::col(transaction::Column::RefundedMinor)
                     .eq(Expr::col(transaction::Column::AmountMinor)),
             )
         }
-        _ => {}
+        None => {}
     }
     if let Some(t) = f.created_gte {
         q = q.filter(transaction::Column::CreatedAt.gte(t));

@@ -157,7 +157,10 @@ pub async fn set_blocked(
 
 #[cfg(test)]
 mod tests {
+    use superpayment_core::{Currency, Mode};
+
     use super::*;
+    use crate::store::entities::text::AsText;
 
     async fn database() -> sea_orm::DatabaseConnection {
         let db = crate::store::connect("sqlite::memory:", 1).await.unwrap();
@@ -171,8 +174,8 @@ mod tests {
             id: 0,
             code_hmac: hmac.into(),
             last4: "0000".into(),
-            mode: "test".into(),
-            currency: "EUR".into(),
+            mode: AsText(Mode::Test),
+            currency: AsText(Currency::EUR),
             initial_minor: 100,
             balance_minor: 0,
             status,

@@ -5,7 +5,11 @@ use sea_orm::{
 };
 use time::OffsetDateTime;
 
-use super::entities::{event, webhook_attempt, webhook_delivery, webhook_endpoint};
+use super::entities::{
+    event, webhook_attempt,
+    webhook_delivery::{self, DeliveryStatus},
+    webhook_endpoint::{self, EndpointStatus},
+};
 
 /// The endpoint of a merchant in one mode.
 pub async fn find_endpoint(
@@ -53,7 +57,10 @@ pub async fn set_endpoint_url(
 ) -> Result<(), DbErr> {
     webhook_endpoint::Entity::update_many()
         .col_expr(webhook_endpoint::Column::Url, Expr::value(url))
-        .col_expr(webhook_endpoint::Column::Status, Expr::value("enabled"))
+        .col_expr(
+            webhook_endpoint::Column::Status,
+            Expr::value(EndpointStatus::Enabled),
+        )
         .col_expr(
             webhook_endpoint::Column::DisabledReason,
             Expr::value(Option::<String>::None),
@@ -106,24 +113,30 @@ pub async fn disable_endpoint(
 ) -> Result<bool, DbErr> {
     let tx = super::begin(db).await?;
     let res = webhook_endpoint::Entity::update_many()
-        .col_expr(webhook_endpoint::Column::Status, Expr::value("disabled"))
+        .col_expr(
+            webhook_endpoint::Column::Status,
+            Expr::value(EndpointStatus::Disabled),
+        )
         .col_expr(
             webhook_endpoint::Column::DisabledReason,
             Expr::value(reason),
         )
         .col_expr(webhook_endpoint::Column::UpdatedAt, Expr::value(now))
         .filter(webhook_endpoint::Column::Id.eq(id))
-        .filter(webhook_endpoint::Column::Status.eq("enabled"))
+        .filter(webhook_endpoint::Column::Status.eq(EndpointStatus::Enabled))
         .exec(&tx)
         .await?;
     webhook_delivery::Entity::update_many()
-        .col_expr(webhook_delivery::Column::Status, Expr::value("canceled"))
+        .col_expr(
+            webhook_delivery::Column::Status,
+            Expr::value(DeliveryStatus::Canceled),
+        )
         .col_expr(
             webhook_delivery::Column::NextAttemptAt,
             Expr::value(Option::<OffsetDateTime>::None),
         )
         .filter(webhook_delivery::Column::EndpointId.eq(id))
-        .filter(webhook_delivery::Column::Status.eq("pending"))
+        .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending))
         .exec(&tx)
         .await?;
     tx.commit().await?;
@@ -302,7 +315,7 @@ pub async fn load_delivery(
 /// What an attempt changed about its delivery.
 #[derive(Debug, Clone)]
 pub struct DeliveryUpdate {
-    pub status: &'static str,
+    pub status: DeliveryStatus,
     pub next_attempt_at: Option<OffsetDateTime>,
 }
 
@@ -346,7 +359,7 @@ pub async fn record_attempt(
             Expr::value(started),
         )
         .filter(webhook_delivery::Column::Id.eq(delivery_id))
-        .filter(webhook_delivery::Column::Status.eq("pending"))
+        .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending))
         .filter(webhook_delivery::Column::AttemptCount.eq(number - 1))
         .exec(&tx)
         .await?;
@@ -357,7 +370,10 @@ pub async fn record_attempt(
 /// Ends a delivery without an attempt (its endpoint was disabled or removed meanwhile).
 pub async fn cancel_delivery(db: &impl ConnectionTrait, id: i64) -> Result<(), DbErr> {
     webhook_delivery::Entity::update_many()
-        .col_expr(webhook_delivery::Column::Status, Expr::value("canceled"))
+        .col_expr(
+            webhook_delivery::Column::Status,
+            Expr::value(DeliveryStatus::Canceled),
+        )
         .col_expr(
             webhook_delivery::Column::NextAttemptAt,
             Expr::value(Option::<OffsetDateTime>::None),
@@ -380,8 +396,8 @@ pub async fn insert_delivery(
         event_id: Set(event.id.clone()),
         endpoint_id: Set(endpoint_id.to_owned()),
         merchant_id: Set(event.merchant_id.clone()),
-        mode: Set(event.mode.clone()),
-        status: Set("pending".into()),
+        mode: Set(event.mode),
+        status: Set(DeliveryStatus::Pending),
         attempt_count: Set(0),
         next_attempt_at: Set(Some(now)),
         last_attempt_at: Set(None),

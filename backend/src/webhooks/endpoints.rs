@@ -9,12 +9,19 @@ use super::{
     events,
     secrets::SigningSecret,
 };
+use crate::store::entities::text::AsText;
 use crate::{
     api::error::ApiError,
     auth::Caller,
     ids::new_id,
     state::AppState,
-    store::{self, entities::webhook_endpoint},
+    store::{
+        self,
+        entities::{
+            event::EventKind,
+            webhook_endpoint::{self, EndpointStatus},
+        },
+    },
 };
 
 /// Longest overlap during which a rotated-out secret still signs.
@@ -63,7 +70,7 @@ pub async fn set_endpoint(
     let row = match existing {
         Some(mut row) => {
             row.url = dest.url.to_string();
-            row.status = "enabled".into();
+            row.status = EndpointStatus::Enabled;
             row.disabled_reason = None;
             row.updated_at = now;
             store::webhooks::set_endpoint_url(&state.db, &row.id, &row.url, now).await?;
@@ -76,11 +83,11 @@ pub async fn set_endpoint(
                 secret_ciphertext: settings.cipher.encrypt(&secret, &id)?,
                 id,
                 merchant_id: caller.merchant_id.clone(),
-                mode: caller.mode_str().into(),
+                mode: AsText(caller.mode),
                 url: dest.url.to_string(),
                 previous_secret_ciphertext: None,
                 previous_secret_expires_at: None,
-                status: "enabled".into(),
+                status: EndpointStatus::Enabled,
                 disabled_reason: None,
                 created_at: now,
                 updated_at: now,
@@ -169,7 +176,7 @@ pub async fn rotate_secret(
 /// Queues a `webhook.test` event to the caller's endpoint; returns the event id.
 pub async fn send_test_event(state: &AppState, caller: &Caller) -> Result<String, ApiError> {
     let endpoint = get_endpoint(state, caller).await?;
-    if endpoint.row.status != "enabled" {
+    if endpoint.row.status != EndpointStatus::Enabled {
         return Err(ApiError::InvalidRequest(vec![FieldError {
             field: "url".into(),
             code: "webhook_endpoint_disabled",
@@ -179,8 +186,8 @@ pub async fn send_test_event(state: &AppState, caller: &Caller) -> Result<String
     let id = events::record(
         &state.db,
         &caller.merchant_id,
-        caller.mode_str(),
-        "webhook.test",
+        caller.mode,
+        EventKind::WebhookTest,
         None,
         serde_json::json!({"message": "A test event from SuperPayment."}),
         OffsetDateTime::now_utc(),

@@ -1,6 +1,7 @@
 //! Events: writing them to the outbox, listing and retrieving them, redelivering on demand.
 use sea_orm::ConnectionTrait;
-use time::{format_description::well_known::Rfc3339, OffsetDateTime};
+use superpayment_core::Mode;
+use time::OffsetDateTime;
 
 use crate::{
     api::error::ApiError,
@@ -9,7 +10,12 @@ use crate::{
     state::AppState,
     store::{
         self,
-        entities::{event, webhook_attempt, webhook_delivery},
+        entities::{
+            event::{self, EventKind},
+            text::AsText,
+            webhook_attempt, webhook_delivery,
+            webhook_endpoint::EndpointStatus,
+        },
     },
 };
 
@@ -21,27 +27,27 @@ pub const MAX_PAGE: u64 = 100;
 pub async fn record(
     db: &impl ConnectionTrait,
     merchant_id: &str,
-    mode: &str,
-    kind: &str,
+    mode: Mode,
+    kind: EventKind,
     transaction_id: Option<&str>,
     data: serde_json::Value,
     now: OffsetDateTime,
 ) -> Result<String, ApiError> {
     let id = new_id("evt");
-    let created_at = now.format(&Rfc3339).map_err(anyhow::Error::from)?;
+    let created_at = crate::timestamps::rfc3339(now);
     store::webhooks::insert_event(
         db,
         event::Model {
             id: id.clone(),
             merchant_id: merchant_id.into(),
-            mode: mode.into(),
-            kind: kind.into(),
+            mode: AsText(mode),
+            kind,
             transaction_id: transaction_id.map(str::to_owned),
             payload: serde_json::json!({
                 "id": id,
-                "type": kind,
+                "type": kind.as_str(),
                 "created_at": created_at,
-                "mode": mode,
+                "mode": mode.as_str(),
                 "data": data,
             }),
             created_at: now,
@@ -122,7 +128,7 @@ pub async fn redeliver(state: &AppState, caller: &Caller, id: &str) -> Result<i6
     let endpoint =
         store::webhooks::find_endpoint(&state.db, &caller.merchant_id, caller.mode_str())
             .await?
-            .filter(|e| e.status == "enabled")
+            .filter(|e| e.status == EndpointStatus::Enabled)
             .ok_or_else(|| {
                 ApiError::InvalidRequest(vec![superpayment_core::FieldError {
                     field: "id".into(),

@@ -100,7 +100,12 @@ pub async fn reencrypt_all(
         }
     }
     for row in store::sealed::sealed_idempotency(db).await? {
-        let aad = idempotency_body_aad(&row.merchant_id, &row.mode, &row.operation, &row.key);
+        let aad = idempotency_body_aad(
+            &row.merchant_id,
+            row.mode.0.as_str(),
+            &row.operation,
+            &row.key,
+        );
         // Unbound (`v1:`) answers stay unbound: the code that reads them may not bind yet.
         let bound = row.response_body.starts_with("v2:");
         match plan(&row.response_body, old, current, &aad, bound)? {

@@ -1,8 +1,7 @@
 //! The delivery loop: relay new events, claim due deliveries, POST them signed, record.
-use std::{future::Future, str::FromStr, sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use sea_orm::DatabaseConnection;
-use superpayment_core::Mode;
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 
@@ -15,7 +14,12 @@ use super::{
 };
 use crate::store::{
     self,
-    entities::{event, webhook_attempt, webhook_delivery, webhook_endpoint},
+    entities::{
+        event,
+        webhook_attempt::{self, AttemptOutcome},
+        webhook_delivery::{self, DeliveryStatus},
+        webhook_endpoint::{self, EndpointStatus},
+    },
     webhooks::DeliveryUpdate,
 };
 
@@ -145,10 +149,10 @@ impl Worker {
         let span = tracing::Span::current();
         span.record("event_id", event.id.as_str());
         span.record("merchant_id", delivery.merchant_id.as_str());
-        if delivery.status != "pending" {
+        if delivery.status != DeliveryStatus::Pending {
             return Ok(());
         }
-        if endpoint.status != "enabled" {
+        if endpoint.status != EndpointStatus::Enabled {
             store::webhooks::cancel_delivery(&self.db, id).await?;
             return Ok(());
         }
@@ -166,7 +170,7 @@ impl Worker {
         endpoint: &webhook_endpoint::Model,
         started: OffsetDateTime,
     ) -> anyhow::Result<AttemptResult> {
-        let mode = Mode::from_str(&endpoint.mode).map_err(|_| anyhow::anyhow!("stored mode"))?;
+        let mode = endpoint.mode.0;
         let secrets = match self.secrets(endpoint, started) {
             Ok(s) => s,
             // A wrong WEBHOOK_ENCRYPTION_KEY: count it as a failed attempt, so the delivery
@@ -284,25 +288,25 @@ impl Worker {
             AttemptResult::Response { status, excerpt } => (
                 Some(i32::from(*status)),
                 if (200..300).contains(status) {
-                    "succeeded"
+                    AttemptOutcome::Succeeded
                 } else {
-                    "failed"
+                    AttemptOutcome::Failed
                 },
                 None,
                 Some(excerpt.clone()),
             ),
-            AttemptResult::Failed(e) => (None, "failed", Some(e.clone()), None),
-            AttemptResult::Refused(e) => (None, "refused", Some(e.to_string()), None),
+            AttemptResult::Failed(e) => (None, AttemptOutcome::Failed, Some(e.clone()), None),
+            AttemptResult::Refused(e) => (None, AttemptOutcome::Refused, Some(e.to_string()), None),
         };
         let gone = matches!(result, AttemptResult::Response { status: 410, .. });
-        let update = if outcome == "succeeded" {
+        let update = if outcome == AttemptOutcome::Succeeded {
             DeliveryUpdate {
-                status: "succeeded",
+                status: DeliveryStatus::Succeeded,
                 next_attempt_at: None,
             }
         } else if gone {
             DeliveryUpdate {
-                status: "failed",
+                status: DeliveryStatus::Failed,
                 next_attempt_at: None,
             }
         } else {
@@ -311,11 +315,11 @@ impl Worker {
                 .next_delay(usize::try_from(number).unwrap_or(usize::MAX))
             {
                 Some(delay) => DeliveryUpdate {
-                    status: "pending",
+                    status: DeliveryStatus::Pending,
                     next_attempt_at: Some(OffsetDateTime::now_utc() + delay),
                 },
                 None => DeliveryUpdate {
-                    status: "failed",
+                    status: DeliveryStatus::Failed,
                     next_attempt_at: None,
                 },
             }
@@ -324,8 +328,8 @@ impl Worker {
             delivery_id = delivery.id,
             attempt = number,
             status_code,
-            outcome,
-            next = update.status,
+            outcome = outcome.as_str(),
+            next = update.status.as_str(),
             duration_ms,
             "webhook attempt"
         );
@@ -340,7 +344,7 @@ impl Worker {
                 started_at: started,
                 duration_ms,
                 status_code,
-                outcome: outcome.into(),
+                outcome,
                 error,
                 response_excerpt: excerpt,
             },

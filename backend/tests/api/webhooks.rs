@@ -483,7 +483,10 @@ async fn test_mode_loopback_endpoints_are_for_the_embedded_default_only() {
 #[tokio::test]
 async fn a_late_attempt_record_never_undoes_what_another_worker_recorded() {
     use superpayment_backend::store::{
-        entities::webhook_attempt,
+        entities::{
+            webhook_attempt::{self, AttemptOutcome},
+            webhook_delivery::DeliveryStatus,
+        },
         webhooks::{dispatch_events, record_attempt, DeliveryUpdate},
     };
     let app = TestApp::spawn_with(&[
@@ -506,7 +509,7 @@ async fn a_late_attempt_record_never_undoes_what_another_worker_recorded() {
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
-    let attempt = |outcome: &str, status_code: Option<i32>| webhook_attempt::Model {
+    let attempt = |outcome: AttemptOutcome, status_code: Option<i32>| webhook_attempt::Model {
         id: 0,
         delivery_id: claimed[0],
         event_id: event.clone(),
@@ -515,25 +518,27 @@ async fn a_late_attempt_record_never_undoes_what_another_worker_recorded() {
         started_at: now,
         duration_ms: 1,
         status_code,
-        outcome: outcome.into(),
+        outcome,
         error: None,
         response_excerpt: None,
     };
     let succeeded = DeliveryUpdate {
-        status: "succeeded",
+        status: DeliveryStatus::Succeeded,
         next_attempt_at: None,
     };
-    assert!(
-        record_attempt(&db, attempt("succeeded", Some(200)), succeeded)
-            .await
-            .unwrap()
-    );
+    assert!(record_attempt(
+        &db,
+        attempt(AttemptOutcome::Succeeded, Some(200)),
+        succeeded
+    )
+    .await
+    .unwrap());
     let retry = DeliveryUpdate {
-        status: "pending",
+        status: DeliveryStatus::Pending,
         next_attempt_at: Some(now),
     };
     assert!(
-        !record_attempt(&db, attempt("failed", Some(500)), retry)
+        !record_attempt(&db, attempt(AttemptOutcome::Failed, Some(500)), retry)
             .await
             .unwrap(),
         "the late record must not move the delivery"

@@ -1,17 +1,45 @@
 //! An outbox event, written in the same database transaction as the change it announces.
 use sea_orm::entity::prelude::*;
 
+use super::text::ModeColumn;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "events")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     pub merchant_id: String,
-    pub mode: String,
-    pub kind: String,
+    pub mode: ModeColumn,
+    pub kind: EventKind,
     pub transaction_id: Option<String>,
     pub payload: Json,
     pub created_at: TimeDateTimeWithTimeZone,
+}
+
+/// What an event announces; stored as text, sent as the payload's `type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum EventKind {
+    /// A payment was made.
+    #[sea_orm(string_value = "payment.succeeded")]
+    PaymentSucceeded,
+    /// Part or all of a payment was refunded.
+    #[sea_orm(string_value = "payment.refunded")]
+    PaymentRefunded,
+    /// Sent on request to check an endpoint.
+    #[sea_orm(string_value = "webhook.test")]
+    WebhookTest,
+}
+
+impl EventKind {
+    /// The wire name (`type` in the payload).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PaymentSucceeded => "payment.succeeded",
+            Self::PaymentRefunded => "payment.refunded",
+            Self::WebhookTest => "webhook.test",
+        }
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,13 +1,15 @@
 //! A stored response for an Idempotency-Key, replayed for 24 hours.
 use sea_orm::entity::prelude::*;
 
+use super::text::ModeColumn;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "idempotency_keys")]
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub merchant_id: String,
-    pub mode: String,
+    pub mode: ModeColumn,
     /// The operation the key was used for (`payment`, `refund`): keys are scoped by it.
     pub operation: String,
     pub key: String,

@@ -8,8 +8,30 @@ pub struct Model {
     pub id: String,
     pub name: String,
     pub commission_bps: i32,
-    pub status: String,
+    pub status: MerchantStatus,
     pub created_at: TimeDateTimeWithTimeZone,
+}
+
+/// Whether a merchant's keys are accepted; stored as text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum MerchantStatus {
+    /// Its keys work.
+    #[sea_orm(string_value = "active")]
+    Active,
+    /// Set by an operator: every key is refused (403 `merchant_disabled`).
+    #[sea_orm(string_value = "disabled")]
+    Disabled,
+}
+
+impl MerchantStatus {
+    /// The text stored and shown to operators.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Disabled => "disabled",
+        }
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -10,6 +10,7 @@ pub mod redemption;
 pub mod refund;
 pub mod refund_allocation;
 pub mod remembered_voucher;
+pub mod text;
 pub mod transaction;
 pub mod voucher;
 pub mod webhook_attempt;

@@ -1,6 +1,8 @@
 //! A remembered-voucher token: its SHA-256, the voucher it stands for and where it may pay.
 use sea_orm::entity::prelude::*;
 
+use super::text::ModeColumn;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "remembered_vouchers")]
 pub struct Model {
@@ -9,7 +11,7 @@ pub struct Model {
     pub token_hash: String,
     pub voucher_id: i64,
     pub merchant_id: String,
-    pub mode: String,
+    pub mode: ModeColumn,
     pub last4: String,
     pub created_at: TimeDateTimeWithTimeZone,
     pub expires_at: TimeDateTimeWithTimeZone,

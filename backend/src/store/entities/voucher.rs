@@ -1,6 +1,8 @@
 //! A voucher: only the HMAC of its code and its last 4 symbols are stored.
 use sea_orm::entity::prelude::*;
 
+use super::text::{CurrencyColumn, ModeColumn};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "vouchers")]
 pub struct Model {
@@ -8,8 +10,8 @@ pub struct Model {
     pub id: i64,
     pub code_hmac: String,
     pub last4: String,
-    pub mode: String,
-    pub currency: String,
+    pub mode: ModeColumn,
+    pub currency: CurrencyColumn,
     pub initial_minor: i64,
     pub balance_minor: i64,
     pub status: VoucherState,
@@ -32,6 +34,17 @@ pub enum VoucherState {
     /// A single-use voucher that paid once (until its payment is refunded in full).
     #[sea_orm(string_value = "used")]
     Used,
+}
+
+impl VoucherState {
+    /// The text stored and shown to operators.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Blocked => "blocked",
+            Self::Used => "used",
+        }
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

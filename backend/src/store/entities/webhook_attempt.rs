@@ -13,9 +13,35 @@ pub struct Model {
     pub started_at: TimeDateTimeWithTimeZone,
     pub duration_ms: i64,
     pub status_code: Option<i32>,
-    pub outcome: String,
+    pub outcome: AttemptOutcome,
     pub error: Option<String>,
     pub response_excerpt: Option<String>,
+}
+
+/// How one attempt ended; stored as text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum AttemptOutcome {
+    /// The endpoint answered 2xx.
+    #[sea_orm(string_value = "succeeded")]
+    Succeeded,
+    /// Another answer, a timeout or a connection failure.
+    #[sea_orm(string_value = "failed")]
+    Failed,
+    /// Not sent: the destination is not allowed (e.g. a private address in live mode).
+    #[sea_orm(string_value = "refused")]
+    Refused,
+}
+
+impl AttemptOutcome {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Refused => "refused",
+        }
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
