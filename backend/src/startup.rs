@@ -112,13 +112,17 @@ impl Application {
         let api_service = api::service(&state, &format!("{}/api", public.trim_end_matches('/')));
         let docs = api_service.swagger_ui();
         let spec = Arc::new(api::spec_json(&state));
+        let documented = Arc::new(api::documented::Documented::build(
+            &serde_json::from_str(&spec).context("reading the generated spec")?,
+        ));
         let app = crate::web::mount(Route::new(), &args)
             .nest(
                 "/api",
                 api_service
                     .with(NormalizePath::new(TrailingSlash::Trim))
                     .with(api::body_limit::BodyLimit::new(64 * 1024))
-                    .catch_all_error(api::framework_error),
+                    .catch_all_error(api::framework_error)
+                    .with(api::documented::CheckAnswers(documented)),
             )
             .at("/openapi.json", get(openapi_json).data(spec))
             .nest("/docs", docs)

@@ -202,6 +202,11 @@ fn invalid(field: &str, code: &'static str, message: impl Into<String>) -> ApiEr
     }])
 }
 
+/// The refusal of an unknown mode, for the documentation.
+pub fn invalid_mode_example() -> ApiError {
+    parse_mode(Some("production")).expect_err("only test and live are modes")
+}
+
 fn parse_mode(mode: Option<&str>) -> Result<Mode, ApiError> {
     mode.map_or(Ok(Mode::Test), |m| {
         Mode::from_str(m)

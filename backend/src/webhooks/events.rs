@@ -2,8 +2,8 @@
 use sea_orm::ConnectionTrait;
 use time::{format_description::well_known::Rfc3339, OffsetDateTime};
 
+use super::WebhookError;
 use crate::{
-    api::error::ApiError,
     auth::Caller,
     ids::new_id,
     state::AppState,
@@ -26,9 +26,9 @@ pub async fn record(
     transaction_id: Option<&str>,
     data: serde_json::Value,
     now: OffsetDateTime,
-) -> Result<String, ApiError> {
+) -> anyhow::Result<String> {
     let id = new_id("evt");
-    let created_at = now.format(&Rfc3339).map_err(anyhow::Error::from)?;
+    let created_at = now.format(&Rfc3339)?;
     store::webhooks::insert_event(
         db,
         event::Model {
@@ -66,7 +66,7 @@ pub async fn list(
     kind: Option<&str>,
     starting_after: Option<&str>,
     limit: u64,
-) -> Result<(Vec<EventView>, bool), ApiError> {
+) -> Result<(Vec<EventView>, bool), WebhookError> {
     let limit = limit.clamp(1, MAX_PAGE);
     let mut rows = store::webhooks::list_events(
         &state.read_db,
@@ -98,11 +98,15 @@ pub async fn list(
 
 /// One of the caller's events with its deliveries and attempts; another merchant's or
 /// mode's event is simply not found.
-pub async fn retrieve(state: &AppState, caller: &Caller, id: &str) -> Result<EventView, ApiError> {
+pub async fn retrieve(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<EventView, WebhookError> {
     let event =
         store::webhooks::find_event(&state.read_db, &caller.merchant_id, caller.mode_str(), id)
             .await?
-            .ok_or(ApiError::NotFound("event"))?;
+            .ok_or(WebhookError::EventNotFound)?;
     let deliveries =
         store::webhooks::deliveries_of(&state.read_db, std::slice::from_ref(&event.id)).await?;
     let attempts = store::webhooks::attempts_of(&state.read_db, &event.id).await?;
@@ -115,21 +119,15 @@ pub async fn retrieve(state: &AppState, caller: &Caller, id: &str) -> Result<Eve
 
 /// Queues a new delivery of one of the caller's events to its current endpoint, due now.
 #[tracing::instrument(skip_all, fields(merchant_id = %caller.merchant_id, event_id = %id))]
-pub async fn redeliver(state: &AppState, caller: &Caller, id: &str) -> Result<i64, ApiError> {
+pub async fn redeliver(state: &AppState, caller: &Caller, id: &str) -> Result<i64, WebhookError> {
     let event = store::webhooks::find_event(&state.db, &caller.merchant_id, caller.mode_str(), id)
         .await?
-        .ok_or(ApiError::NotFound("event"))?;
+        .ok_or(WebhookError::EventNotFound)?;
     let endpoint =
         store::webhooks::find_endpoint(&state.db, &caller.merchant_id, caller.mode_str())
             .await?
             .filter(|e| e.status == "enabled")
-            .ok_or_else(|| {
-                ApiError::InvalidRequest(vec![superpayment_core::FieldError {
-                    field: "id".into(),
-                    code: "no_enabled_webhook_endpoint",
-                    message: "There is no enabled webhook endpoint to deliver to.".into(),
-                }])
-            })?;
+            .ok_or(WebhookError::NoEnabledEndpoint)?;
     let delivery = store::webhooks::insert_delivery(
         &state.db,
         &event,
