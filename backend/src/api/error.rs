@@ -388,7 +388,11 @@ macro_rules! secret_key_response {
 }
 
 /// A 400 naming one field.
-fn invalid(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> ApiError {
+pub(crate) fn invalid(
+    field: impl Into<String>,
+    code: &'static str,
+    message: impl Into<String>,
+) -> ApiError {
     ApiError::InvalidRequest(vec![FieldError::new(field, code, message)])
 }
 

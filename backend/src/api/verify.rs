@@ -180,11 +180,7 @@ impl TransactionsApi {
         let order_id = match body.order_id.as_deref().map(OrderId::parse) {
             Some(Ok(o)) => Some(o),
             Some(Err(e)) => {
-                errors.push(FieldError {
-                    field: "order_id".into(),
-                    code: e.code(),
-                    message: e.to_string(),
-                });
+                errors.push(FieldError::new("order_id", e.code(), e.to_string()));
                 None
             }
             None => None,
@@ -192,11 +188,11 @@ impl TransactionsApi {
         let expected_currency = match body.expected_currency.as_deref().map(Currency::from_str) {
             Some(Ok(c)) => Some(c),
             Some(Err(e)) => {
-                errors.push(FieldError {
-                    field: "expected_currency".into(),
-                    code: e.code(),
-                    message: e.to_string(),
-                });
+                errors.push(FieldError::new(
+                    "expected_currency",
+                    e.code(),
+                    e.to_string(),
+                ));
                 None
             }
             None => None,

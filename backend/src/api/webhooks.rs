@@ -305,11 +305,11 @@ pub fn page_limit(limit: Option<u64>) -> Result<u64, ApiError> {
         None => Ok(20),
         Some(l @ 1..=100) => Ok(l),
         Some(_) => Err(ApiError::InvalidRequest(vec![
-            superpayment_core::FieldError {
-                field: "limit".into(),
-                code: "invalid_limit",
-                message: "limit must be between 1 and 100.".into(),
-            },
+            superpayment_core::FieldError::new(
+                "limit",
+                "invalid_limit",
+                "limit must be between 1 and 100.",
+            ),
         ])),
     }
 }

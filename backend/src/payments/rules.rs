@@ -221,7 +221,13 @@ mod tests {
             OffsetDateTime::now_utc(),
         )
         .unwrap_err();
-        assert_eq!(err.code(), "insufficient_balance");
+        assert!(matches!(
+            err,
+            PayError::Declined {
+                reason: DeclineReason::InsufficientBalance,
+                ..
+            }
+        ));
     }
 
     #[test]
