@@ -1,12 +1,13 @@
 //! Operator actions shared by the CLI and /api/admin: merchants, keys, voucher issuance, blocking.
 use sea_orm::DatabaseConnection;
 use serde_json::Value;
-use superpayment_core::{ApiKey, BasisPoints, Currency, KeyKind, Mode, Money, VoucherCode};
+use superpayment_core::{
+    ApiKey, BasisPoints, Currency, FieldError, KeyKind, Mode, Money, VoucherCode,
+};
 use time::OffsetDateTime;
 
 use crate::store::entities::text::AsText;
 use crate::{
-    api::error::ApiError,
     crypto::{random_bytes, sha256_hex, voucher_hmac},
     ids::new_id,
     payments::rules::VoucherRules,
@@ -21,6 +22,74 @@ use crate::{
         ledger::{Account, Lines},
     },
 };
+
+/// Why an operator action was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// A field is not valid (`FieldError` says which and why).
+    #[error("invalid request")]
+    Invalid(FieldError),
+    /// No such merchant.
+    #[error("merchant not found")]
+    MerchantNotFound,
+    /// No voucher with this code.
+    #[error("voucher not found")]
+    VoucherNotFound,
+    /// Anything unexpected.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sea_orm::DbErr> for AdminError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        AdminError::Internal(err.into())
+    }
+}
+
+impl AdminError {
+    /// Each way creating a merchant is refused, for the documentation.
+    pub fn merchant_examples() -> impl Iterator<Item = AdminError> {
+        let commission = BasisPoints::new(10_001)
+            .err()
+            .map(|e| field_error("commission_bps", e.code(), &e.to_string()));
+        std::iter::once(field_error("name", "invalid_name", INVALID_NAME)).chain(commission)
+    }
+
+    /// Each way an issuance is refused beyond the amount and currency, for the
+    /// documentation.
+    pub fn issue_examples() -> impl Iterator<Item = AdminError> {
+        [
+            field_error("count", "invalid_count", &invalid_count()),
+            field_error("expires_at", "expiry_in_past", EXPIRY_IN_PAST),
+            field_error("merchant_id", "unknown_merchant", UNKNOWN_MERCHANT),
+            field_error("count", "amount_too_large", TOTAL_TOO_LARGE),
+        ]
+        .into_iter()
+    }
+
+    /// Each way blocking is refused, for the documentation.
+    pub fn block_examples() -> impl Iterator<Item = AdminError> {
+        [
+            field_error("code", "voucher_used", VOUCHER_USED),
+            AdminError::VoucherNotFound,
+        ]
+        .into_iter()
+    }
+}
+
+const INVALID_NAME: &str = "The name must have 1 to 200 characters.";
+const EXPIRY_IN_PAST: &str = "expires_at must be in the future.";
+const UNKNOWN_MERCHANT: &str = "No such merchant.";
+const TOTAL_TOO_LARGE: &str = "count x amount is too large.";
+const VOUCHER_USED: &str = "A used single-use voucher cannot change status.";
+
+fn invalid_count() -> String {
+    format!("count must be between 1 and {MAX_ISSUE_COUNT}.")
+}
+
+fn field_error(field: &str, code: &'static str, message: &str) -> AdminError {
+    AdminError::Invalid(FieldError::new(field, code, message))
+}
 
 /// Largest batch of vouchers one call may issue.
 pub const MAX_ISSUE_COUNT: u32 = 10_000;
@@ -40,14 +109,10 @@ pub async fn create_merchant(
     name: &str,
     commission_bps: u32,
     mode: Mode,
-) -> Result<NewMerchant, ApiError> {
+) -> Result<NewMerchant, AdminError> {
     let name = name.trim();
     if name.is_empty() || name.len() > 200 {
-        return Err(field_error(
-            "name",
-            "invalid_name",
-            "The name must have 1 to 200 characters.",
-        ));
+        return Err(field_error("name", "invalid_name", INVALID_NAME));
     }
     let bps = BasisPoints::new(commission_bps)
         .map_err(|e| field_error("commission_bps", e.code(), &e.to_string()))?;
@@ -77,10 +142,10 @@ pub async fn create_keys(
     db: &DatabaseConnection,
     merchant_id: &str,
     mode: Mode,
-) -> Result<(ApiKey, ApiKey), ApiError> {
+) -> Result<(ApiKey, ApiKey), AdminError> {
     store::merchants::find_merchant(db, merchant_id)
         .await?
-        .ok_or(ApiError::NotFound("merchant"))?;
+        .ok_or(AdminError::MerchantNotFound)?;
     let now = OffsetDateTime::now_utc();
     let tx = store::begin(db).await?;
     let pk = insert_key(&tx, merchant_id, KeyKind::Publishable, mode, now).await?;
@@ -95,7 +160,7 @@ async fn insert_key(
     kind: KeyKind,
     mode: Mode,
     now: OffsetDateTime,
-) -> Result<ApiKey, ApiError> {
+) -> Result<ApiKey, AdminError> {
     let key = ApiKey::generate(kind, mode, random_bytes::<20>());
     store::merchants::insert_key(
         db,
@@ -146,23 +211,15 @@ pub async fn issue_vouchers(
     db: &DatabaseConnection,
     pepper: &Secret<String>,
     spec: IssueSpec,
-) -> Result<Vec<IssuedVoucher>, ApiError> {
+) -> Result<Vec<IssuedVoucher>, AdminError> {
     let amount = Money::parse(&spec.amount, spec.currency)
         .map_err(|e| field_error("amount", e.code(), &e.to_string()))?;
     if spec.count == 0 || spec.count > MAX_ISSUE_COUNT {
-        return Err(field_error(
-            "count",
-            "invalid_count",
-            &format!("count must be between 1 and {MAX_ISSUE_COUNT}."),
-        ));
+        return Err(field_error("count", "invalid_count", &invalid_count()));
     }
     let now = OffsetDateTime::now_utc();
     if spec.expires_at.is_some_and(|e| e <= now) {
-        return Err(field_error(
-            "expires_at",
-            "expiry_in_past",
-            "expires_at must be in the future.",
-        ));
+        return Err(field_error("expires_at", "expiry_in_past", EXPIRY_IN_PAST));
     }
     if let Some(merchants) = &spec.rules.merchants {
         for m in merchants {
@@ -170,7 +227,7 @@ pub async fn issue_vouchers(
                 return Err(field_error(
                     "merchant_id",
                     "unknown_merchant",
-                    "No such merchant.",
+                    UNKNOWN_MERCHANT,
                 ));
             }
         }
@@ -202,7 +259,7 @@ pub async fn issue_vouchers(
     let total = amount
         .minor()
         .checked_mul(i64::from(spec.count))
-        .ok_or_else(|| field_error("count", "amount_too_large", "count x amount is too large."))?;
+        .ok_or_else(|| field_error("count", "amount_too_large", TOTAL_TOO_LARGE))?;
     let mut lines = Lines::new(spec.mode.as_str(), spec.currency.code());
     for id in &ids {
         lines.add(
@@ -233,28 +290,18 @@ pub async fn set_voucher_blocked(
     pepper: &Secret<String>,
     code: &VoucherCode,
     blocked: bool,
-) -> Result<i64, ApiError> {
+) -> Result<i64, AdminError> {
     let hmac = voucher_hmac(pepper, code);
     match store::vouchers::set_blocked(db, &hmac, blocked, OffsetDateTime::now_utc()).await? {
         store::vouchers::BlockChange::Applied(id) => {
             tracing::info!(voucher_id = id, blocked, "voucher status changed");
             Ok(id)
         }
-        store::vouchers::BlockChange::NotChangeable => Err(field_error(
-            "code",
-            "voucher_used",
-            "A used single-use voucher cannot change status.",
-        )),
-        store::vouchers::BlockChange::Missing => Err(ApiError::NotFound("voucher")),
+        store::vouchers::BlockChange::NotChangeable => {
+            Err(field_error("code", "voucher_used", VOUCHER_USED))
+        }
+        store::vouchers::BlockChange::Missing => Err(AdminError::VoucherNotFound),
     }
-}
-
-fn field_error(field: &str, code: &'static str, message: &str) -> ApiError {
-    ApiError::InvalidRequest(vec![superpayment_core::FieldError {
-        field: field.into(),
-        code,
-        message: message.into(),
-    }])
 }
 
 /// The embedded default's demo: one merchant with test keys and a few test vouchers,
@@ -262,7 +309,7 @@ fn field_error(field: &str, code: &'static str, message: &str) -> ApiError {
 pub async fn seed_demo(
     db: &DatabaseConnection,
     pepper: &Secret<String>,
-) -> Result<String, ApiError> {
+) -> Result<String, AdminError> {
     let m = create_merchant(db, "Demo Shop", 250, Mode::Test).await?;
     let mut out = String::new();
     out.push_str(&format!(

@@ -5,7 +5,6 @@ use superpayment_core::{ApiKey, KeyKind, Mode};
 use time::OffsetDateTime;
 
 use crate::{
-    api::error::ApiError,
     crypto::sha256_hex,
     state::AppState,
     store::{
@@ -16,6 +15,55 @@ use crate::{
         },
     },
 };
+
+/// Why a request was not authenticated, or not allowed with the key it carries.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// No key was sent.
+    #[error("no API key")]
+    MissingKey,
+    /// The key is malformed, unknown, revoked or expired.
+    #[error("invalid API key")]
+    InvalidKey,
+    /// A secret key was sent to an endpoint called from browsers.
+    #[error("secret key sent to a browser endpoint")]
+    SecretKeyNotAllowed,
+    /// A publishable key was sent to an endpoint for the merchant's server.
+    #[error("secret key required")]
+    SecretKeyRequired,
+    /// The key's merchant account is disabled.
+    #[error("merchant disabled")]
+    MerchantDisabled,
+    /// The admin token is missing or wrong.
+    #[error("invalid admin token")]
+    InvalidAdminToken,
+    /// Anything unexpected.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sea_orm::DbErr> for AuthError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        AuthError::Internal(err.into())
+    }
+}
+
+impl AuthError {
+    /// What an endpoint taking keys of kind `kind` can refuse, for the documentation.
+    pub fn examples(kind: KeyKind) -> impl Iterator<Item = AuthError> {
+        let wrong_kind = match kind {
+            KeyKind::Publishable => AuthError::SecretKeyNotAllowed,
+            KeyKind::Secret => AuthError::SecretKeyRequired,
+        };
+        [
+            AuthError::MissingKey,
+            AuthError::InvalidKey,
+            wrong_kind,
+            AuthError::MerchantDisabled,
+        ]
+        .into_iter()
+    }
+}
 
 /// Keys looked up recently, by hash, so that most requests need no key query.
 ///
@@ -50,7 +98,7 @@ impl KeyCache {
         &self,
         state: &AppState,
         hash: String,
-    ) -> Result<Option<Arc<(api_key::Model, merchant::Model)>>, ApiError> {
+    ) -> Result<Option<Arc<(api_key::Model, merchant::Model)>>, AuthError> {
         if let Some(hit) = self.entries.as_ref().and_then(|e| e.get(&hash)) {
             return Ok(Some(hit));
         }
@@ -91,47 +139,32 @@ pub async fn authenticate(
     state: &AppState,
     token: Option<&str>,
     required: KeyKind,
-) -> Result<Caller, ApiError> {
+) -> Result<Caller, AuthError> {
     let Some(token) = token.map(str::trim).filter(|t| !t.is_empty()) else {
-        return Err(ApiError::Unauthenticated {
-            code: "missing_api_key",
-        });
+        return Err(AuthError::MissingKey);
     };
-    let key = ApiKey::parse(token).map_err(|_| ApiError::Unauthenticated {
-        code: "invalid_api_key",
-    })?;
+    let key = ApiKey::parse(token).map_err(|_| AuthError::InvalidKey)?;
     let found = state
         .key_cache
         .lookup(state, sha256_hex(key.expose()))
         .await?;
     let Some(found) = found else {
-        return Err(ApiError::Unauthenticated {
-            code: "invalid_api_key",
-        });
+        return Err(AuthError::InvalidKey);
     };
     let (row, merchant) = &*found;
     let now = OffsetDateTime::now_utc();
     if row.revoked_at.is_some() || row.expires_at.is_some_and(|e| e <= now) {
-        return Err(ApiError::Unauthenticated {
-            code: "invalid_api_key",
-        });
+        return Err(AuthError::InvalidKey);
     }
     if key.kind() != required {
         if key.kind() == KeyKind::Secret {
             tracing::warn!(key_id = %row.id, merchant_id = %merchant.id, "secret key sent to a browser endpoint; it should be rolled");
-            return Err(ApiError::WrongKeyKind {
-                code: "secret_key_not_allowed",
-            });
+            return Err(AuthError::SecretKeyNotAllowed);
         }
-        return Err(ApiError::WrongKeyKind {
-            code: "secret_key_required",
-        });
+        return Err(AuthError::SecretKeyRequired);
     }
     if merchant.status != MerchantStatus::Active {
-        return Err(ApiError::Forbidden {
-            code: "merchant_disabled",
-            message: "This merchant account is disabled.".into(),
-        });
+        return Err(AuthError::MerchantDisabled);
     }
     Ok(Caller {
         key_id: row.id.clone(),

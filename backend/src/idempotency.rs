@@ -17,14 +17,12 @@
 //! same request. Stored answers are sealed (AES-256-GCM): a refund's may carry a new code.
 use std::{future::Future, time::Duration};
 
-use sea_orm::DatabaseTransaction;
+use sea_orm::{DatabaseTransaction, DbErr};
 use serde::{de::DeserializeOwned, Serialize};
-use superpayment_core::FieldError;
 use time::OffsetDateTime;
 
 use crate::store::entities::text::AsText;
 use crate::{
-    api::error::{ApiError, ErrorBody},
     auth::Caller,
     coordination::LockGuard,
     crypto::sha256_hex,
@@ -58,6 +56,47 @@ impl Operation {
     }
 }
 
+/// Why the mechanism refused a request, or the failure it answered before.
+#[derive(Debug, thiserror::Error)]
+pub enum IdempotencyError {
+    /// The header is not 1 to 255 visible ASCII characters.
+    #[error("invalid Idempotency-Key")]
+    InvalidKey,
+    /// The key was used with another request of the same operation.
+    #[error("Idempotency-Key reused with a different request")]
+    KeyReused,
+    /// A request with this key is still running.
+    #[error("Idempotency-Key in flight")]
+    InFlight,
+    /// The failure stored for this key by the first request, to be answered again as it
+    /// was then: its HTTP status and wire body.
+    #[error("stored failure with status {status}")]
+    StoredFailure { status: u16, body: String },
+    /// Anything unexpected.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<DbErr> for IdempotencyError {
+    fn from(err: DbErr) -> Self {
+        IdempotencyError::Internal(err.into())
+    }
+}
+
+impl IdempotencyError {
+    /// The refusals every idempotent operation can answer, for the documentation.
+    pub fn examples() -> impl Iterator<Item = IdempotencyError> {
+        [Self::InvalidKey, Self::KeyReused, Self::InFlight].into_iter()
+    }
+}
+
+/// How an operation's failure is kept as a key's answer: the HTTP status and wire body it
+/// was answered with. The HTTP layer implements it for each operation's error.
+pub trait StoredAnswer {
+    /// The status and body to store, or `None` for a failure that is never kept.
+    fn stored_answer(&self) -> Option<(u16, String)>;
+}
+
 /// An Idempotency-Key header that passed [`IdempotencyKey::parse`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyKey(String);
@@ -65,17 +104,13 @@ pub struct IdempotencyKey(String);
 impl IdempotencyKey {
     /// Refuses a key that is not 1 to 255 visible ASCII characters (it is stored and
     /// compared as sent, so anything invisible would make keys that look equal differ).
-    pub fn parse(header: Option<String>) -> Result<Option<Self>, ApiError> {
+    pub fn parse(header: Option<String>) -> Result<Option<Self>, IdempotencyError> {
         match header {
             None => Ok(None),
             Some(k) if (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()) => {
                 Ok(Some(Self(k)))
             }
-            Some(_) => Err(ApiError::InvalidRequest(vec![FieldError::new(
-                "Idempotency-Key",
-                "invalid_idempotency_key",
-                "The Idempotency-Key header must be 1 to 255 visible ASCII characters.",
-            )])),
+            Some(_) => Err(IdempotencyError::InvalidKey),
         }
     }
 
@@ -92,7 +127,7 @@ pub struct Fingerprint(String);
 
 impl Fingerprint {
     /// The fingerprint of a request's canonical form.
-    pub fn of(canonical: &impl Serialize) -> Result<Self, ApiError> {
+    pub fn of(canonical: &impl Serialize) -> anyhow::Result<Self> {
         let json = serde_json::to_string(canonical).map_err(anyhow::Error::from)?;
         Ok(Self(sha256_hex(&json)))
     }
@@ -122,11 +157,11 @@ impl Recorder<'_> {
         status: u16,
         body: &impl Serialize,
         now: OffsetDateTime,
-    ) -> Result<Option<idempotency_key::Model>, ApiError> {
+    ) -> anyhow::Result<Option<idempotency_key::Model>> {
         let Some(key) = self.key else {
             return Ok(None);
         };
-        let json = serde_json::to_string(body).map_err(anyhow::Error::from)?;
+        let json = serde_json::to_string(body)?;
         let aad = idempotency_body_aad(
             &self.caller.merchant_id,
             self.caller.mode_str(),
@@ -153,6 +188,8 @@ impl Recorder<'_> {
 pub trait IdempotentOperation {
     /// The success answer, stored and replayed.
     type Output: Serialize + DeserializeOwned;
+    /// Why it failed; errors of the mechanism itself become this type too.
+    type Error: From<IdempotencyError> + From<anyhow::Error> + From<DbErr> + StoredAnswer + Send;
     /// The key space.
     const OPERATION: Operation;
 
@@ -162,17 +199,20 @@ pub trait IdempotentOperation {
         &self,
         tx: &DatabaseTransaction,
         recorder: &Recorder<'_>,
-    ) -> impl Future<Output = Result<Self::Output, ApiError>> + Send;
+    ) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send;
 
     /// After a failed run has been rolled back: the error to answer with (a payment says
     /// which transaction already paid its order here).
-    fn explain(&self, err: ApiError) -> impl Future<Output = Result<ApiError, ApiError>> + Send {
+    fn explain(
+        &self,
+        err: Self::Error,
+    ) -> impl Future<Output = Result<Self::Error, Self::Error>> + Send {
         async { Ok(err) }
     }
 
     /// Whether a failure is itself the answer to keep for the key (a decline), rather than
     /// something a retry may get past.
-    fn keeps(_err: &ApiError) -> bool {
+    fn keeps(_err: &Self::Error) -> bool {
         false
     }
 
@@ -190,7 +230,7 @@ pub async fn execute<O: IdempotentOperation + Sync>(
     fingerprint: Fingerprint,
     wait_for: Option<String>,
     op: &O,
-) -> Result<Outcome<O::Output>, ApiError> {
+) -> Result<Outcome<O::Output>, O::Error> {
     let key_lock = key.as_ref().map(|k| {
         format!(
             "idem:{}:{}:{}:{}",
@@ -217,7 +257,7 @@ pub async fn execute<O: IdempotentOperation + Sync>(
             Some(guard) => held.push(guard),
             None => {
                 state.coord.unlock_many(taken.flatten().collect()).await;
-                return Err(ApiError::IdempotencyInFlight);
+                return Err(IdempotencyError::InFlight.into());
             }
         }
     }
@@ -238,7 +278,7 @@ async fn run_once<O: IdempotentOperation + Sync>(
     key: Option<&IdempotencyKey>,
     fingerprint: &Fingerprint,
     op: &O,
-) -> Result<Outcome<O::Output>, ApiError> {
+) -> Result<Outcome<O::Output>, O::Error> {
     let scope = key.map(|k| Scope {
         merchant_id: &caller.merchant_id,
         mode: caller.mode_str(),
@@ -252,7 +292,7 @@ async fn run_once<O: IdempotentOperation + Sync>(
             store::idempotency::find(&tx, scope, OffsetDateTime::now_utc()).await?
         {
             tx.rollback().await?;
-            return replay::<O::Output>(state, stored, fingerprint).map(Outcome::Replayed);
+            return Ok(Outcome::Replayed(replay(state, stored, fingerprint)?));
         }
     }
     let recorder = Recorder {
@@ -281,7 +321,7 @@ async fn run_once<O: IdempotentOperation + Sync>(
     if let Some(stored) =
         store::idempotency::find(&state.db, scope, OffsetDateTime::now_utc()).await?
     {
-        return replay::<O::Output>(state, stored, fingerprint).map(Outcome::Replayed);
+        return Ok(Outcome::Replayed(replay(state, stored, fingerprint)?));
     }
     let err = op.explain(err).await?;
     if O::keeps(&err) {
@@ -296,9 +336,13 @@ async fn keep_failure(
     state: &AppState,
     recorder: &Recorder<'_>,
     scope: Scope<'_>,
-    err: &ApiError,
-) -> Result<(), ApiError> {
-    let Some(row) = recorder.row(err.status(), &err.to_body(), OffsetDateTime::now_utc())? else {
+    err: &impl StoredAnswer,
+) -> Result<(), IdempotencyError> {
+    let Some((status, body)) = err.stored_answer() else {
+        return Ok(());
+    };
+    let body: serde_json::Value = serde_json::from_str(&body).map_err(anyhow::Error::from)?;
+    let Some(row) = recorder.row(status, &body, OffsetDateTime::now_utc())? else {
         return Ok(());
     };
     match store::idempotency::insert(&state.db, row).await {
@@ -313,7 +357,7 @@ async fn keep_failure(
     }
 }
 
-fn open(state: &AppState, stored: &idempotency_key::Model) -> Result<String, ApiError> {
+fn open(state: &AppState, stored: &idempotency_key::Model) -> anyhow::Result<String> {
     // Answers stored before sealing was introduced are plain JSON.
     if stored.response_body.starts_with('{') {
         return Ok(stored.response_body.clone());
@@ -324,18 +368,19 @@ fn open(state: &AppState, stored: &idempotency_key::Model) -> Result<String, Api
         &stored.operation,
         &stored.key,
     );
-    Ok(state
+    state
         .webhooks
         .cipher
-        .open_text_bound(&stored.response_body, &aad)?)
+        .open_text_bound(&stored.response_body, &aad)
 }
 
-/// The stored answer: the success output, or the stored failure as [`ApiError::Replayed`].
+/// The stored answer: the success output, or the stored failure as
+/// [`IdempotencyError::StoredFailure`].
 fn replay<T: DeserializeOwned>(
     state: &AppState,
     stored: idempotency_key::Model,
     fingerprint: &Fingerprint,
-) -> Result<T, ApiError> {
+) -> Result<T, IdempotencyError> {
     if stored.request_hash != fingerprint.0 || !(200..300).contains(&stored.response_status) {
         // Another request under this key, or a stored failure: both answered as errors.
         return Err(replay_error(state, stored, fingerprint)?);
@@ -347,15 +392,13 @@ fn replay_error(
     state: &AppState,
     stored: idempotency_key::Model,
     fingerprint: &Fingerprint,
-) -> Result<ApiError, ApiError> {
+) -> Result<IdempotencyError, IdempotencyError> {
     if stored.request_hash != fingerprint.0 {
-        return Ok(ApiError::IdempotencyMismatch);
+        return Ok(IdempotencyError::KeyReused);
     }
-    let body: ErrorBody =
-        serde_json::from_str(&open(state, &stored)?).map_err(anyhow::Error::from)?;
-    Ok(ApiError::Replayed {
+    Ok(IdempotencyError::StoredFailure {
         status: u16::try_from(stored.response_status).unwrap_or(500),
-        body: Box::new(body),
+        body: open(state, &stored)?,
     })
 }
 

@@ -3,18 +3,56 @@
 use std::time::Duration;
 
 use sea_orm::ConnectionTrait;
-use superpayment_core::{ApiKey, FieldError, KeyKind, Mode};
+use superpayment_core::{ApiKey, KeyKind, Mode};
 use time::OffsetDateTime;
 
 use crate::store::entities::text::AsText;
 use crate::{
-    api::error::ApiError,
     auth::Caller,
     crypto::{random_bytes, sha256_hex},
     ids::new_id,
     state::AppState,
     store::{self, entities::api_key},
 };
+
+/// Why a key operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// `kind` is neither "publishable" nor "secret".
+    #[error("invalid key kind")]
+    InvalidKind,
+    /// The roll overlap is longer than [`MAX_ROLL_OVERLAP`].
+    #[error("overlap too long")]
+    OverlapTooLong,
+    /// The key is revoked or already rolled.
+    #[error("key inactive")]
+    Inactive,
+    /// No such key in this merchant's mode.
+    #[error("key not found")]
+    NotFound,
+    /// Anything unexpected.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sea_orm::DbErr> for KeyError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        KeyError::Internal(err.into())
+    }
+}
+
+impl KeyError {
+    /// One instance of each refusal, for the documentation.
+    pub fn examples() -> impl Iterator<Item = KeyError> {
+        [
+            KeyError::InvalidKind,
+            KeyError::OverlapTooLong,
+            KeyError::Inactive,
+            KeyError::NotFound,
+        ]
+        .into_iter()
+    }
+}
 
 /// Default time a rolled key keeps working.
 pub const DEFAULT_ROLL_OVERLAP: Duration = Duration::from_secs(24 * 3600);
@@ -38,14 +76,8 @@ fn parse_kind(s: &str) -> Option<KeyKind> {
 }
 
 /// Parses the `kind` field of a request.
-pub fn kind_from_request(s: &str) -> Result<KeyKind, ApiError> {
-    parse_kind(s).ok_or_else(|| {
-        ApiError::InvalidRequest(vec![FieldError {
-            field: "kind".into(),
-            code: "invalid_key_kind",
-            message: "kind must be \"publishable\" or \"secret\".".into(),
-        }])
-    })
+pub fn kind_from_request(s: &str) -> Result<KeyKind, KeyError> {
+    parse_kind(s).ok_or(KeyError::InvalidKind)
 }
 
 async fn insert(
@@ -54,7 +86,7 @@ async fn insert(
     kind: KeyKind,
     mode: Mode,
     now: OffsetDateTime,
-) -> Result<(api_key::Model, ApiKey), ApiError> {
+) -> Result<(api_key::Model, ApiKey), KeyError> {
     let key = ApiKey::generate(kind, mode, random_bytes::<20>());
     let row = api_key::Model {
         id: new_id("key"),
@@ -73,7 +105,7 @@ async fn insert(
 }
 
 /// The caller's keys of its mode (prefix and last 4 only).
-pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<api_key::Model>, ApiError> {
+pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<api_key::Model>, KeyError> {
     Ok(store::keys::list_in_mode(&state.db, &caller.merchant_id, caller.mode_str()).await?)
 }
 
@@ -83,7 +115,7 @@ pub async fn create(
     state: &AppState,
     caller: &Caller,
     kind: KeyKind,
-) -> Result<(api_key::Model, ApiKey), ApiError> {
+) -> Result<(api_key::Model, ApiKey), KeyError> {
     let created = insert(
         &state.db,
         &caller.merchant_id,
@@ -96,18 +128,10 @@ pub async fn create(
     Ok(created)
 }
 
-async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<api_key::Model, ApiError> {
+async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<api_key::Model, KeyError> {
     store::keys::find_in_mode(&state.db, &caller.merchant_id, caller.mode_str(), id)
         .await?
-        .ok_or(ApiError::NotFound("API key"))
-}
-
-fn inactive() -> ApiError {
-    ApiError::InvalidRequest(vec![FieldError {
-        field: "id".into(),
-        code: "key_inactive",
-        message: "This key is revoked or already rolled; roll its replacement, or revoke it to stop it early.".into(),
-    }])
+        .ok_or(KeyError::NotFound)
 }
 
 /// Replaces a key by a new one of the same kind; the old one stops working after
@@ -119,18 +143,14 @@ pub async fn roll(
     caller: &Caller,
     id: &str,
     overlap: Duration,
-) -> Result<(api_key::Model, ApiKey, api_key::Model), ApiError> {
+) -> Result<(api_key::Model, ApiKey, api_key::Model), KeyError> {
     if overlap > MAX_ROLL_OVERLAP {
-        return Err(ApiError::InvalidRequest(vec![FieldError {
-            field: "expires_in_seconds".into(),
-            code: "overlap_too_long",
-            message: "A rolled key may keep working for at most 604800 seconds (7 days).".into(),
-        }]));
+        return Err(KeyError::OverlapTooLong);
     }
     let old = find(state, caller, id).await?;
     let now = OffsetDateTime::now_utc();
     if old.revoked_at.is_some() || old.expires_at.is_some() {
-        return Err(inactive());
+        return Err(KeyError::Inactive);
     }
     let kind = parse_kind(&old.kind).ok_or_else(|| anyhow::anyhow!("stored key kind"))?;
     // One transaction with a conditional expiry: a key revoked or rolled by a concurrent
@@ -139,7 +159,7 @@ pub async fn roll(
     let (new_row, key) = insert(&tx, &caller.merchant_id, kind, caller.mode, now).await?;
     if !store::keys::expire_at(&tx, &old.id, now + overlap).await? {
         tx.rollback().await?;
-        return Err(inactive());
+        return Err(KeyError::Inactive);
     }
     tx.commit().await?;
     state.key_cache.clear();
@@ -154,7 +174,7 @@ pub async fn revoke(
     state: &AppState,
     caller: &Caller,
     id: &str,
-) -> Result<api_key::Model, ApiError> {
+) -> Result<api_key::Model, KeyError> {
     let row = find(state, caller, id).await?;
     store::merchants::revoke_key(&state.db, &row.id, OffsetDateTime::now_utc()).await?;
     state.key_cache.clear();

@@ -18,6 +18,7 @@
 //! - [`refunds`]: refunds back to the original vouchers.
 //! - [`transactions`]: the merchant's view of its transactions and refunds.
 //! - [`keys`]: API keys managed by the merchant (create, roll, revoke).
+//! - [`money`]: stored amounts as the wire's decimal strings.
 //! - [`testmode`]: the documented magic test voucher codes.
 //! - [`timestamps`]: the one RFC 3339 formatting of every timestamp.
 pub mod admin;
@@ -30,6 +31,7 @@ pub mod crypto;
 pub mod idempotency;
 pub mod ids;
 pub mod keys;
+pub mod money;
 pub mod payments;
 pub mod refunds;
 pub mod secret;

@@ -223,8 +223,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn admin_command(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
-    let failure =
-        |e: superpayment_backend::api::error::ApiError| anyhow::anyhow!("{}", describe(&e));
+    let failure = |e: admin::AdminError| anyhow::anyhow!("{}", describe(&e.into()));
     match cmd {
         AdminCommand::CreateMerchant {
             name,

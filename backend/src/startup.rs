@@ -110,9 +110,10 @@ impl Application {
         let api_service = api::service(&state, &format!("{}/api", public.unwrap_or("")));
         let docs = api_service.swagger_ui();
         let spec = api::spec_json_at(&state, public);
-        let paths = Arc::new(api::framework::PathTable::from_spec(
-            &serde_json::from_str(&spec).context("reading the generated spec")?,
-        ));
+        let spec_doc: serde_json::Value =
+            serde_json::from_str(&spec).context("reading the generated spec")?;
+        let paths = Arc::new(api::framework::PathTable::from_spec(&spec_doc));
+        let documented = Arc::new(api::documented::Documented::build(&spec_doc));
         let spec = Arc::new(spec);
         let www = crate::web::www::Www::new(args.www_dir.as_deref());
         tracing::info!(www = %www.describe(), "static files");
@@ -122,7 +123,8 @@ impl Application {
                 api_service
                     .with(NormalizePath::new(TrailingSlash::Trim))
                     .with(api::body_limit::BodyLimit::new(64 * 1024))
-                    .with(api::framework::HouseErrors::new(paths)),
+                    .with(api::framework::HouseErrors::new(paths))
+                    .with(api::documented::CheckAnswers(documented)),
             )
             .at("/openapi.json", get(openapi_json).data(spec))
             .nest("/docs", docs)

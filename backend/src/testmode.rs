@@ -14,7 +14,6 @@ use time::{macros::datetime, OffsetDateTime};
 
 use crate::store::entities::text::AsText;
 use crate::{
-    api::error::ApiError,
     auth::Caller,
     crypto::voucher_hmac,
     secret::Secret,
@@ -145,7 +144,7 @@ pub async fn refill_magic(
     state: &AppState,
     caller: &Caller,
     vouchers: &[VoucherRef],
-) -> Result<(), ApiError> {
+) -> anyhow::Result<()> {
     if caller.mode != Mode::Test {
         return Ok(());
     }
@@ -162,14 +161,14 @@ pub async fn refill_magic_code(
     state: &AppState,
     caller: &Caller,
     code: &VoucherCode,
-) -> Result<(), ApiError> {
+) -> anyhow::Result<()> {
     if caller.mode != Mode::Test {
         return Ok(());
     }
     refill_code(state, code).await
 }
 
-async fn refill_code(state: &AppState, code: &VoucherCode) -> Result<(), ApiError> {
+async fn refill_code(state: &AppState, code: &VoucherCode) -> anyhow::Result<()> {
     let Some(magic) = MAGIC_VOUCHERS
         .iter()
         .find(|m| VoucherCode::parse(m.code).is_ok_and(|c| &c == code))

@@ -4,7 +4,6 @@ use superpayment_core::FieldError;
 use time::OffsetDateTime;
 
 use crate::{
-    api::error::ApiError,
     auth::Caller,
     payments::{TransactionStatus, TransactionView},
     state::AppState,
@@ -14,6 +13,38 @@ use crate::{
         transactions::TransactionFilter,
     },
 };
+
+/// Why a listing or a retrieval was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum TransactionsError {
+    /// A filter parameter is not well-formed.
+    #[error("invalid filter")]
+    InvalidFilter(FieldError),
+    /// No such transaction for this merchant and mode.
+    #[error("transaction not found")]
+    NotFound,
+    /// Anything unexpected.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sea_orm::DbErr> for TransactionsError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        TransactionsError::Internal(err.into())
+    }
+}
+
+impl TransactionsError {
+    /// Each way a listing's filter is refused, for the documentation.
+    pub fn filter_examples() -> impl Iterator<Item = TransactionsError> {
+        [
+            filter(Some("paid".into()), None, None, None, None),
+            filter(None, Some("yesterday"), None, None, None),
+        ]
+        .into_iter()
+        .filter_map(Result::err)
+    }
+}
 
 /// Largest page of a listing.
 pub const MAX_PAGE: u64 = 100;
@@ -39,7 +70,7 @@ pub async fn list(
     caller: &Caller,
     filter: &TransactionFilter,
     limit: u64,
-) -> Result<(Vec<TransactionRecord>, bool), ApiError> {
+) -> Result<(Vec<TransactionRecord>, bool), TransactionsError> {
     let limit = limit.clamp(1, MAX_PAGE);
     let mut rows = store::transactions::list(
         &state.read_db,
@@ -60,7 +91,7 @@ pub async fn retrieve(
     state: &AppState,
     caller: &Caller,
     id: &str,
-) -> Result<TransactionRecord, ApiError> {
+) -> Result<TransactionRecord, TransactionsError> {
     let row = store::payments::find_transaction(
         &state.read_db,
         &caller.merchant_id,
@@ -68,7 +99,7 @@ pub async fn retrieve(
         id,
     )
     .await?
-    .ok_or(ApiError::NotFound("transaction"))?;
+    .ok_or(TransactionsError::NotFound)?;
     Ok(assemble(state, vec![row])
         .await?
         .pop()
@@ -78,7 +109,7 @@ pub async fn retrieve(
 async fn assemble(
     state: &AppState,
     rows: Vec<store::entities::transaction::Model>,
-) -> Result<Vec<TransactionRecord>, ApiError> {
+) -> Result<Vec<TransactionRecord>, TransactionsError> {
     let db = &state.read_db;
     let ids: Vec<String> = rows.iter().map(|t| t.id.clone()).collect();
     let redemptions = store::transactions::redemptions_of_many(db, &ids).await?;
@@ -138,15 +169,15 @@ pub fn filter(
     created_lt: Option<&str>,
     order_id: Option<String>,
     starting_after: Option<String>,
-) -> Result<TransactionFilter, ApiError> {
+) -> Result<TransactionFilter, TransactionsError> {
     let status = status
         .map(|s| {
             TransactionStatus::parse(&s).ok_or_else(|| {
-                ApiError::InvalidRequest(vec![FieldError {
-                    field: "status".into(),
-                    code: "invalid_status",
-                    message: "status must be succeeded, partially_refunded or refunded.".into(),
-                }])
+                TransactionsError::InvalidFilter(FieldError::new(
+                    "status",
+                    "invalid_status",
+                    "status must be succeeded, partially_refunded or refunded.",
+                ))
             })
         })
         .transpose()?;
@@ -163,12 +194,12 @@ pub fn filter(
     })
 }
 
-fn parse_bound(field: &str, value: &str) -> Result<OffsetDateTime, ApiError> {
+fn parse_bound(field: &str, value: &str) -> Result<OffsetDateTime, TransactionsError> {
     OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339).map_err(|_| {
-        ApiError::InvalidRequest(vec![FieldError {
-            field: field.into(),
-            code: "invalid_timestamp",
-            message: format!("{field} must be an RFC 3339 timestamp, e.g. 2026-01-31T00:00:00Z."),
-        }])
+        TransactionsError::InvalidFilter(FieldError::new(
+            field,
+            "invalid_timestamp",
+            format!("{field} must be an RFC 3339 timestamp, e.g. 2026-01-31T00:00:00Z."),
+        ))
     })
 }

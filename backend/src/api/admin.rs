@@ -2,12 +2,12 @@
 use std::str::FromStr;
 
 use poem_openapi::{payload::Json, ApiResponse, Object, OpenApi};
-use superpayment_core::{Currency, FieldError, Mode, Money, VoucherCode};
+use superpayment_core::{Currency, Mode, Money, VoucherCode};
 use time::OffsetDateTime;
 
 use super::{
     amount::DecimalString,
-    error::{ApiError, ErrorBody},
+    error::{invalid, ApiError, ErrorBody},
     security::AdminToken,
     ApiTags,
 };
@@ -195,12 +195,9 @@ pub enum BlockVoucherResponse {
 }
 error_responses!(BlockVoucherResponse { 400 => BadRequest, 401 => Unauthorized, 404 => NotFound });
 
-fn invalid(field: &str, code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::InvalidRequest(vec![FieldError {
-        field: field.into(),
-        code,
-        message: message.into(),
-    }])
+/// The refusal of an unknown mode, for the documentation.
+pub fn invalid_mode_example() -> ApiError {
+    parse_mode(Some("production")).expect_err("only test and live are modes")
 }
 
 fn parse_mode(mode: Option<&str>) -> Result<Mode, ApiError> {

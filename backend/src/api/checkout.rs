@@ -11,7 +11,7 @@ use crate::{
     auth::authenticate,
     checkout::{self, SettingsPatch},
     crypto::secrets_equal,
-    error_responses,
+    error_responses, secret_key_response,
     state::AppState,
 };
 
@@ -175,6 +175,16 @@ pub enum SettingsResponse {
 }
 error_responses!(SettingsResponse { 400 => BadRequest, 401 => Unauthorized, 403 => Forbidden });
 
+secret_key_response! {
+    /// Reading the settings (no body, so no 400).
+    pub enum ReadSettingsResponse {
+        /// The settings, with the current signing secret.
+        #[oai(status = 200)]
+        Ok(Json<CheckoutSettingsBody>),
+    }
+    errors {}
+}
+
 fn settings_body(mode: &str, s: checkout::CheckoutSettings) -> CheckoutSettingsBody {
     CheckoutSettingsBody {
         mode: mode.into(),
@@ -247,10 +257,10 @@ impl CheckoutApi {
         operation_id = "getCheckoutSettings",
         tag = "ApiTags::Transactions"
     )]
-    async fn get_settings(&self, auth: SecretKey) -> SettingsResponse {
+    async fn get_settings(&self, auth: SecretKey) -> ReadSettingsResponse {
         self.settings_inner(auth, None)
             .await
-            .unwrap_or_else(Into::into)
+            .map_or_else(Into::into, |b| ReadSettingsResponse::Ok(Json(b)))
     }
 
     /// Change the checkout settings
@@ -270,7 +280,7 @@ impl CheckoutApi {
     ) -> SettingsResponse {
         self.settings_inner(auth, Some(body.0))
             .await
-            .unwrap_or_else(Into::into)
+            .map_or_else(Into::into, |b| SettingsResponse::Ok(Json(b)))
     }
 }
 
@@ -330,7 +340,7 @@ impl CheckoutApi {
         &self,
         auth: SecretKey,
         update: Option<CheckoutSettingsUpdate>,
-    ) -> Result<SettingsResponse, ApiError> {
+    ) -> Result<CheckoutSettingsBody, ApiError> {
         let caller = authenticate(&self.state, Some(&auth.0.token), KeyKind::Secret).await?;
         let settings = match update {
             None => checkout::settings::get(&self.state, &caller).await?,
@@ -343,9 +353,6 @@ impl CheckoutApi {
                 checkout::settings::update(&self.state, &caller, patch).await?
             }
         };
-        Ok(SettingsResponse::Ok(Json(settings_body(
-            caller.mode_str(),
-            settings,
-        ))))
+        Ok(settings_body(caller.mode_str(), settings))
     }
 }

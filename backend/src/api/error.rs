@@ -1,71 +1,32 @@
 //! The one error type of the HTTP layer and its wire shape.
 //!
 //! Layers: `superpayment_core` returns its own parse errors (`FieldError`, `AmountError` ...);
-//! domain modules (`payments`, `admin`) and handlers return [`ApiError`]; `store` returns
-//! `anyhow::Error` / `DbErr`, which become [`ApiError::Internal`] — logged with their cause
-//! and answered with an opaque 500 carrying only the request id.
+//! each domain module returns its own enum (`PayError`, `VerifyError`, `CheckError`,
+//! `RefundError`, `CheckoutError`, `KeyError`, `WebhookError`, `TransactionsError`,
+//! `AdminError`, `AuthError`, `IdempotencyError`), which this module alone maps to
+//! [`ApiError`]: status, code and the message that says what to do; handlers return
+//! [`ApiError`]; `store` returns `anyhow::Error` / `DbErr`, which become
+//! [`ApiError::Internal`] — logged with their cause and answered with an opaque 500
+//! carrying only the request id.
 use std::time::Duration;
 
 use poem_openapi::Object;
 use superpayment_core::FieldError;
 
+use crate::{
+    admin::AdminError,
+    auth::AuthError,
+    checkout::CheckoutError,
+    idempotency::{IdempotencyError, StoredAnswer},
+    keys::KeyError,
+    payments::{CheckError, PayError, VerifyError},
+    refunds::RefundError,
+    transactions::TransactionsError,
+    webhooks::{endpoints::MAX_ROTATION_OVERLAP, WebhookError},
+};
+
+pub use crate::payments::DeclineReason;
 use crate::telemetry::current_request_id;
-
-/// Why a voucher payment was declined (HTTP 402). Unknown codes all get `voucher_declined`
-/// so that the answer never tells a guesser whether a code exists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeclineReason {
-    /// The vouchers together hold less than the amount.
-    InsufficientBalance,
-    /// Unknown code, or a code of the other mode (test/live).
-    Unknown,
-    /// Past its expiry date.
-    Expired,
-    /// Blocked by an operator.
-    Blocked,
-    /// Voucher currency differs from the payment currency.
-    CurrencyMismatch,
-    /// The voucher's merchant allow-list excludes this merchant.
-    NotAccepted,
-    /// The order is below the voucher's minimum order amount.
-    MinimumOrderNotMet,
-    /// A single-use voucher that was already used.
-    AlreadyUsed,
-    /// The remembered-voucher token is unknown, expired or revoked.
-    TokenInvalid,
-}
-
-impl DeclineReason {
-    /// Stable machine code.
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::InsufficientBalance => "insufficient_balance",
-            Self::Unknown => "voucher_declined",
-            Self::Expired => "voucher_expired",
-            Self::Blocked => "voucher_blocked",
-            Self::CurrencyMismatch => "voucher_currency_mismatch",
-            Self::NotAccepted => "voucher_not_accepted",
-            Self::MinimumOrderNotMet => "minimum_order_not_met",
-            Self::AlreadyUsed => "voucher_already_used",
-            Self::TokenInvalid => "voucher_token_invalid",
-        }
-    }
-
-    /// Human-readable explanation (safe to show a shopper).
-    pub fn message(self) -> &'static str {
-        match self {
-            Self::InsufficientBalance => "The vouchers' balance does not cover the amount.",
-            Self::Unknown => "This voucher cannot be used.",
-            Self::Expired => "This voucher has expired.",
-            Self::Blocked => "This voucher has been blocked.",
-            Self::CurrencyMismatch => "This voucher is in another currency than the order.",
-            Self::NotAccepted => "This voucher is not accepted by this shop.",
-            Self::MinimumOrderNotMet => "The order is below this voucher's minimum amount.",
-            Self::AlreadyUsed => "This single-use voucher has already been used.",
-            Self::TokenInvalid => "The remembered voucher is no longer available.",
-        }
-    }
-}
 
 /// Every error the API answers with. Each variant names its HTTP status.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +37,22 @@ pub enum ApiError {
     /// 400: the body is not the JSON this operation expects.
     #[error("malformed request body: {0}")]
     MalformedBody(String),
+    /// 400: the body is not sent as `application/json` (`unsupported_media_type`).
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// 405: the path exists, the method does not (`method_not_allowed`); the message says
+    /// which methods it takes.
+    #[error("method not allowed")]
+    MethodNotAllowed(String),
+    /// 404: no endpoint at this path (`resource_missing`); the message says what is wrong.
+    #[error("no endpoint")]
+    NoEndpoint(String),
+    /// 411: a body without Content-Length or chunked encoding (`length_required`).
+    #[error("length required")]
+    LengthRequired,
+    /// 413: the body is over the limit (`body_too_large`).
+    #[error("body too large")]
+    BodyTooLarge,
     /// 400: a money field was sent as a JSON number (`amount_not_a_string`).
     #[error("amount sent as a JSON number")]
     AmountNotAString,
@@ -202,11 +179,15 @@ impl ApiError {
             Self::InvalidRequest(_)
             | Self::MalformedBody(_)
             | Self::AmountNotAString
+            | Self::UnsupportedMediaType
             | Self::IdempotencyMismatch => 400,
+            Self::MethodNotAllowed(_) => 405,
+            Self::LengthRequired => 411,
+            Self::BodyTooLarge => 413,
             Self::Unauthenticated { .. } => 401,
             Self::Declined { .. } => 402,
             Self::WrongKeyKind { .. } | Self::Forbidden { .. } => 403,
-            Self::NotFound(_) => 404,
+            Self::NotFound(_) | Self::NoEndpoint(_) => 404,
             Self::OrderAlreadyPaid { .. } | Self::IdempotencyInFlight | Self::Conflict { .. } => {
                 409
             }
@@ -224,6 +205,10 @@ impl ApiError {
             }
             Self::MalformedBody(_) => "malformed_body",
             Self::AmountNotAString => "amount_not_a_string",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::MethodNotAllowed(_) => "method_not_allowed",
+            Self::LengthRequired => "length_required",
+            Self::BodyTooLarge => "body_too_large",
             Self::IdempotencyMismatch => "idempotency_key_reused",
             Self::Unauthenticated { code }
             | Self::WrongKeyKind { code }
@@ -231,7 +216,7 @@ impl ApiError {
             | Self::Conflict { code, .. } => code,
             Self::Replayed { .. } => "replayed",
             Self::Declined { reason, .. } => reason.code(),
-            Self::NotFound(_) => "resource_missing",
+            Self::NotFound(_) | Self::NoEndpoint(_) => "resource_missing",
             Self::OrderAlreadyPaid { .. } => "order_already_paid",
             Self::IdempotencyInFlight => "idempotency_key_in_use",
             Self::RateLimited { .. } => "rate_limited",
@@ -244,6 +229,11 @@ impl ApiError {
             Self::InvalidRequest(_)
             | Self::MalformedBody(_)
             | Self::AmountNotAString
+            | Self::UnsupportedMediaType
+            | Self::MethodNotAllowed(_)
+            | Self::LengthRequired
+            | Self::BodyTooLarge
+            | Self::NoEndpoint(_)
             | Self::NotFound(_) => "invalid_request_error",
             Self::IdempotencyMismatch | Self::IdempotencyInFlight => "idempotency_error",
             Self::Unauthenticated { .. } => "authentication_error",
@@ -263,6 +253,10 @@ impl ApiError {
                 many => format!("{} fields are invalid; see `errors`.", many.len()),
             },
             Self::MalformedBody(detail) => format!("The request body could not be read: {detail}"),
+            Self::UnsupportedMediaType => "The body must be JSON: send `Content-Type: application/json` (and `{}` when there is nothing to say).".into(),
+            Self::MethodNotAllowed(message) | Self::NoEndpoint(message) => message.clone(),
+            Self::LengthRequired => "Send the body with a Content-Length header (or chunked).".into(),
+            Self::BodyTooLarge => "The body is larger than this API accepts (64 KiB).".into(),
             Self::AmountNotAString => "Amounts are decimal strings: send \"12.50\" in quotes, never the JSON number 12.5 (a float cannot be trusted to be exact).".into(),
             Self::IdempotencyMismatch => "This Idempotency-Key was already used with a different request body. Use a new key for a new request.".into(),
             Self::Unauthenticated { code: "missing_api_key" } => "No API key: send `Authorization: Bearer <key>`.".into(),
@@ -302,10 +296,16 @@ impl ApiError {
 
     /// The wire body. 500s are logged here with their cause, and never echoed.
     pub fn to_body(&self) -> ErrorBody {
-        match self {
-            Self::Internal(cause) => tracing::error!(error = ?cause, "internal error"),
-            Self::Replayed { body, .. } => return (**body).clone(),
-            _ => {}
+        if let Self::Internal(cause) = self {
+            tracing::error!(error = ?cause, "internal error");
+        }
+        self.body()
+    }
+
+    /// The wire body, without logging (the documentation's examples).
+    pub fn body(&self) -> ErrorBody {
+        if let Self::Replayed { body, .. } = self {
+            return (**body).clone();
         }
         ErrorBody {
             error: ErrorDetail {
@@ -351,6 +351,7 @@ macro_rules! error_responses {
                 let body = poem_openapi::payload::Json(err.to_body());
                 match err.status() {
                     $($status => $crate::error_responses!(@variant $variant, body, retry),)*
+                    500 => Self::Internal(body),
                     other => {
                         tracing::error!(status = other, "error status not documented for this operation");
                         Self::Internal(body)
@@ -390,4 +391,282 @@ macro_rules! secret_key_response {
         }
         $crate::error_responses!($name { $($status => $variant,)* 401 => Unauthorized, 403 => Forbidden });
     };
+}
+
+/// A 400 naming one field.
+pub(crate) fn invalid(
+    field: impl Into<String>,
+    code: &'static str,
+    message: impl Into<String>,
+) -> ApiError {
+    ApiError::InvalidRequest(vec![FieldError::new(field, code, message)])
+}
+
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> Self {
+        match err {
+            AuthError::MissingKey => ApiError::Unauthenticated {
+                code: "missing_api_key",
+            },
+            AuthError::InvalidKey => ApiError::Unauthenticated {
+                code: "invalid_api_key",
+            },
+            AuthError::InvalidAdminToken => ApiError::Unauthenticated {
+                code: "invalid_admin_token",
+            },
+            AuthError::SecretKeyNotAllowed => ApiError::WrongKeyKind {
+                code: "secret_key_not_allowed",
+            },
+            AuthError::SecretKeyRequired => ApiError::WrongKeyKind {
+                code: "secret_key_required",
+            },
+            AuthError::MerchantDisabled => ApiError::Forbidden {
+                code: "merchant_disabled",
+                message: "This merchant account is disabled.".into(),
+            },
+            AuthError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<IdempotencyError> for ApiError {
+    fn from(err: IdempotencyError) -> Self {
+        match err {
+            IdempotencyError::InvalidKey => invalid(
+                "Idempotency-Key",
+                "invalid_idempotency_key",
+                "The Idempotency-Key header must be 1 to 255 visible ASCII characters.",
+            ),
+            IdempotencyError::KeyReused => ApiError::IdempotencyMismatch,
+            IdempotencyError::InFlight => ApiError::IdempotencyInFlight,
+            IdempotencyError::StoredFailure { status, body } => {
+                match serde_json::from_str::<ErrorBody>(&body) {
+                    Ok(body) => ApiError::Replayed {
+                        status,
+                        body: Box::new(body),
+                    },
+                    Err(e) => ApiError::Internal(
+                        anyhow::Error::new(e).context("reading a stored idempotent answer"),
+                    ),
+                }
+            }
+            IdempotencyError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<CheckoutError> for ApiError {
+    fn from(err: CheckoutError) -> Self {
+        match err {
+            CheckoutError::SignatureRequired => invalid(
+                "signature",
+                "signature_required",
+                "This shop requires signed amounts: add data-signature, the HMAC of order id, amount and currency, to the script tag.",
+            ),
+            CheckoutError::SignatureInvalid => invalid(
+                "signature",
+                "signature_invalid",
+                "The signature does not match this order id, amount and currency; the page may have been altered.",
+            ),
+            CheckoutError::TokenInvalid { param } => ApiError::Declined {
+                reason: DeclineReason::TokenInvalid,
+                param,
+            },
+            CheckoutError::DuplicateVoucher { param } => invalid(
+                param,
+                "duplicate_voucher",
+                "This voucher is already part of the payment.",
+            ),
+            CheckoutError::Invalid(errors) => ApiError::InvalidRequest(errors),
+            CheckoutError::VoucherNotFound => ApiError::NotFound("voucher"),
+            CheckoutError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<PayError> for ApiError {
+    fn from(err: PayError) -> Self {
+        match err {
+            PayError::Declined { reason, param } => ApiError::Declined { reason, param },
+            PayError::OrderAlreadyPaid { transaction_id } => {
+                ApiError::OrderAlreadyPaid { transaction_id }
+            }
+            PayError::Checkout(e) => e.into(),
+            PayError::Idempotency(e) => e.into(),
+            PayError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+/// The status and body a kept failure was answered with.
+fn answer(err: ApiError) -> Option<(u16, String)> {
+    Some((err.status(), serde_json::to_string(&err.to_body()).ok()?))
+}
+
+impl StoredAnswer for PayError {
+    fn stored_answer(&self) -> Option<(u16, String)> {
+        answer(match self {
+            PayError::Declined { reason, param } => ApiError::Declined {
+                reason: *reason,
+                param: param.clone(),
+            },
+            PayError::OrderAlreadyPaid { transaction_id } => ApiError::OrderAlreadyPaid {
+                transaction_id: transaction_id.clone(),
+            },
+            PayError::Checkout(CheckoutError::TokenInvalid { param }) => ApiError::Declined {
+                reason: DeclineReason::TokenInvalid,
+                param: param.clone(),
+            },
+            _ => return None,
+        })
+    }
+}
+
+impl From<VerifyError> for ApiError {
+    fn from(err: VerifyError) -> Self {
+        match err {
+            VerifyError::MissingReference => invalid(
+                "transaction_id",
+                "missing_transaction_reference",
+                "Give transaction_id or order_id.",
+            ),
+            VerifyError::InvalidExpectedAmount(e) => ApiError::InvalidRequest(vec![e]),
+            VerifyError::TransactionNotFound => ApiError::NotFound("transaction"),
+            VerifyError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<CheckError> for ApiError {
+    fn from(err: CheckError) -> Self {
+        match err {
+            CheckError::RateLimited { retry_after } => ApiError::RateLimited { retry_after },
+            CheckError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<RefundError> for ApiError {
+    fn from(err: RefundError) -> Self {
+        match err {
+            RefundError::ReasonTooLong => invalid(
+                "reason",
+                "reason_too_long",
+                format!(
+                    "The reason may have at most {} characters.",
+                    crate::refunds::MAX_REASON_LEN
+                ),
+            ),
+            RefundError::InvalidAmount(e) => ApiError::InvalidRequest(vec![e]),
+            RefundError::TransactionNotFound => ApiError::NotFound("transaction"),
+            RefundError::FullyRefunded => invalid(
+                "amount",
+                "transaction_fully_refunded",
+                "This transaction has already been refunded in full.",
+            ),
+            RefundError::ExceedsRemaining {
+                remaining,
+                currency,
+            } => invalid(
+                "amount",
+                "refund_exceeds_remaining",
+                format!(
+                    "At most {remaining} {} of this transaction can still be refunded.",
+                    currency.code()
+                ),
+            ),
+            RefundError::VoucherBlocked { last4 } => ApiError::Conflict {
+                code: "voucher_blocked",
+                message: format!(
+                    "The voucher ending in {last4} that this refund would credit is blocked; an operator must unblock it before it can be refunded."
+                ),
+            },
+            RefundError::Idempotency(e) => e.into(),
+            RefundError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+/// A refund keeps no failure: a retry with the same key runs again.
+impl StoredAnswer for RefundError {
+    fn stored_answer(&self) -> Option<(u16, String)> {
+        None
+    }
+}
+
+impl From<KeyError> for ApiError {
+    fn from(err: KeyError) -> Self {
+        match err {
+            KeyError::InvalidKind => invalid(
+                "kind",
+                "invalid_key_kind",
+                "kind must be \"publishable\" or \"secret\".",
+            ),
+            KeyError::OverlapTooLong => invalid(
+                "expires_in_seconds",
+                "overlap_too_long",
+                format!(
+                    "A rolled key may keep working for at most {} seconds (7 days).",
+                    crate::keys::MAX_ROLL_OVERLAP.as_secs()
+                ),
+            ),
+            KeyError::Inactive => invalid(
+                "id",
+                "key_inactive",
+                "This key is revoked or already rolled; roll its replacement, or revoke it to stop it early.",
+            ),
+            KeyError::NotFound => ApiError::NotFound("API key"),
+            KeyError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<WebhookError> for ApiError {
+    fn from(err: WebhookError) -> Self {
+        match err {
+            WebhookError::InvalidUrl(e) => invalid("url", e.code(), e.to_string()),
+            WebhookError::OverlapTooLong => invalid(
+                "overlap_seconds",
+                "overlap_too_long",
+                format!(
+                    "The overlap may be at most {} seconds (7 days).",
+                    MAX_ROTATION_OVERLAP.as_secs()
+                ),
+            ),
+            WebhookError::EndpointDisabled => invalid(
+                "url",
+                "webhook_endpoint_disabled",
+                "The webhook endpoint is disabled; set its URL again to enable it.",
+            ),
+            WebhookError::NoEnabledEndpoint => invalid(
+                "id",
+                "no_enabled_webhook_endpoint",
+                "There is no enabled webhook endpoint to deliver to.",
+            ),
+            WebhookError::EndpointNotFound => ApiError::NotFound("webhook endpoint"),
+            WebhookError::EventNotFound => ApiError::NotFound("event"),
+            WebhookError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<TransactionsError> for ApiError {
+    fn from(err: TransactionsError) -> Self {
+        match err {
+            TransactionsError::InvalidFilter(e) => ApiError::InvalidRequest(vec![e]),
+            TransactionsError::NotFound => ApiError::NotFound("transaction"),
+            TransactionsError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(err: AdminError) -> Self {
+        match err {
+            AdminError::Invalid(e) => ApiError::InvalidRequest(vec![e]),
+            AdminError::MerchantNotFound => ApiError::NotFound("merchant"),
+            AdminError::VoucherNotFound => ApiError::NotFound("voucher"),
+            AdminError::Internal(e) => ApiError::Internal(e),
+        }
+    }
 }

@@ -30,7 +30,7 @@ impl KeysApi {
     }
 
     async fn caller(&self, auth: &SecretKey) -> Result<Caller, ApiError> {
-        authenticate(&self.state, Some(&auth.0.token), KeyKind::Secret).await
+        Ok(authenticate(&self.state, Some(&auth.0.token), KeyKind::Secret).await?)
     }
 }
 

@@ -11,12 +11,13 @@ use super::{
     amount::DecimalString,
     error::{ApiError, ErrorBody},
     security::SecretKey,
-    verify::{format_minor, TransactionDetail},
+    verify::TransactionDetail,
     webhooks::page_limit,
     ApiTags,
 };
 use crate::{
     auth::authenticate,
+    money::format_minor,
     refunds::{self, RefundOutcome, RefundReceipt, RefundRequest},
     secret_key_response,
     state::AppState,
@@ -102,12 +103,23 @@ pub struct NewVoucherBody {
 
 /// A refund to make.
 #[derive(Object)]
-#[oai(deny_unknown_fields)]
+#[oai(example, deny_unknown_fields)]
 pub struct CreateRefund {
     /// Decimal amount in the transaction's currency; absent refunds everything left.
+    #[oai(skip_serializing_if_is_none)]
     pub amount: Option<DecimalString>,
     /// Free text kept with the refund (at most 500 characters).
+    #[oai(skip_serializing_if_is_none)]
     pub reason: Option<String>,
+}
+
+impl poem_openapi::types::Example for CreateRefund {
+    fn example() -> Self {
+        CreateRefund {
+            amount: Some(DecimalString("10.00".into())),
+            reason: Some("One item returned".into()),
+        }
+    }
 }
 
 impl From<RefundReceipt> for Refund {

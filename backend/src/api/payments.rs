@@ -39,9 +39,11 @@ pub struct PaymentRequest {
     /// 1 to 10 vouchers; each gives exactly one of `code` or `token`.
     pub vouchers: Vec<VoucherSource>,
     /// HMAC of order id, amount and currency with the merchant's signing secret (optional).
+    #[oai(skip_serializing_if_is_none)]
     pub signature: Option<String>,
     /// Remember the typed vouchers on this device: the answer then carries a token per
     /// voucher with a balance left (`remembered_vouchers`) for one-click payments later.
+    #[oai(skip_serializing_if_is_none)]
     pub remember: Option<bool>,
 }
 
@@ -49,7 +51,9 @@ pub struct PaymentRequest {
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct VoucherSource {
+    #[oai(skip_serializing_if_is_none)]
     pub code: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub token: Option<String>,
 }
 
@@ -60,7 +64,9 @@ impl poem_openapi::types::Example for PaymentRequest {
             amount: DecimalString("99.00".into()),
             currency: "EUR".into(),
             vouchers: vec![VoucherSource {
-                code: Some("ABCD-EFGH-JKMN-PQR7".into()),
+                // A magic test voucher (docs/integration.md): with a test key, the example
+                // pays as it stands.
+                code: Some(crate::testmode::MAGIC_VOUCHERS[0].code.into()),
                 token: None,
             }],
             signature: None,

@@ -2,7 +2,7 @@
 use std::str::FromStr;
 
 use poem_openapi::{payload::Json, Object, OpenApi};
-use superpayment_core::{Currency, FieldError, KeyKind, Money, OrderId};
+use superpayment_core::{Currency, FieldError, KeyKind, OrderId};
 
 use super::{
     amount::DecimalString,
@@ -12,6 +12,7 @@ use super::{
 };
 use crate::{
     auth::authenticate,
+    money::format_minor,
     payments::{self, TransactionStatus, TransactionView, VerifyQuery},
     secret_key_response,
     state::AppState,
@@ -30,9 +31,10 @@ impl TransactionsApi {
 
 /// Which transaction, and what the merchant expects of it.
 #[derive(Object)]
-#[oai(deny_unknown_fields)]
+#[oai(example, deny_unknown_fields)]
 pub struct VerifyRequest {
     /// `txn_...`, as received by the page in `superpayment:success`.
+    #[oai(skip_serializing_if_is_none)]
     pub transaction_id: Option<String>,
     /// The merchant's order id (used to find the transaction when no id is given; compared otherwise).
     pub order_id: Option<String>,
@@ -42,7 +44,20 @@ pub struct VerifyRequest {
     pub expected_currency: Option<String>,
     /// Also verify a partially refunded transaction (default false). A fully refunded one
     /// is never verified: its `status` is then a mismatch whatever this says.
+    #[oai(skip_serializing_if_is_none)]
     pub accept_partially_refunded: Option<bool>,
+}
+
+impl poem_openapi::types::Example for VerifyRequest {
+    fn example() -> Self {
+        VerifyRequest {
+            transaction_id: None,
+            order_id: Some("ORDER_123".into()),
+            expected_amount: Some(DecimalString("99.00".into())),
+            expected_currency: Some("EUR".into()),
+            accept_partially_refunded: None,
+        }
+    }
 }
 
 /// The verdict: `verified` is true only when nothing differs from what was expected and the
@@ -99,13 +114,6 @@ secret_key_response! {
         NotFound(Json<ErrorBody>),
     }
     errors { 400 => BadRequest, 404 => NotFound }
-}
-
-/// Formats stored minor units for the wire.
-pub fn format_minor(minor: i64, currency: Currency) -> Result<String, ApiError> {
-    Ok(Money::from_minor(minor, currency)
-        .map_err(|e| anyhow::anyhow!("stored amount out of range: {e}"))?
-        .to_string())
 }
 
 impl TransactionDetail {
@@ -168,11 +176,7 @@ impl TransactionsApi {
         let order_id = match body.order_id.as_deref().map(OrderId::parse) {
             Some(Ok(o)) => Some(o),
             Some(Err(e)) => {
-                errors.push(FieldError {
-                    field: "order_id".into(),
-                    code: e.code(),
-                    message: e.to_string(),
-                });
+                errors.push(FieldError::new("order_id", e.code(), e.to_string()));
                 None
             }
             None => None,
@@ -180,11 +184,11 @@ impl TransactionsApi {
         let expected_currency = match body.expected_currency.as_deref().map(Currency::from_str) {
             Some(Ok(c)) => Some(c),
             Some(Err(e)) => {
-                errors.push(FieldError {
-                    field: "expected_currency".into(),
-                    code: e.code(),
-                    message: e.to_string(),
-                });
+                errors.push(FieldError::new(
+                    "expected_currency",
+                    e.code(),
+                    e.to_string(),
+                ));
                 None
             }
             None => None,

@@ -23,9 +23,18 @@ impl VouchersApi {
 
 /// A code to check.
 #[derive(Object)]
+#[oai(example)]
 pub struct VoucherCheckRequest {
     /// `XXXX-XXXX-XXXX-XXXX`; case, spaces and dashes are free, I/L read as 1 and O as 0.
     pub code: String,
+}
+
+impl poem_openapi::types::Example for VoucherCheckRequest {
+    fn example() -> Self {
+        VoucherCheckRequest {
+            code: crate::testmode::MAGIC_VOUCHERS[0].code.into(),
+        }
+    }
 }
 
 /// What the shopper may know about a voucher.

@@ -38,7 +38,7 @@ impl WebhooksApi {
     }
 
     async fn caller(&self, auth: &SecretKey) -> Result<Caller, ApiError> {
-        authenticate(&self.state, Some(&auth.0.token), KeyKind::Secret).await
+        Ok(authenticate(&self.state, Some(&auth.0.token), KeyKind::Secret).await?)
     }
 }
 
@@ -215,11 +215,38 @@ fn event_body(v: EventView, with_attempts: bool) -> Event {
 }
 
 secret_key_response! {
+    /// Setting the endpoint (created when there is none, so never a 404).
+    pub enum SetEndpointResponse {
+        /// The endpoint.
+        #[oai(status = 200)]
+        Ok(Json<WebhookEndpoint>),
+        /// Invalid URL: not http(s), http in live mode, credentials in it, or a host that does not resolve or resolves to a loopback, private or link-local address.
+        #[oai(status = 400)]
+        BadRequest(Json<ErrorBody>),
+    }
+    errors { 400 => BadRequest }
+}
+
+secret_key_response! {
+    /// Reading the endpoint (no body, so no 400).
+    pub enum GetEndpointResponse {
+        /// The endpoint.
+        #[oai(status = 200)]
+        Ok(Json<WebhookEndpoint>),
+        /// No endpoint set for this mode yet.
+        #[oai(status = 404)]
+        NotFound(Json<ErrorBody>),
+    }
+    errors { 404 => NotFound }
+}
+
+secret_key_response! {
+    /// Rotating the endpoint's secret.
     pub enum EndpointResponse {
         /// The endpoint.
         #[oai(status = 200)]
         Ok(Json<WebhookEndpoint>),
-        /// Setting: invalid URL (not http(s), http in live mode, or a host resolving to a loopback, private or link-local address). Rotating: `overlap_seconds` above 604800 (`overlap_too_long`).
+        /// `overlap_seconds` above 604800 (`overlap_too_long`), or a malformed body.
         #[oai(status = 400)]
         BadRequest(Json<ErrorBody>),
         /// No endpoint set for this mode yet.
@@ -274,11 +301,11 @@ pub fn page_limit(limit: Option<u64>) -> Result<u64, ApiError> {
         None => Ok(20),
         Some(l @ 1..=100) => Ok(l),
         Some(_) => Err(ApiError::InvalidRequest(vec![
-            superpayment_core::FieldError {
-                field: "limit".into(),
-                code: "invalid_limit",
-                message: "limit must be between 1 and 100.".into(),
-            },
+            superpayment_core::FieldError::new(
+                "limit",
+                "invalid_limit",
+                "limit must be between 1 and 100.",
+            ),
         ])),
     }
 }
@@ -295,11 +322,13 @@ impl WebhooksApi {
         method = "put",
         operation_id = "setWebhookEndpoint"
     )]
-    async fn set(&self, auth: SecretKey, body: Json<SetWebhookEndpoint>) -> EndpointResponse {
+    async fn set(&self, auth: SecretKey, body: Json<SetWebhookEndpoint>) -> SetEndpointResponse {
         async {
             let caller = self.caller(&auth).await?;
             let view = endpoints::set_endpoint(&self.state, &caller, &body.url).await?;
-            Ok(EndpointResponse::Ok(Json(WebhookEndpoint::from_view(view))))
+            Ok(SetEndpointResponse::Ok(Json(WebhookEndpoint::from_view(
+                view,
+            ))))
         }
         .await
         .unwrap_or_else(|e: ApiError| e.into())
@@ -313,11 +342,13 @@ impl WebhooksApi {
         method = "get",
         operation_id = "getWebhookEndpoint"
     )]
-    async fn get(&self, auth: SecretKey) -> EndpointResponse {
+    async fn get(&self, auth: SecretKey) -> GetEndpointResponse {
         async {
             let caller = self.caller(&auth).await?;
             let view = endpoints::get_endpoint(&self.state, &caller).await?;
-            Ok(EndpointResponse::Ok(Json(WebhookEndpoint::from_view(view))))
+            Ok(GetEndpointResponse::Ok(Json(WebhookEndpoint::from_view(
+                view,
+            ))))
         }
         .await
         .unwrap_or_else(|e: ApiError| e.into())

@@ -10,8 +10,9 @@ use sha2::Sha256;
 use superpayment_core::{crockford_encode, FieldError, Money, OrderId, ValidPayment};
 use time::OffsetDateTime;
 
+use super::CheckoutError;
 use crate::store::entities::text::AsText;
-use crate::{api::error::ApiError, auth::Caller, secret::Secret, state::AppState, store};
+use crate::{auth::Caller, secret::Secret, state::AppState, store};
 
 /// The most origins one merchant may allow to embed its checkout.
 pub const MAX_ALLOWED_ORIGINS: usize = 20;
@@ -73,7 +74,7 @@ impl SettingsCache {
     }
 }
 
-async fn cached(state: &AppState, merchant_id: &str, mode: &str) -> Result<Stored, ApiError> {
+async fn cached(state: &AppState, merchant_id: &str, mode: &str) -> Result<Stored, CheckoutError> {
     let key = (merchant_id.to_owned(), mode.to_owned());
     if let Some(hit) = state
         .settings_cache
@@ -94,7 +95,7 @@ async fn stored(
     db: &impl sea_orm::ConnectionTrait,
     merchant_id: &str,
     mode: &str,
-) -> Result<Stored, ApiError> {
+) -> Result<Stored, CheckoutError> {
     Ok(
         match store::checkout::find_settings(db, merchant_id, mode).await? {
             Some(row) => Stored {
@@ -167,10 +168,6 @@ pub fn verify_order(
     })
 }
 
-fn signature_error(code: &'static str, message: &str) -> ApiError {
-    ApiError::InvalidRequest(vec![FieldError::new("signature", code, message)])
-}
-
 /// Refuses a payment whose signature is wrong, or missing where the merchant requires one.
 ///
 /// A signature that is sent is always checked, even when not required: a wrong one means
@@ -181,15 +178,12 @@ pub async fn check_signature(
     caller: &Caller,
     payment: &ValidPayment,
     signature: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<(), CheckoutError> {
     let settings = cached(state, &caller.merchant_id, caller.mode_str()).await?;
     let signature = signature.map(str::trim).filter(|s| !s.is_empty());
     let Some(signature) = signature else {
         return if settings.require_signature {
-            Err(signature_error(
-                "signature_required",
-                "This shop requires signed amounts: add data-signature, the HMAC of order id, amount and currency, to the script tag.",
-            ))
+            Err(CheckoutError::SignatureRequired)
         } else {
             Ok(())
         };
@@ -204,15 +198,12 @@ pub async fn check_signature(
         Ok(())
     } else {
         tracing::warn!("payment refused: signature does not match order id, amount and currency");
-        Err(signature_error(
-            "signature_invalid",
-            "The signature does not match this order id, amount and currency; the page may have been altered.",
-        ))
+        Err(CheckoutError::SignatureInvalid)
     }
 }
 
 /// The caller's settings, with the current signing secret.
-pub async fn get(state: &AppState, caller: &Caller) -> Result<CheckoutSettings, ApiError> {
+pub async fn get(state: &AppState, caller: &Caller) -> Result<CheckoutSettings, CheckoutError> {
     let s = stored(&state.db, &caller.merchant_id, caller.mode_str()).await?;
     Ok(CheckoutSettings {
         require_signature: s.require_signature,
@@ -232,7 +223,7 @@ pub async fn update(
     state: &AppState,
     caller: &Caller,
     patch: SettingsPatch,
-) -> Result<CheckoutSettings, ApiError> {
+) -> Result<CheckoutSettings, CheckoutError> {
     let origins = match patch.allowed_origins {
         Some(list) => Some(normalise_origins(&list)?),
         None => None,
@@ -365,9 +356,9 @@ impl Origin {
 ///
 /// Only what a CSP source expression can hold safely gets through: a scheme, a host of
 /// letters, digits, dots and dashes (an optional leading `*.`), and a port; no path.
-pub fn normalise_origins(list: &[String]) -> Result<Vec<String>, ApiError> {
+pub fn normalise_origins(list: &[String]) -> Result<Vec<String>, CheckoutError> {
     if list.len() > MAX_ALLOWED_ORIGINS {
-        return Err(ApiError::InvalidRequest(vec![FieldError::new(
+        return Err(CheckoutError::Invalid(vec![FieldError::new(
             "allowed_origins",
             "too_many_origins",
             format!("At most {MAX_ALLOWED_ORIGINS} origins can be allowed."),
@@ -376,7 +367,7 @@ pub fn normalise_origins(list: &[String]) -> Result<Vec<String>, ApiError> {
     let mut out: Vec<String> = Vec::with_capacity(list.len());
     for (i, raw) in list.iter().enumerate() {
         let origin = normalise_origin(raw).ok_or_else(|| {
-            ApiError::InvalidRequest(vec![FieldError::new(
+            CheckoutError::Invalid(vec![FieldError::new(
                 format!("allowed_origins[{i}]"),
                 "invalid_origin",
                 "An origin is a scheme and host with an optional port, such as https://shop.example, without a path.",

@@ -10,12 +10,12 @@ use std::{collections::HashMap, str::FromStr};
 use superpayment_core::{crockford_encode, Currency, FieldError, Money, VoucherCode, VoucherRef};
 use time::OffsetDateTime;
 
+use super::CheckoutError;
 use crate::store::entities::text::AsText;
 use crate::{
-    api::error::{ApiError, DeclineReason},
     auth::Caller,
     crypto::{random_bytes, sha256_hex, voucher_hmac},
-    payments::{rules::refusal, PaymentReceipt},
+    payments::{rules::refusal, DeclineReason, PaymentReceipt},
     secret::Secret,
     state::AppState,
     store::{
@@ -77,7 +77,7 @@ pub async fn voucher_hmacs(
     db: &impl sea_orm::ConnectionTrait,
     caller: &Caller,
     vouchers: &[VoucherRef],
-) -> Result<Vec<String>, ApiError> {
+) -> Result<Vec<String>, CheckoutError> {
     let hashes: Vec<String> = vouchers
         .iter()
         .filter_map(|v| match v {
@@ -111,8 +111,7 @@ pub async fn voucher_hmacs(
             VoucherRef::Token(t) => match by_hash.get(&sha256_hex(t)) {
                 Some(hmac) => hmac.clone(),
                 None => {
-                    return Err(ApiError::Declined {
-                        reason: DeclineReason::TokenInvalid,
+                    return Err(CheckoutError::TokenInvalid {
                         param: token_param(i),
                     })
                 }
@@ -120,11 +119,9 @@ pub async fn voucher_hmacs(
         };
         // A code typed while the same voucher is also remembered would pay twice from it.
         if out.contains(&hmac) {
-            return Err(ApiError::InvalidRequest(vec![FieldError::new(
-                format!("vouchers[{i}]"),
-                "duplicate_voucher",
-                "This voucher is already part of the payment.",
-            )]));
+            return Err(CheckoutError::DuplicateVoucher {
+                param: format!("vouchers[{i}]"),
+            });
         }
         out.push(hmac);
     }
@@ -140,7 +137,7 @@ pub async fn after_payment(
     vouchers: &[VoucherRef],
     receipt: &PaymentReceipt,
     remember: bool,
-) -> Result<Vec<RememberedVoucher>, ApiError> {
+) -> Result<Vec<RememberedVoucher>, CheckoutError> {
     let now = OffsetDateTime::now_utc();
     let token_hashes: Vec<String> = vouchers
         .iter()
@@ -216,9 +213,9 @@ pub async fn after_payment(
 
 /// Well-formed tokens only (`vt_` and at most 128 letters, digits or `_`); anything else is
 /// reported against its index.
-fn parse_tokens(tokens: &[String]) -> Result<Vec<String>, ApiError> {
+pub(super) fn parse_tokens(tokens: &[String]) -> Result<Vec<String>, CheckoutError> {
     if tokens.is_empty() || tokens.len() > MAX_TOKENS_PER_CALL {
-        return Err(ApiError::InvalidRequest(vec![FieldError::new(
+        return Err(CheckoutError::Invalid(vec![FieldError::new(
             "tokens",
             "invalid_token_count",
             format!("Send 1 to {MAX_TOKENS_PER_CALL} tokens."),
@@ -240,7 +237,7 @@ fn parse_tokens(tokens: &[String]) -> Result<Vec<String>, ApiError> {
     if errors.is_empty() {
         Ok(tokens.to_vec())
     } else {
-        Err(ApiError::InvalidRequest(errors))
+        Err(CheckoutError::Invalid(errors))
     }
 }
 
@@ -251,7 +248,7 @@ pub async fn lookup(
     state: &AppState,
     caller: &Caller,
     tokens: &[String],
-) -> Result<Vec<TokenStatus>, ApiError> {
+) -> Result<Vec<TokenStatus>, CheckoutError> {
     let tokens = parse_tokens(tokens)?;
     let now = OffsetDateTime::now_utc();
     let hashes: Vec<String> = tokens.iter().map(|t| sha256_hex(t)).collect();
@@ -306,7 +303,11 @@ pub async fn lookup(
 
 /// Revokes tokens held by the shopper ("forget this voucher"); returns how many were live.
 #[tracing::instrument(skip_all, fields(merchant_id = %caller.merchant_id, tokens = tokens.len()))]
-pub async fn revoke(state: &AppState, caller: &Caller, tokens: &[String]) -> Result<u64, ApiError> {
+pub async fn revoke(
+    state: &AppState,
+    caller: &Caller,
+    tokens: &[String],
+) -> Result<u64, CheckoutError> {
     let tokens = parse_tokens(tokens)?;
     let hashes: Vec<String> = tokens.iter().map(|t| sha256_hex(t)).collect();
     let n = store::checkout::revoke_by_hashes(
@@ -327,10 +328,10 @@ pub async fn revoke_for_code(
     db: &sea_orm::DatabaseConnection,
     pepper: &Secret<String>,
     code: &VoucherCode,
-) -> Result<u64, ApiError> {
+) -> Result<u64, CheckoutError> {
     let voucher = store::vouchers::find_by_hmac(db, &voucher_hmac(pepper, code))
         .await?
-        .ok_or(ApiError::NotFound("voucher"))?;
+        .ok_or(CheckoutError::VoucherNotFound)?;
     let n = store::checkout::revoke_for_voucher(db, voucher.id, OffsetDateTime::now_utc()).await?;
     tracing::info!(
         voucher_id = voucher.id,

@@ -6,10 +6,10 @@ use time::OffsetDateTime;
 
 use super::rules::refusal;
 use crate::{
-    api::error::{ApiError, DeclineReason},
     auth::Caller,
     coordination::RateDecision,
     crypto::voucher_hmac,
+    payments::{CheckError, DeclineReason},
     state::AppState,
     store,
 };
@@ -35,14 +35,14 @@ pub async fn check_voucher(
     caller: &Caller,
     client: &str,
     code: &VoucherCode,
-) -> Result<VoucherStatus, ApiError> {
+) -> Result<VoucherStatus, CheckError> {
     let limit_key = format!("rl:check:{}:{}", caller.key_id, client);
     if let RateDecision::Limited { retry_after } = state
         .coord
         .rate_limit(&limit_key, state.check_rate_limit, Duration::from_secs(60))
         .await
     {
-        return Err(ApiError::RateLimited { retry_after });
+        return Err(CheckError::RateLimited { retry_after });
     }
     let row = store::vouchers::find_by_hmac(&state.db, &voucher_hmac(&state.pepper, code)).await?;
     let last4 = code.last4().to_owned();

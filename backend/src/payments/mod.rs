@@ -4,12 +4,16 @@
 //! here; these functions own the order of locks, the database transaction and the
 //! idempotency semantics of design §3 and §4.
 mod check;
+mod error;
 mod process;
 pub mod rules;
 mod status;
 mod verify;
 
 pub use check::{check_voucher, VoucherStatus};
+pub use error::{
+    amount_errors, CheckError, DeclineReason, PayError, VerifyError, EXAMPLE_TRANSACTION_ID,
+};
 pub use process::{pay, PayOutcome, PayRequest, PaymentReceipt, ReceiptVoucher};
 pub use status::TransactionStatus;
 pub use verify::{verify, TransactionView, VerifyOutcome, VerifyQuery};

@@ -8,15 +8,15 @@ use serde::{Deserialize, Serialize};
 use superpayment_core::{split_commission, BasisPoints, ValidPayment, VoucherRef};
 use time::OffsetDateTime;
 
-use super::{rules, TransactionStatus};
+use super::{rules, DeclineReason, PayError, TransactionStatus};
 use crate::store::entities::text::AsText;
 use crate::{
-    api::error::{ApiError, DeclineReason},
     auth::Caller,
-    checkout::{self, tokens::RememberedVoucher},
+    checkout::{self, tokens::RememberedVoucher, CheckoutError},
     crypto::{sha256_hex, voucher_hmac},
     idempotency::{
-        self, Fingerprint, IdempotencyKey, IdempotentOperation, Operation, Outcome, Recorder,
+        self, Fingerprint, IdempotencyError, IdempotencyKey, IdempotentOperation, Operation,
+        Outcome, Recorder,
     },
     ids::new_id,
     state::AppState,
@@ -93,7 +93,7 @@ pub async fn pay(
     state: &AppState,
     caller: &Caller,
     req: PayRequest,
-) -> Result<PayOutcome, ApiError> {
+) -> Result<PayOutcome, PayError> {
     let p = &req.payment;
     crate::testmode::refill_magic(state, caller, &p.vouchers).await?;
     let key = IdempotencyKey::parse(req.idempotency_key.clone())?;
@@ -152,6 +152,7 @@ struct Payment<'a> {
 
 impl IdempotentOperation for Payment<'_> {
     type Output = PaymentReceipt;
+    type Error = PayError;
     const OPERATION: Operation = Operation::Payment;
 
     /// Locks the vouchers in id order, plans the debits and writes everything (one
@@ -160,7 +161,7 @@ impl IdempotentOperation for Payment<'_> {
         &self,
         tx: &DatabaseTransaction,
         recorder: &Recorder<'_>,
-    ) -> Result<PaymentReceipt, ApiError> {
+    ) -> Result<PaymentReceipt, PayError> {
         // Typed codes and remembered-voucher tokens both end up as the code's HMAC.
         let hmacs =
             checkout::tokens::voucher_hmacs(self.state, tx, self.caller, &self.payment.vouchers)
@@ -170,11 +171,8 @@ impl IdempotentOperation for Payment<'_> {
 
     /// A repeat of an order that is already paid is answered as such, even when its
     /// vouchers no longer cover it (the first payment used them).
-    async fn explain(&self, err: ApiError) -> Result<ApiError, ApiError> {
-        if !matches!(
-            err,
-            ApiError::Declined { .. } | ApiError::OrderAlreadyPaid { .. }
-        ) {
+    async fn explain(&self, err: PayError) -> Result<PayError, PayError> {
+        if !Self::keeps(&err) {
             return Ok(err);
         }
         let paid = store::payments::find_transaction_by_order(
@@ -185,7 +183,7 @@ impl IdempotentOperation for Payment<'_> {
         )
         .await?;
         Ok(match paid {
-            Some(t) => ApiError::OrderAlreadyPaid {
+            Some(t) => PayError::OrderAlreadyPaid {
                 transaction_id: t.id,
             },
             None => err,
@@ -193,10 +191,12 @@ impl IdempotentOperation for Payment<'_> {
     }
 
     /// Outcomes of a request that ran are kept, so a retry gets the same answer.
-    fn keeps(err: &ApiError) -> bool {
+    fn keeps(err: &PayError) -> bool {
         matches!(
             err,
-            ApiError::Declined { .. } | ApiError::OrderAlreadyPaid { .. }
+            PayError::Declined { .. }
+                | PayError::OrderAlreadyPaid { .. }
+                | PayError::Checkout(CheckoutError::TokenInvalid { .. })
         )
     }
 
@@ -211,7 +211,7 @@ async fn plan_and_write(
     p: &ValidPayment,
     hmacs: &[String],
     recorder: &Recorder<'_>,
-) -> Result<PaymentReceipt, ApiError> {
+) -> Result<PaymentReceipt, PayError> {
     let now = OffsetDateTime::now_utc();
     let locked = store::vouchers::lock_by_hmacs(tx, hmacs).await?;
     let rows: Vec<_> = hmacs
@@ -244,7 +244,7 @@ async fn plan_and_write(
         )
         .add(Account::PlatformCommission, split.commission.minor());
 
-    let money = |minor: i64| crate::api::format_minor(minor, currency);
+    let money = |minor: i64| crate::money::format_minor(minor, currency);
     let receipt = PaymentReceipt {
         id: txn_id.clone(),
         status: TransactionStatus::Succeeded.as_str().into(),
@@ -261,7 +261,7 @@ async fn plan_and_write(
                     remaining_balance: money(a.balance_after)?,
                 })
             })
-            .collect::<Result<_, ApiError>>()?,
+            .collect::<anyhow::Result<_>>()?,
         created_at: crate::timestamps::rfc3339(now),
     };
     let event_id = new_id("evt");
@@ -314,13 +314,13 @@ async fn plan_and_write(
     match store::payment_write::write_payment(tx, &write).await? {
         WriteOutcome::Written => Ok(receipt),
         // Unreachable while the rows are locked; kept as the last line of defence.
-        WriteOutcome::BalanceChanged => Err(ApiError::Declined {
+        WriteOutcome::BalanceChanged => Err(PayError::Declined {
             reason: DeclineReason::InsufficientBalance,
             param: Some("vouchers".into()),
         }),
-        WriteOutcome::OrderTaken => Err(ApiError::OrderAlreadyPaid {
+        WriteOutcome::OrderTaken => Err(PayError::OrderAlreadyPaid {
             transaction_id: String::new(),
         }),
-        WriteOutcome::IdempotencyKeyTaken => Err(ApiError::IdempotencyInFlight),
+        WriteOutcome::IdempotencyKeyTaken => Err(IdempotencyError::InFlight.into()),
     }
 }

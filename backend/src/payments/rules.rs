@@ -4,7 +4,7 @@ use superpayment_core::Money;
 use time::OffsetDateTime;
 
 use crate::{
-    api::error::{ApiError, DeclineReason},
+    payments::{DeclineReason, PayError},
     store::entities::voucher::{self, VoucherState},
 };
 
@@ -94,10 +94,10 @@ pub fn allocate(
     mode: &str,
     amount: Money,
     now: OffsetDateTime,
-) -> Result<Vec<Allocation>, ApiError> {
+) -> Result<Vec<Allocation>, PayError> {
     for (i, row) in rows.iter().enumerate() {
         if let Some(reason) = refusal(*row, merchant_id, mode, amount, now) {
-            return Err(ApiError::Declined {
+            return Err(PayError::Declined {
                 reason,
                 param: Some(format!("vouchers[{i}]")),
             });
@@ -132,7 +132,7 @@ pub fn allocate(
         });
     }
     if remaining > 0 {
-        return Err(ApiError::Declined {
+        return Err(PayError::Declined {
             reason: DeclineReason::InsufficientBalance,
             param: Some("vouchers".into()),
         });
@@ -222,7 +222,13 @@ mod tests {
             OffsetDateTime::now_utc(),
         )
         .unwrap_err();
-        assert_eq!(err.code(), "insufficient_balance");
+        assert!(matches!(
+            err,
+            PayError::Declined {
+                reason: DeclineReason::InsufficientBalance,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -1,9 +1,8 @@
 //! Verifying a transaction from the merchant's server before goods are released.
 use superpayment_core::{Currency, Money, OrderId};
 
-use super::TransactionStatus;
+use super::{TransactionStatus, VerifyError};
 use crate::{
-    api::error::ApiError,
     auth::Caller,
     state::AppState,
     store::{self, entities::transaction},
@@ -47,7 +46,7 @@ pub async fn verify(
     state: &AppState,
     caller: &Caller,
     q: VerifyQuery,
-) -> Result<VerifyOutcome, ApiError> {
+) -> Result<VerifyOutcome, VerifyError> {
     let db = &state.db;
     let row = match (&q.transaction_id, &q.order_id) {
         (Some(id), _) => {
@@ -63,17 +62,9 @@ pub async fn verify(
             )
             .await?
         }
-        (None, None) => {
-            return Err(ApiError::InvalidRequest(vec![
-                superpayment_core::FieldError {
-                    field: "transaction_id".into(),
-                    code: "missing_transaction_reference",
-                    message: "Give transaction_id or order_id.".into(),
-                },
-            ]))
-        }
+        (None, None) => return Err(VerifyError::MissingReference),
     };
-    let row = row.ok_or(ApiError::NotFound("transaction"))?;
+    let row = row.ok_or(VerifyError::TransactionNotFound)?;
     let currency = row.currency.0;
 
     // A verdict is only as good as what was asked: whatever the merchant did not state
@@ -96,11 +87,11 @@ pub async fn verify(
     if let Some(expected) = &q.expected_amount {
         let parse_in = q.expected_currency.unwrap_or(currency);
         let expected = Money::parse(expected, parse_in).map_err(|e| {
-            ApiError::InvalidRequest(vec![superpayment_core::FieldError {
-                field: "expected_amount".into(),
-                code: e.code(),
-                message: e.to_string(),
-            }])
+            VerifyError::InvalidExpectedAmount(superpayment_core::FieldError::new(
+                "expected_amount",
+                e.code(),
+                e.to_string(),
+            ))
         })?;
         if expected.minor() != row.amount_minor || expected.currency() != currency {
             mismatches.push("amount");

@@ -20,13 +20,14 @@ use time::OffsetDateTime;
 
 use crate::store::entities::text::AsText;
 use crate::{
-    api::{error::ApiError, format_minor as money},
     auth::Caller,
     crypto::{random_bytes, voucher_hmac},
     idempotency::{
-        self, Fingerprint, IdempotencyKey, IdempotentOperation, Operation, Outcome, Recorder,
+        self, Fingerprint, IdempotencyError, IdempotencyKey, IdempotentOperation, Operation,
+        Outcome, Recorder,
     },
     ids::new_id,
+    money::format_minor as money,
     payments::TransactionStatus,
     state::AppState,
     store::{
@@ -100,12 +101,67 @@ pub enum RefundOutcome {
     Replayed(RefundReceipt),
 }
 
-fn invalid(field: &str, code: &'static str, message: &str) -> ApiError {
-    ApiError::InvalidRequest(vec![FieldError {
-        field: field.into(),
-        code,
-        message: message.into(),
-    }])
+/// Why a refund was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum RefundError {
+    /// The reason is longer than [`MAX_REASON_LEN`] characters.
+    #[error("reason too long")]
+    ReasonTooLong,
+    /// The amount is not an amount of the transaction's currency.
+    #[error("invalid amount")]
+    InvalidAmount(FieldError),
+    /// No such transaction for this merchant and mode.
+    #[error("transaction not found")]
+    TransactionNotFound,
+    /// Nothing is left to refund.
+    #[error("transaction fully refunded")]
+    FullyRefunded,
+    /// More than what is left of the transaction (`remaining`, formatted, in `currency`).
+    #[error("refund exceeds the remaining amount")]
+    ExceedsRemaining {
+        remaining: String,
+        currency: Currency,
+    },
+    /// A voucher the refund would credit is blocked (its last symbols).
+    #[error("voucher blocked")]
+    VoucherBlocked { last4: String },
+    /// The Idempotency-Key refused or answered the request.
+    #[error(transparent)]
+    Idempotency(#[from] IdempotencyError),
+    /// Anything unexpected.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sea_orm::DbErr> for RefundError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        RefundError::Internal(err.into())
+    }
+}
+
+impl RefundError {
+    /// One instance of each answer a refund can get, for the documentation.
+    pub fn examples() -> Vec<RefundError> {
+        let mut out = vec![
+            RefundError::ReasonTooLong,
+            RefundError::TransactionNotFound,
+            RefundError::FullyRefunded,
+            RefundError::ExceedsRemaining {
+                remaining: "40.00".into(),
+                currency: Currency::EUR,
+            },
+            RefundError::VoucherBlocked {
+                last4: "424X".into(),
+            },
+        ];
+        out.extend(
+            crate::payments::amount_errors("amount", Currency::EUR)
+                .into_iter()
+                .map(RefundError::InvalidAmount),
+        );
+        out.extend(IdempotencyError::examples().map(RefundError::Idempotency));
+        out
+    }
 }
 
 /// The request as fingerprinted: the amount as a number, so "10" and "10.00" are one request.
@@ -122,17 +178,13 @@ pub async fn refund(
     state: &AppState,
     caller: &Caller,
     req: RefundRequest,
-) -> Result<RefundOutcome, ApiError> {
+) -> Result<RefundOutcome, RefundError> {
     if req
         .reason
         .as_ref()
         .is_some_and(|r| r.chars().count() > MAX_REASON_LEN)
     {
-        return Err(invalid(
-            "reason",
-            "reason_too_long",
-            "The reason may have at most 500 characters.",
-        ));
+        return Err(RefundError::ReasonTooLong);
     }
     let key = IdempotencyKey::parse(req.idempotency_key.clone())?;
     let fingerprint = Fingerprint::of(&Canonical {
@@ -167,13 +219,14 @@ struct Refund<'a> {
 
 impl IdempotentOperation for Refund<'_> {
     type Output = RefundReceipt;
+    type Error = RefundError;
     const OPERATION: Operation = Operation::Refund;
 
     async fn run(
         &self,
         tx: &DatabaseTransaction,
         recorder: &Recorder<'_>,
-    ) -> Result<RefundReceipt, ApiError> {
+    ) -> Result<RefundReceipt, RefundError> {
         write_refund(self.state, tx, self.caller, self.req, recorder).await
     }
 
@@ -189,43 +242,36 @@ async fn write_refund(
     caller: &Caller,
     req: &RefundRequest,
     recorder: &Recorder<'_>,
-) -> Result<RefundReceipt, ApiError> {
+) -> Result<RefundReceipt, RefundError> {
     let mode = caller.mode_str();
     let txn = store::refunds::lock_transaction(tx, &caller.merchant_id, mode, &req.transaction_id)
         .await?
-        .ok_or(ApiError::NotFound("transaction"))?;
+        .ok_or(RefundError::TransactionNotFound)?;
     let currency = txn.currency.0;
     let remaining = txn.amount_minor - txn.refunded_minor;
     let amount = match &req.amount {
         None => remaining,
         Some(raw) => Money::parse(raw, currency)
-            .map_err(|e| invalid("amount", e.code(), &e.to_string()))?
+            .map_err(|e| {
+                RefundError::InvalidAmount(FieldError::new("amount", e.code(), e.to_string()))
+            })?
             .minor(),
     };
     if remaining == 0 {
-        return Err(invalid(
-            "amount",
-            "transaction_fully_refunded",
-            "This transaction has already been refunded in full.",
-        ));
+        return Err(RefundError::FullyRefunded);
     }
     if amount > remaining {
-        return Err(ApiError::InvalidRequest(vec![FieldError {
-            field: "amount".into(),
-            code: "refund_exceeds_remaining",
-            message: format!(
-                "At most {} {} of this transaction can still be refunded.",
-                money(remaining, currency)?,
-                currency.code()
-            ),
-        }]));
+        return Err(RefundError::ExceedsRemaining {
+            remaining: money(remaining, currency)?,
+            currency,
+        });
     }
     if !store::refunds::add_refunded(tx, &txn.id, amount).await? {
-        return Err(invalid(
-            "amount",
-            "refund_exceeds_remaining",
-            "The refund exceeds what is left of the transaction.",
-        ));
+        // A concurrent refund took what was left since the row was read.
+        return Err(RefundError::ExceedsRemaining {
+            remaining: money(txn.amount_minor - txn.refunded_minor, currency)?,
+            currency,
+        });
     }
     let redemptions = store::payments::redemptions_of(tx, &txn.id).await?;
     let taken: Vec<plan::Taken> = redemptions
@@ -255,12 +301,8 @@ async fn write_refund(
     ids.sort_unstable();
     let vouchers = store::refunds::lock_vouchers(tx, &ids).await?;
     if let Some(blocked) = vouchers.iter().find(|v| v.status == VoucherState::Blocked) {
-        return Err(ApiError::Conflict {
-            code: "voucher_blocked",
-            message: format!(
-                "The voucher ending in {} that this refund would credit is blocked; an operator must unblock it before it can be refunded.",
-                blocked.last4
-            ),
+        return Err(RefundError::VoucherBlocked {
+            last4: blocked.last4.clone(),
         });
     }
     // The refund that completes the transaction's also gives each single-use voucher
@@ -389,7 +431,7 @@ async fn write_refund(
     if let Some(row) = recorder.row(201, &receipt, now)? {
         if let Err(e) = store::idempotency::insert(tx, row).await {
             return Err(if store::violates(&e, store::Unique::IdempotencyScope) {
-                ApiError::IdempotencyInFlight
+                IdempotencyError::InFlight.into()
             } else {
                 e.into()
             });
@@ -406,7 +448,7 @@ async fn issue_replacement(
     amount: i64,
     currency: Currency,
     now: OffsetDateTime,
-) -> Result<(i64, NewVoucher), ApiError> {
+) -> Result<(i64, NewVoucher), RefundError> {
     let code = VoucherCode::generate(random_bytes::<10>());
     let expires_at = now + NEW_VOUCHER_VALIDITY;
     let ids = store::vouchers::insert_many(

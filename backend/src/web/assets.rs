@@ -81,7 +81,10 @@ impl WidgetFiles {
                 }
             }
             if document.contains("{{") {
-                tracing::error!(template, "a template names an asset the build manifest lacks");
+                tracing::error!(
+                    template,
+                    "a template names an asset the build manifest lacks"
+                );
                 return None;
             }
             Some(document)

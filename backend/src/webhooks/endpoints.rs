@@ -1,17 +1,11 @@
 //! The merchant's webhook endpoint: set, read, rotate the secret, send a test event.
 use std::time::Duration;
 
-use superpayment_core::FieldError;
 use time::OffsetDateTime;
 
-use super::{
-    destination::{self, DestinationError},
-    events,
-    secrets::SigningSecret,
-};
+use super::{destination, events, secrets::SigningSecret, WebhookError};
 use crate::store::entities::text::AsText;
 use crate::{
-    api::error::ApiError,
     auth::Caller,
     ids::new_id,
     state::AppState,
@@ -44,14 +38,6 @@ impl EndpointView {
     }
 }
 
-fn url_error(e: DestinationError) -> ApiError {
-    ApiError::InvalidRequest(vec![FieldError {
-        field: "url".into(),
-        code: e.code(),
-        message: e.to_string(),
-    }])
-}
-
 /// Sets (creates or replaces the URL of) the caller's endpoint for its mode, enabling it.
 /// The secret is created with the endpoint and kept when the URL changes.
 #[tracing::instrument(skip_all, fields(merchant_id = %caller.merchant_id, mode = caller.mode_str()))]
@@ -59,11 +45,11 @@ pub async fn set_endpoint(
     state: &AppState,
     caller: &Caller,
     url: &str,
-) -> Result<EndpointView, ApiError> {
+) -> Result<EndpointView, WebhookError> {
     let settings = &state.webhooks;
     let dest = destination::resolve(url, caller.mode, settings.allow_test_loopback)
         .await
-        .map_err(url_error)?;
+        .map_err(WebhookError::InvalidUrl)?;
     let now = OffsetDateTime::now_utc();
     let existing =
         store::webhooks::find_endpoint(&state.db, &caller.merchant_id, caller.mode_str()).await?;
@@ -111,10 +97,10 @@ pub async fn set_endpoint(
 }
 
 /// The caller's endpoint for its mode (without its secret).
-pub async fn get_endpoint(state: &AppState, caller: &Caller) -> Result<EndpointView, ApiError> {
+pub async fn get_endpoint(state: &AppState, caller: &Caller) -> Result<EndpointView, WebhookError> {
     let row = store::webhooks::find_endpoint(&state.db, &caller.merchant_id, caller.mode_str())
         .await?
-        .ok_or(ApiError::NotFound("webhook endpoint"))?;
+        .ok_or(WebhookError::EndpointNotFound)?;
     Ok(EndpointView { row, secret: None })
 }
 
@@ -125,16 +111,9 @@ pub async fn rotate_secret(
     state: &AppState,
     caller: &Caller,
     overlap: Duration,
-) -> Result<EndpointView, ApiError> {
+) -> Result<EndpointView, WebhookError> {
     if overlap > MAX_ROTATION_OVERLAP {
-        return Err(ApiError::InvalidRequest(vec![FieldError {
-            field: "overlap_seconds".into(),
-            code: "overlap_too_long",
-            message: format!(
-                "The overlap may be at most {} seconds (7 days).",
-                MAX_ROTATION_OVERLAP.as_secs()
-            ),
-        }]));
+        return Err(WebhookError::OverlapTooLong);
     }
     let secret = SigningSecret::generate();
     // Compare-and-swap on the current secret: two rotations at once must not both return
@@ -143,7 +122,7 @@ pub async fn rotate_secret(
         let mut row =
             store::webhooks::find_endpoint(&state.db, &caller.merchant_id, caller.mode_str())
                 .await?
-                .ok_or(ApiError::NotFound("webhook endpoint"))?;
+                .ok_or(WebhookError::EndpointNotFound)?;
         // Sealed for this row: the ciphertext is bound to the endpoint's id.
         let sealed = state.webhooks.cipher.encrypt(&secret, &row.id)?;
         let now = OffsetDateTime::now_utc();
@@ -174,14 +153,10 @@ pub async fn rotate_secret(
 }
 
 /// Queues a `webhook.test` event to the caller's endpoint; returns the event id.
-pub async fn send_test_event(state: &AppState, caller: &Caller) -> Result<String, ApiError> {
+pub async fn send_test_event(state: &AppState, caller: &Caller) -> Result<String, WebhookError> {
     let endpoint = get_endpoint(state, caller).await?;
     if endpoint.row.status != EndpointStatus::Enabled {
-        return Err(ApiError::InvalidRequest(vec![FieldError {
-            field: "url".into(),
-            code: "webhook_endpoint_disabled",
-            message: "The webhook endpoint is disabled; set its URL again to enable it.".into(),
-        }]));
+        return Err(WebhookError::EndpointDisabled);
     }
     let id = events::record(
         &state.db,

@@ -3,8 +3,8 @@ use sea_orm::ConnectionTrait;
 use superpayment_core::Mode;
 use time::OffsetDateTime;
 
+use super::WebhookError;
 use crate::{
-    api::error::ApiError,
     auth::Caller,
     ids::new_id,
     state::AppState,
@@ -32,7 +32,7 @@ pub async fn record(
     transaction_id: Option<&str>,
     data: serde_json::Value,
     now: OffsetDateTime,
-) -> Result<String, ApiError> {
+) -> anyhow::Result<String> {
     let id = new_id("evt");
     let created_at = crate::timestamps::rfc3339(now);
     store::webhooks::insert_event(
@@ -72,7 +72,7 @@ pub async fn list(
     kind: Option<&str>,
     starting_after: Option<&str>,
     limit: u64,
-) -> Result<(Vec<EventView>, bool), ApiError> {
+) -> Result<(Vec<EventView>, bool), WebhookError> {
     let limit = limit.clamp(1, MAX_PAGE);
     let mut rows = store::webhooks::list_events(
         &state.read_db,
@@ -104,11 +104,15 @@ pub async fn list(
 
 /// One of the caller's events with its deliveries and attempts; another merchant's or
 /// mode's event is simply not found.
-pub async fn retrieve(state: &AppState, caller: &Caller, id: &str) -> Result<EventView, ApiError> {
+pub async fn retrieve(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<EventView, WebhookError> {
     let event =
         store::webhooks::find_event(&state.read_db, &caller.merchant_id, caller.mode_str(), id)
             .await?
-            .ok_or(ApiError::NotFound("event"))?;
+            .ok_or(WebhookError::EventNotFound)?;
     let deliveries =
         store::webhooks::deliveries_of(&state.read_db, std::slice::from_ref(&event.id)).await?;
     let attempts = store::webhooks::attempts_of(&state.read_db, &event.id).await?;
@@ -121,21 +125,15 @@ pub async fn retrieve(state: &AppState, caller: &Caller, id: &str) -> Result<Eve
 
 /// Queues a new delivery of one of the caller's events to its current endpoint, due now.
 #[tracing::instrument(skip_all, fields(merchant_id = %caller.merchant_id, event_id = %id))]
-pub async fn redeliver(state: &AppState, caller: &Caller, id: &str) -> Result<i64, ApiError> {
+pub async fn redeliver(state: &AppState, caller: &Caller, id: &str) -> Result<i64, WebhookError> {
     let event = store::webhooks::find_event(&state.db, &caller.merchant_id, caller.mode_str(), id)
         .await?
-        .ok_or(ApiError::NotFound("event"))?;
+        .ok_or(WebhookError::EventNotFound)?;
     let endpoint =
         store::webhooks::find_endpoint(&state.db, &caller.merchant_id, caller.mode_str())
             .await?
             .filter(|e| e.status == EndpointStatus::Enabled)
-            .ok_or_else(|| {
-                ApiError::InvalidRequest(vec![superpayment_core::FieldError {
-                    field: "id".into(),
-                    code: "no_enabled_webhook_endpoint",
-                    message: "There is no enabled webhook endpoint to deliver to.".into(),
-                }])
-            })?;
+            .ok_or(WebhookError::NoEnabledEndpoint)?;
     let delivery = store::webhooks::insert_delivery(
         &state.db,
         &event,

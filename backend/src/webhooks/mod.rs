@@ -28,6 +28,55 @@ pub mod worker;
 
 use std::sync::Arc;
 
+use destination::DestinationError;
+
+/// Why a webhook or event operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// The endpoint URL is refused (`DestinationError::code` says why).
+    #[error("webhook URL refused: {0}")]
+    InvalidUrl(DestinationError),
+    /// The secret rotation's overlap is longer than [`endpoints::MAX_ROTATION_OVERLAP`].
+    #[error("overlap too long")]
+    OverlapTooLong,
+    /// The endpoint is disabled (set its URL again to enable it).
+    #[error("webhook endpoint disabled")]
+    EndpointDisabled,
+    /// There is no enabled endpoint to deliver to.
+    #[error("no enabled webhook endpoint")]
+    NoEnabledEndpoint,
+    /// The merchant has no endpoint in this mode.
+    #[error("webhook endpoint not found")]
+    EndpointNotFound,
+    /// No such event for this merchant and mode.
+    #[error("event not found")]
+    EventNotFound,
+    /// Anything unexpected.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sea_orm::DbErr> for WebhookError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        WebhookError::Internal(err.into())
+    }
+}
+
+impl WebhookError {
+    /// Each way a URL is refused, for the documentation.
+    pub fn url_examples() -> impl Iterator<Item = WebhookError> {
+        [
+            DestinationError::Invalid,
+            DestinationError::HttpsRequired,
+            DestinationError::Credentials,
+            DestinationError::Unresolvable,
+            DestinationError::AddressNotAllowed,
+        ]
+        .into_iter()
+        .map(WebhookError::InvalidUrl)
+    }
+}
+
 use tokio::sync::Notify;
 
 pub use config::{WebhookArgs, WorkerArgs};

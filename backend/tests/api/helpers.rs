@@ -478,6 +478,20 @@ impl Drop for TestApp {
         if let Some(name) = self.db_name.take() {
             drop_database(name);
         }
+        // Every answer the test received was checked by the server against the documented
+        // error codes of its operation (api::documented); an undocumented one fails the test.
+        let undocumented: Vec<String> = self
+            .logs()
+            .lines()
+            .filter(|l| l.contains("not documented"))
+            .map(str::to_owned)
+            .collect();
+        if !undocumented.is_empty() && !std::thread::panicking() {
+            panic!(
+                "the server answered with errors its spec does not document:\n{}",
+                undocumented.join("\n")
+            );
+        }
     }
 }
 

@@ -243,3 +243,87 @@ async fn a_path_with_an_empty_segment_or_no_endpoint_is_404_saying_what_is_wrong
         "{message}"
     );
 }
+
+/// The request examples of the spec, sent as they stand by a test merchant: each gets a
+/// documented success (Swagger's "Try it out" works), in the order a shop would make the
+/// calls (the payment first: its transaction is what the others refer to).
+#[tokio::test]
+async fn every_request_example_in_the_spec_is_answered_with_a_documented_success() {
+    let app = TestApp::spawn().await;
+    let merchant = app.create_merchant(250).await;
+    let doc: serde_json::Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let schemas = &doc["components"]["schemas"];
+    let mut calls = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let Some(schema) = op["requestBody"]["content"]
+                .as_object()
+                .and_then(|c| c.values().next())
+                .and_then(|media| media["schema"]["$ref"].as_str())
+                .and_then(|r| r.strip_prefix("#/components/schemas/"))
+            else {
+                continue;
+            };
+            if let Some(example) = schemas[schema].get("example") {
+                calls.push((path.clone(), method.clone(), op.clone(), example.clone()));
+            }
+        }
+    }
+    // Pay first, refund last (a refund would make the example verify answer a mismatch).
+    calls.sort_by_key(|(_, _, op, _)| match op["operationId"].as_str() {
+        Some("processPayment") => 0,
+        Some("createRefund") => 2,
+        _ => 1,
+    });
+    assert!(
+        calls.len() >= 4,
+        "the spec should carry request examples for payment, verify, check and refund"
+    );
+    assert_eq!(calls[0].2["operationId"], "processPayment");
+    let mut transaction_id = String::new();
+    for (path, method, op, example) in calls {
+        let scheme = op["security"][0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .next()
+            .unwrap()
+            .clone();
+        let key = match scheme.as_str() {
+            "PublishableKey" => merchant.pk.clone(),
+            "SecretKey" => merchant.sk.clone(),
+            "AdminToken" => crate::helpers::ADMIN_TOKEN.to_owned(),
+            other => panic!("unknown security scheme {other}"),
+        };
+        let url = app.url(&format!("/api{}", path.replace("{id}", &transaction_id)));
+        let r = app
+            .client
+            .request(method.to_uppercase().parse().unwrap(), url)
+            .bearer_auth(key)
+            .header("Idempotency-Key", uuid::Uuid::new_v4().to_string())
+            .json(&example)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16().to_string();
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert!(
+            status.starts_with('2') && op["responses"].get(&status).is_some(),
+            "{method} {path} with its example answered {status}: {body}"
+        );
+        match op["operationId"].as_str().unwrap() {
+            "processPayment" => transaction_id = body["id"].as_str().unwrap().to_owned(),
+            "verifyTransaction" => assert_eq!(body["verified"], true, "{body}"),
+            "checkVoucher" => assert_eq!(body["valid"], true, "{body}"),
+            _ => {}
+        }
+    }
+}
