@@ -284,9 +284,15 @@ pub async fn lookup(
             let balance = Money::from_minor(v.balance_minor, currency)
                 .map_err(|e| anyhow::anyhow!("stored balance: {e}"))?;
             let probe = Money::from_minor(1, currency).map_err(|e| anyhow::anyhow!(e))?;
-            let mut reason = refusal(Some(v), &caller.merchant_id, caller.mode_str(), probe, now)
-                .filter(|r| *r != DeclineReason::MinimumOrderNotMet)
-                .map(DeclineReason::code);
+            let mut reason = refusal(
+                Some(&v.into()),
+                &caller.merchant_id,
+                caller.mode,
+                probe,
+                now,
+            )
+            .filter(|r| *r != DeclineReason::MinimumOrderNotMet)
+            .map(DeclineReason::code);
             if reason.is_none() && balance.is_zero() {
                 reason = Some(DeclineReason::InsufficientBalance.code());
             }

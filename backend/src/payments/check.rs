@@ -63,9 +63,9 @@ pub async fn check_voucher(
     // Any positive amount in the voucher's own currency: checks what holds for every order.
     let probe = Money::from_minor(1, currency).map_err(|e| anyhow::anyhow!(e))?;
     let mut reason = refusal(
-        Some(&v),
+        Some(&(&v).into()),
         &caller.merchant_id,
-        caller.mode_str(),
+        caller.mode,
         probe,
         OffsetDateTime::now_utc(),
     )

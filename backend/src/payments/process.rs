@@ -214,11 +214,12 @@ async fn plan_and_write(
 ) -> Result<PaymentReceipt, PayError> {
     let now = OffsetDateTime::now_utc();
     let locked = store::vouchers::lock_by_hmacs(tx, hmacs).await?;
-    let rows: Vec<_> = hmacs
+    let vouchers: Vec<Option<rules::Voucher>> = hmacs
         .iter()
-        .map(|h| locked.iter().find(|v| &v.code_hmac == h))
+        .map(|h| locked.iter().find(|v| &v.code_hmac == h).map(Into::into))
         .collect();
-    let plan = rules::allocate(&rows, &caller.merchant_id, caller.mode_str(), p.amount, now)?;
+    let vouchers: Vec<Option<&rules::Voucher>> = vouchers.iter().map(Option::as_ref).collect();
+    let plan = rules::allocate(&vouchers, &caller.merchant_id, caller.mode, p.amount, now)?;
 
     let bps = BasisPoints::new(u32::from(caller.commission_bps))
         .map_err(|e| anyhow::anyhow!("merchant commission: {e}"))?;

@@ -1,12 +1,36 @@
-//! Voucher acceptance rules and the split of an amount across vouchers (pure functions).
+//! Voucher acceptance rules and the split of an amount across vouchers (pure functions
+//! over domain types: the store turns its rows into [`Voucher`]s).
 use serde::{Deserialize, Serialize};
-use superpayment_core::Money;
+use superpayment_core::{Currency, Mode, Money};
 use time::OffsetDateTime;
 
-use crate::{
-    payments::{DeclineReason, PayError},
-    store::entities::voucher::{self, VoucherState},
-};
+use crate::payments::{DeclineReason, PayError};
+
+/// Whether a voucher can pay at all, whatever the order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Usability {
+    /// Can pay.
+    Active,
+    /// Blocked by an operator.
+    Blocked,
+    /// A single-use voucher that was used.
+    Used,
+}
+
+/// A voucher as the payment rules see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Voucher {
+    pub id: i64,
+    pub last4: String,
+    pub mode: Mode,
+    pub currency: Currency,
+    pub balance_minor: i64,
+    pub usability: Usability,
+    pub expires_at: Option<OffsetDateTime>,
+    /// `None` when the stored rules cannot be read: such a voucher is refused (fails
+    /// closed) as not accepted.
+    pub rules: Option<VoucherRules>,
+}
 
 /// Per-voucher rules, stored as JSON so that new voucher kinds need no migration.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -23,13 +47,6 @@ pub struct VoucherRules {
     pub single_use: bool,
 }
 
-impl VoucherRules {
-    /// Reads rules from a stored row; unreadable rules fail closed (treated as not accepted).
-    pub fn of(row: &voucher::Model) -> Option<VoucherRules> {
-        serde_json::from_value(row.rules.clone()).ok()
-    }
-}
-
 /// The part of a payment taken from one voucher.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Allocation {
@@ -43,29 +60,30 @@ pub struct Allocation {
     pub mark_used: bool,
 }
 
-/// Why one voucher may not pay this order, if any.
+/// Why one voucher may not pay this order, if any. A voucher of the other mode is as
+/// unknown as a missing one.
 pub fn refusal(
-    row: Option<&voucher::Model>,
+    voucher: Option<&Voucher>,
     merchant_id: &str,
-    mode: &str,
+    mode: Mode,
     amount: Money,
     now: OffsetDateTime,
 ) -> Option<DeclineReason> {
-    let Some(v) = row.filter(|v| v.mode.0.as_str() == mode) else {
+    let Some(v) = voucher.filter(|v| v.mode == mode) else {
         return Some(DeclineReason::Unknown);
     };
-    match v.status {
-        VoucherState::Active => {}
-        VoucherState::Blocked => return Some(DeclineReason::Blocked),
-        VoucherState::Used => return Some(DeclineReason::AlreadyUsed),
+    match v.usability {
+        Usability::Active => {}
+        Usability::Blocked => return Some(DeclineReason::Blocked),
+        Usability::Used => return Some(DeclineReason::AlreadyUsed),
     }
     if v.expires_at.is_some_and(|e| e <= now) {
         return Some(DeclineReason::Expired);
     }
-    if v.currency.0 != amount.currency() {
+    if v.currency != amount.currency() {
         return Some(DeclineReason::CurrencyMismatch);
     }
-    let Some(rules) = VoucherRules::of(v) else {
+    let Some(rules) = &v.rules else {
         return Some(DeclineReason::NotAccepted);
     };
     if rules
@@ -89,14 +107,14 @@ pub fn refusal(
 /// Every voucher is checked first, so a bad voucher anywhere in the list declines the
 /// payment (the shopper sees the problem instead of it being silently skipped).
 pub fn allocate(
-    rows: &[Option<&voucher::Model>],
+    vouchers: &[Option<&Voucher>],
     merchant_id: &str,
-    mode: &str,
+    mode: Mode,
     amount: Money,
     now: OffsetDateTime,
 ) -> Result<Vec<Allocation>, PayError> {
-    for (i, row) in rows.iter().enumerate() {
-        if let Some(reason) = refusal(*row, merchant_id, mode, amount, now) {
+    for (i, voucher) in vouchers.iter().enumerate() {
+        if let Some(reason) = refusal(*voucher, merchant_id, mode, amount, now) {
             return Err(PayError::Declined {
                 reason,
                 param: Some(format!("vouchers[{i}]")),
@@ -104,9 +122,9 @@ pub fn allocate(
         }
     }
     let mut remaining = amount.minor();
-    let mut out = Vec::with_capacity(rows.len());
-    for (position, row) in rows.iter().enumerate() {
-        let v = row.expect("refusal() rejects missing vouchers");
+    let mut out = Vec::with_capacity(vouchers.len());
+    for (position, voucher) in vouchers.iter().enumerate() {
+        let v = voucher.expect("refusal() rejects missing vouchers");
         if remaining == 0 {
             break;
         }
@@ -115,7 +133,7 @@ pub fn allocate(
             continue;
         }
         remaining -= take;
-        let single_use = VoucherRules::of(v).is_some_and(|r| r.single_use);
+        let single_use = v.rules.as_ref().is_some_and(|r| r.single_use);
         let forfeit = if single_use {
             v.balance_minor - take
         } else {
@@ -142,26 +160,18 @@ pub fn allocate(
 
 #[cfg(test)]
 mod tests {
-    use superpayment_core::{Currency, Mode};
-
     use super::*;
-    use crate::store::entities::text::AsText;
 
-    fn voucher(id: i64, balance: i64) -> voucher::Model {
-        let now = OffsetDateTime::now_utc();
-        voucher::Model {
+    fn voucher(id: i64, balance: i64) -> Voucher {
+        Voucher {
             id,
-            code_hmac: format!("h{id}"),
             last4: format!("{id:04}"),
-            mode: AsText(Mode::Test),
-            currency: AsText(Currency::EUR),
-            initial_minor: balance.max(1),
+            mode: Mode::Test,
+            currency: Currency::EUR,
             balance_minor: balance,
-            status: VoucherState::Active,
+            usability: Usability::Active,
             expires_at: None,
-            rules: serde_json::json!({}),
-            created_at: now,
-            updated_at: now,
+            rules: Some(VoucherRules::default()),
         }
     }
 
@@ -175,7 +185,7 @@ mod tests {
         let out = allocate(
             &[Some(&a), Some(&b), Some(&c)],
             "m",
-            "test",
+            Mode::Test,
             eur(9900),
             OffsetDateTime::now_utc(),
         )
@@ -191,11 +201,14 @@ mod tests {
     #[test]
     fn a_single_use_voucher_forfeits_its_remainder() {
         let mut a = voucher(1, 10000);
-        a.rules = serde_json::json!({"single_use": true});
+        a.rules = Some(VoucherRules {
+            single_use: true,
+            ..VoucherRules::default()
+        });
         let out = allocate(
             &[Some(&a)],
             "m",
-            "test",
+            Mode::Test,
             eur(6000),
             OffsetDateTime::now_utc(),
         )
@@ -217,7 +230,7 @@ mod tests {
         let err = allocate(
             &[Some(&a), Some(&b)],
             "m",
-            "test",
+            Mode::Test,
             eur(201),
             OffsetDateTime::now_utc(),
         )
@@ -236,45 +249,56 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let mut v = voucher(1, 1000);
         assert_eq!(
-            refusal(None, "m", "test", eur(1), now),
+            refusal(None, "m", Mode::Test, eur(1), now),
             Some(DeclineReason::Unknown)
         );
         assert_eq!(
-            refusal(Some(&v), "m", "live", eur(1), now),
+            refusal(Some(&v), "m", Mode::Live, eur(1), now),
             Some(DeclineReason::Unknown)
         );
         v.expires_at = Some(now - time::Duration::seconds(1));
         assert_eq!(
-            refusal(Some(&v), "m", "test", eur(1), now),
+            refusal(Some(&v), "m", Mode::Test, eur(1), now),
             Some(DeclineReason::Expired)
         );
         v.expires_at = None;
-        v.status = VoucherState::Blocked;
+        v.usability = Usability::Blocked;
         assert_eq!(
-            refusal(Some(&v), "m", "test", eur(1), now),
+            refusal(Some(&v), "m", Mode::Test, eur(1), now),
             Some(DeclineReason::Blocked)
         );
-        v.status = VoucherState::Active;
+        v.usability = Usability::Active;
         assert_eq!(
             refusal(
                 Some(&v),
                 "m",
-                "test",
+                Mode::Test,
                 Money::from_minor(1, Currency::USD).unwrap(),
                 now
             ),
             Some(DeclineReason::CurrencyMismatch)
         );
-        v.rules = serde_json::json!({"merchants": ["other"]});
+        v.rules = Some(VoucherRules {
+            merchants: Some(vec!["other".into()]),
+            ..VoucherRules::default()
+        });
         assert_eq!(
-            refusal(Some(&v), "m", "test", eur(1), now),
+            refusal(Some(&v), "m", Mode::Test, eur(1), now),
             Some(DeclineReason::NotAccepted)
         );
-        v.rules = serde_json::json!({"min_order_minor": 500});
+        v.rules = None;
         assert_eq!(
-            refusal(Some(&v), "m", "test", eur(499), now),
+            refusal(Some(&v), "m", Mode::Test, eur(1), now),
+            Some(DeclineReason::NotAccepted)
+        );
+        v.rules = Some(VoucherRules {
+            min_order_minor: Some(500),
+            ..VoucherRules::default()
+        });
+        assert_eq!(
+            refusal(Some(&v), "m", Mode::Test, eur(499), now),
             Some(DeclineReason::MinimumOrderNotMet)
         );
-        assert_eq!(refusal(Some(&v), "m", "test", eur(500), now), None);
+        assert_eq!(refusal(Some(&v), "m", Mode::Test, eur(500), now), None);
     }
 }

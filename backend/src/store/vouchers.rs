@@ -6,6 +6,27 @@ use sea_orm::{
 use time::OffsetDateTime;
 
 use super::entities::voucher::{self, VoucherState};
+use crate::payments::rules::{Usability, Voucher, VoucherRules};
+
+impl From<&voucher::Model> for Voucher {
+    /// The row as the payment rules see it; unreadable rules become `None` (refused).
+    fn from(row: &voucher::Model) -> Voucher {
+        Voucher {
+            id: row.id,
+            last4: row.last4.clone(),
+            mode: row.mode.0,
+            currency: row.currency.0,
+            balance_minor: row.balance_minor,
+            usability: match row.status {
+                VoucherState::Active => Usability::Active,
+                VoucherState::Blocked => Usability::Blocked,
+                VoucherState::Used => Usability::Used,
+            },
+            expires_at: row.expires_at,
+            rules: serde_json::from_value::<VoucherRules>(row.rules.clone()).ok(),
+        }
+    }
+}
 
 /// Inserts vouchers in batches and returns their ids in the order given.
 pub async fn insert_many(
