@@ -40,11 +40,7 @@ pub enum AdminError {
     Internal(#[from] anyhow::Error),
 }
 
-impl From<sea_orm::DbErr> for AdminError {
-    fn from(err: sea_orm::DbErr) -> Self {
-        AdminError::Internal(err.into())
-    }
-}
+crate::internal_on_db_error!(AdminError);
 
 impl AdminError {
     /// Each way creating a merchant is refused, for the documentation.

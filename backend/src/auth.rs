@@ -42,11 +42,7 @@ pub enum AuthError {
     Internal(#[from] anyhow::Error),
 }
 
-impl From<sea_orm::DbErr> for AuthError {
-    fn from(err: sea_orm::DbErr) -> Self {
-        AuthError::Internal(err.into())
-    }
-}
+crate::internal_on_db_error!(AuthError);
 
 impl AuthError {
     /// What an endpoint taking keys of kind `kind` can refuse, for the documentation.

@@ -35,11 +35,7 @@ pub enum KeyError {
     Internal(#[from] anyhow::Error),
 }
 
-impl From<sea_orm::DbErr> for KeyError {
-    fn from(err: sea_orm::DbErr) -> Self {
-        KeyError::Internal(err.into())
-    }
-}
+crate::internal_on_db_error!(KeyError);
 
 impl KeyError {
     /// One instance of each refusal, for the documentation.

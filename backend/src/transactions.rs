@@ -28,11 +28,7 @@ pub enum TransactionsError {
     Internal(#[from] anyhow::Error),
 }
 
-impl From<sea_orm::DbErr> for TransactionsError {
-    fn from(err: sea_orm::DbErr) -> Self {
-        TransactionsError::Internal(err.into())
-    }
-}
+crate::internal_on_db_error!(TransactionsError);
 
 impl TransactionsError {
     /// Each way a listing's filter is refused, for the documentation.

@@ -40,11 +40,7 @@ pub enum CheckoutError {
     Internal(#[from] anyhow::Error),
 }
 
-impl From<sea_orm::DbErr> for CheckoutError {
-    fn from(err: sea_orm::DbErr) -> Self {
-        CheckoutError::Internal(err.into())
-    }
-}
+crate::internal_on_db_error!(CheckoutError);
 
 impl CheckoutError {
     /// What the checkout can refuse in a payment, for the documentation.

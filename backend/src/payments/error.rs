@@ -105,11 +105,7 @@ pub enum PayError {
     Internal(#[from] anyhow::Error),
 }
 
-impl From<sea_orm::DbErr> for PayError {
-    fn from(err: sea_orm::DbErr) -> Self {
-        PayError::Internal(err.into())
-    }
-}
+crate::internal_on_db_error!(PayError);
 
 impl PayError {
     /// One instance of each answer a payment can get, for the documentation.
@@ -148,11 +144,7 @@ pub enum VerifyError {
     Internal(#[from] anyhow::Error),
 }
 
-impl From<sea_orm::DbErr> for VerifyError {
-    fn from(err: sea_orm::DbErr) -> Self {
-        VerifyError::Internal(err.into())
-    }
-}
+crate::internal_on_db_error!(VerifyError);
 
 impl VerifyError {
     /// One instance of each answer, for the documentation: the amount errors are the ones
@@ -191,8 +183,4 @@ pub enum CheckError {
     Internal(#[from] anyhow::Error),
 }
 
-impl From<sea_orm::DbErr> for CheckError {
-    fn from(err: sea_orm::DbErr) -> Self {
-        CheckError::Internal(err.into())
-    }
-}
+crate::internal_on_db_error!(CheckError);

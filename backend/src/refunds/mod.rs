@@ -133,11 +133,7 @@ pub enum RefundError {
     Internal(#[from] anyhow::Error),
 }
 
-impl From<sea_orm::DbErr> for RefundError {
-    fn from(err: sea_orm::DbErr) -> Self {
-        RefundError::Internal(err.into())
-    }
-}
+crate::internal_on_db_error!(RefundError);
 
 impl RefundError {
     /// One instance of each answer a refund can get, for the documentation.

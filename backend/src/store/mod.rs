@@ -146,3 +146,16 @@ pub fn violates(err: &DbErr, which: Unique) -> bool {
 pub fn is_postgres(db: &impl ConnectionTrait) -> bool {
     db.get_database_backend() == DbBackend::Postgres
 }
+
+/// Lets a domain error enum take a database error as its `Internal(anyhow::Error)`
+/// variant, so that `?` works on store calls: a failing database is always unexpected.
+#[macro_export]
+macro_rules! internal_on_db_error {
+    ($ty:ty) => {
+        impl From<sea_orm::DbErr> for $ty {
+            fn from(err: sea_orm::DbErr) -> Self {
+                Self::Internal(err.into())
+            }
+        }
+    };
+}

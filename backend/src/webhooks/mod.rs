@@ -56,11 +56,7 @@ pub enum WebhookError {
     Internal(#[from] anyhow::Error),
 }
 
-impl From<sea_orm::DbErr> for WebhookError {
-    fn from(err: sea_orm::DbErr) -> Self {
-        WebhookError::Internal(err.into())
-    }
-}
+crate::internal_on_db_error!(WebhookError);
 
 impl WebhookError {
     /// Each way a URL is refused, for the documentation.
