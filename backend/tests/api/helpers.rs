@@ -314,6 +314,18 @@ impl TestApp {
         s
     }
 
+    /// The OpenAPI document this server serves.
+    pub async fn served_spec(&self) -> Value {
+        self.client
+            .get(self.url("/openapi.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

@@ -409,15 +409,7 @@ async fn a_new_or_rolled_key_has_the_name_merchant_creation_gives_it() {
         // The former name still carries the same key while integrations move over.
         assert_eq!(v["secret"], key);
     }
-    let spec: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec = app.served_spec().await;
     for schema in ["NewKey", "RolledKey"] {
         let props = &spec["components"]["schemas"][schema]["properties"];
         assert_eq!(props["secret"]["deprecated"], true, "{schema}");

@@ -89,15 +89,7 @@ async fn the_seed_urls_with_and_without_trailing_slash_are_served() {
 #[tokio::test]
 async fn the_probes_are_in_the_spec_and_answer_as_documented() {
     let app = TestApp::spawn().await;
-    let doc: serde_json::Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = app.served_spec().await;
     for path in ["/healthz", "/readyz"] {
         assert_eq!(doc["paths"][path]["servers"][0]["url"], "/", "{path}");
         assert!(doc["paths"][path]["get"]["responses"]["200"].is_object());
@@ -119,15 +111,7 @@ async fn the_probes_are_in_the_spec_and_answer_as_documented() {
 #[tokio::test]
 async fn the_served_spec_names_public_url_as_its_server() {
     let app = TestApp::spawn_with(&[("PUBLIC_URL", "https://pay.example/")]).await;
-    let doc: serde_json::Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = app.served_spec().await;
     assert_eq!(
         doc["servers"],
         serde_json::json!([{"url": "https://pay.example/api"}])
@@ -251,15 +235,7 @@ async fn a_path_with_an_empty_segment_or_no_endpoint_is_404_saying_what_is_wrong
 async fn every_request_example_in_the_spec_is_answered_with_a_documented_success() {
     let app = TestApp::spawn().await;
     let merchant = app.create_merchant(250).await;
-    let doc: serde_json::Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = app.served_spec().await;
     let schemas = &doc["components"]["schemas"];
     let mut calls = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
