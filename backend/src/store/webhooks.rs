@@ -104,14 +104,14 @@ pub async fn replace_secrets(
     Ok(res.rows_affected == 1)
 }
 
-/// Disables an endpoint and cancels what was still queued for it; false if already disabled.
-pub async fn disable_endpoint(
-    db: &impl TransactionTrait,
+/// Disables an endpoint and cancels what was still queued for it (inside the caller's
+/// transaction); false if it was already disabled.
+async fn disable_endpoint(
+    tx: &impl ConnectionTrait,
     id: &str,
     reason: &str,
     now: OffsetDateTime,
 ) -> Result<bool, DbErr> {
-    let tx = super::begin(db).await?;
     let res = webhook_endpoint::Entity::update_many()
         .col_expr(
             webhook_endpoint::Column::Status,
@@ -124,7 +124,7 @@ pub async fn disable_endpoint(
         .col_expr(webhook_endpoint::Column::UpdatedAt, Expr::value(now))
         .filter(webhook_endpoint::Column::Id.eq(id))
         .filter(webhook_endpoint::Column::Status.eq(EndpointStatus::Enabled))
-        .exec(&tx)
+        .exec(tx)
         .await?;
     webhook_delivery::Entity::update_many()
         .col_expr(
@@ -137,9 +137,8 @@ pub async fn disable_endpoint(
         )
         .filter(webhook_delivery::Column::EndpointId.eq(id))
         .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending))
-        .exec(&tx)
+        .exec(tx)
         .await?;
-    tx.commit().await?;
     Ok(res.rows_affected == 1)
 }
 
@@ -323,10 +322,13 @@ pub struct DeliveryUpdate {
 /// always kept (it happened); the delivery moves on only if no other worker recorded this
 /// attempt number first (possible when a slow worker's lease ran out and another claimed
 /// the delivery), so a late answer never undoes a newer one. False in that case.
+/// `disable` (endpoint id, reason) disables the endpoint in the same transaction (a 410),
+/// so nobody sees the delivery failed while its endpoint is still enabled.
 pub async fn record_attempt(
     db: &impl TransactionTrait,
     attempt: webhook_attempt::Model,
     update: DeliveryUpdate,
+    disable: Option<(&str, &str)>,
 ) -> Result<bool, DbErr> {
     let tx = super::begin(db).await?;
     let delivery_id = attempt.delivery_id;
@@ -363,6 +365,9 @@ pub async fn record_attempt(
         .filter(webhook_delivery::Column::AttemptCount.eq(number - 1))
         .exec(&tx)
         .await?;
+    if let Some((endpoint_id, reason)) = disable {
+        disable_endpoint(&tx, endpoint_id, reason, started).await?;
+    }
     tx.commit().await?;
     Ok(moved.rows_affected == 1)
 }

@@ -349,6 +349,8 @@ impl Worker {
                 response_excerpt: excerpt,
             },
             update,
+            // 410 Gone is the receiver saying it will never want these again.
+            gone.then_some((endpoint.id.as_str(), "gone")),
         )
         .await?;
         if !moved {
@@ -359,14 +361,6 @@ impl Worker {
             );
         }
         if gone {
-            // 410 Gone is the receiver saying it will never want these again.
-            store::webhooks::disable_endpoint(
-                &self.db,
-                &endpoint.id,
-                "gone",
-                OffsetDateTime::now_utc(),
-            )
-            .await?;
             tracing::warn!(endpoint_id = %endpoint.id, "webhook endpoint answered 410 and was disabled");
         }
         Ok(())

@@ -529,7 +529,8 @@ async fn a_late_attempt_record_never_undoes_what_another_worker_recorded() {
     assert!(record_attempt(
         &db,
         attempt(AttemptOutcome::Succeeded, Some(200)),
-        succeeded
+        succeeded,
+        None
     )
     .await
     .unwrap());
@@ -538,7 +539,7 @@ async fn a_late_attempt_record_never_undoes_what_another_worker_recorded() {
         next_attempt_at: Some(now),
     };
     assert!(
-        !record_attempt(&db, attempt(AttemptOutcome::Failed, Some(500)), retry)
+        !record_attempt(&db, attempt(AttemptOutcome::Failed, Some(500)), retry, None)
             .await
             .unwrap(),
         "the late record must not move the delivery"
