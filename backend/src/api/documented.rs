@@ -38,7 +38,6 @@ pub const TRANSPORT_CODES: &[&str] = &[
     "method_not_allowed",
     "body_too_large",
     "length_required",
-    "invalid_request",
 ];
 
 fn with_auth(kind: KeyKind, mut errors: Vec<ApiError>) -> Vec<ApiError> {
