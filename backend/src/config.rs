@@ -37,6 +37,18 @@ pub struct DbArgs {
     pub webhook_encryption_key: Option<Secret<String>>,
 }
 
+/// Where `/metrics` is served (shared by `serve` and `worker`).
+#[derive(Args, Clone, Debug)]
+pub struct MetricsArgs {
+    /// Address of the Prometheus `/metrics` listener, apart from the API's (e.g.
+    /// `127.0.0.1:9464`, or an address only the scraper's network reaches). Unset: not served.
+    #[arg(long, env = "METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
+    /// Bearer token a scrape must send (`Authorization: Bearer ...`); unset: none asked.
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<Secret<String>>,
+}
+
 /// Settings of `superpayment serve`.
 #[derive(Args, Clone, Debug)]
 pub struct ServeArgs {
@@ -104,6 +116,8 @@ pub struct ServeArgs {
     pub worker: String,
     #[command(flatten)]
     pub webhooks: crate::webhooks::WebhookArgs,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 /// Secrets resolved for this process: one per purpose, so that none can stand in for another.

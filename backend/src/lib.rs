@@ -4,6 +4,7 @@
 //! - [`config`]: flags with environment fallbacks, secrets of the embedded default.
 //! - [`startup`]: [`startup::Application::build`] wires state and routes; [`state::AppState`].
 //! - [`telemetry`]: logging and request ids.
+//! - [`monitoring`]: Prometheus metrics (names, recording, the `/metrics` listener).
 //! - [`api`]: one `#[OpenApi]` struct per resource and the one error type ([`api::error`]).
 //! - [`auth`]: API keys to merchants.
 //! - [`payments`]: the payment rules (pay, verify, check), voucher acceptance rules and
@@ -32,6 +33,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod keys;
 pub mod money;
+pub mod monitoring;
 pub mod payments;
 pub mod refunds;
 pub mod secret;

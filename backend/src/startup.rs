@@ -17,7 +17,7 @@ use crate::{
     coordination::{Coordinator, MemoryCoordinator, RedisCoordinator},
     state::AppState,
     store,
-    telemetry::RequestId,
+    telemetry::{RequestId, RouteLabel},
 };
 
 /// A bound, ready-to-run server.
@@ -25,6 +25,12 @@ pub struct Application {
     port: u16,
     acceptor: poem::listener::TcpAcceptor,
     app: poem::endpoint::BoxEndpoint<'static, Response>,
+    /// The in-process webhook worker, and what tells it to stop.
+    worker: Option<(
+        tokio::sync::watch::Sender<bool>,
+        tokio::task::JoinHandle<()>,
+    )>,
+    metrics_port: Option<u16>,
 }
 
 impl Application {
@@ -94,15 +100,36 @@ impl Application {
             "off" => false,
             _ => args.db.is_embedded(),
         };
-        if run_worker {
+        let metrics_port = match args.metrics.metrics_bind {
+            Some(bind) => {
+                let mut pools = vec![("primary", state.db.clone())];
+                if args.db.database_replica_url.is_some() {
+                    pools.push(("replica", state.read_db.clone()));
+                }
+                let sources = crate::monitoring::Sources {
+                    pools,
+                    queue: state.db.clone(),
+                    token: args.metrics.metrics_token.clone(),
+                };
+                Some(crate::monitoring::serve(bind, sources).await?)
+            }
+            None => None,
+        };
+        let worker = if run_worker {
             let worker = crate::webhooks::worker::Worker::new(
                 state.db.clone(),
                 state.webhooks.clone(),
                 &args.webhooks,
                 args.db.database_url.as_ref().map(|u| u.expose().clone()),
             )?;
-            tokio::spawn(worker.run(std::future::pending()));
-        }
+            let (stop, mut stopped) = tokio::sync::watch::channel(false);
+            let task = tokio::spawn(worker.run(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }));
+            Some((stop, task))
+        } else {
+            None
+        };
 
         // Without PUBLIC_URL the spec's servers stay relative (`/api`): right for whatever
         // host and port the document was fetched from.
@@ -124,13 +151,20 @@ impl Application {
                     .with(NormalizePath::new(TrailingSlash::Trim))
                     .with(api::body_limit::BodyLimit::new(64 * 1024))
                     .with(api::framework::HouseErrors::new(paths))
-                    .with(api::documented::CheckAnswers(documented)),
+                    .with(api::documented::CheckAnswers(documented))
+                    // Answers no operation claimed (unknown paths); operations carry their id.
+                    .with(RouteLabel("/api/*")),
             )
-            .at("/openapi.json", get(openapi_json).data(spec))
-            .nest("/docs", docs)
-            .at("/healthz", get(ops::healthz))
-            .at("/readyz", get(ops::readyz))
-            .nest("/", www.endpoint(""))
+            .at(
+                "/openapi.json",
+                get(openapi_json)
+                    .data(spec)
+                    .with(RouteLabel("/openapi.json")),
+            )
+            .nest("/docs", docs.with(RouteLabel("/docs")))
+            .at("/healthz", get(ops::healthz).with(RouteLabel("/healthz")))
+            .at("/readyz", get(ops::readyz).with(RouteLabel("/readyz")))
+            .nest("/", www.endpoint("").with(RouteLabel("/*")))
             .with(api::framework::EmptySegments)
             .data(state)
             .with(RequestId)
@@ -149,6 +183,8 @@ impl Application {
             port,
             acceptor,
             app,
+            worker,
+            metrics_port,
         })
     }
 
@@ -157,12 +193,36 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGINT/SIGTERM, then drains in-flight requests for up to 10 s.
+    /// The port of the `/metrics` listener, when METRICS_BIND is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
+    }
+
+    /// Serves until SIGINT/SIGTERM: then stops accepting, drains in-flight requests for up
+    /// to 10 s while the in-process webhook worker stops claiming and finishes (or
+    /// releases) its deliveries within its grace, and returns.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tracing::info!(port = self.port, "listening");
-        Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(self.app, shutdown_signal(), Some(Duration::from_secs(10)))
-            .await
+        let (stop, task) = match self.worker {
+            Some((stop, task)) => (Some(stop), Some(task)),
+            None => (None, None),
+        };
+        let signal = async move {
+            shutdown_signal().await;
+            tracing::info!("shutdown requested: no new connections, finishing in-flight work");
+            if let Some(stop) = stop {
+                let _ = stop.send(true);
+            }
+        };
+        let served = Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(self.app, signal, Some(Duration::from_secs(10)))
+            .await;
+        if let Some(task) = task {
+            // Bounded by the worker's own grace and release timeout.
+            let _ = task.await;
+        }
+        tracing::info!("stopped");
+        served
     }
 }
 

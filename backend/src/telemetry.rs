@@ -1,4 +1,5 @@
-//! Logging set-up and the request-id middleware that ties log lines and error bodies together.
+//! Logging set-up and the request-id middleware that ties log lines, error bodies and the
+//! request metrics together.
 use std::time::Instant;
 
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
@@ -23,7 +24,9 @@ pub fn init(format: &str) {
                     .json()
                     .flatten_event(true)
                     .with_current_span(true)
-                    .with_span_list(false),
+                    // The whole chain, so that a line logged inside a domain function's
+                    // span still carries the request span's `request_id`.
+                    .with_span_list(true),
             )
             .try_init()
     };
@@ -72,6 +75,7 @@ impl<E: Endpoint> Endpoint for RequestIdEndpoint<E> {
         // Only the path: query strings may carry data that does not belong in logs.
         let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
         let started = Instant::now();
+        let method = req.method().clone();
         let inner = &self.0;
         let fut = REQUEST_ID.scope(id.clone(), async move {
             match inner.call(req).await {
@@ -81,7 +85,9 @@ impl<E: Endpoint> Endpoint for RequestIdEndpoint<E> {
         });
         let mut resp = fut.instrument(span.clone()).await;
         let status = resp.status().as_u16();
-        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let elapsed = started.elapsed();
+        crate::monitoring::http_request(route_of(&resp), method.as_str(), status, elapsed);
+        let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
         span.in_scope(|| {
             if status >= 500 {
                 tracing::error!(status, elapsed_ms, "request failed");
@@ -94,4 +100,44 @@ impl<E: Endpoint> Endpoint for RequestIdEndpoint<E> {
         }
         Ok(resp)
     }
+}
+
+/// The route template of an endpoint outside `/api`, kept on its answers for the request
+/// metrics; API operations are named by their operation id instead.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteLabel(pub &'static str);
+
+impl<E: Endpoint> Middleware<E> for RouteLabel {
+    type Output = RouteLabelEndpoint<E>;
+
+    fn transform(&self, ep: E) -> Self::Output {
+        RouteLabelEndpoint(ep, self.0)
+    }
+}
+
+/// The endpoint of [`RouteLabel`].
+pub struct RouteLabelEndpoint<E>(E, &'static str);
+
+impl<E: Endpoint> Endpoint for RouteLabelEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Self::Output> {
+        let mut resp = match self.0.call(req).await {
+            Ok(resp) => resp.into_response(),
+            Err(err) => err.into_response(),
+        };
+        if resp.data::<RouteLabel>().is_none() {
+            resp.set_data(RouteLabel(self.1));
+        }
+        Ok(resp)
+    }
+}
+
+/// The metrics label of an answer: its operation id, else its route template, else `other`.
+/// Never the raw path, which holds ids and whatever a client sends.
+fn route_of(resp: &Response) -> &'static str {
+    resp.data::<poem_openapi::OperationId>()
+        .map(|id| id.0)
+        .or_else(|| resp.data::<RouteLabel>().map(|r| r.0))
+        .unwrap_or("other")
 }

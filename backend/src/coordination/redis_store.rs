@@ -94,6 +94,9 @@ impl RedisCoordinator {
             loop {
                 let mut c = conn.clone();
                 let result = bounded(redis::cmd("PING").query_async::<String>(&mut c)).await;
+                if result.is_err() {
+                    crate::monitoring::redis_error("probe");
+                }
                 record(&healthy, &result);
                 tokio::time::sleep(PROBE_INTERVAL).await;
             }
@@ -101,9 +104,17 @@ impl RedisCoordinator {
     }
 
     /// Runs one call within [`CALL_TIMEOUT`] and notes whether Redis answered.
-    async fn call<T>(&self, fut: impl Future<Output = RedisResult<T>>) -> RedisResult<T> {
+    /// Failures count in `superpayment_redis_errors_total{operation}`.
+    async fn call<T>(
+        &self,
+        operation: &'static str,
+        fut: impl Future<Output = RedisResult<T>>,
+    ) -> RedisResult<T> {
         let result = bounded(fut).await;
         record(&self.healthy, &result);
+        if result.is_err() {
+            crate::monitoring::redis_error(operation);
+        }
         result
     }
 
@@ -124,7 +135,7 @@ impl RedisCoordinator {
             .arg("NX")
             .arg("PX")
             .arg(ttl.as_millis() as u64);
-        let reply: Option<String> = self.call(cmd.query_async(&mut conn)).await?;
+        let reply: Option<String> = self.call("lock", cmd.query_async(&mut conn)).await?;
         Ok(reply.is_some())
     }
 
@@ -144,7 +155,7 @@ impl RedisCoordinator {
                 .arg("PX")
                 .arg(ttl.as_millis() as u64);
         }
-        let replies: Vec<Option<String>> = self.call(pipe.query_async(&mut conn)).await?;
+        let replies: Vec<Option<String>> = self.call("lock", pipe.query_async(&mut conn)).await?;
         Ok(replies.into_iter().map(|r| r.is_some()).collect())
     }
 
@@ -154,7 +165,9 @@ impl RedisCoordinator {
         for g in guards {
             invocation.key(self.key(&g.key)).arg(&g.token);
         }
-        let _: i64 = self.call(invocation.invoke_async(&mut conn)).await?;
+        let _: i64 = self
+            .call("unlock", invocation.invoke_async(&mut conn))
+            .await?;
         Ok(())
     }
 
@@ -162,7 +175,9 @@ impl RedisCoordinator {
         let mut conn = self.conn.clone();
         let mut invocation = self.del_if_owner.key(self.key(key));
         invocation.arg(token);
-        let _: i64 = self.call(invocation.invoke_async(&mut conn)).await?;
+        let _: i64 = self
+            .call("unlock", invocation.invoke_async(&mut conn))
+            .await?;
         Ok(())
     }
 
@@ -175,7 +190,9 @@ impl RedisCoordinator {
         let mut conn = self.conn.clone();
         let mut invocation = self.hit.key(self.key(key));
         invocation.arg(window.as_millis() as u64);
-        let (count, pttl): (u64, i64) = self.call(invocation.invoke_async(&mut conn)).await?;
+        let (count, pttl): (u64, i64) = self
+            .call("rate_limit", invocation.invoke_async(&mut conn))
+            .await?;
         Ok(if count > u64::from(limit) {
             RateDecision::Limited {
                 retry_after: Duration::from_millis(pttl.max(1) as u64),
@@ -187,7 +204,9 @@ impl RedisCoordinator {
 
     pub(super) async fn ping(&self) -> anyhow::Result<()> {
         let mut conn = self.conn.clone();
-        let _: String = self.call(redis::cmd("PING").query_async(&mut conn)).await?;
+        let _: String = self
+            .call("ping", redis::cmd("PING").query_async(&mut conn))
+            .await?;
         Ok(())
     }
 }

@@ -42,6 +42,7 @@ pub async fn check_voucher(
         .rate_limit(&limit_key, state.check_rate_limit, Duration::from_secs(60))
         .await
     {
+        crate::monitoring::rate_limited("voucher_check");
         return Err(CheckError::RateLimited { retry_after });
     }
     let row = store::vouchers::find_by_hmac(&state.db, &voucher_hmac(&state.pepper, code)).await?;

@@ -94,6 +94,28 @@ pub async fn pay(
     caller: &Caller,
     req: PayRequest,
 ) -> Result<PayOutcome, PayError> {
+    let result = pay_once(state, caller, req).await;
+    let (outcome, reason) = match &result {
+        Ok(PayOutcome::Created { .. }) => ("succeeded", "none"),
+        Ok(PayOutcome::Replayed(_)) => ("replayed", "none"),
+        Err(PayError::Declined { reason, .. }) => ("declined", reason.code()),
+        Err(PayError::OrderAlreadyPaid { .. }) => ("refused", "order_already_paid"),
+        Err(PayError::Checkout(_)) => ("refused", "checkout"),
+        Err(PayError::Idempotency(IdempotencyError::StoredFailure { .. })) => ("replayed", "none"),
+        Err(PayError::Idempotency(IdempotencyError::Internal(_))) | Err(PayError::Internal(_)) => {
+            ("error", "none")
+        }
+        Err(PayError::Idempotency(_)) => ("refused", "idempotency_key"),
+    };
+    crate::monitoring::payment(caller.mode_str(), outcome, reason);
+    result
+}
+
+async fn pay_once(
+    state: &AppState,
+    caller: &Caller,
+    req: PayRequest,
+) -> Result<PayOutcome, PayError> {
     let p = &req.payment;
     crate::testmode::refill_magic(state, caller, &p.vouchers).await?;
     let key = IdempotencyKey::parse(req.idempotency_key.clone())?;

@@ -474,3 +474,96 @@ pub async fn attempts_of(
         .all(db)
         .await
 }
+
+/// The webhook queue as a scrape reports it ([`queue_stats`]).
+#[derive(Debug, Clone, Default)]
+pub struct QueueStats {
+    /// Events not yet relayed into deliveries.
+    pub undispatched: u64,
+    /// Pending deliveries whose next attempt is due.
+    pub due: u64,
+    /// Every pending delivery (retries scheduled later and claimed ones included).
+    pub pending: u64,
+    /// Since when the oldest due work has waited: the oldest undispatched event's creation
+    /// or the oldest due delivery's due time.
+    pub oldest_due: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct CountRow {
+    n: i64,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct CreatedRow {
+    created_at: OffsetDateTime,
+}
+
+/// Counts the queue at `now`; the oldest items are read by their indexed order.
+pub async fn queue_stats(
+    db: &impl ConnectionTrait,
+    now: OffsetDateTime,
+) -> Result<QueueStats, DbErr> {
+    use sea_orm::PaginatorTrait;
+    let backend = db.get_database_backend();
+    let undispatched = CountRow::find_by_statement(Statement::from_string(
+        backend,
+        "SELECT COUNT(*) AS n FROM events WHERE dispatched_at IS NULL",
+    ))
+    .one(db)
+    .await?
+    .map_or(0, |r| r.n);
+    let oldest_event = CreatedRow::find_by_statement(Statement::from_string(
+        backend,
+        "SELECT created_at FROM events WHERE dispatched_at IS NULL ORDER BY created_at LIMIT 1",
+    ))
+    .one(db)
+    .await?
+    .map(|r| r.created_at);
+    let pending = || {
+        webhook_delivery::Entity::find()
+            .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending))
+    };
+    let due_filter = webhook_delivery::Column::NextAttemptAt.lte(now);
+    let due = pending().filter(due_filter.clone()).count(db).await?;
+    let oldest_delivery = pending()
+        .filter(due_filter)
+        .order_by_asc(webhook_delivery::Column::NextAttemptAt)
+        .one(db)
+        .await?
+        .and_then(|d| d.next_attempt_at);
+    let all = pending().count(db).await?;
+    Ok(QueueStats {
+        undispatched: u64::try_from(undispatched).unwrap_or(0),
+        due,
+        pending: all,
+        oldest_due: match (oldest_event, oldest_delivery) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        },
+    })
+}
+
+/// Hands claimed deliveries back, due now, without recording an attempt: a stopping
+/// worker's claims are taken up by another worker at once instead of after their lease.
+/// Only deliveries still pending under this claim's `lease_until` are touched, so an
+/// attempt recorded meanwhile, or another worker's claim, is never undone. Returns how
+/// many were released.
+pub async fn release_claims(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+    lease_until: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<u64, DbErr> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let res = webhook_delivery::Entity::update_many()
+        .col_expr(webhook_delivery::Column::NextAttemptAt, Expr::value(now))
+        .filter(webhook_delivery::Column::Id.is_in(ids.iter().copied()))
+        .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending))
+        .filter(webhook_delivery::Column::NextAttemptAt.eq(lease_until))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected)
+}

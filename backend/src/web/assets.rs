@@ -4,6 +4,7 @@
 //! (logical name -> hashed name). The committed `www/checkout.html` is a template whose
 //! `{{name}}` placeholders are filled from the manifest here, so the document always names
 //! assets that exist (and, with WWW_DIR, a rebuild is picked up without restarting).
+use crate::telemetry::RouteLabel;
 use std::{
     sync::{Arc, Mutex},
     time::SystemTime,
@@ -112,12 +113,21 @@ pub fn mount(route: Route, www: &Www) -> Route {
         );
     }
     route
-        .at("/checkout.html", get(checkout_document).data(files.clone()))
-        .at("/widget.js", get(loader).data(files))
+        .at(
+            "/checkout.html",
+            get(checkout_document)
+                .data(files.clone())
+                .with(RouteLabel("/checkout.html")),
+        )
+        .at(
+            "/widget.js",
+            get(loader).data(files).with(RouteLabel("/widget.js")),
+        )
         .nest(
             "/pkg",
             www.endpoint("pkg")
-                .with(SetHeader::new().overriding(header::CACHE_CONTROL, IMMUTABLE)),
+                .with(SetHeader::new().overriding(header::CACHE_CONTROL, IMMUTABLE))
+                .with(RouteLabel("/pkg/*")),
         )
 }
 

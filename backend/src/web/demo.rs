@@ -137,7 +137,8 @@ pub fn mount(route: Route, args: &ServeArgs, www: &super::www::Www) -> Route {
             .nest("/assets", www.endpoint("demo"))
             .data(shop)
             // The shop's forms are read whole; cap them like the API's bodies.
-            .with(crate::api::body_limit::BodyLimit::new(16 * 1024)),
+            .with(crate::api::body_limit::BodyLimit::new(16 * 1024))
+            .with(crate::telemetry::RouteLabel("/demo/*")),
     )
 }
 

@@ -17,6 +17,10 @@ pub struct WebhookArgs {
     /// How often a worker looks for due deliveries when nothing woke it.
     #[arg(long, env = "WEBHOOK_POLL_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
     pub webhook_poll_interval: Duration,
+    /// After SIGTERM, how long deliveries in flight may go on before they are cut short
+    /// and their claims released (due again at once, for another worker).
+    #[arg(long, env = "WEBHOOK_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub webhook_shutdown_grace: Duration,
     /// Deliveries in flight per worker.
     #[arg(long, env = "WEBHOOK_CONCURRENCY", default_value_t = 16)]
     pub webhook_concurrency: usize,
@@ -65,6 +69,8 @@ pub struct WorkerArgs {
     pub db: crate::config::DbArgs,
     #[command(flatten)]
     pub webhooks: WebhookArgs,
+    #[command(flatten)]
+    pub metrics: crate::config::MetricsArgs,
     /// `json` (production) or `pretty` (development).
     #[arg(long, env = "LOG_FORMAT", default_value = "json")]
     pub log_format: String,

@@ -3,7 +3,7 @@ use std::{future::Future, sync::Arc, time::Duration};
 
 use sea_orm::DatabaseConnection;
 use time::OffsetDateTime;
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
 
 use super::{
     destination::{self, Destination, DestinationError},
@@ -28,6 +28,8 @@ const EXCERPT_LEN: usize = 1024;
 /// A claim lasts this many request timeouts: long enough for the attempt and its
 /// recording, short enough that a crashed worker's deliveries come back soon.
 const LEASE_TIMEOUTS: u32 = 2;
+/// Bound on handing claims back at shutdown, after the grace.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A webhook worker; any number may run against one database.
 #[derive(Clone)]
@@ -38,6 +40,8 @@ pub struct Worker {
     timeout: Duration,
     poll: Duration,
     concurrency: usize,
+    /// How long deliveries in flight may go on after shutdown is asked for.
+    grace: Duration,
     /// PostgreSQL URL to LISTEN on for new events; None polls only.
     listen_url: Option<String>,
 }
@@ -64,12 +68,16 @@ impl Worker {
             timeout: args.webhook_timeout,
             poll: args.webhook_poll_interval,
             concurrency: args.webhook_concurrency.max(1),
+            grace: args.webhook_shutdown_grace,
             listen_url: listen_url.filter(|u| u.starts_with("postgres")),
         })
     }
 
-    /// Runs until `shutdown` completes, then waits for deliveries in flight (up to the
-    /// request timeout). A delivery cut short by a crash is retried after its lease.
+    /// Runs until `shutdown` completes, then stops claiming and lets the deliveries in
+    /// flight finish for up to the shutdown grace (WEBHOOK_SHUTDOWN_GRACE). Those still
+    /// unfinished then are cut short and their claims released (due again at once, no
+    /// attempt recorded), so another worker takes them up without waiting for the lease.
+    /// A delivery cut short by a crash is retried after its lease.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         if let Some(url) = self.listen_url.clone() {
             tokio::spawn(listen(url, self.settings.clone()));
@@ -80,6 +88,7 @@ impl Worker {
             "webhook worker started"
         );
         let slots = Arc::new(Semaphore::new(self.concurrency));
+        let (stop, stopped) = watch::channel(false);
         let worker = Arc::new(self);
         tokio::pin!(shutdown);
         loop {
@@ -91,11 +100,11 @@ impl Worker {
             while let Ok(p) = slots.clone().try_acquire_owned() {
                 permits.push(p);
             }
-            let ids = match worker.claim(permits.len() as u64).await {
-                Ok(ids) => ids,
+            let (ids, lease) = match worker.claim(permits.len() as u64).await {
+                Ok(claimed) => claimed,
                 Err(e) => {
                     tracing::warn!(error = %e, "claiming webhook deliveries failed");
-                    Vec::new()
+                    (Vec::new(), OffsetDateTime::now_utc())
                 }
             };
             if ids.is_empty() {
@@ -109,34 +118,83 @@ impl Worker {
             }
             for (id, permit) in ids.into_iter().zip(permits) {
                 let worker = worker.clone();
+                let mut stopped = stopped.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = worker.deliver(id).await {
-                        tracing::warn!(delivery_id = id, error = %e, "webhook delivery could not be recorded; it will be retried after its lease");
+                    crate::monitoring::webhook_in_flight(1.0);
+                    let cut_short = tokio::select! {
+                        result = worker.deliver(id) => {
+                            if let Err(e) = result {
+                                tracing::warn!(delivery_id = id, error = %e, "webhook delivery could not be recorded; it will be retried after its lease");
+                            }
+                            false
+                        },
+                        _ = stopped.wait_for(|s| *s) => true,
+                    };
+                    if cut_short {
+                        worker.release(id, lease).await;
                     }
+                    crate::monitoring::webhook_in_flight(-1.0);
                     drop(permit);
                 });
             }
         }
+        tracing::info!(
+            in_flight = worker.concurrency - slots.available_permits(),
+            grace_ms = u64::try_from(worker.grace.as_millis()).unwrap_or(u64::MAX),
+            "webhook worker stopping: no new claims; finishing deliveries in flight"
+        );
         let all = u32::try_from(worker.concurrency).unwrap_or(u32::MAX);
-        let _ = tokio::time::timeout(
-            worker.timeout + Duration::from_secs(1),
-            slots.acquire_many(all),
-        )
-        .await;
+        if tokio::time::timeout(worker.grace, slots.acquire_many(all))
+            .await
+            .is_err()
+        {
+            let _ = stop.send(true);
+            // Releasing is one short update per delivery; bounded all the same.
+            let _ = tokio::time::timeout(RELEASE_TIMEOUT, slots.acquire_many(all)).await;
+        }
         tracing::info!("webhook worker stopped");
     }
 
+    /// Hands a claim back at shutdown (see [`store::webhooks::release_claims`]).
+    async fn release(&self, id: i64, lease: OffsetDateTime) {
+        let released = tokio::time::timeout(
+            RELEASE_TIMEOUT,
+            store::webhooks::release_claims(&self.db, &[id], lease, OffsetDateTime::now_utc()),
+        )
+        .await;
+        match released {
+            Ok(Ok(n)) => {
+                crate::monitoring::webhook_released(n);
+                tracing::info!(
+                    delivery_id = id,
+                    released = n,
+                    "webhook delivery cut short by shutdown; its claim was released"
+                );
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(delivery_id = id, error = %e, "releasing a webhook claim failed; it will be retried after its lease")
+            }
+            Err(_) => tracing::warn!(
+                delivery_id = id,
+                "releasing a webhook claim timed out; it will be retried after its lease"
+            ),
+        }
+    }
+
     /// Relays new events first (their deliveries come back already claimed), then claims
-    /// due retries, up to `limit` in all.
-    async fn claim(&self, limit: u64) -> Result<Vec<i64>, sea_orm::DbErr> {
+    /// due retries, up to `limit` in all. Returns them with the lease they were claimed
+    /// until (whole seconds, so that it reads back equal from every database).
+    async fn claim(&self, limit: u64) -> Result<(Vec<i64>, OffsetDateTime), sea_orm::DbErr> {
         let now = OffsetDateTime::now_utc();
-        let lease = now + self.timeout * LEASE_TIMEOUTS;
+        let lease = (now + self.timeout * LEASE_TIMEOUTS)
+            .replace_nanosecond(0)
+            .expect("0 is a valid nanosecond");
         let mut ids = store::webhooks::dispatch_events(&self.db, now, lease, limit).await?;
         let left = limit.saturating_sub(ids.len() as u64);
         if left > 0 {
             ids.extend(store::webhooks::claim_due(&self.db, now, lease, left).await?);
         }
-        Ok(ids)
+        Ok((ids, lease))
     }
 
     #[tracing::instrument(skip(self), fields(event_id, merchant_id))]
@@ -333,6 +391,10 @@ impl Worker {
             duration_ms,
             "webhook attempt"
         );
+        crate::monitoring::webhook_attempt(
+            outcome.as_str(),
+            Duration::from_millis(u64::try_from(duration_ms).unwrap_or(0)),
+        );
         let moved = store::webhooks::record_attempt(
             &self.db,
             webhook_attempt::Model {
@@ -411,6 +473,17 @@ pub async fn run_standalone(args: super::WorkerArgs) -> anyhow::Result<()> {
         .context("connecting to the database")?;
     let cipher = args.db.resolved_cipher()?;
     let settings = WebhookSettings::from_args(&args.webhooks, cipher, args.db.is_embedded())?;
+    if let Some(bind) = args.metrics.metrics_bind {
+        crate::monitoring::serve(
+            bind,
+            crate::monitoring::Sources {
+                pools: vec![("primary", db.clone())],
+                queue: db.clone(),
+                token: args.metrics.metrics_token.clone(),
+            },
+        )
+        .await?;
+    }
     let worker = Worker::new(db, settings, &args.webhooks, Some(url))?;
     worker.run(stop_signal()).await;
     Ok(())

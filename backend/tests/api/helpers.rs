@@ -305,6 +305,12 @@ impl TestApp {
         panic!("server did not become ready; log:\n{}", self.logs());
     }
 
+    /// SIGTERM to the server, then waits for it to exit (bounded, see
+    /// [`crate::webhook_support::terminate`]).
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        crate::webhook_support::terminate(&mut self.child).await
+    }
+
     /// Everything the server wrote to stdout and stderr so far.
     pub fn logs(&self) -> String {
         let mut s = String::new();

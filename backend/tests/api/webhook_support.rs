@@ -318,6 +318,11 @@ impl WorkerProcess {
         }
     }
 
+    /// SIGTERM, then waits for the process to exit (see [`terminate`]).
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        terminate(&mut self.child).await
+    }
+
     /// SIGKILL: no chance to finish or hand anything back.
     pub fn kill_9(&mut self) {
         let _ = self.child.kill();
@@ -328,5 +333,27 @@ impl WorkerProcess {
 impl Drop for WorkerProcess {
     fn drop(&mut self) {
         self.kill_9();
+    }
+}
+
+/// Sends SIGTERM to `child` and waits for it to exit; fails the test if it is still running
+/// after 60 s (far beyond the grace the tests configure: a bound, not a timing assertion).
+/// It waits without blocking the runtime, whose receivers must go on answering meanwhile.
+pub async fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("running kill");
+    assert!(sent.success(), "SIGTERM sent");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the process did not exit after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
