@@ -79,6 +79,12 @@ impl Application {
             signing_key: secrets.signing_key,
             admin_token: secrets.admin_token,
             check_rate_limit: args.check_rate_limit,
+            lockout: crate::gateway::lockout::LockoutPolicy {
+                threshold: args.guess_lockout_threshold,
+                key_threshold: args.guess_lockout_key_threshold,
+                window: args.guess_lockout_window,
+                cooldown: args.guess_lockout_cooldown,
+            },
             key_cache: Arc::new(crate::auth::KeyCache::new(args.key_cache_ttl)),
             settings_cache: Arc::new(crate::checkout::settings::SettingsCache::new(
                 args.key_cache_ttl,
@@ -133,6 +139,9 @@ impl Application {
             .nest("/", www.endpoint(""))
             .with(api::framework::EmptySegments)
             .data(state)
+            .with(crate::gateway::ClientAddress::new(
+                crate::gateway::TrustedProxies::new(args.trusted_proxies.clone()),
+            ))
             .with(RequestId)
             .boxed();
 

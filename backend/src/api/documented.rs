@@ -182,6 +182,9 @@ pub fn errors_of(operation_id: &str) -> Option<Vec<ApiError>> {
             e.push(ApiError::RateLimited {
                 retry_after: std::time::Duration::from_secs(12),
             });
+            e.push(ApiError::TooManyFailedAttempts {
+                retry_after: std::time::Duration::from_secs(600),
+            });
             e
         }),
         "verifyTransaction" => with_auth(Secret, {

@@ -12,6 +12,7 @@ use super::RateDecision;
 pub struct MemoryCoordinator {
     locks: Mutex<HashMap<String, (String, Instant)>>,
     windows: Mutex<HashMap<String, (u32, Instant)>>,
+    blocks: Mutex<HashMap<String, Instant>>,
 }
 
 impl MemoryCoordinator {
@@ -35,6 +36,25 @@ impl MemoryCoordinator {
         if locks.get(key).is_some_and(|(t, _)| t == token) {
             locks.remove(key);
         }
+    }
+
+    pub(super) fn block(&self, key: &str, ttl: Duration) {
+        let now = Instant::now();
+        let mut blocks = self.blocks.lock().expect("block map poisoned");
+        if blocks.len() > 10_000 {
+            blocks.retain(|_, until| *until > now);
+        }
+        blocks.insert(key.to_owned(), now + ttl);
+    }
+
+    pub(super) fn blocked_for(&self, keys: &[String]) -> Option<Duration> {
+        let now = Instant::now();
+        let blocks = self.blocks.lock().expect("block map poisoned");
+        keys.iter()
+            .filter_map(|k| blocks.get(k))
+            .filter(|until| **until > now)
+            .map(|until| *until - now)
+            .max()
     }
 
     pub(super) fn hit(&self, key: &str, limit: u32, window: Duration) -> RateDecision {

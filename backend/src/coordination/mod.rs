@@ -152,6 +152,33 @@ impl Coordinator {
         }
     }
 
+    /// Marks `key` as blocked for `ttl` (in this process while Redis is unreachable).
+    pub async fn block(&self, key: &str, ttl: Duration) {
+        match self {
+            Coordinator::Redis(r) => {
+                if let Err(err) = r.block(key, ttl).await {
+                    tracing::debug!(error = %err, "redis unavailable; blocking in process");
+                    r.fallback.block(key, ttl);
+                }
+            }
+            Coordinator::Memory(m) => m.block(key, ttl),
+        }
+    }
+
+    /// How much longer the longest-blocked of `keys` stays blocked, if any is.
+    pub async fn blocked_for(&self, keys: &[String]) -> Option<Duration> {
+        match self {
+            Coordinator::Redis(r) => match r.blocked_for(keys).await {
+                Ok(left) => left,
+                Err(err) => {
+                    tracing::debug!(error = %err, "redis unavailable; reading blocks in process");
+                    r.fallback.blocked_for(keys)
+                }
+            },
+            Coordinator::Memory(m) => m.blocked_for(keys),
+        }
+    }
+
     /// Whether Redis answers PING within [`CALL_TIMEOUT`] (always in process). A failure
     /// means degraded coordination, never an unready instance.
     pub async fn ping(&self) -> anyhow::Result<()> {

@@ -185,6 +185,34 @@ impl RedisCoordinator {
         })
     }
 
+    pub(super) async fn block(&self, key: &str, ttl: Duration) -> redis::RedisResult<()> {
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.key(key))
+            .arg(1)
+            .arg("PX")
+            .arg(ttl.as_millis().max(1) as u64);
+        let _: String = self.call(cmd.query_async(&mut conn)).await?;
+        Ok(())
+    }
+
+    pub(super) async fn blocked_for(
+        &self,
+        keys: &[String],
+    ) -> redis::RedisResult<Option<Duration>> {
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.cmd("PTTL").arg(self.key(key));
+        }
+        let ttls: Vec<i64> = self.call(pipe.query_async(&mut conn)).await?;
+        Ok(ttls
+            .into_iter()
+            .filter(|ms| *ms > 0)
+            .max()
+            .map(|ms| Duration::from_millis(ms as u64)))
+    }
+
     pub(super) async fn ping(&self) -> anyhow::Result<()> {
         let mut conn = self.conn.clone();
         let _: String = self.call(redis::cmd("PING").query_async(&mut conn)).await?;

@@ -14,6 +14,7 @@ use crate::{
     auth::Caller,
     checkout::{self, tokens::RememberedVoucher, CheckoutError},
     crypto::{sha256_hex, voucher_hmac},
+    gateway::lockout::Attempt,
     idempotency::{
         self, Fingerprint, IdempotencyError, IdempotencyKey, IdempotentOperation, Operation,
         Outcome, Recorder,
@@ -40,6 +41,8 @@ pub struct PayRequest {
     pub remember: bool,
     /// The Idempotency-Key header, as sent.
     pub idempotency_key: Option<String>,
+    /// The client address the guessing lockout counts against.
+    pub client: String,
 }
 
 /// The answer to a successful payment (also stored for idempotent replays).
@@ -90,6 +93,43 @@ struct Canonical<'a> {
 /// index), and the conditional debits inside one database transaction.
 #[tracing::instrument(skip_all, fields(merchant_id = %caller.merchant_id, order_id = %req.payment.order_id, mode = caller.mode_str()))]
 pub async fn pay(
+    state: &AppState,
+    caller: &Caller,
+    req: PayRequest,
+) -> Result<PayOutcome, PayError> {
+    let codes = req
+        .payment
+        .vouchers
+        .iter()
+        .map(|v| match v {
+            VoucherRef::Code(code) => voucher_hmac(&state.pepper, code),
+            // A token is not guessable in 256 bits; its place keeps `vouchers[i]` aligned.
+            VoucherRef::Token(t) => sha256_hex(t),
+        })
+        .collect();
+    let attempt = Attempt::new(&state.lockout, &req.client, &caller.key_id, codes);
+    if let Some(retry_after) = attempt.refused_for(&state.coord).await {
+        return Err(PayError::TooManyFailedAttempts { retry_after });
+    }
+    let result = pay_unguarded(state, caller, req).await;
+    let failed = match &result {
+        Err(PayError::Declined { reason, param }) if reason.concerns_code() => Some(
+            param
+                .as_deref()
+                .and_then(|p| p.strip_prefix("vouchers["))
+                .and_then(|p| p.strip_suffix(']'))
+                .and_then(|i| i.parse::<usize>().ok()),
+        ),
+        Err(PayError::Checkout(CheckoutError::TokenInvalid { .. })) => Some(None),
+        _ => None,
+    };
+    if let Some(at_fault) = failed {
+        attempt.failed(&state.coord, at_fault).await;
+    }
+    result
+}
+
+async fn pay_unguarded(
     state: &AppState,
     caller: &Caller,
     req: PayRequest,
