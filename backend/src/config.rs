@@ -96,6 +96,12 @@ pub struct ServeArgs {
     /// How long a source past its threshold is refused.
     #[arg(long, env = "GUESS_LOCKOUT_COOLDOWN", default_value = "15m", value_parser = humantime::parse_duration)]
     pub guess_lockout_cooldown: std::time::Duration,
+    /// Payment requests (POST /api/process-payment) allowed per client address per minute (0: no limit).
+    #[arg(long, env = "PAY_RATE_LIMIT_PER_CLIENT", default_value_t = 20)]
+    pub pay_rate_limit_per_client: u32,
+    /// Payment requests allowed per API key per minute, every shopper of a shop together (0: no limit).
+    #[arg(long, env = "PAY_RATE_LIMIT_PER_KEY", default_value_t = 600)]
+    pub pay_rate_limit_per_key: u32,
     /// Voucher balance checks allowed per key and client address per minute.
     #[arg(long, env = "CHECK_RATE_LIMIT", default_value_t = 30)]
     pub check_rate_limit: u32,

@@ -129,6 +129,13 @@ impl Application {
                 api_service
                     .with(NormalizePath::new(TrailingSlash::Trim))
                     .with(api::body_limit::BodyLimit::new(64 * 1024))
+                    .with(crate::gateway::limits::RouteLimits::new(
+                        state.coord.clone(),
+                        crate::gateway::limits::PaymentLimits {
+                            per_client: args.pay_rate_limit_per_client,
+                            per_key: args.pay_rate_limit_per_key,
+                        },
+                    ))
                     .with(api::framework::HouseErrors::new(paths))
                     .with(api::documented::CheckAnswers(documented)),
             )

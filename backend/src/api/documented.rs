@@ -174,6 +174,9 @@ pub fn errors_of(operation_id: &str) -> Option<Vec<ApiError>> {
             let mut e = body(true);
             e.extend(fields(payment_field_errors()));
             e.extend(PayError::examples().into_iter().map(ApiError::from));
+            e.push(ApiError::RateLimited {
+                retry_after: std::time::Duration::from_secs(3),
+            });
             e
         }),
         "checkVoucher" => with_auth(Publishable, {

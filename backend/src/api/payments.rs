@@ -167,8 +167,9 @@ pub enum ProcessPaymentResponse {
     /// The order is already paid (`transaction_id` says by which transaction), or the Idempotency-Key is still in flight.
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
-    /// Too many declined voucher codes from this client or on this code
-    /// (`too_many_failed_attempts`); wait `Retry-After` seconds.
+    /// Too many requests from this client or with this key (`rate_limited`, see the
+    /// `RateLimit-Policy` and `RateLimit` headers), or too many declined voucher codes from
+    /// this client or on this code (`too_many_failed_attempts`); wait `Retry-After` seconds.
     #[oai(status = 429)]
     TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
     /// Unexpected error; quote `request_id`.

@@ -1,4 +1,4 @@
-//! Short-lived coordination: dedup locks and rate limits, in Redis or in process behind one type.
+//! Short-lived coordination: dedup locks, rate limits and blocks, in Redis or in process behind one type.
 //!
 //! Nothing here is a source of truth. Locks make double clicks cheap to refuse; the
 //! database's unique constraints and conditional updates are what guarantee correctness,
@@ -25,6 +25,40 @@ pub struct LockGuard {
 pub enum RateDecision {
     Allowed,
     Limited { retry_after: Duration },
+}
+
+/// A GCRA quota: `limit` requests per `period`, all of which may come at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Quota {
+    pub limit: u32,
+    pub period: Duration,
+}
+
+impl Quota {
+    /// `limit` (at least 1) requests per `period`.
+    pub fn new(limit: u32, period: Duration) -> Self {
+        Self {
+            limit: limit.max(1),
+            period,
+        }
+    }
+
+    /// The spacing of requests that keeps within the quota (at least 1 ms).
+    pub fn interval(&self) -> Duration {
+        (self.period / self.limit).max(Duration::from_millis(1))
+    }
+}
+
+/// The answer of a GCRA limiter, with what the `RateLimit` header reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GcraDecision {
+    pub allowed: bool,
+    /// Requests left right now.
+    pub remaining: u32,
+    /// Until the quota is whole again.
+    pub reset: Duration,
+    /// When refused: until the next request would be allowed.
+    pub retry_after: Duration,
 }
 
 /// Redis when REDIS_URL is set, otherwise an in-process equivalent.
@@ -149,6 +183,21 @@ impl Coordinator {
                 }
             },
             Coordinator::Memory(m) => m.hit(key, limit, window),
+        }
+    }
+
+    /// Counts one request on `key` against a GCRA `quota`: in Redis, shared by every
+    /// instance; in process (governor) without Redis or while it is unreachable.
+    pub async fn gcra(&self, key: &str, quota: Quota) -> GcraDecision {
+        match self {
+            Coordinator::Redis(r) => match r.gcra(key, quota).await {
+                Ok(decision) => decision,
+                Err(err) => {
+                    tracing::debug!(error = %err, "redis rate limiter unavailable; counting in process");
+                    r.fallback.gcra(key, quota)
+                }
+            },
+            Coordinator::Memory(m) => m.gcra(key, quota),
         }
     }
 

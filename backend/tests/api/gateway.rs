@@ -119,3 +119,41 @@ async fn two_ipv6_addresses_in_one_64_share_a_bucket() {
         200
     );
 }
+
+#[tokio::test]
+async fn payments_past_the_per_client_limit_get_429_with_retry_after_and_ratelimit_headers() {
+    let app = TestApp::spawn_with(&[
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+        ("PAY_RATE_LIMIT_PER_CLIENT", "3"),
+    ])
+    .await;
+    let m = app.create_merchant(0).await;
+    let code = app.issue_one("50.00").await;
+    let mut statuses = Vec::new();
+    for n in 0..3 {
+        let r = pay_from(&app, &m.pk, "198.51.100.7", &format!("R{n}"), &code).await;
+        assert!(r.headers()["ratelimit-policy"]
+            .to_str()
+            .unwrap()
+            .contains("\"per-client\";q=3;w=60"));
+        assert!(r.headers().contains_key("ratelimit"));
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses, [201, 201, 201]);
+    let r = pay_from(&app, &m.pk, "198.51.100.7", "R3", &code).await;
+    assert_eq!(r.status(), 429);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry > 0);
+    assert!(r.headers()["ratelimit"]
+        .to_str()
+        .unwrap()
+        .starts_with("\"per-client\";r=0;"));
+    assert_eq!(body(r).await["error"]["code"], "rate_limited");
+    // Another shopper of the shop still pays.
+    let r = pay_from(&app, &m.pk, "203.0.113.9", "R4", &code).await;
+    assert_eq!(r.status(), 201);
+}
