@@ -150,6 +150,9 @@ impl Application {
                 crate::gateway::TrustedProxies::new(args.trusted_proxies.clone()),
             ))
             .with(RequestId)
+            .with(crate::gateway::headers::SecurityHeaders::new(
+                args.public_url.as_deref(),
+            ))
             .boxed();
 
         let acceptor = TcpListener::bind(args.bind)

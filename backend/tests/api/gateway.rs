@@ -157,3 +157,48 @@ async fn payments_past_the_per_client_limit_get_429_with_retry_after_and_ratelim
     let r = pay_from(&app, &m.pk, "203.0.113.9", "R4", &code).await;
     assert_eq!(r.status(), 201);
 }
+
+#[tokio::test]
+async fn every_answer_carries_the_security_headers_and_the_checkout_stays_framable() {
+    let app = TestApp::spawn().await;
+    let api = app
+        .client
+        .post(app.url("/api/process-payment/"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let health = app.client.get(app.url("/healthz")).send().await.unwrap();
+    for r in [&api, &health] {
+        let h = r.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        assert_eq!(h["x-frame-options"], "DENY");
+        assert!(h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'"));
+        assert!(
+            !h.contains_key("strict-transport-security"),
+            "no HSTS without https"
+        );
+    }
+    let checkout = app
+        .client
+        .get(app.url("/checkout.html"))
+        .send()
+        .await
+        .unwrap();
+    assert!(!checkout.headers().contains_key("x-frame-options"));
+    assert_eq!(checkout.headers()["x-content-type-options"], "nosniff");
+}
+
+#[tokio::test]
+async fn hsts_is_sent_when_the_public_url_is_https() {
+    let app = TestApp::spawn_with(&[("PUBLIC_URL", "https://pay.example")]).await;
+    let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert!(r.headers()["strict-transport-security"]
+        .to_str()
+        .unwrap()
+        .starts_with("max-age="));
+}
