@@ -88,6 +88,32 @@ pub struct ServeArgs {
     /// Do not apply pending migrations at start-up.
     #[arg(long, env = "NO_MIGRATE")]
     pub no_migrate: bool,
+    /// Proxies and load balancers (addresses or CIDR networks, comma-separated) whose
+    /// `Forwarded` / `X-Forwarded-For` headers name the client; from any other peer those
+    /// headers are ignored and the peer itself is the client.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::gateway::parse_trusted_proxy)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Failed voucher attempts (unknown, expired, blocked... codes, on check and payment)
+    /// per client address, and per code, within GUESS_LOCKOUT_WINDOW before that source is
+    /// refused with 429 for GUESS_LOCKOUT_COOLDOWN (0: no lockout).
+    #[arg(long, env = "GUESS_LOCKOUT_THRESHOLD", default_value_t = 10)]
+    pub guess_lockout_threshold: u32,
+    /// The same per publishable key, every shopper of a shop together (0: off). A lockout
+    /// of a key refuses all of that shop's shoppers, so it is off unless set.
+    #[arg(long, env = "GUESS_LOCKOUT_KEY_THRESHOLD", default_value_t = 0)]
+    pub guess_lockout_key_threshold: u32,
+    /// The window failed voucher attempts are counted in.
+    #[arg(long, env = "GUESS_LOCKOUT_WINDOW", default_value = "15m", value_parser = humantime::parse_duration)]
+    pub guess_lockout_window: std::time::Duration,
+    /// How long a source past its threshold is refused.
+    #[arg(long, env = "GUESS_LOCKOUT_COOLDOWN", default_value = "15m", value_parser = humantime::parse_duration)]
+    pub guess_lockout_cooldown: std::time::Duration,
+    /// Payment requests (POST /api/process-payment) allowed per client address per minute (0: no limit).
+    #[arg(long, env = "PAY_RATE_LIMIT_PER_CLIENT", default_value_t = 20)]
+    pub pay_rate_limit_per_client: u32,
+    /// Payment requests allowed per API key per minute, every shopper of a shop together (0: no limit).
+    #[arg(long, env = "PAY_RATE_LIMIT_PER_KEY", default_value_t = 600)]
+    pub pay_rate_limit_per_key: u32,
     /// Voucher balance checks allowed per key and client address per minute.
     #[arg(long, env = "CHECK_RATE_LIMIT", default_value_t = 30)]
     pub check_rate_limit: u32,

@@ -29,6 +29,7 @@ pub mod checkout;
 pub mod config;
 pub mod coordination;
 pub mod crypto;
+pub mod gateway;
 pub mod idempotency;
 pub mod ids;
 pub mod keys;

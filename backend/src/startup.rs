@@ -85,6 +85,12 @@ impl Application {
             signing_key: secrets.signing_key,
             admin_token: secrets.admin_token,
             check_rate_limit: args.check_rate_limit,
+            lockout: crate::gateway::lockout::LockoutPolicy {
+                threshold: args.guess_lockout_threshold,
+                key_threshold: args.guess_lockout_key_threshold,
+                window: args.guess_lockout_window,
+                cooldown: args.guess_lockout_cooldown,
+            },
             key_cache: Arc::new(crate::auth::KeyCache::new(args.key_cache_ttl)),
             settings_cache: Arc::new(crate::checkout::settings::SettingsCache::new(
                 args.key_cache_ttl,
@@ -150,6 +156,13 @@ impl Application {
                 api_service
                     .with(NormalizePath::new(TrailingSlash::Trim))
                     .with(api::body_limit::BodyLimit::new(64 * 1024))
+                    .with(crate::gateway::limits::RouteLimits::new(
+                        state.coord.clone(),
+                        crate::gateway::limits::PaymentLimits {
+                            per_client: args.pay_rate_limit_per_client,
+                            per_key: args.pay_rate_limit_per_key,
+                        },
+                    ))
                     .with(api::framework::HouseErrors::new(paths))
                     .with(api::documented::CheckAnswers(documented))
                     // Answers no operation claimed (unknown paths); operations carry their id.
@@ -167,7 +180,13 @@ impl Application {
             .nest("/", www.endpoint("").with(RouteLabel("/*")))
             .with(api::framework::EmptySegments)
             .data(state)
+            .with(crate::gateway::ClientAddress::new(
+                crate::gateway::TrustedProxies::new(args.trusted_proxies.clone()),
+            ))
             .with(RequestId)
+            .with(crate::gateway::headers::SecurityHeaders::new(
+                args.public_url.as_deref(),
+            ))
             .boxed();
 
         let acceptor = TcpListener::bind(args.bind)

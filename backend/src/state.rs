@@ -27,6 +27,8 @@ pub struct AppState {
     pub admin_token: Option<Secret<String>>,
     /// Voucher checks per key and client per minute.
     pub check_rate_limit: u32,
+    /// The voucher-guessing lockout's thresholds.
+    pub lockout: crate::gateway::lockout::LockoutPolicy,
     /// Recently authenticated API keys.
     pub key_cache: Arc<crate::auth::KeyCache>,
     /// Recently read checkout settings (signature requirement, origins).
@@ -46,6 +48,7 @@ impl AppState {
             signing_key: Secret::new(String::new()),
             admin_token: None,
             check_rate_limit: 0,
+            lockout: crate::gateway::lockout::LockoutPolicy::off(),
             key_cache: Arc::new(crate::auth::KeyCache::new(Duration::ZERO)),
             settings_cache: Arc::new(crate::checkout::settings::SettingsCache::new(
                 Duration::ZERO,

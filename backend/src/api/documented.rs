@@ -173,6 +173,9 @@ pub fn errors_of(operation_id: &str) -> Option<Vec<ApiError>> {
             let mut e = body(true);
             e.extend(fields(payment_field_errors()));
             e.extend(PayError::examples().into_iter().map(ApiError::from));
+            e.push(ApiError::RateLimited {
+                retry_after: std::time::Duration::from_secs(3),
+            });
             e
         }),
         "checkVoucher" => with_auth(Publishable, {
@@ -180,6 +183,9 @@ pub fn errors_of(operation_id: &str) -> Option<Vec<ApiError>> {
             e.extend(fields(code_field_errors()));
             e.push(ApiError::RateLimited {
                 retry_after: std::time::Duration::from_secs(12),
+            });
+            e.push(ApiError::TooManyFailedAttempts {
+                retry_after: std::time::Duration::from_secs(600),
             });
             e
         }),

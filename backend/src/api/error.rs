@@ -94,6 +94,10 @@ pub enum ApiError {
     /// 429: too many requests; retry after the given delay.
     #[error("rate limited")]
     RateLimited { retry_after: Duration },
+    /// 429: too many failed voucher attempts from this client or on this code (guessing
+    /// lockout); retry after the cool-down.
+    #[error("too many failed attempts")]
+    TooManyFailedAttempts { retry_after: Duration },
     /// 500: anything unexpected; logged with its cause, answered opaquely.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -192,7 +196,7 @@ impl ApiError {
                 409
             }
             Self::Replayed { status, .. } => *status,
-            Self::RateLimited { .. } => 429,
+            Self::RateLimited { .. } | Self::TooManyFailedAttempts { .. } => 429,
             Self::Internal(_) => 500,
         }
     }
@@ -220,6 +224,7 @@ impl ApiError {
             Self::OrderAlreadyPaid { .. } => "order_already_paid",
             Self::IdempotencyInFlight => "idempotency_key_in_use",
             Self::RateLimited { .. } => "rate_limited",
+            Self::TooManyFailedAttempts { .. } => "too_many_failed_attempts",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -241,7 +246,7 @@ impl ApiError {
             Self::Declined { .. } => "voucher_error",
             Self::OrderAlreadyPaid { .. } | Self::Conflict { .. } => "conflict_error",
             Self::Replayed { .. } => "replayed",
-            Self::RateLimited { .. } => "rate_limit_error",
+            Self::RateLimited { .. } | Self::TooManyFailedAttempts { .. } => "rate_limit_error",
             Self::Internal(_) => "api_error",
         }
     }
@@ -272,6 +277,7 @@ impl ApiError {
             Self::OrderAlreadyPaid { .. } => "This order has already been paid; see `transaction_id`.".into(),
             Self::IdempotencyInFlight => "A request with this Idempotency-Key is still being processed; retry shortly.".into(),
             Self::RateLimited { .. } => "Too many requests; retry after the delay in Retry-After.".into(),
+            Self::TooManyFailedAttempts { .. } => "Too many voucher codes were declined; retry after the delay in Retry-After.".into(),
             Self::Internal(_) => "An unexpected error occurred. Quote the request id when contacting support.".into(),
         }
     }
@@ -287,7 +293,7 @@ impl ApiError {
     /// Seconds for Retry-After, rounded up.
     pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
-            Self::RateLimited { retry_after } => {
+            Self::RateLimited { retry_after } | Self::TooManyFailedAttempts { retry_after } => {
                 Some(retry_after.as_millis().div_ceil(1000).max(1) as u64)
             }
             _ => None,
@@ -493,6 +499,9 @@ impl From<PayError> for ApiError {
             }
             PayError::Checkout(e) => e.into(),
             PayError::Idempotency(e) => e.into(),
+            PayError::TooManyFailedAttempts { retry_after } => {
+                ApiError::TooManyFailedAttempts { retry_after }
+            }
             PayError::Internal(e) => ApiError::Internal(e),
         }
     }
@@ -541,6 +550,9 @@ impl From<CheckError> for ApiError {
     fn from(err: CheckError) -> Self {
         match err {
             CheckError::RateLimited { retry_after } => ApiError::RateLimited { retry_after },
+            CheckError::TooManyFailedAttempts { retry_after } => {
+                ApiError::TooManyFailedAttempts { retry_after }
+            }
             CheckError::Internal(e) => ApiError::Internal(e),
         }
     }

@@ -1,4 +1,5 @@
 //! POST /api/process-payment: the widget pays an order with vouchers.
+use poem::Request;
 use poem_openapi::{param::Header, payload::Json, ApiResponse, Object, OpenApi};
 use superpayment_core::{validate_payment_request, KeyKind, PaymentRequestInput, VoucherInput};
 
@@ -11,6 +12,7 @@ use super::{
 use crate::{
     auth::authenticate,
     error_responses,
+    gateway::ClientAddr,
     payments::{self, PayOutcome, PayRequest, PaymentReceipt},
     state::AppState,
 };
@@ -165,6 +167,11 @@ pub enum ProcessPaymentResponse {
     /// The order is already paid (`transaction_id` says by which transaction), or the Idempotency-Key is still in flight.
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
+    /// Too many requests from this client or with this key (`rate_limited`, see the
+    /// `RateLimit-Policy` and `RateLimit` headers), or too many declined voucher codes from
+    /// this client or on this code (`too_many_failed_attempts`); wait `Retry-After` seconds.
+    #[oai(status = 429)]
+    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -176,6 +183,7 @@ error_responses!(ProcessPaymentResponse {
     402 => PaymentRequired,
     403 => Forbidden,
     409 => Conflict,
+    429 => TooManyRequests,
 });
 
 #[OpenApi(tag = "ApiTags::Payments")]
@@ -197,8 +205,12 @@ impl PaymentsApi {
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
         body: Json<PaymentRequest>,
+        req: &Request,
     ) -> ProcessPaymentResponse {
-        self.handle(auth, idempotency_key.0, body.0)
+        let client = ClientAddr::of_request(req)
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "unknown".into());
+        self.handle(auth, idempotency_key.0, body.0, client)
             .await
             .unwrap_or_else(Into::into)
     }
@@ -210,6 +222,7 @@ impl PaymentsApi {
         auth: PublishableKey,
         key: Option<String>,
         body: PaymentRequest,
+        client: String,
     ) -> Result<ProcessPaymentResponse, ApiError> {
         let caller = authenticate(&self.state, Some(&auth.0.token), KeyKind::Publishable).await?;
         let input = PaymentRequestInput {
@@ -230,6 +243,7 @@ impl PaymentsApi {
             signature: body.signature,
             remember: body.remember.unwrap_or(false),
             idempotency_key: key,
+            client,
         };
         let remember = request.remember;
         Ok(match payments::pay(&self.state, &caller, request).await? {

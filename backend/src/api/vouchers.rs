@@ -8,7 +8,7 @@ use super::{
     security::PublishableKey,
     ApiTags,
 };
-use crate::{auth::authenticate, error_responses, payments, state::AppState};
+use crate::{auth::authenticate, error_responses, gateway::ClientAddr, payments, state::AppState};
 
 /// Voucher operations of the checkout widget.
 pub struct VouchersApi {
@@ -101,10 +101,8 @@ impl VouchersApi {
         body: Json<VoucherCheckRequest>,
         req: &Request,
     ) -> CheckVoucherResponse {
-        let client = req
-            .remote_addr()
-            .as_socket_addr()
-            .map(|a| a.ip().to_string())
+        let client = ClientAddr::of_request(req)
+            .map(|c| c.to_string())
             .unwrap_or_else(|| "unknown".into());
         self.handle(auth, &body.code, &client)
             .await

@@ -1,4 +1,4 @@
-//! Short-lived coordination: dedup locks and rate limits, in Redis or in process behind one type.
+//! Short-lived coordination: dedup locks, rate limits and blocks, in Redis or in process behind one type.
 //!
 //! Nothing here is a source of truth. Locks make double clicks cheap to refuse; the
 //! database's unique constraints and conditional updates are what guarantee correctness,
@@ -27,7 +27,43 @@ pub enum RateDecision {
     Limited { retry_after: Duration },
 }
 
+/// A GCRA quota: `limit` requests per `period`, all of which may come at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Quota {
+    pub limit: u32,
+    pub period: Duration,
+}
+
+impl Quota {
+    /// `limit` (at least 1) requests per `period`.
+    pub fn new(limit: u32, period: Duration) -> Self {
+        Self {
+            limit: limit.max(1),
+            period,
+        }
+    }
+
+    /// The spacing of requests that keeps within the quota (at least 1 ms).
+    pub fn interval(&self) -> Duration {
+        (self.period / self.limit).max(Duration::from_millis(1))
+    }
+}
+
+/// The answer of a GCRA limiter, with what the `RateLimit` header reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GcraDecision {
+    pub allowed: bool,
+    /// Requests left right now.
+    pub remaining: u32,
+    /// Until the quota is whole again.
+    pub reset: Duration,
+    /// When refused: until the next request would be allowed.
+    pub retry_after: Duration,
+}
+
 /// Redis when REDIS_URL is set, otherwise an in-process equivalent.
+// One per process, behind an `Arc`: the variants' sizes never get copied around.
+#[allow(clippy::large_enum_variant)]
 pub enum Coordinator {
     Redis(RedisCoordinator),
     Memory(MemoryCoordinator),
@@ -149,6 +185,48 @@ impl Coordinator {
                 }
             },
             Coordinator::Memory(m) => m.hit(key, limit, window),
+        }
+    }
+
+    /// Counts one request on `key` against a GCRA `quota`: in Redis, shared by every
+    /// instance; in process (governor) without Redis or while it is unreachable.
+    pub async fn gcra(&self, key: &str, quota: Quota) -> GcraDecision {
+        match self {
+            Coordinator::Redis(r) => match r.gcra(key, quota).await {
+                Ok(decision) => decision,
+                Err(err) => {
+                    tracing::debug!(error = %err, "redis rate limiter unavailable; counting in process");
+                    r.fallback.gcra(key, quota)
+                }
+            },
+            Coordinator::Memory(m) => m.gcra(key, quota),
+        }
+    }
+
+    /// Marks `key` as blocked for `ttl` (in this process while Redis is unreachable).
+    pub async fn block(&self, key: &str, ttl: Duration) {
+        match self {
+            Coordinator::Redis(r) => {
+                if let Err(err) = r.block(key, ttl).await {
+                    tracing::debug!(error = %err, "redis unavailable; blocking in process");
+                    r.fallback.block(key, ttl);
+                }
+            }
+            Coordinator::Memory(m) => m.block(key, ttl),
+        }
+    }
+
+    /// How much longer the longest-blocked of `keys` stays blocked, if any is.
+    pub async fn blocked_for(&self, keys: &[String]) -> Option<Duration> {
+        match self {
+            Coordinator::Redis(r) => match r.blocked_for(keys).await {
+                Ok(left) => left,
+                Err(err) => {
+                    tracing::debug!(error = %err, "redis unavailable; reading blocks in process");
+                    r.fallback.blocked_for(keys)
+                }
+            },
+            Coordinator::Memory(m) => m.blocked_for(keys),
         }
     }
 

@@ -34,6 +34,7 @@ pub struct RedisCoordinator {
     del_if_owner: Script,
     del_if_owner_many: Script,
     hit: Script,
+    gcra: Script,
 }
 
 const DEL_IF_OWNER: &str = r#"
@@ -59,6 +60,25 @@ if n == 1 then redis.call("PEXPIRE", KEYS[1], ARGV[1]) end
 return {n, redis.call("PTTL", KEYS[1])}
 "#;
 
+/// GCRA over one key holding the theoretical arrival time (ms, Redis clock). ARGV: the
+/// emission interval and the burst (ms, count). Returns {allowed, remaining, reset_ms,
+/// retry_ms}. One key per call, hash-tagged by the caller, so it runs on Redis Cluster.
+const GCRA: &str = r#"
+local t = redis.call("TIME")
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval = tonumber(ARGV[1])
+local tolerance = interval * tonumber(ARGV[2])
+local tat = tonumber(redis.call("GET", KEYS[1])) or now
+if tat < now then tat = now end
+local new_tat = tat + interval
+local allow_at = new_tat - tolerance
+if allow_at > now then
+  return {0, 0, tat - now, allow_at - now}
+end
+redis.call("SET", KEYS[1], new_tat, "PX", new_tat - now)
+return {1, math.floor((tolerance - (new_tat - now)) / interval), new_tat - now, 0}
+"#;
+
 impl RedisCoordinator {
     /// A coordinator that connects in the background: an unreachable Redis at start-up is
     /// a degraded service (locks fail open, rate limits per instance), not a failed start.
@@ -80,6 +100,7 @@ impl RedisCoordinator {
             del_if_owner: Script::new(DEL_IF_OWNER),
             del_if_owner_many: Script::new(DEL_IF_OWNER_MANY),
             hit: Script::new(HIT),
+            gcra: Script::new(GCRA),
         };
         coordinator.spawn_probe();
         Ok(coordinator)
@@ -200,6 +221,56 @@ impl RedisCoordinator {
         } else {
             RateDecision::Allowed
         })
+    }
+
+    pub(super) async fn gcra(
+        &self,
+        key: &str,
+        quota: super::Quota,
+    ) -> redis::RedisResult<super::GcraDecision> {
+        let mut conn = self.conn.clone();
+        let mut invocation = self.gcra.key(self.key(key));
+        invocation
+            .arg(quota.interval().as_millis() as u64)
+            .arg(quota.limit);
+        let (allowed, remaining, reset, retry): (i64, i64, i64, i64) = self
+            .call("rate_limit", invocation.invoke_async(&mut conn))
+            .await?;
+        let ms = |v: i64| Duration::from_millis(v.max(0) as u64);
+        Ok(super::GcraDecision {
+            allowed: allowed == 1,
+            remaining: remaining.max(0) as u32,
+            reset: ms(reset),
+            retry_after: ms(retry),
+        })
+    }
+
+    pub(super) async fn block(&self, key: &str, ttl: Duration) -> redis::RedisResult<()> {
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.key(key))
+            .arg(1)
+            .arg("PX")
+            .arg(ttl.as_millis().max(1) as u64);
+        let _: String = self.call("lockout", cmd.query_async(&mut conn)).await?;
+        Ok(())
+    }
+
+    pub(super) async fn blocked_for(
+        &self,
+        keys: &[String],
+    ) -> redis::RedisResult<Option<Duration>> {
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.cmd("PTTL").arg(self.key(key));
+        }
+        let ttls: Vec<i64> = self.call("lockout", pipe.query_async(&mut conn)).await?;
+        Ok(ttls
+            .into_iter()
+            .filter(|ms| *ms > 0)
+            .max()
+            .map(|ms| Duration::from_millis(ms as u64)))
     }
 
     pub(super) async fn ping(&self) -> anyhow::Result<()> {

@@ -9,6 +9,7 @@ use crate::{
     auth::Caller,
     coordination::RateDecision,
     crypto::voucher_hmac,
+    gateway::lockout::Attempt,
     payments::{CheckError, DeclineReason},
     state::AppState,
     store,
@@ -31,6 +32,32 @@ pub struct VoucherStatus {
 /// key and client address, whether the code exists or not.
 #[tracing::instrument(skip_all, fields(merchant_id = %caller.merchant_id))]
 pub async fn check_voucher(
+    state: &AppState,
+    caller: &Caller,
+    client: &str,
+    code: &VoucherCode,
+) -> Result<VoucherStatus, CheckError> {
+    let attempt = Attempt::new(
+        &state.lockout,
+        client,
+        &caller.key_id,
+        vec![voucher_hmac(&state.pepper, code)],
+    );
+    if let Some(retry_after) = attempt.refused_for(&state.coord).await {
+        return Err(CheckError::TooManyFailedAttempts { retry_after });
+    }
+    let status = answer(state, caller, client, code).await?;
+    if status
+        .reason
+        .and_then(DeclineReason::from_code)
+        .is_some_and(DeclineReason::concerns_code)
+    {
+        attempt.failed(&state.coord, None).await;
+    }
+    Ok(status)
+}
+
+async fn answer(
     state: &AppState,
     caller: &Caller,
     client: &str,

@@ -64,6 +64,25 @@ impl DeclineReason {
 }
 
 impl DeclineReason {
+    /// Whether the decline says something about the code itself (exists, usable): what a
+    /// guesser learns from, and what the guessing lockout counts.
+    pub fn concerns_code(self) -> bool {
+        matches!(
+            self,
+            Self::Unknown
+                | Self::Expired
+                | Self::Blocked
+                | Self::NotAccepted
+                | Self::AlreadyUsed
+                | Self::TokenInvalid
+        )
+    }
+
+    /// The reason with this machine code.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.code() == code)
+    }
+
     /// Every reason, in the order the documentation lists them.
     pub const ALL: [DeclineReason; 9] = [
         Self::InsufficientBalance,
@@ -100,6 +119,9 @@ pub enum PayError {
     /// The Idempotency-Key refused or answered the request.
     #[error(transparent)]
     Idempotency(#[from] IdempotencyError),
+    /// Too many failed voucher attempts from this client (or on this code); wait.
+    #[error("too many failed attempts")]
+    TooManyFailedAttempts { retry_after: Duration },
     /// Anything unexpected.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -123,6 +145,9 @@ impl PayError {
         });
         out.extend(CheckoutError::payment_examples().map(PayError::Checkout));
         out.extend(IdempotencyError::examples().map(PayError::Idempotency));
+        out.push(PayError::TooManyFailedAttempts {
+            retry_after: Duration::from_secs(600),
+        });
         out
     }
 }
@@ -178,6 +203,9 @@ pub enum CheckError {
     /// Too many checks from this key and client address.
     #[error("rate limited")]
     RateLimited { retry_after: Duration },
+    /// Too many failed voucher attempts from this client (or on this code); wait.
+    #[error("too many failed attempts")]
+    TooManyFailedAttempts { retry_after: Duration },
     /// Anything unexpected.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),

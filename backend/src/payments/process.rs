@@ -14,6 +14,7 @@ use crate::{
     auth::Caller,
     checkout::{self, tokens::RememberedVoucher, CheckoutError},
     crypto::{sha256_hex, voucher_hmac},
+    gateway::lockout::Attempt,
     idempotency::{
         self, Fingerprint, IdempotencyError, IdempotencyKey, IdempotentOperation, Operation,
         Outcome, Recorder,
@@ -40,6 +41,8 @@ pub struct PayRequest {
     pub remember: bool,
     /// The Idempotency-Key header, as sent.
     pub idempotency_key: Option<String>,
+    /// The client address the guessing lockout counts against.
+    pub client: String,
 }
 
 /// The answer to a successful payment (also stored for idempotent replays).
@@ -94,12 +97,13 @@ pub async fn pay(
     caller: &Caller,
     req: PayRequest,
 ) -> Result<PayOutcome, PayError> {
-    let result = pay_once(state, caller, req).await;
+    let result = pay_guarded(state, caller, req).await;
     let (outcome, reason) = match &result {
         Ok(PayOutcome::Created { .. }) => ("succeeded", "none"),
         Ok(PayOutcome::Replayed(_)) => ("replayed", "none"),
         Err(PayError::Declined { reason, .. }) => ("declined", reason.code()),
         Err(PayError::OrderAlreadyPaid { .. }) => ("refused", "order_already_paid"),
+        Err(PayError::TooManyFailedAttempts { .. }) => ("refused", "too_many_failed_attempts"),
         Err(PayError::Checkout(_)) => ("refused", "checkout"),
         Err(PayError::Idempotency(IdempotencyError::StoredFailure { .. })) => ("replayed", "none"),
         Err(PayError::Idempotency(IdempotencyError::Internal(_))) | Err(PayError::Internal(_)) => {
@@ -111,7 +115,46 @@ pub async fn pay(
     result
 }
 
-async fn pay_once(
+/// [`pay`] behind the voucher-guessing lockout: a locked-out source is refused before
+/// anything is read, and a decline that concerns a code counts against it.
+async fn pay_guarded(
+    state: &AppState,
+    caller: &Caller,
+    req: PayRequest,
+) -> Result<PayOutcome, PayError> {
+    let codes = req
+        .payment
+        .vouchers
+        .iter()
+        .map(|v| match v {
+            VoucherRef::Code(code) => voucher_hmac(&state.pepper, code),
+            // A token is not guessable in 256 bits; its place keeps `vouchers[i]` aligned.
+            VoucherRef::Token(t) => sha256_hex(t),
+        })
+        .collect();
+    let attempt = Attempt::new(&state.lockout, &req.client, &caller.key_id, codes);
+    if let Some(retry_after) = attempt.refused_for(&state.coord).await {
+        return Err(PayError::TooManyFailedAttempts { retry_after });
+    }
+    let result = pay_unguarded(state, caller, req).await;
+    let failed = match &result {
+        Err(PayError::Declined { reason, param }) if reason.concerns_code() => Some(
+            param
+                .as_deref()
+                .and_then(|p| p.strip_prefix("vouchers["))
+                .and_then(|p| p.strip_suffix(']'))
+                .and_then(|i| i.parse::<usize>().ok()),
+        ),
+        Err(PayError::Checkout(CheckoutError::TokenInvalid { .. })) => Some(None),
+        _ => None,
+    };
+    if let Some(at_fault) = failed {
+        attempt.failed(&state.coord, at_fault).await;
+    }
+    result
+}
+
+async fn pay_unguarded(
     state: &AppState,
     caller: &Caller,
     req: PayRequest,

@@ -1,0 +1,176 @@
+//! Per-route request limits (GCRA) counted per API key and per client address, answered
+//! with `429`, `Retry-After` and the IETF `RateLimit-Policy` / `RateLimit` headers.
+use std::{sync::Arc, time::Duration};
+
+use poem::{
+    http::{header::AUTHORIZATION, HeaderValue, Method, StatusCode},
+    Endpoint, IntoResponse, Middleware, Request, Response, Result,
+};
+
+use super::ClientAddr;
+use crate::{
+    api::error::ApiError,
+    coordination::{Coordinator, GcraDecision, Quota},
+    crypto::sha256_hex,
+};
+
+/// The limits of POST /api/process-payment (0 turns a limit off).
+#[derive(Clone, Copy, Debug)]
+pub struct PaymentLimits {
+    /// Requests per API key per minute, every shopper of a shop together.
+    pub per_key: u32,
+    /// Requests per client address per minute.
+    pub per_client: u32,
+}
+
+/// Middleware limiting the payment route; other routes pass untouched.
+pub struct RouteLimits {
+    coord: Arc<Coordinator>,
+    payments: PaymentLimits,
+}
+
+impl RouteLimits {
+    pub fn new(coord: Arc<Coordinator>, payments: PaymentLimits) -> Self {
+        Self { coord, payments }
+    }
+}
+
+impl<E: Endpoint> Middleware<E> for RouteLimits {
+    type Output = RouteLimitsEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        RouteLimitsEndpoint {
+            inner,
+            coord: self.coord.clone(),
+            payments: self.payments,
+        }
+    }
+}
+
+/// The endpoint produced by [`RouteLimits`].
+pub struct RouteLimitsEndpoint<E> {
+    inner: E,
+    coord: Arc<Coordinator>,
+    payments: PaymentLimits,
+}
+
+/// One limit that applies to a request: its policy name, counter key and quota.
+struct Applied {
+    policy: &'static str,
+    key: String,
+    quota: Quota,
+}
+
+impl<E: Endpoint> RouteLimitsEndpoint<E> {
+    fn limits_of(&self, req: &Request) -> Vec<Applied> {
+        let is_payment = req.method() == Method::POST
+            && req
+                .uri()
+                .path()
+                .trim_end_matches('/')
+                .ends_with("/process-payment");
+        if !is_payment {
+            return Vec::new();
+        }
+        let minute = Duration::from_secs(60);
+        let mut out = Vec::new();
+        if self.payments.per_client > 0 {
+            let client = ClientAddr::of_request(req)
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "unknown".into());
+            out.push(Applied {
+                policy: "per-client",
+                key: format!("rl:{{pay:a:{client}}}"),
+                quota: Quota::new(self.payments.per_client, minute),
+            });
+        }
+        // The key's hash stands for the key: no database lookup before the limit.
+        let token = req
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.trim().is_empty());
+        if let (Some(token), true) = (token, self.payments.per_key > 0) {
+            out.push(Applied {
+                policy: "per-key",
+                key: format!("rl:{{pay:k:{}}}", &sha256_hex(token)[..32]),
+                quota: Quota::new(self.payments.per_key, minute),
+            });
+        }
+        out
+    }
+}
+
+impl<E: Endpoint> Endpoint for RouteLimitsEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> Result<Self::Output> {
+        let limits = self.limits_of(&req);
+        if limits.is_empty() {
+            return self.inner.call(req).await.map(IntoResponse::into_response);
+        }
+        let mut decisions = Vec::with_capacity(limits.len());
+        for limit in &limits {
+            decisions.push(self.coord.gcra(&limit.key, limit.quota).await);
+        }
+        let policy = limits
+            .iter()
+            .map(|l| {
+                format!(
+                    "\"{}\";q={};w={}",
+                    l.policy,
+                    l.quota.limit,
+                    l.quota.period.as_secs()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        // The header reports the limit closest to refusing.
+        let (tightest, decision) = limits
+            .iter()
+            .zip(&decisions)
+            .min_by_key(|(_, d)| (d.allowed, d.remaining))
+            .expect("at least one limit");
+        let state = format!(
+            "\"{}\";r={};t={}",
+            tightest.policy,
+            decision.remaining,
+            secs(decision.reset)
+        );
+        let mut resp = if decision.allowed {
+            self.inner
+                .call(req)
+                .await
+                .map(IntoResponse::into_response)?
+        } else {
+            crate::monitoring::rate_limited(tightest.policy);
+            too_many(decision)
+        };
+        let headers = resp.headers_mut();
+        for (name, value) in [("ratelimit-policy", policy), ("ratelimit", state)] {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                headers.insert(name, v);
+            }
+        }
+        Ok(resp)
+    }
+}
+
+fn too_many(decision: &GcraDecision) -> Response {
+    let err = ApiError::RateLimited {
+        retry_after: decision.retry_after,
+    };
+    let retry = err.retry_after_secs().unwrap_or(1);
+    let mut resp = poem_openapi::payload::Json(err.to_body())
+        .with_status(StatusCode::TOO_MANY_REQUESTS)
+        .with_header("Retry-After", retry)
+        .into_response();
+    // Answered for the operation, though before it ran: its documentation covers it.
+    resp.set_data(poem_openapi::OperationId("processPayment"));
+    resp
+}
+
+/// Whole seconds, rounded up.
+fn secs(d: Duration) -> u64 {
+    d.as_millis().div_ceil(1000) as u64
+}

@@ -1,0 +1,153 @@
+//! Voucher-guessing lockout: failed code attempts counted per client address, per API key
+//! and per code fingerprint; a source past its threshold is refused for a cool-down.
+//!
+//! The counters live in the [`Coordinator`] (Redis, or this process while it is
+//! unreachable): a lockout narrows who may try, it never decides money.
+use std::time::Duration;
+
+use crate::coordination::{Coordinator, RateDecision};
+
+/// Thresholds of the lockout (`GUESS_LOCKOUT_*`); a threshold of 0 turns its counter off.
+#[derive(Clone, Debug)]
+pub struct LockoutPolicy {
+    /// Failed attempts per client address, and per code, within `window`.
+    pub threshold: u32,
+    /// Failed attempts per publishable key (every shopper of a shop together) within `window`.
+    pub key_threshold: u32,
+    pub window: Duration,
+    /// How long a source past its threshold is refused.
+    pub cooldown: Duration,
+}
+
+impl LockoutPolicy {
+    /// No lockout at all (the OpenAPI document's state).
+    pub fn off() -> Self {
+        Self {
+            threshold: 0,
+            key_threshold: 0,
+            window: Duration::from_secs(900),
+            cooldown: Duration::from_secs(900),
+        }
+    }
+}
+
+/// Who makes one attempt: the client address, the API key and the codes tried (as HMAC
+/// fingerprints, never the codes).
+pub struct Attempt<'a> {
+    policy: &'a LockoutPolicy,
+    client: String,
+    key: String,
+    codes: Vec<String>,
+}
+
+impl<'a> Attempt<'a> {
+    pub fn new(policy: &'a LockoutPolicy, client: &str, key_id: &str, codes: Vec<String>) -> Self {
+        Self {
+            policy,
+            client: format!("a:{client}"),
+            key: format!("k:{key_id}"),
+            // Half an HMAC-SHA256 still tells codes apart and keeps Redis keys short.
+            codes: codes
+                .into_iter()
+                .map(|h| format!("c:{}", &h[..h.len().min(32)]))
+                .collect(),
+        }
+    }
+
+    fn sources(&self) -> impl Iterator<Item = (&str, u32)> {
+        [
+            (self.client.as_str(), self.policy.threshold),
+            (self.key.as_str(), self.policy.key_threshold),
+        ]
+        .into_iter()
+        .chain(
+            self.codes
+                .iter()
+                .map(|c| (c.as_str(), self.policy.threshold)),
+        )
+        .filter(|(_, threshold)| *threshold > 0)
+    }
+
+    /// How long this attempt must wait when any of its sources is locked out.
+    pub async fn refused_for(&self, coord: &Coordinator) -> Option<Duration> {
+        let keys: Vec<String> = self.sources().map(|(s, _)| block_key(s)).collect();
+        if keys.is_empty() {
+            return None;
+        }
+        coord.blocked_for(&keys).await
+    }
+
+    /// Counts a failed attempt against the client, the key and the codes at fault (`None`:
+    /// every code of the attempt), and locks out each source that passes its threshold.
+    pub async fn failed(&self, coord: &Coordinator, at_fault: Option<usize>) {
+        let fault = at_fault.and_then(|f| self.codes.get(f)).map(String::as_str);
+        for (source, threshold) in self.sources() {
+            if source.starts_with("c:") && fault.is_some_and(|f| f != source) {
+                continue;
+            }
+            let count = format!("guess:{{{source}}}:n");
+            if let RateDecision::Limited { .. } = coord
+                .rate_limit(&count, threshold, self.policy.window)
+                .await
+            {
+                let scope = match source.split(':').next() {
+                    Some("a") => "client",
+                    Some("k") => "key",
+                    _ => "code",
+                };
+                tracing::warn!(scope, "voucher guessing lockout");
+                crate::monitoring::locked_out(scope);
+                coord.block(&block_key(source), self.policy.cooldown).await;
+            }
+        }
+    }
+}
+
+/// The blocked marker of a source; `{..}` keeps a source's keys in one Redis Cluster slot.
+fn block_key(source: &str) -> String {
+    format!("guess:{{{source}}}:block")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::coordination::MemoryCoordinator;
+
+    fn policy() -> LockoutPolicy {
+        LockoutPolicy {
+            threshold: 3,
+            key_threshold: 0,
+            window: Duration::from_secs(60),
+            cooldown: Duration::from_secs(30),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_client_past_the_threshold_is_refused_and_another_is_not() {
+        let coord = Coordinator::Memory(MemoryCoordinator::default());
+        let p = policy();
+        for n in 0..4 {
+            let a = Attempt::new(&p, "198.51.100.7", "key_1", vec![format!("{n:064}")]);
+            assert_eq!(a.refused_for(&coord).await, None);
+            a.failed(&coord, None).await;
+        }
+        let again = Attempt::new(&p, "198.51.100.7", "key_1", vec![]);
+        assert!(again.refused_for(&coord).await.is_some());
+        let other = Attempt::new(&p, "203.0.113.9", "key_1", vec![]);
+        assert_eq!(other.refused_for(&coord).await, None);
+    }
+
+    #[tokio::test]
+    async fn a_code_tried_from_many_addresses_is_locked_out() {
+        let coord = Coordinator::Memory(MemoryCoordinator::default());
+        let p = policy();
+        let code = "ab".repeat(32);
+        for n in 0..4 {
+            Attempt::new(&p, &format!("198.51.100.{n}"), "key_1", vec![code.clone()])
+                .failed(&coord, Some(0))
+                .await;
+        }
+        let a = Attempt::new(&p, "203.0.113.9", "key_1", vec![code]);
+        assert!(a.refused_for(&coord).await.is_some());
+    }
+}

@@ -1,0 +1,204 @@
+//! The gateway layer: client addresses behind trusted proxies and the voucher-guessing lockout.
+use reqwest::Response;
+use serde_json::json;
+
+use crate::helpers::{body, TestApp};
+
+/// A well-formed code (valid check symbol) that no voucher has.
+fn guessed(n: u8) -> String {
+    superpayment_core::VoucherCode::generate([n, 7, 7, 7, 7, 7, 7, 7, 7, n]).formatted()
+}
+
+async fn check_from(app: &TestApp, pk: &str, from: &str, code: &str) -> Response {
+    app.client
+        .post(app.url("/api/vouchers/check"))
+        .bearer_auth(pk)
+        .header("X-Forwarded-For", from)
+        .json(&json!({"code": code}))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn pay_from(app: &TestApp, pk: &str, from: &str, order: &str, code: &str) -> Response {
+    app.client
+        .post(app.url("/api/process-payment/"))
+        .bearer_auth(pk)
+        .header("X-Forwarded-For", from)
+        .json(
+            &json!({"order_id": order, "amount": "10.00", "currency": "EUR",
+                      "vouchers": [{"code": code}]}),
+        )
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn assert_locked_out(r: Response) {
+    assert_eq!(r.status(), 429);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry > 0);
+    assert_eq!(body(r).await["error"]["code"], "too_many_failed_attempts");
+}
+
+#[tokio::test]
+async fn guessing_from_one_address_is_cut_off_on_check_and_payment_while_another_address_pays() {
+    let app = TestApp::spawn_with(&[
+        ("TRUSTED_PROXIES", "127.0.0.1/32"),
+        ("GUESS_LOCKOUT_THRESHOLD", "6"),
+    ])
+    .await;
+    let m = app.create_merchant(0).await;
+    let real = app.issue_one("50.00").await;
+    let guesser = "198.51.100.7";
+    let mut answered = 0;
+    for n in 0..50u8 {
+        let r = if n % 2 == 0 {
+            check_from(&app, &m.pk, guesser, &guessed(n)).await
+        } else {
+            pay_from(&app, &m.pk, guesser, &format!("G{n}"), &guessed(n)).await
+        };
+        if r.status() == 429 {
+            assert_locked_out(r).await;
+            break;
+        }
+        let expected = if n % 2 == 0 { 200 } else { 402 };
+        assert_eq!(r.status(), expected);
+        answered += 1;
+    }
+    assert_eq!(
+        answered, 7,
+        "the attempt past the threshold is the last one answered"
+    );
+    // Locked out whatever it tries next, a real code included.
+    assert_locked_out(check_from(&app, &m.pk, guesser, &real).await).await;
+    assert_locked_out(pay_from(&app, &m.pk, guesser, "G-real", &real).await).await;
+    // A shopper of the same shop elsewhere is unaffected.
+    let r = pay_from(&app, &m.pk, "203.0.113.9", "ORDER-1", &real).await;
+    assert_eq!(r.status(), 201);
+}
+
+#[tokio::test]
+async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
+    let app = TestApp::spawn_with(&[("GUESS_LOCKOUT_THRESHOLD", "2")]).await;
+    let m = app.create_merchant(0).await;
+    for n in 0..3u8 {
+        // Each claims another address; without TRUSTED_PROXIES all are the peer's.
+        let r = check_from(&app, &m.pk, &format!("198.51.100.{n}"), &guessed(n)).await;
+        assert_eq!(r.status(), 200);
+    }
+    assert_locked_out(check_from(&app, &m.pk, "203.0.113.50", &guessed(9)).await).await;
+}
+
+#[tokio::test]
+async fn two_ipv6_addresses_in_one_64_share_a_bucket() {
+    let app = TestApp::spawn_with(&[
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+        ("GUESS_LOCKOUT_THRESHOLD", "2"),
+    ])
+    .await;
+    let m = app.create_merchant(0).await;
+    for n in 0..3u8 {
+        let from = format!("2001:db8:1:2::{}", n + 1);
+        assert_eq!(
+            check_from(&app, &m.pk, &from, &guessed(n)).await.status(),
+            200
+        );
+    }
+    let same_64 = "2001:db8:1:2:ffff:ffff:ffff:ffff";
+    assert_locked_out(check_from(&app, &m.pk, same_64, &guessed(9)).await).await;
+    let next_64 = "2001:db8:1:3::1";
+    assert_eq!(
+        check_from(&app, &m.pk, next_64, &guessed(10))
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn payments_past_the_per_client_limit_get_429_with_retry_after_and_ratelimit_headers() {
+    let app = TestApp::spawn_with(&[
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+        ("PAY_RATE_LIMIT_PER_CLIENT", "3"),
+    ])
+    .await;
+    let m = app.create_merchant(0).await;
+    let code = app.issue_one("50.00").await;
+    let mut statuses = Vec::new();
+    for n in 0..3 {
+        let r = pay_from(&app, &m.pk, "198.51.100.7", &format!("R{n}"), &code).await;
+        assert!(r.headers()["ratelimit-policy"]
+            .to_str()
+            .unwrap()
+            .contains("\"per-client\";q=3;w=60"));
+        assert!(r.headers().contains_key("ratelimit"));
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses, [201, 201, 201]);
+    let r = pay_from(&app, &m.pk, "198.51.100.7", "R3", &code).await;
+    assert_eq!(r.status(), 429);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry > 0);
+    assert!(r.headers()["ratelimit"]
+        .to_str()
+        .unwrap()
+        .starts_with("\"per-client\";r=0;"));
+    assert_eq!(body(r).await["error"]["code"], "rate_limited");
+    // Another shopper of the shop still pays.
+    let r = pay_from(&app, &m.pk, "203.0.113.9", "R4", &code).await;
+    assert_eq!(r.status(), 201);
+}
+
+#[tokio::test]
+async fn every_answer_carries_the_security_headers_and_the_checkout_stays_framable() {
+    let app = TestApp::spawn().await;
+    let api = app
+        .client
+        .post(app.url("/api/process-payment/"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let health = app.client.get(app.url("/healthz")).send().await.unwrap();
+    for r in [&api, &health] {
+        let h = r.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        assert_eq!(h["x-frame-options"], "DENY");
+        assert!(h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'"));
+        assert!(
+            !h.contains_key("strict-transport-security"),
+            "no HSTS without https"
+        );
+    }
+    let checkout = app
+        .client
+        .get(app.url("/checkout.html"))
+        .send()
+        .await
+        .unwrap();
+    assert!(!checkout.headers().contains_key("x-frame-options"));
+    assert_eq!(checkout.headers()["x-content-type-options"], "nosniff");
+}
+
+#[tokio::test]
+async fn hsts_is_sent_when_the_public_url_is_https() {
+    let app = TestApp::spawn_with(&[("PUBLIC_URL", "https://pay.example")]).await;
+    let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert!(r.headers()["strict-transport-security"]
+        .to_str()
+        .unwrap()
+        .starts_with("max-age="));
+}
