@@ -2,7 +2,7 @@
 use reqwest::Response;
 use serde_json::json;
 
-use crate::helpers::{body, TestApp};
+use crate::helpers::{body, retry_after, TestApp};
 
 /// A well-formed code (valid check symbol) that no voucher has.
 fn guessed(n: u8) -> String {
@@ -36,11 +36,7 @@ async fn pay_from(app: &TestApp, pk: &str, from: &str, order: &str, code: &str) 
 
 async fn assert_locked_out(r: Response) {
     assert_eq!(r.status(), 429);
-    let retry: u64 = r.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry = retry_after(&r);
     assert!(retry > 0);
     assert_eq!(body(r).await["error"]["code"], "too_many_failed_attempts");
 }
@@ -142,11 +138,7 @@ async fn payments_past_the_per_client_limit_get_429_with_retry_after_and_ratelim
     assert_eq!(statuses, [201, 201, 201]);
     let r = pay_from(&app, &m.pk, "198.51.100.7", "R3", &code).await;
     assert_eq!(r.status(), 429);
-    let retry: u64 = r.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry = retry_after(&r);
     assert!(retry > 0);
     assert!(r.headers()["ratelimit"]
         .to_str()

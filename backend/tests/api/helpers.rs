@@ -579,3 +579,12 @@ pub fn code_hmac(code: &str) -> String {
 pub async fn body(r: Response) -> Value {
     r.json().await.unwrap()
 }
+
+/// The Retry-After header of a 429, in seconds.
+pub fn retry_after(r: &Response) -> u64 {
+    r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}

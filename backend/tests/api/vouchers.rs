@@ -1,7 +1,7 @@
 //! POST /api/vouchers/check: balance, validity and rate limiting.
 use serde_json::json;
 
-use crate::helpers::{body, TestApp};
+use crate::helpers::{body, retry_after, TestApp};
 
 #[tokio::test]
 async fn a_valid_code_shows_its_balance_in_any_spelling() {
@@ -57,11 +57,7 @@ async fn checking_too_often_is_rate_limited_with_retry_after() {
         .post("/api/vouchers/check", &m.pk, &json!({"code": code}), None)
         .await;
     assert_eq!(r.status(), 429);
-    let retry: u64 = r.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry = retry_after(&r);
     assert!((1..=60).contains(&retry));
     assert_eq!(body(r).await["error"]["code"], "rate_limited");
 }
