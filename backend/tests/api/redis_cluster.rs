@@ -164,6 +164,11 @@ async fn payments_go_on_when_a_cluster_master_dies_and_nothing_is_lost() {
         .parse()
         .expect("a slot number");
     let victim = master_of(slot, &ports).expect("a master for the slot");
+    let victim_id = redis_cli(victim, &["cluster", "myid"]);
+    assert!(
+        !redis_cli(victim, &["cluster", "replicas", &victim_id]).is_empty(),
+        "the master of slot {slot} has a replica to take over"
+    );
     let pid = redis_cli(victim, &["info", "server"])
         .lines()
         .find_map(|l| l.strip_prefix("process_id:"))
