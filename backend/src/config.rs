@@ -57,9 +57,13 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
-    /// Redis URL; without it dedup locks and rate limits are kept in process.
+    /// Redis URL; without it dedup locks and rate limits are kept in process. A
+    /// comma-separated list of node URLs is a Redis Cluster's seed nodes.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<Secret<String>>,
+    /// Treat a single REDIS_URL as a Redis Cluster seed node (a list always is one).
+    #[arg(long, env = "REDIS_CLUSTER")]
+    pub redis_cluster: bool,
     /// Prefix of every Redis key, so several deployments (or tests) can share one Redis.
     #[arg(long, env = "REDIS_PREFIX", default_value = "sp:")]
     pub redis_prefix: String,

@@ -24,7 +24,7 @@ use time::OffsetDateTime;
 use crate::store::entities::text::AsText;
 use crate::{
     auth::Caller,
-    coordination::LockGuard,
+    coordination::{self, LockGuard},
     crypto::sha256_hex,
     state::AppState,
     store::{self, entities::idempotency_key, idempotency::Scope},
@@ -220,9 +220,10 @@ pub trait IdempotentOperation {
     fn committed(&self, _output: &Self::Output) {}
 }
 
-/// Runs `op` once per key, in the order the module notes give. `wait_for` is a second lock
-/// of the operation's own (an order); when another request holds it, this one waits for it
-/// to finish and then lets the database decide.
+/// Runs `op` once per key, in the order the module notes give. `wait_for` names a second
+/// lock of the operation's own (an order) within the caller's merchant and mode; when
+/// another request holds it, this one waits for it to finish and then lets the database
+/// decide.
 pub async fn execute<O: IdempotentOperation + Sync>(
     state: &AppState,
     caller: &Caller,
@@ -231,15 +232,13 @@ pub async fn execute<O: IdempotentOperation + Sync>(
     wait_for: Option<String>,
     op: &O,
 ) -> Result<Outcome<O::Output>, O::Error> {
-    let key_lock = key.as_ref().map(|k| {
-        format!(
-            "idem:{}:{}:{}:{}",
-            caller.merchant_id,
-            caller.mode_str(),
-            O::OPERATION.as_str(),
-            sha256_hex(k.as_str())
-        )
-    });
+    let (key_lock, wait_for) = lock_names(
+        &caller.merchant_id,
+        caller.mode_str(),
+        O::OPERATION.as_str(),
+        key.as_ref(),
+        wait_for,
+    );
     let names: Vec<&str> = key_lock
         .iter()
         .chain(wait_for.iter())
@@ -270,6 +269,30 @@ pub async fn execute<O: IdempotentOperation + Sync>(
     let result = run_once(state, caller, key.as_ref(), &fingerprint, op).await;
     state.coord.unlock_many(held).await;
     result
+}
+
+/// The names of a call's locks: its key's, and the operation's own (`wait_for`). Both carry
+/// the caller's merchant and mode as hash tag, so on a Redis Cluster they share a slot and
+/// are taken and released in one call.
+fn lock_names(
+    merchant_id: &str,
+    mode: &str,
+    operation: &str,
+    key: Option<&IdempotencyKey>,
+    wait_for: Option<String>,
+) -> (Option<String>, Option<String>) {
+    let tag = format!("{merchant_id}:{mode}");
+    let key_lock = key.map(|k| {
+        coordination::key(
+            "idem",
+            &tag,
+            &format!("{operation}:{}", sha256_hex(k.as_str())),
+        )
+    });
+    (
+        key_lock,
+        wait_for.map(|name| coordination::key("lock", &tag, &name)),
+    )
 }
 
 async fn run_once<O: IdempotentOperation + Sync>(
@@ -405,6 +428,35 @@ fn replay_error(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_calls_key_lock_and_order_lock_share_one_cluster_slot_apart_from_other_merchants() {
+        use redis::cluster_routing::Slot;
+        let key = IdempotencyKey::parse(Some("k-1".into())).unwrap();
+        let slot = |name: &str| Slot::for_key(format!("sp:{name}"));
+        let (own, order) = lock_names(
+            "mer_a",
+            "test",
+            "payment",
+            key.as_ref(),
+            Some("order:abc".into()),
+        );
+        let (own, order) = (own.unwrap(), order.unwrap());
+        assert_ne!(own, order);
+        assert_eq!(slot(&own), slot(&order));
+        // Other merchants, and the other mode, hash elsewhere: load spreads over masters.
+        let others: Vec<Slot> = ["mer_b", "mer_c", "mer_d"]
+            .iter()
+            .map(|m| {
+                lock_names(m, "test", "payment", key.as_ref(), None)
+                    .0
+                    .unwrap()
+            })
+            .chain(lock_names("mer_a", "live", "payment", key.as_ref(), None).0)
+            .map(|name| slot(&name))
+            .collect();
+        assert!(others.iter().any(|s| *s != slot(&own)));
+    }
 
     #[test]
     fn keys_must_be_visible_ascii_of_1_to_255_characters() {

@@ -54,8 +54,12 @@ impl Application {
         };
         let coord = match &args.redis_url {
             Some(url) => Coordinator::Redis(
-                RedisCoordinator::connect_lazily(url.expose(), &args.redis_prefix)
-                    .context("REDIS_URL is not a valid Redis URL")?,
+                RedisCoordinator::connect_lazily(
+                    url.expose(),
+                    args.redis_cluster,
+                    &args.redis_prefix,
+                )
+                .context("configuring Redis (REDIS_URL, REDIS_CLUSTER, REDIS_PREFIX)")?,
             ),
             None => Coordinator::Memory(MemoryCoordinator::default()),
         };

@@ -13,6 +13,21 @@ use std::time::Duration;
 pub use memory::MemoryCoordinator;
 pub use redis_store::{RedisCoordinator, CALL_TIMEOUT};
 
+/// The name of a coordination key, `namespace:{tag}` or `namespace:{tag}:rest`.
+///
+/// Redis Cluster places a key by the part in braces, so keys that one call touches together
+/// (a request's idempotency and order locks) or that belong together (a source's counter and
+/// block marker) are given the same `tag`, and unrelated ones different tags, which spreads
+/// them over the cluster. `tag` must not contain braces.
+pub fn key(namespace: &str, tag: &str, rest: &str) -> String {
+    debug_assert!(!tag.contains(['{', '}']), "a hash tag without braces");
+    if rest.is_empty() {
+        format!("{namespace}:{{{tag}}}")
+    } else {
+        format!("{namespace}:{{{tag}}}:{rest}")
+    }
+}
+
 /// Proof of holding a lock; needed to release it.
 #[derive(Debug)]
 pub struct LockGuard {

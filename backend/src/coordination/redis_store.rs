@@ -1,7 +1,10 @@
-//! Redis-backed locks (`SET NX PX`, compare-and-delete) and fixed-window rate limits.
+//! Redis-backed locks (`SET NX PX`, compare-and-delete) and rate limits, on one node or a
+//! Redis Cluster.
 //!
 //! The connection is made lazily and remade in the background, and every call is bounded
 //! by [`CALL_TIMEOUT`], so an unreachable Redis neither stops a start nor holds a request.
+//! On a cluster every command and script touches one slot: callers tag related keys alike
+//! (see [`super::key`]) and calls over several keys are split by slot here.
 use std::{
     future::Future,
     sync::atomic::{AtomicBool, Ordering},
@@ -9,9 +12,13 @@ use std::{
     time::Duration,
 };
 
+use anyhow::Context;
 use redis::{
-    aio::{ConnectionManager, ConnectionManagerConfig},
-    RedisResult, Script,
+    aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig},
+    cluster::{ClusterClientBuilder, ClusterConfig},
+    cluster_async::ClusterConnection,
+    cluster_routing::Slot,
+    Cmd, Pipeline, RedisFuture, RedisResult, Script, Value,
 };
 
 use super::{MemoryCoordinator, RateDecision};
@@ -21,9 +28,73 @@ pub const CALL_TIMEOUT: Duration = Duration::from_millis(500);
 /// How often the background probe checks an unreachable (or reachable) Redis.
 const PROBE_INTERVAL: Duration = Duration::from_secs(2);
 
+/// How the instance reaches Redis: one node, or a cluster through any of its seed nodes.
+#[derive(Clone)]
+enum Connection {
+    /// Multiplexed and remade in the background after a loss.
+    Node(ConnectionManager),
+    /// Keeps a connection per node, follows MOVED/ASK redirections and refreshes its slot
+    /// map when a replica is promoted.
+    Cluster(ClusterConnection),
+}
+
+// Every command below is written once against this; only routing differs.
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Connection::Node(c) => c.req_packed_command(cmd),
+            Connection::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Connection::Node(c) => c.req_packed_commands(pipeline, offset, count),
+            Connection::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Connection::Node(c) => c.get_db(),
+            Connection::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+impl Connection {
+    /// Splits `keys` (full names) into groups that one command may touch together: all of
+    /// them on one node, one group per hash slot on a cluster (in order of first use).
+    fn by_slot(&self, keys: &[String]) -> Vec<Vec<usize>> {
+        match self {
+            Connection::Node(_) => vec![(0..keys.len()).collect()],
+            Connection::Cluster(_) => slot_groups(keys),
+        }
+    }
+}
+
+/// Indexes of `keys` grouped by Redis Cluster hash slot, groups in order of first use.
+fn slot_groups(keys: &[String]) -> Vec<Vec<usize>> {
+    // A call names a handful of keys: a scan beats a map.
+    let mut groups: Vec<(Slot, Vec<usize>)> = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        let slot = Slot::for_key(key);
+        match groups.iter_mut().find(|(s, _)| *s == slot) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((slot, vec![i])),
+        }
+    }
+    groups.into_iter().map(|(_, members)| members).collect()
+}
+
 /// One multiplexed, auto-reconnecting connection shared by every request.
 pub struct RedisCoordinator {
-    conn: ConnectionManager,
+    conn: Connection,
     prefix: String,
     /// Rate limits kept in this process while Redis is unreachable: an outage narrows the
     /// limits to one instance instead of lifting them.
@@ -82,16 +153,44 @@ return {1, math.floor((tolerance - (new_tat - now)) / interval), new_tat - now, 
 impl RedisCoordinator {
     /// A coordinator that connects in the background: an unreachable Redis at start-up is
     /// a degraded service (locks fail open, rate limits per instance), not a failed start.
-    /// Only a malformed URL is an error. Must be called inside a Tokio runtime.
-    pub fn connect_lazily(url: &str, prefix: &str) -> anyhow::Result<Self> {
-        let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_millis(300)))
-            .set_response_timeout(Some(Duration::from_millis(300)))
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_millis(200));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
+    /// `url` is one node's URL, or a comma-separated list of cluster seed nodes; a list, or
+    /// `cluster` with one seed, selects cluster mode. Only a malformed URL or prefix is an
+    /// error. Must be called inside a Tokio runtime.
+    pub fn connect_lazily(url: &str, cluster: bool, prefix: &str) -> anyhow::Result<Self> {
+        // A brace in the prefix would become every key's hash tag: one slot for everything.
+        anyhow::ensure!(
+            !prefix.contains(['{', '}']),
+            "REDIS_PREFIX must not contain braces: they would put every key in one cluster slot"
+        );
+        let nodes: Vec<&str> = url
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .collect();
+        anyhow::ensure!(!nodes.is_empty(), "REDIS_URL names no Redis node");
+        let conn = if cluster || nodes.len() > 1 {
+            let client = ClusterClientBuilder::new(nodes)
+                // Redirections and a promotion are retried quickly; CALL_TIMEOUT bounds all.
+                .retries(3)
+                .min_retry_wait(10)
+                .max_retry_wait(100)
+                .build()
+                .context("REDIS_URL is not a valid list of Redis Cluster nodes")?;
+            let config = ClusterConfig::new()
+                .set_connection_timeout(Duration::from_millis(300))
+                .set_response_timeout(Duration::from_millis(300));
+            Connection::Cluster(client.get_pending_async_connection_with_config(config))
+        } else {
+            let client =
+                redis::Client::open(nodes[0]).context("REDIS_URL is not a valid Redis URL")?;
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(Duration::from_millis(300)))
+                .set_response_timeout(Some(Duration::from_millis(300)))
+                .set_number_of_retries(1)
+                .set_min_delay(Duration::from_millis(50))
+                .set_max_delay(Duration::from_millis(200));
+            Connection::Node(ConnectionManager::new_lazy_with_config(client, config)?)
+        };
         let coordinator = Self {
             conn,
             prefix: prefix.to_owned(),
@@ -160,35 +259,77 @@ impl RedisCoordinator {
         Ok(reply.is_some())
     }
 
+    /// Runs `batch` once per group of `keys` that one command may touch together (one
+    /// group on a single node, one per slot on a cluster), concurrently, and returns the
+    /// answers in the order of `keys`. `batch` answers for the indexes it is given.
+    async fn per_slot<T, Fut>(
+        &self,
+        keys: &[String],
+        batch: impl Fn(Connection, Vec<usize>) -> Fut,
+    ) -> RedisResult<Vec<T>>
+    where
+        Fut: Future<Output = RedisResult<Vec<T>>>,
+    {
+        let groups = self.conn.by_slot(keys);
+        let answers = futures::future::try_join_all(
+            groups.iter().map(|g| batch(self.conn.clone(), g.clone())),
+        )
+        .await?;
+        let mut slots: Vec<Option<T>> = keys.iter().map(|_| None).collect();
+        for (group, values) in groups.iter().zip(answers) {
+            for (i, v) in group.iter().zip(values) {
+                slots[*i] = Some(v);
+            }
+        }
+        slots
+            .into_iter()
+            .map(|v| {
+                v.ok_or_else(|| {
+                    std::io::Error::other("Redis answered fewer replies than commands").into()
+                })
+            })
+            .collect()
+    }
+
     pub(super) async fn set_nx_many(
         &self,
         keys: &[&str],
         tokens: &[String],
         ttl: Duration,
     ) -> redis::RedisResult<Vec<bool>> {
-        let mut conn = self.conn.clone();
-        let mut pipe = redis::pipe();
-        for (key, token) in keys.iter().zip(tokens) {
-            pipe.cmd("SET")
-                .arg(self.key(key))
-                .arg(token)
-                .arg("NX")
-                .arg("PX")
-                .arg(ttl.as_millis() as u64);
-        }
-        let replies: Vec<Option<String>> = self.call("lock", pipe.query_async(&mut conn)).await?;
-        Ok(replies.into_iter().map(|r| r.is_some()).collect())
+        let keys: Vec<String> = keys.iter().map(|k| self.key(k)).collect();
+        let ttl = ttl.as_millis() as u64;
+        let taken = self.per_slot(&keys, |mut conn, group| {
+            let mut pipe = redis::pipe();
+            for &i in &group {
+                pipe.cmd("SET")
+                    .arg(&keys[i])
+                    .arg(&tokens[i])
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ttl);
+            }
+            async move {
+                let replies: Vec<Option<String>> = pipe.query_async(&mut conn).await?;
+                Ok(replies.into_iter().map(|r| r.is_some()).collect())
+            }
+        });
+        self.call("lock", taken).await
     }
 
     pub(super) async fn del_if_many(&self, guards: &[super::LockGuard]) -> redis::RedisResult<()> {
-        let mut conn = self.conn.clone();
-        let mut invocation = self.del_if_owner_many.prepare_invoke();
-        for g in guards {
-            invocation.key(self.key(&g.key)).arg(&g.token);
-        }
-        let _: i64 = self
-            .call("unlock", invocation.invoke_async(&mut conn))
-            .await?;
+        let keys: Vec<String> = guards.iter().map(|g| self.key(&g.key)).collect();
+        let deleted = self.per_slot(&keys, |mut conn, group| {
+            let mut invocation = self.del_if_owner_many.prepare_invoke();
+            for &i in &group {
+                invocation.key(&keys[i]).arg(&guards[i].token);
+            }
+            async move {
+                let _: i64 = invocation.invoke_async(&mut conn).await?;
+                Ok(vec![(); group.len()])
+            }
+        });
+        self.call("unlock", deleted).await?;
         Ok(())
     }
 
@@ -260,12 +401,15 @@ impl RedisCoordinator {
         &self,
         keys: &[String],
     ) -> redis::RedisResult<Option<Duration>> {
-        let mut conn = self.conn.clone();
-        let mut pipe = redis::pipe();
-        for key in keys {
-            pipe.cmd("PTTL").arg(self.key(key));
-        }
-        let ttls: Vec<i64> = self.call("lockout", pipe.query_async(&mut conn)).await?;
+        let keys: Vec<String> = keys.iter().map(|k| self.key(k)).collect();
+        let ttls = self.per_slot(&keys, |mut conn, group| {
+            let mut pipe = redis::pipe();
+            for &i in &group {
+                pipe.cmd("PTTL").arg(&keys[i]);
+            }
+            async move { pipe.query_async::<Vec<i64>>(&mut conn).await }
+        });
+        let ttls = self.call("lockout", ttls).await?;
         Ok(ttls
             .into_iter()
             .filter(|ms| *ms > 0)
@@ -302,5 +446,61 @@ fn record<T>(healthy: &AtomicBool, result: &RedisResult<T>) {
                 "Redis unreachable; serving degraded (locks fail open, rate limits per instance)"
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use redis::cluster_routing::Slot;
+
+    use super::*;
+    use crate::coordination::key;
+
+    #[test]
+    fn keys_with_one_tag_go_in_one_group_and_other_tags_in_their_own() {
+        let keys: Vec<String> = [
+            key("idem", "mer_a:test", "payment:1"),
+            key("guess", "a:127.0.0.1", "block"),
+            key("lock", "mer_a:test", "order:2"),
+            key("guess", "k:key_1", "block"),
+        ]
+        .iter()
+        .map(|k| format!("sp:{k}"))
+        .collect();
+        let groups = slot_groups(&keys);
+        assert_eq!(groups, vec![vec![0, 2], vec![1], vec![3]]);
+        // Every group, thus every command or script run for it, touches one slot.
+        for group in &groups {
+            let first = Slot::for_key(&keys[group[0]]);
+            assert!(group.iter().all(|i| Slot::for_key(&keys[*i]) == first));
+        }
+    }
+
+    #[test]
+    fn the_prefix_stays_outside_the_hash_tag() {
+        let a = format!("sp:{}", key("rl", "pay:a:127.0.0.1", ""));
+        let b = format!("other:deploy:{}", key("rl", "pay:a:127.0.0.1", ""));
+        assert_eq!(a, "sp:rl:{pay:a:127.0.0.1}");
+        assert_eq!(Slot::for_key(&a), Slot::for_key(&b));
+    }
+
+    #[tokio::test]
+    async fn a_prefix_with_braces_or_an_empty_node_list_is_refused() {
+        let err = RedisCoordinator::connect_lazily("redis://127.0.0.1:1", false, "{sp}:")
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains("REDIS_PREFIX"), "{err}");
+        assert!(RedisCoordinator::connect_lazily(" , ", false, "sp:").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_list_of_nodes_or_the_cluster_switch_selects_cluster_mode() {
+        let two = "redis://127.0.0.1:1,redis://127.0.0.1:2";
+        let cluster = RedisCoordinator::connect_lazily(two, false, "sp:").unwrap();
+        assert!(matches!(cluster.conn, Connection::Cluster(_)));
+        let one = RedisCoordinator::connect_lazily("redis://127.0.0.1:1", true, "sp:").unwrap();
+        assert!(matches!(one.conn, Connection::Cluster(_)));
+        let node = RedisCoordinator::connect_lazily("redis://127.0.0.1:1", false, "sp:").unwrap();
+        assert!(matches!(node.conn, Connection::Node(_)));
     }
 }

@@ -10,7 +10,7 @@ use poem::{
 use super::ClientAddr;
 use crate::{
     api::error::ApiError,
-    coordination::{Coordinator, GcraDecision, Quota},
+    coordination::{self, Coordinator, GcraDecision, Quota},
     crypto::sha256_hex,
 };
 
@@ -80,7 +80,7 @@ impl<E: Endpoint> RouteLimitsEndpoint<E> {
                 .unwrap_or_else(|| "unknown".into());
             out.push(Applied {
                 policy: "per-client",
-                key: format!("rl:{{pay:a:{client}}}"),
+                key: coordination::key("rl", &format!("pay:a:{client}"), ""),
                 quota: Quota::new(self.payments.per_client, minute),
             });
         }
@@ -93,7 +93,7 @@ impl<E: Endpoint> RouteLimitsEndpoint<E> {
         if let (Some(token), true) = (token, self.payments.per_key > 0) {
             out.push(Applied {
                 policy: "per-key",
-                key: format!("rl:{{pay:k:{}}}", &sha256_hex(token)[..32]),
+                key: coordination::key("rl", &format!("pay:k:{}", &sha256_hex(token)[..32]), ""),
                 quota: Quota::new(self.payments.per_key, minute),
             });
         }

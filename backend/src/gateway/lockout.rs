@@ -5,7 +5,7 @@
 //! unreachable): a lockout narrows who may try, it never decides money.
 use std::time::Duration;
 
-use crate::coordination::{Coordinator, RateDecision};
+use crate::coordination::{self, Coordinator, RateDecision};
 
 /// Thresholds of the lockout (`GUESS_LOCKOUT_*`); a threshold of 0 turns its counter off.
 #[derive(Clone, Debug)]
@@ -85,7 +85,7 @@ impl<'a> Attempt<'a> {
             if source.starts_with("c:") && fault.is_some_and(|f| f != source) {
                 continue;
             }
-            let count = format!("guess:{{{source}}}:n");
+            let count = count_key(source);
             if let RateDecision::Limited { .. } = coord
                 .rate_limit(&count, threshold, self.policy.window)
                 .await
@@ -103,15 +103,31 @@ impl<'a> Attempt<'a> {
     }
 }
 
-/// The blocked marker of a source; `{..}` keeps a source's keys in one Redis Cluster slot.
+/// The failure counter of a source.
+fn count_key(source: &str) -> String {
+    coordination::key("guess", source, "n")
+}
+
+/// The blocked marker of a source, in the same cluster slot as the source's counter.
 fn block_key(source: &str) -> String {
-    format!("guess:{{{source}}}:block")
+    coordination::key("guess", source, "block")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::coordination::MemoryCoordinator;
+
+    #[test]
+    fn a_sources_counter_and_block_share_a_cluster_slot_and_sources_are_spread() {
+        use redis::cluster_routing::Slot;
+        let slot = |name: String| Slot::for_key(format!("sp:{name}"));
+        let sources = ["a:127.0.0.1", "k:key_1", "c:0123456789abcdef"];
+        for source in sources {
+            assert_eq!(slot(count_key(source)), slot(block_key(source)), "{source}");
+        }
+        assert_ne!(slot(block_key(sources[0])), slot(block_key(sources[1])));
+    }
 
     fn policy() -> LockoutPolicy {
         LockoutPolicy {

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use super::rules::refusal;
 use crate::{
     auth::Caller,
-    coordination::RateDecision,
+    coordination::{self, RateDecision},
     crypto::voucher_hmac,
     gateway::lockout::Attempt,
     payments::{CheckError, DeclineReason},
@@ -63,7 +63,7 @@ async fn answer(
     client: &str,
     code: &VoucherCode,
 ) -> Result<VoucherStatus, CheckError> {
-    let limit_key = format!("rl:check:{}:{}", caller.key_id, client);
+    let limit_key = coordination::key("rl", &format!("check:{}:{}", caller.key_id, client), "");
     if let RateDecision::Limited { retry_after } = state
         .coord
         .rate_limit(&limit_key, state.check_rate_limit, Duration::from_secs(60))

@@ -178,12 +178,8 @@ async fn pay_unguarded(
         signature: req.signature.as_deref(),
         remember: req.remember,
     })?;
-    let order_lock = format!(
-        "order:{}:{}:{}",
-        caller.merchant_id,
-        caller.mode_str(),
-        sha256_hex(p.order_id.as_str())
-    );
+    // Scoped to the merchant and mode by `execute`.
+    let order_lock = format!("order:{}", sha256_hex(p.order_id.as_str()));
     let op = Payment {
         state,
         caller,

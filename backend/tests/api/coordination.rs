@@ -36,8 +36,23 @@ async fn wait_for_coordination(app: &TestApp, want: &str) -> Value {
 #[tokio::test]
 async fn an_unreachable_redis_leaves_the_server_ready_paying_and_rate_limited_in_process() {
     let redis_url = format!("redis://127.0.0.1:{}", free_port());
-    let app =
-        TestApp::spawn_with(&[("REDIS_URL", redis_url.as_str()), ("CHECK_RATE_LIMIT", "3")]).await;
+    ready_paying_and_limited_without(&redis_url).await;
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_cluster_leaves_the_server_ready_paying_and_rate_limited_in_process() {
+    let seeds = format!(
+        "redis://127.0.0.1:{},redis://127.0.0.1:{}",
+        free_port(),
+        free_port()
+    );
+    ready_paying_and_limited_without(&seeds).await;
+}
+
+/// With `redis_url` naming nothing that answers: ready, degraded, paying, and the voucher
+/// check still limited (in process).
+async fn ready_paying_and_limited_without(redis_url: &str) {
+    let app = TestApp::spawn_with(&[("REDIS_URL", redis_url), ("CHECK_RATE_LIMIT", "3")]).await;
     let (status, ready) = readiness(&app).await;
     assert_eq!(status, 200, "{ready}");
     assert_eq!(ready["status"], "ready");

@@ -38,6 +38,8 @@ fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
+/// TEST_REDIS_URL: one node, or a Redis Cluster's comma-separated seeds (the server then
+/// runs in cluster mode; the per-test prefix has no braces, so it never becomes a hash tag).
 fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }

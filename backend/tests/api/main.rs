@@ -13,6 +13,7 @@ mod merchant_api;
 mod metrics;
 mod openapi;
 mod payments;
+mod redis_cluster;
 mod refunds;
 mod secrets;
 mod shutdown;
