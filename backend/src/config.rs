@@ -143,6 +143,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub webhooks: crate::webhooks::WebhookArgs,
     #[command(flatten)]
+    pub fraud: crate::fraud::FraudArgs,
+    #[command(flatten)]
     pub metrics: MetricsArgs,
 }
 
