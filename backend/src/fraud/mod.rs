@@ -185,16 +185,21 @@ impl Screener {
     pub async fn screen_batch(&self) -> Result<usize, sea_orm::DbErr> {
         let (tx, claimed) = store::risk::claim(&self.db, BATCH).await?;
         let now = OffsetDateTime::now_utc();
+        let mut broken = Vec::new();
         for payment in &claimed {
             let facts = self.facts(&tx, payment).await?;
             let found = rules::evaluate(&self.rules, &facts);
             if !found.is_empty() {
                 self.flag(&tx, payment, &found, now).await?;
+                broken.extend(found.iter().map(|f| f.rule.as_str()));
             }
         }
         let ids: Vec<i64> = claimed.iter().map(|c| c.id).collect();
         store::risk::mark_screened(&tx, &ids, now).await?;
         tx.commit().await?;
+        for rule in broken {
+            crate::monitoring::fraud_flagged(rule);
+        }
         Ok(claimed.len())
     }
 

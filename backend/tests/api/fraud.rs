@@ -8,7 +8,8 @@ use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{json, Value};
 
 use crate::{
-    helpers::{body, is_sqlite, Merchant, TestApp},
+    helpers::{body, free_port, is_sqlite, Merchant, TestApp},
+    metrics,
     webhook_support::{get, WorkerProcess},
 };
 
@@ -99,7 +100,14 @@ fn rules_of(event: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn a_voucher_paid_at_three_merchants_within_minutes_is_flagged_and_blocked() {
-    let app = TestApp::spawn_with(&SCREENING).await;
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let mut env = SCREENING.to_vec();
+    env.extend([
+        ("METRICS_BIND", bind.as_str()),
+        ("METRICS_TOKEN", metrics::TOKEN),
+    ]);
+    let app = TestApp::spawn_with(&env).await;
     let shops = [
         app.create_merchant(200).await,
         app.create_merchant(200).await,
@@ -142,6 +150,15 @@ async fn a_voucher_paid_at_three_merchants_within_minutes_is_flagged_and_blocked
         scalar(&app, "SELECT COUNT(*) FROM risk_flags").await,
         1,
         "one flag, on the payment that broke the rule"
+    );
+    let (_, scraped) = metrics::scrape(&app.client, port).await;
+    assert_eq!(
+        metrics::value(
+            &scraped,
+            "superpayment_fraud_flags_total",
+            &[("rule", "voucher_at_many_merchants")]
+        ),
+        Some(1.0)
     );
     let (ok, out) = app.audit();
     assert!(ok, "{out}");
