@@ -28,6 +28,8 @@ use rules::{Facts, Rules};
 
 /// Successes screened per claim.
 const BATCH: u64 = 100;
+/// How often old attempts are deleted.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
 /// The screening rules and the screener's pace (`FRAUD_*`); 0 turns a rule off.
 #[derive(clap::Args, Clone, Debug)]
@@ -160,7 +162,12 @@ impl Screener {
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tracing::info!("fraud screener started");
         tokio::pin!(shutdown);
+        let mut purged_at = tokio::time::Instant::now();
         loop {
+            if purged_at.elapsed() >= PURGE_EVERY {
+                purged_at = tokio::time::Instant::now();
+                self.purge().await;
+            }
             let screened = match self.screen_batch().await {
                 Ok(n) => n,
                 Err(e) => {
@@ -177,6 +184,21 @@ impl Screener {
             }
         }
         tracing::info!("fraud screener stopped");
+    }
+
+    /// Deletes attempts older than every rule's window (plus an hour of backlog).
+    async fn purge(&self) {
+        let r = &self.rules;
+        let longest = r
+            .spread_window
+            .max(r.decline_window)
+            .max(r.near_balance_window);
+        let before = OffsetDateTime::now_utc() - longest - PURGE_EVERY;
+        match store::risk::purge(&self.db, before).await {
+            Ok(n) if n > 0 => tracing::info!(purged = n, "old payment attempts removed"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "purging payment attempts failed"),
+        }
     }
 
     /// Screens up to one batch of successes in one transaction: flags, events and blocks
@@ -231,8 +253,9 @@ impl Screener {
                 &p.mode,
                 &p.client_ref,
                 at - r.near_balance_window,
-                // The attempt row is written just after its transaction: reach past it.
-                OffsetDateTime::now_utc(),
+                // The attempt row is written just after its transaction: up to this one's
+                // row, and not the client's later payments when screening runs behind.
+                p.attempt_at,
             )
             .await?;
         }

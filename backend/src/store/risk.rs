@@ -72,7 +72,10 @@ pub struct Unscreened {
     pub client_ref: String,
     pub transaction_id: String,
     pub order_id: String,
+    /// The transaction's creation.
     pub created_at: OffsetDateTime,
+    /// When its attempt row was written, just after the transaction committed.
+    pub attempt_at: OffsetDateTime,
 }
 
 /// Begins a transaction and claims up to `limit` unscreened successes in it: concurrent
@@ -84,7 +87,7 @@ pub async fn claim(
     let tx = super::begin(db).await?;
     let backend = tx.get_database_backend();
     let sql = format!(
-        "SELECT a.id, a.merchant_id, a.mode, a.api_key_id, a.client_ref, a.transaction_id, t.order_id, t.created_at
+        "SELECT a.id, a.merchant_id, a.mode, a.api_key_id, a.client_ref, a.transaction_id, t.order_id, t.created_at, a.created_at AS attempt_at
          FROM payment_attempts a JOIN transactions t ON t.id = a.transaction_id
          WHERE a.outcome = 'succeeded' AND a.screened_at IS NULL
          ORDER BY a.id LIMIT {limit}{}",
@@ -284,4 +287,87 @@ pub async fn insert_flag(
     ))
     .await?;
     Ok(())
+}
+
+/// Deletes the attempts no rule will read again: written before `before` and either
+/// declined or already screened. Flags are kept.
+pub async fn purge(db: &impl ConnectionTrait, before: OffsetDateTime) -> Result<u64, DbErr> {
+    let backend = db.get_database_backend();
+    let done = db
+        .execute(Statement::from_sql_and_values(
+            backend,
+            format!(
+                "DELETE FROM payment_attempts WHERE created_at < {} AND (outcome = 'declined' OR screened_at IS NOT NULL)",
+                placeholders(backend, 1, 1)
+            ),
+            [before.into()],
+        ))
+        .await?;
+    Ok(done.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use time::Duration;
+
+    use super::*;
+
+    async fn database() -> sea_orm::DatabaseConnection {
+        let db = crate::store::connect("sqlite::memory:", 1).await.unwrap();
+        crate::store::migrate(&db).await.unwrap();
+        db
+    }
+
+    fn attempt(outcome: AttemptOutcome, at: OffsetDateTime) -> NewAttempt<'static> {
+        NewAttempt {
+            merchant_id: "mer_1",
+            mode: "test",
+            api_key_id: "key_1",
+            client_ref: "c1",
+            outcome,
+            reason: None,
+            transaction_id: None,
+            created_at: at,
+        }
+    }
+
+    #[tokio::test]
+    async fn purging_keeps_recent_attempts_and_successes_not_yet_screened() {
+        let db = database().await;
+        let now = OffsetDateTime::now_utc();
+        let old = now - Duration::hours(3);
+        for a in [
+            attempt(AttemptOutcome::Declined, old),
+            attempt(AttemptOutcome::Succeeded, old),
+            attempt(AttemptOutcome::Succeeded, old),
+            attempt(AttemptOutcome::Declined, now),
+        ] {
+            insert_attempt(&db, &a).await.unwrap();
+        }
+        // The second old success has been screened.
+        let tx = crate::store::begin(&db).await.unwrap();
+        mark_screened(&tx, &[3], now).await.unwrap();
+        tx.commit().await.unwrap();
+
+        assert_eq!(purge(&db, now - Duration::hours(1)).await.unwrap(), 2);
+        let left: Vec<(i64, String)> = db
+            .query_all(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT id, outcome FROM payment_attempts ORDER BY id",
+            ))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| {
+                (
+                    r.try_get_by_index(0).unwrap(),
+                    r.try_get_by_index(1).unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            left,
+            [(2, "succeeded".to_owned()), (4, "declined".to_owned())]
+        );
+    }
 }
