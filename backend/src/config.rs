@@ -147,6 +147,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub webhooks: crate::webhooks::WebhookArgs,
     #[command(flatten)]
+    pub fraud: crate::fraud::FraudArgs,
+    #[command(flatten)]
     pub metrics: MetricsArgs,
 }
 

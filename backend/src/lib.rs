@@ -16,6 +16,7 @@
 //! - [`web`]: the checkout iframe document, widget assets and the demo shop.
 //! - [`coordination`]: dedup locks and rate limits, Redis or in process (never a source of truth).
 //! - [`webhooks`]: the outbox, signed deliveries, the worker, endpoint secrets.
+//! - [`fraud`]: velocity rules screening payments in the worker (`payment.flagged`).
 //! - [`refunds`]: refunds back to the original vouchers.
 //! - [`transactions`]: the merchant's view of its transactions and refunds.
 //! - [`keys`]: API keys managed by the merchant (create, roll, revoke).
@@ -29,6 +30,7 @@ pub mod checkout;
 pub mod config;
 pub mod coordination;
 pub mod crypto;
+pub mod fraud;
 pub mod gateway;
 pub mod idempotency;
 pub mod ids;

@@ -19,6 +19,7 @@
 //! | `webhook_queue_oldest_age_seconds` | gauge | — (how long the oldest due work has waited; 0 when none) |
 //! | `rate_limit_rejections_total` | counter | `limit` ([`rate_limited`]) |
 //! | `lockouts_total` | counter | `scope` ([`locked_out`]) |
+//! | `fraud_flags_total` | counter | `rule` ([`fraud_flagged`]; counted by the process that screened) |
 //! | `redis_errors_total` | counter | `operation` |
 //! | `db_pool_connections` | gauge | `pool` (`primary`, `replica`), `state` (`in_use`, `idle`) |
 //!
@@ -49,6 +50,7 @@ pub const WEBHOOK_QUEUE_DEPTH: &str = "superpayment_webhook_queue_depth";
 pub const WEBHOOK_QUEUE_OLDEST: &str = "superpayment_webhook_queue_oldest_age_seconds";
 pub const RATE_LIMIT_REJECTIONS: &str = "superpayment_rate_limit_rejections_total";
 pub const LOCKOUTS: &str = "superpayment_lockouts_total";
+pub const FRAUD_FLAGS: &str = "superpayment_fraud_flags_total";
 pub const REDIS_ERRORS: &str = "superpayment_redis_errors_total";
 pub const DB_POOL: &str = "superpayment_db_pool_connections";
 
@@ -123,6 +125,10 @@ fn describe() {
     );
     describe_counter!(RATE_LIMIT_REJECTIONS, "Requests refused by a rate limit.");
     describe_counter!(LOCKOUTS, "Clients locked out after repeated failures.");
+    describe_counter!(
+        FRAUD_FLAGS,
+        "Payments flagged by the fraud screener, by rule."
+    );
     describe_counter!(REDIS_ERRORS, "Redis calls that failed or timed out.");
     describe_gauge!(DB_POOL, "Database pool connections in use and idle.");
 }
@@ -183,6 +189,11 @@ pub fn rate_limited(limit: &'static str) {
 /// A client locked out in `scope` (e.g. `voucher_guessing`) after repeated failures.
 pub fn locked_out(scope: &'static str) {
     metrics::counter!(LOCKOUTS, "scope" => scope).increment(1);
+}
+
+/// A payment flagged by the fraud screener for breaking `rule`.
+pub fn fraud_flagged(rule: &'static str) {
+    metrics::counter!(FRAUD_FLAGS, "rule" => rule).increment(1);
 }
 
 /// A Redis call that failed or timed out (`operation`: `lock`, `unlock`, `rate_limit`, `ping`).

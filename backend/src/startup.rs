@@ -25,7 +25,7 @@ pub struct Application {
     port: u16,
     acceptor: poem::listener::TcpAcceptor,
     app: poem::endpoint::BoxEndpoint<'static, Response>,
-    /// The in-process webhook worker, and what tells it to stop.
+    /// The in-process webhook worker and fraud screener, and what tells them to stop.
     worker: Option<(
         tokio::sync::watch::Sender<bool>,
         tokio::task::JoinHandle<()>,
@@ -81,11 +81,16 @@ impl Application {
             secrets.cipher,
             args.db.is_embedded(),
         )?;
+        let pepper = secrets.voucher_pepper;
         let state = AppState {
+            fraud: args
+                .fraud
+                .enabled()
+                .then(|| crate::fraud::AttemptLog::new(&pepper)),
             db,
             read_db,
             coord: Arc::new(coord),
-            pepper: secrets.voucher_pepper,
+            pepper,
             signing_key: secrets.signing_key,
             admin_token: secrets.admin_token,
             check_rate_limit: args.check_rate_limit,
@@ -132,10 +137,25 @@ impl Application {
                 &args.webhooks,
                 args.db.database_url.as_ref().map(|u| u.expose().clone()),
             )?;
-            let (stop, mut stopped) = tokio::sync::watch::channel(false);
-            let task = tokio::spawn(worker.run(async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            }));
+            let screener = args
+                .fraud
+                .enabled()
+                .then(|| crate::fraud::Screener::new(state.db.clone(), &args.fraud));
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let until_stopped = move || {
+                let mut stopped = stopped.clone();
+                async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                }
+            };
+            let task = tokio::spawn(async move {
+                let screening = async {
+                    if let Some(s) = screener {
+                        s.run(until_stopped()).await;
+                    }
+                };
+                tokio::join!(worker.run(until_stopped()), screening);
+            });
             Some((stop, task))
         } else {
             None

@@ -33,6 +33,8 @@ pub struct AppState {
     pub key_cache: Arc<crate::auth::KeyCache>,
     /// Recently read checkout settings (signature requirement, origins).
     pub settings_cache: Arc<crate::checkout::settings::SettingsCache>,
+    /// Where payment attempts are recorded for fraud screening; None when it is off.
+    pub fraud: Option<crate::fraud::AttemptLog>,
     /// Webhook secrets' encryption and the in-process worker's wake-up.
     pub webhooks: crate::webhooks::WebhookSettings,
 }
@@ -53,6 +55,7 @@ impl AppState {
             settings_cache: Arc::new(crate::checkout::settings::SettingsCache::new(
                 Duration::ZERO,
             )),
+            fraud: None,
             webhooks: crate::webhooks::WebhookSettings::for_spec(),
         }
     }

@@ -29,6 +29,7 @@ use crate::{
         },
         ledger::{Account, Lines},
         payment_write::{Debit, PaymentWrite, WriteOutcome},
+        risk::AttemptOutcome,
     },
 };
 
@@ -116,7 +117,8 @@ pub async fn pay(
 }
 
 /// [`pay`] behind the voucher-guessing lockout: a locked-out source is refused before
-/// anything is read, and a decline that concerns a code counts against it.
+/// anything is read, and a decline that concerns a code counts against it. Successes and
+/// declines are recorded for the fraud screener ([`crate::fraud`]).
 async fn pay_guarded(
     state: &AppState,
     caller: &Caller,
@@ -136,7 +138,23 @@ async fn pay_guarded(
     if let Some(retry_after) = attempt.refused_for(&state.coord).await {
         return Err(PayError::TooManyFailedAttempts { retry_after });
     }
+    let client = req.client.clone();
     let result = pay_unguarded(state, caller, req).await;
+    if let Some(log) = &state.fraud {
+        let attempt = match &result {
+            Ok(PayOutcome::Created { receipt, .. }) => {
+                Some((AttemptOutcome::Succeeded, None, Some(receipt.id.as_str())))
+            }
+            Err(PayError::Declined { reason, .. }) => {
+                Some((AttemptOutcome::Declined, Some(reason.code()), None))
+            }
+            _ => None,
+        };
+        if let Some((outcome, reason, transaction_id)) = attempt {
+            log.record(&state.db, caller, &client, outcome, reason, transaction_id)
+                .await;
+        }
+    }
     let failed = match &result {
         Err(PayError::Declined { reason, param }) if reason.concerns_code() => Some(
             param

@@ -8,6 +8,7 @@ pub mod merchants;
 pub mod payment_write;
 pub mod payments;
 pub mod refunds;
+pub mod risk;
 pub mod sealed;
 pub mod transactions;
 pub mod vouchers;
@@ -158,4 +159,15 @@ macro_rules! internal_on_db_error {
             }
         }
     };
+}
+
+/// `n` bind placeholders numbered from `from` (`$3, $4` on PostgreSQL, `?, ?` on SQLite).
+pub(crate) fn placeholders(backend: sea_orm::DbBackend, from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| match backend {
+            sea_orm::DbBackend::Postgres => format!("${i}"),
+            _ => "?".to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }

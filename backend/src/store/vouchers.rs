@@ -176,6 +176,23 @@ pub async fn set_blocked(
     })
 }
 
+/// Blocks an active voucher by id (the fraud screener's action); false when it was not
+/// active (used, blocked or gone), which leaves it as it was.
+pub async fn block_active(
+    db: &impl ConnectionTrait,
+    id: i64,
+    now: OffsetDateTime,
+) -> Result<bool, DbErr> {
+    let changed = voucher::Entity::update_many()
+        .col_expr(voucher::Column::Status, Expr::value(VoucherState::Blocked))
+        .col_expr(voucher::Column::UpdatedAt, Expr::value(now))
+        .filter(voucher::Column::Id.eq(id))
+        .filter(voucher::Column::Status.eq(VoucherState::Active))
+        .exec(db)
+        .await?;
+    Ok(changed.rows_affected == 1)
+}
+
 #[cfg(test)]
 mod tests {
     use superpayment_core::{Currency, Mode};

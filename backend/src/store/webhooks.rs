@@ -10,6 +10,7 @@ use super::entities::{
     webhook_delivery::{self, DeliveryStatus},
     webhook_endpoint::{self, EndpointStatus},
 };
+use super::placeholders;
 
 /// The endpoint of a merchant in one mode.
 pub async fn find_endpoint(
@@ -166,16 +167,6 @@ struct IdRow {
 #[derive(Debug, FromQueryResult)]
 struct DeliveryIdRow {
     id: i64,
-}
-
-fn placeholders(backend: sea_orm::DbBackend, from: usize, n: usize) -> String {
-    (from..from + n)
-        .map(|i| match backend {
-            sea_orm::DbBackend::Postgres => format!("${i}"),
-            _ => "?".to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// The outbox relay: turns up to `limit` undispatched events into deliveries to their

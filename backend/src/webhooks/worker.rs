@@ -463,7 +463,8 @@ async fn listen(url: String, settings: WebhookSettings) {
     }
 }
 
-/// `superpayment worker`: connects, then delivers until SIGINT or SIGTERM.
+/// `superpayment worker`: connects, then delivers and screens payments until SIGINT or
+/// SIGTERM.
 pub async fn run_standalone(args: super::WorkerArgs) -> anyhow::Result<()> {
     use anyhow::Context;
     args.webhooks.test_loopback(args.db.is_embedded())?;
@@ -484,8 +485,29 @@ pub async fn run_standalone(args: super::WorkerArgs) -> anyhow::Result<()> {
         )
         .await?;
     }
+    let screener = args
+        .fraud
+        .enabled()
+        .then(|| crate::fraud::Screener::new(db.clone(), &args.fraud));
     let worker = Worker::new(db, settings, &args.webhooks, Some(url))?;
-    worker.run(stop_signal()).await;
+    // One signal stops both: the delivery loop and the screener.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until_stopped = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+    let screening = async {
+        if let Some(s) = screener {
+            s.run(until_stopped()).await;
+        }
+    };
+    let signal = async {
+        stop_signal().await;
+        let _ = stop.send(true);
+    };
+    tokio::join!(worker.run(until_stopped()), screening, signal);
     Ok(())
 }
 

@@ -4,6 +4,7 @@ mod cli;
 mod concurrency;
 mod coordination;
 mod docs;
+mod fraud;
 mod gateway;
 mod guarantees;
 mod helpers;

@@ -26,6 +26,9 @@ pub enum EventKind {
     /// Part or all of a payment was refunded.
     #[sea_orm(string_value = "payment.refunded")]
     PaymentRefunded,
+    /// The fraud screener found a payment breaking a velocity rule.
+    #[sea_orm(string_value = "payment.flagged")]
+    PaymentFlagged,
     /// Sent on request to check an endpoint.
     #[sea_orm(string_value = "webhook.test")]
     WebhookTest,
@@ -37,6 +40,7 @@ impl EventKind {
         match self {
             Self::PaymentSucceeded => "payment.succeeded",
             Self::PaymentRefunded => "payment.refunded",
+            Self::PaymentFlagged => "payment.flagged",
             Self::WebhookTest => "webhook.test",
         }
     }
