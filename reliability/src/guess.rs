@@ -107,8 +107,9 @@ pub async fn run(a: GuessArgs) -> anyhow::Result<()> {
         shopper.0,
     );
     ensure!(
-        first_cut == Some(a.threshold),
-        "the cut-off came at {first_cut:?}, not after {} declines",
+        first_cut == Some(a.threshold + 1),
+        "the cut-off came after {first_cut:?} declines, not after {} (past the threshold of {})",
+        a.threshold + 1,
         a.threshold
     );
     ensure!(

@@ -200,12 +200,12 @@ rel_nginx() {
     local servers="" port
     for port in "$@"; do servers+="        server 127.0.0.1:$port max_fails=3 fail_timeout=10s;\n"; done
     mkdir -p "$REL_DIR/nginx/logs"
-    awk -v servers="$servers" -v listen="$REL_NGINX_PORT" -v log="$REL_DIR/logs/nginx.access.log" '
+    awk -v servers="$servers" -v listen="$REL_NGINX_PORT" -v logfile="$REL_DIR/logs/nginx.access.log" '
         /^ *upstream superpayment \{/ { print; printf "%s", servers; skip = 1; next }
         skip && /^ *server 127\.0\.0\.1:/ { next }
         /^ *\}/ { skip = 0 }
         /^ *listen / { sub(/8080/, listen) }
-        /^ *access_log / { sub(/\/var\/log\/nginx\/superpayment\.access\.log/, log) }
+        /^ *access_log / { sub(/\/var\/log\/nginx\/superpayment\.access\.log/, logfile) }
         { print }' "$SP_ROOT/deploy/nginx/nginx.conf" >"$REL_DIR/nginx/nginx.conf"
     grep -q "listen $REL_NGINX_PORT" "$REL_DIR/nginx/nginx.conf" || { echo "nginx.conf: listen not substituted" >&2; return 1; }
     local cmd=(nginx -c "$REL_DIR/nginx/nginx.conf" -p "$REL_DIR/nginx" -g "pid $REL_DIR/nginx.pid; error_log $REL_DIR/logs/nginx.error.log;")
