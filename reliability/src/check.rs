@@ -214,7 +214,11 @@ pub async fn run(a: CheckArgs) -> anyhow::Result<usize> {
     if !audit.status.success() {
         report.add(
             "superpayment audit clean",
-            String::from_utf8_lossy(&audit.stdout).trim().to_owned(),
+            String::from_utf8_lossy(&audit.stdout)
+                .lines()
+                .filter(|l| !l.starts_with("ok"))
+                .collect::<Vec<_>>()
+                .join("; "),
         );
     }
 

@@ -377,3 +377,26 @@ async fn one_payment(ctx: &Ctx, a: &LoadArgs, sent: &Sent, i: usize) {
         ctx.send(&again, Kind::OrderAgain).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::retryable;
+
+    #[test]
+    fn the_widget_retries_what_no_retry_can_make_worse() {
+        assert!(retryable(None, None));
+        assert!(retryable(Some(500), Some("internal_error")));
+        assert!(retryable(Some(503), None));
+        assert!(retryable(Some(429), Some("rate_limited")));
+        assert!(retryable(Some(409), Some("idempotency_key_in_use")));
+    }
+
+    #[test]
+    fn answers_about_the_order_or_the_vouchers_are_final() {
+        assert!(!retryable(Some(201), None));
+        assert!(!retryable(Some(409), Some("order_already_paid")));
+        assert!(!retryable(Some(402), Some("insufficient_balance")));
+        assert!(!retryable(Some(400), Some("idempotency_error")));
+        assert!(!retryable(Some(401), Some("invalid_api_key")));
+    }
+}
