@@ -67,6 +67,7 @@ rel_cleanup() {
     local status=$?
     trap - EXIT
     local name
+    if [[ -n ${REL_LOAD_PID:-} ]]; then kill -9 "$REL_LOAD_PID" 2>/dev/null || true; fi
     for name in "${!REL_PIDS[@]}"; do
         kill -9 "${REL_PIDS[$name]}" 2>/dev/null || true
     done
