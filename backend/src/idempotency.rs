@@ -24,7 +24,7 @@ use time::OffsetDateTime;
 use crate::store::entities::text::AsText;
 use crate::{
     auth::Caller,
-    coordination::{self, LockGuard},
+    coordination::{self, HeldLocks},
     crypto::sha256_hex,
     state::AppState,
     store::{self, entities::idempotency_key, idempotency::Scope},
@@ -33,8 +33,11 @@ use crate::{
 
 /// How long a stored answer is replayed.
 pub const TTL: time::Duration = time::Duration::hours(24);
-/// How long a key's lock lives if its holder dies without releasing it.
-const LOCK_TTL: Duration = Duration::from_secs(60);
+/// How long a key's lock lives if its process dies without releasing it (a request that is
+/// merely cut short releases it at once, see [`coordination::HeldLocks`]). Short, because
+/// the client's retry waits for it; the lock is only the shortcut (a request outliving it
+/// is still kept single by the database's unique indexes), and it outlasts [`WAIT`].
+const LOCK_TTL: Duration = Duration::from_secs(15);
 /// How long a request waits for the holder of its operation's other lock (an earlier
 /// attempt at the same order) before it goes on and lets the database decide.
 const WAIT: Duration = Duration::from_secs(10);
@@ -250,12 +253,13 @@ pub async fn execute<O: IdempotentOperation + Sync>(
         .try_lock_many(&names, LOCK_TTL)
         .await
         .into_iter();
-    let mut held: Vec<LockGuard> = Vec::with_capacity(2);
+    let mut held = HeldLocks::new(state.coord.clone());
     if key_lock.is_some() {
         match taken.next().flatten() {
             Some(guard) => held.push(guard),
             None => {
-                state.coord.unlock_many(taken.flatten().collect()).await;
+                held.extend(taken.flatten());
+                held.release().await;
                 return Err(IdempotencyError::InFlight.into());
             }
         }
@@ -267,7 +271,7 @@ pub async fn execute<O: IdempotentOperation + Sync>(
         }
     }
     let result = run_once(state, caller, key.as_ref(), &fingerprint, op).await;
-    state.coord.unlock_many(held).await;
+    held.release().await;
     result
 }
 

@@ -28,6 +28,53 @@ pub fn key(namespace: &str, tag: &str, rest: &str) -> String {
     }
 }
 
+/// Locks held for the length of a request, released when it ends however it ends: by
+/// [`HeldLocks::release`] when it finishes, or, when its future is dropped instead (the
+/// client went away, or a shutdown cut it short), by a task the drop spawns. Without that,
+/// a cut-off request kept its key locked for the whole TTL and the client's own retry was
+/// refused as "in flight" until then.
+pub struct HeldLocks {
+    coord: std::sync::Arc<Coordinator>,
+    guards: Vec<LockGuard>,
+}
+
+impl HeldLocks {
+    pub fn new(coord: std::sync::Arc<Coordinator>) -> Self {
+        Self {
+            coord,
+            guards: Vec::with_capacity(2),
+        }
+    }
+
+    pub fn push(&mut self, guard: LockGuard) {
+        self.guards.push(guard);
+    }
+
+    pub fn extend(&mut self, guards: impl IntoIterator<Item = LockGuard>) {
+        self.guards.extend(guards);
+    }
+
+    /// Releases every lock (one round trip).
+    pub async fn release(mut self) {
+        let guards = std::mem::take(&mut self.guards);
+        self.coord.unlock_many(guards).await;
+    }
+}
+
+impl Drop for HeldLocks {
+    fn drop(&mut self) {
+        if self.guards.is_empty() {
+            return;
+        }
+        let guards = std::mem::take(&mut self.guards);
+        let coord = self.coord.clone();
+        // Outside a runtime (never in the server) the locks simply expire.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { coord.unlock_many(guards).await });
+        }
+    }
+}
+
 /// Proof of holding a lock; needed to release it.
 #[derive(Debug)]
 pub struct LockGuard {
@@ -252,5 +299,61 @@ impl Coordinator {
             Coordinator::Redis(r) => r.ping().await,
             Coordinator::Memory(_) => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_locks_of_a_request_cut_short_are_released_not_left_to_expire() {
+        let coord = Arc::new(Coordinator::Memory(MemoryCoordinator::default()));
+        let name = key("lock", "m:test", "payment:k1");
+        let c = coord.clone();
+        let lock = name.clone();
+        let request = async move {
+            let mut held = HeldLocks::new(c.clone());
+            held.extend(c.try_lock(&lock, Duration::from_secs(60)).await);
+            // The request never gets to release: its future is dropped first.
+            std::future::pending::<()>().await;
+            held.release().await;
+        };
+        let cut = tokio::time::timeout(Duration::from_millis(20), request).await;
+        assert!(cut.is_err(), "the request was cut short");
+        for _ in 0..1000 {
+            if coord
+                .try_lock(&name, Duration::from_secs(60))
+                .await
+                .is_some()
+            {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("the lock of the dropped request is still held");
+    }
+
+    #[tokio::test]
+    async fn released_locks_are_free_at_once() {
+        let coord = Arc::new(Coordinator::Memory(MemoryCoordinator::default()));
+        let mut held = HeldLocks::new(coord.clone());
+        held.extend(coord.try_lock("lock:{a}", Duration::from_secs(60)).await);
+        held.extend(coord.try_lock("lock:{b}", Duration::from_secs(60)).await);
+        assert!(coord
+            .try_lock("lock:{a}", Duration::from_secs(60))
+            .await
+            .is_none());
+        held.release().await;
+        assert!(coord
+            .try_lock("lock:{a}", Duration::from_secs(60))
+            .await
+            .is_some());
+        assert!(coord
+            .try_lock("lock:{b}", Duration::from_secs(60))
+            .await
+            .is_some());
     }
 }
