@@ -44,6 +44,8 @@ const WAIT: Duration = Duration::from_secs(10);
 pub enum Operation {
     Payment,
     Refund,
+    Capture,
+    Cancel,
 }
 
 impl Operation {
@@ -52,6 +54,8 @@ impl Operation {
         match self {
             Operation::Payment => "payment",
             Operation::Refund => "refund",
+            Operation::Capture => "capture",
+            Operation::Cancel => "cancel",
         }
     }
 }

@@ -7,6 +7,7 @@ mod docs;
 mod gateway;
 mod guarantees;
 mod helpers;
+mod holds;
 mod idempotency;
 mod keys;
 mod merchant_api;

@@ -26,6 +26,18 @@ pub enum EventKind {
     /// Part or all of a payment was refunded.
     #[sea_orm(string_value = "payment.refunded")]
     PaymentRefunded,
+    /// Vouchers' money held for a payment to be captured later.
+    #[sea_orm(string_value = "payment.authorized")]
+    PaymentAuthorized,
+    /// A hold captured (in full or in part; the rest went back to the vouchers).
+    #[sea_orm(string_value = "payment.captured")]
+    PaymentCaptured,
+    /// A hold released by the merchant.
+    #[sea_orm(string_value = "payment.canceled")]
+    PaymentCanceled,
+    /// A hold released because its time ran out.
+    #[sea_orm(string_value = "payment.expired")]
+    PaymentExpired,
     /// Sent on request to check an endpoint.
     #[sea_orm(string_value = "webhook.test")]
     WebhookTest,
@@ -37,6 +49,10 @@ impl EventKind {
         match self {
             Self::PaymentSucceeded => "payment.succeeded",
             Self::PaymentRefunded => "payment.refunded",
+            Self::PaymentAuthorized => "payment.authorized",
+            Self::PaymentCaptured => "payment.captured",
+            Self::PaymentCanceled => "payment.canceled",
+            Self::PaymentExpired => "payment.expired",
             Self::WebhookTest => "webhook.test",
         }
     }
