@@ -416,6 +416,11 @@ async fn capture_racing_expiry_has_exactly_one_winner() {
         assert_eq!(ends, 1, "{txn} ended {ends} times");
     }
     assert_eq!(account_total(&app, "held:%").await, 0);
+    let captured = answers.iter().filter(|&&a| a == 200).count();
+    println!(
+        "capture racing expiry: {captured} captured, {} expired of {ROUNDS}",
+        ROUNDS - captured
+    );
     assert_audit_clean(&app);
 }
 
@@ -517,4 +522,44 @@ async fn another_merchants_or_modes_hold_is_not_found() {
     assert_eq!(r.status(), 403);
     assert_eq!(status(&app, &m.sk, &txn).await, "authorized");
     assert_audit_clean(&app);
+}
+
+#[tokio::test]
+async fn the_listing_filters_by_hold_status() {
+    let app = TestApp::spawn().await;
+    let m = app.create_merchant(250).await;
+    let a = app.issue_one("100.00").await;
+    let held = authorize(&app, &m.pk, "ORDER_1", "10.00", &[&a]).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let canceled = authorize(&app, &m.pk, "ORDER_2", "10.00", &[&a]).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = end(&app, &m.sk, &canceled, "cancel", json!({}), None).await;
+    assert_eq!(r.status(), 200);
+    let r = app.pay(&m.pk, "ORDER_3", "10.00", &[&a], None).await;
+    let paid = body(r).await["id"].as_str().unwrap().to_owned();
+    for (status, expected) in [
+        ("authorized", &held),
+        ("canceled", &canceled),
+        ("succeeded", &paid),
+    ] {
+        let r = app
+            .client
+            .get(app.url(&format!("/api/transactions?status={status}")))
+            .bearer_auth(&m.sk)
+            .send()
+            .await
+            .unwrap();
+        let v = body(r).await;
+        let ids: Vec<&str> = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, vec![expected.as_str()], "{status}");
+    }
 }
