@@ -10,7 +10,7 @@ mod m20261122_100000_checkout_widget;
 mod m20261201_000001_merchant_integration;
 mod m20261202_000001_journal_transaction_index;
 mod m20261202_100000_payment_guarantees;
-mod m20261203_000001_payment_holds;
+mod m20261203_300000_payment_holds;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -24,7 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_merchant_integration::Migration),
             Box::new(m20261202_000001_journal_transaction_index::Migration),
             Box::new(m20261202_100000_payment_guarantees::Migration),
-            Box::new(m20261203_000001_payment_holds::Migration),
+            Box::new(m20261203_300000_payment_holds::Migration),
         ]
     }
 }

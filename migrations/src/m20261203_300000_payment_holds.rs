@@ -13,7 +13,7 @@ pub struct Migration;
 
 impl MigrationName for Migration {
     fn name(&self) -> &str {
-        "m20261203_000001_payment_holds"
+        "m20261203_300000_payment_holds"
     }
 }
 
@@ -97,7 +97,7 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, _manager: &SchemaManager) -> Result<(), DbErr> {
         Err(DbErr::Migration(
-            "m20261203_000001_payment_holds is not reversible: restore a backup".into(),
+            "m20261203_300000_payment_holds is not reversible: restore a backup".into(),
         ))
     }
 }
