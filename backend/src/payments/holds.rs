@@ -235,20 +235,15 @@ impl<const CAPTURE: bool> IdempotentOperation for End<'_, CAPTURE> {
         .await?
         .ok_or(HoldError::TransactionNotFound)?;
         let now = OffsetDateTime::now_utc();
-        let not_authorized = HoldError::NotAuthorized {
-            status: TransactionStatus::of(&txn),
-        };
         // A hold past its time is the worker's to release, even before it gets there.
         if txn.hold_state != Some(HoldState::Authorized)
             || (CAPTURE && txn.hold_expires_at.is_some_and(|e| e <= now))
         {
-            return Err(match not_authorized {
-                HoldError::NotAuthorized {
-                    status: TransactionStatus::Authorized,
-                } => HoldError::NotAuthorized {
-                    status: TransactionStatus::Expired,
+            return Err(HoldError::NotAuthorized {
+                status: match TransactionStatus::of(&txn) {
+                    TransactionStatus::Authorized => TransactionStatus::Expired,
+                    other => other,
                 },
-                e => e,
             });
         }
         let currency = txn.currency.0;
@@ -288,9 +283,23 @@ impl<const CAPTURE: bool> IdempotentOperation for End<'_, CAPTURE> {
             },
             captured: split.map(|s| (captured, s.commission.minor(), s.net.minor())),
         };
-        let receipt = end_hold(tx, &txn, ending, now)
+        let Some(receipt) = end_hold(tx, &txn, ending, now).await? else {
+            // Ended meanwhile (or its time ran out since it was read): say how it stands.
+            let status = store::payments::find_transaction(
+                tx,
+                &caller.merchant_id,
+                caller.mode_str(),
+                &txn.id,
+            )
             .await?
-            .ok_or(not_authorized)?;
+            .map_or(TransactionStatus::Expired, |t| TransactionStatus::of(&t));
+            return Err(HoldError::NotAuthorized {
+                status: match status {
+                    TransactionStatus::Authorized => TransactionStatus::Expired,
+                    other => other,
+                },
+            });
+        };
         if let Some(row) = recorder.row(200, &receipt, now)? {
             if let Err(e) = store::idempotency::insert(tx, row).await {
                 return Err(if store::violates(&e, store::Unique::IdempotencyScope) {
