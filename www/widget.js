@@ -4,7 +4,7 @@
  *           data-amount="99.00" data-currency="EUR" data-order-id="ORDER_123"></script>
  *
  * Optional: data-locale (en, fr, de), data-theme (light, dark), data-success-url,
- * data-signature. The page learns the outcome through bubbling events on the script
+ * data-signature, data-capture="manual" (only authorize: the shop's server captures later). The page learns the outcome through bubbling events on the script
  * element: superpayment:ready, superpayment:success {transaction_id, order_id, amount,
  * currency} and superpayment:error {code, message}, also kept in
  * window.SuperPayment.widgets[i].events (docs/widget.md). Voucher codes stay inside the iframe.
@@ -63,6 +63,7 @@
   if (a.locale) q.set("l", a.locale);
   if (a.theme) q.set("t", a.theme);
   if (a.signature) q.set("s", a.signature);
+  if (a.capture == "manual") q.set("m", "1");
 
   var f = me.frame = d.createElement("iframe"), fs = f.style;
   f.src = origin + "/checkout.html?" + q;

@@ -117,6 +117,7 @@ pub async fn create_merchant(
         id: new_id("mer"),
         name: name.to_owned(),
         commission_bps: i32::from(bps.get()),
+        hold_period_seconds: crate::payments::holds::DEFAULT_HOLD_PERIOD.whole_seconds(),
         status: MerchantStatus::Active,
         created_at: now,
     };
@@ -278,6 +279,34 @@ pub async fn issue_vouchers(
             mode: spec.mode,
         })
         .collect())
+}
+
+/// The longest hold a merchant may be given (31 days).
+pub const MAX_HOLD_PERIOD: time::Duration = time::Duration::days(31);
+
+/// Sets how long a merchant's authorized payments stay held before they are released
+/// (applies to holds placed from then on; a key already in the cache picks it up when
+/// the cache entry expires).
+pub async fn set_hold_period(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    seconds: i64,
+) -> Result<(), AdminError> {
+    if !(1..=MAX_HOLD_PERIOD.whole_seconds()).contains(&seconds) {
+        return Err(field_error(
+            "seconds",
+            "invalid_hold_period",
+            &format!(
+                "A hold period is 1 to {} seconds.",
+                MAX_HOLD_PERIOD.whole_seconds()
+            ),
+        ));
+    }
+    if !store::merchants::set_hold_period(db, merchant_id, seconds).await? {
+        return Err(AdminError::MerchantNotFound);
+    }
+    tracing::info!(merchant_id, seconds, "hold period set");
+    Ok(())
 }
 
 /// Blocks (or unblocks) a voucher found by its code.

@@ -116,6 +116,8 @@ pub struct Caller {
     pub mode: Mode,
     pub kind: KeyKind,
     pub commission_bps: u16,
+    /// How long the merchant's holds last.
+    pub hold_period: time::Duration,
 }
 
 impl Caller {
@@ -168,5 +170,6 @@ pub async fn authenticate(
         mode: key.mode(),
         kind: key.kind(),
         commission_bps: u16::try_from(merchant.commission_bps).unwrap_or(0),
+        hold_period: time::Duration::seconds(merchant.hold_period_seconds),
     })
 }

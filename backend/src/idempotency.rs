@@ -47,6 +47,8 @@ const WAIT: Duration = Duration::from_secs(10);
 pub enum Operation {
     Payment,
     Refund,
+    Capture,
+    Cancel,
 }
 
 impl Operation {
@@ -55,6 +57,8 @@ impl Operation {
         match self {
             Operation::Payment => "payment",
             Operation::Refund => "refund",
+            Operation::Capture => "capture",
+            Operation::Cancel => "cancel",
         }
     }
 }

@@ -120,6 +120,16 @@ enum AdminCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Set how long a merchant's authorized payments (`capture: false`) stay held before
+    /// they are released (default 604800, 7 days; at most 31 days).
+    SetHoldPeriod {
+        #[arg(long)]
+        merchant: String,
+        #[arg(long)]
+        seconds: i64,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Block (or with --unblock, unblock) a voucher by its code.
     BlockVoucher {
         #[arg(long)]
@@ -333,6 +343,17 @@ async fn admin_command(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
             if !report.unreadable.is_empty() {
                 return Ok(ExitCode::FAILURE);
             }
+        }
+        AdminCommand::SetHoldPeriod {
+            merchant,
+            seconds,
+            db,
+        } => {
+            let conn = open(&db).await?;
+            admin::set_hold_period(&conn, &merchant, seconds)
+                .await
+                .map_err(failure)?;
+            println!("merchant {merchant} hold period {seconds}s");
         }
         AdminCommand::BlockVoucher { code, unblock, db } => {
             let code = VoucherCode::parse(&code).map_err(|e| anyhow::anyhow!("--code: {e}"))?;

@@ -172,7 +172,7 @@ pub fn filter(
                 TransactionsError::InvalidFilter(FieldError::new(
                     "status",
                     "invalid_status",
-                    "status must be succeeded, partially_refunded or refunded.",
+                    "status must be succeeded, partially_refunded, refunded, authorized, captured, canceled or expired.",
                 ))
             })
         })

@@ -11,6 +11,7 @@ mod m20261201_000001_merchant_integration;
 mod m20261202_000001_journal_transaction_index;
 mod m20261202_100000_payment_guarantees;
 mod m20261203_200000_fraud_screening;
+mod m20261203_300000_payment_holds;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_journal_transaction_index::Migration),
             Box::new(m20261202_100000_payment_guarantees::Migration),
             Box::new(m20261203_200000_fraud_screening::Migration),
+            Box::new(m20261203_300000_payment_holds::Migration),
         ]
     }
 }

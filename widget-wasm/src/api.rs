@@ -171,6 +171,9 @@ pub async fn pay(cfg: &Config, attempt: &Attempt) -> PayReply {
         ("vouchers", vouchers.into()),
         ("remember", JsValue::from_bool(attempt.remember)),
     ]);
+    if cfg.manual_capture {
+        let _ = Reflect::set(&body, &JsValue::from_str("capture"), &JsValue::FALSE);
+    }
     if let Some(sig) = &cfg.signature {
         let _ = Reflect::set(
             &body,

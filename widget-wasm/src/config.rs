@@ -2,7 +2,8 @@
 //!
 //! Query parameters (short, since they travel in every iframe URL): `k` publishable key,
 //! `a` amount, `c` currency, `o` order id, `l` locale, `t` theme, `s` signature,
-//! `p` origin of the embedding page (where results are posted).
+//! `m` manual capture (`1`: the payment only authorizes), `p` origin of the embedding page
+//! (where results are posted).
 use superpayment_core::{ApiKey, Currency, KeyKind, Locale, Money, OrderId};
 
 /// Light, dark, or whatever the shopper's system prefers.
@@ -31,6 +32,8 @@ pub struct Config {
     pub theme: Theme,
     /// Optional HMAC of order id, amount and currency.
     pub signature: Option<String>,
+    /// `data-capture="manual"`: pay with `capture: false`, a hold the shop captures later.
+    pub manual_capture: bool,
     /// Origin of the page embedding the iframe: the only target of its messages.
     pub parent_origin: String,
 }
@@ -118,6 +121,7 @@ impl Config {
             _ => Theme::Auto,
         };
         let signature = get("s").filter(|s| !s.is_empty());
+        let manual_capture = get("m").as_deref() == Some("1");
         Ok(Config {
             key,
             amount,
@@ -125,6 +129,7 @@ impl Config {
             locale,
             theme,
             signature,
+            manual_capture,
             parent_origin,
         })
     }
@@ -163,6 +168,7 @@ mod tests {
         assert_eq!(cfg.locale, Locale::En);
         assert_eq!(cfg.theme, Theme::Auto);
         assert_eq!(cfg.signature, None);
+        assert!(!cfg.manual_capture);
         assert_eq!(cfg.parent_origin, "https://shop.example");
     }
 
@@ -176,8 +182,10 @@ mod tests {
             ("c", "JPY"),
             ("a", "1000"),
             ("s", "ab"),
+            ("m", "1"),
         ]);
         let cfg = Config::from_params(params(&pairs)).unwrap();
+        assert!(cfg.manual_capture);
         assert_eq!(cfg.locale, Locale::Fr);
         assert_eq!(cfg.theme, Theme::Dark);
         assert_eq!(cfg.amount.minor(), 1000);

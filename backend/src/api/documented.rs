@@ -22,6 +22,7 @@ use crate::{
     auth::AuthError,
     checkout::CheckoutError,
     keys::KeyError,
+    payments::holds::HoldError,
     payments::{amount_errors, PayError, VerifyError, EXAMPLE_TRANSACTION_ID},
     refunds::RefundError,
     transactions::TransactionsError,
@@ -212,6 +213,20 @@ pub fn errors_of(operation_id: &str) -> Option<Vec<ApiError>> {
         "createRefund" => with_auth(Secret, {
             let mut e = body(true);
             e.extend(RefundError::examples().into_iter().map(ApiError::from));
+            e
+        }),
+        "captureTransaction" => with_auth(Secret, {
+            let mut e = body(true);
+            e.extend(
+                HoldError::capture_examples()
+                    .into_iter()
+                    .map(ApiError::from),
+            );
+            e
+        }),
+        "cancelTransaction" => with_auth(Secret, {
+            let mut e = body(true);
+            e.extend(HoldError::cancel_examples().into_iter().map(ApiError::from));
             e
         }),
         "lookupRememberedVouchers" | "revokeRememberedVouchers" => with_auth(Publishable, {

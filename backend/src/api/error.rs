@@ -19,7 +19,7 @@ use crate::{
     checkout::CheckoutError,
     idempotency::{IdempotencyError, StoredAnswer},
     keys::KeyError,
-    payments::{CheckError, PayError, VerifyError},
+    payments::{holds::HoldError, CheckError, PayError, VerifyError},
     refunds::RefundError,
     transactions::TransactionsError,
     webhooks::{endpoints::MAX_ROTATION_OVERLAP, WebhookError},
@@ -587,6 +587,13 @@ impl From<RefundError> for ApiError {
                     currency.code()
                 ),
             ),
+            RefundError::NotCaptured { status } => ApiError::Conflict {
+                code: "transaction_not_captured",
+                message: format!(
+                    "This transaction is {}: only captured money can be refunded. Cancel an authorized payment instead.",
+                    status.as_str()
+                ),
+            },
             RefundError::VoucherBlocked { last4 } => ApiError::Conflict {
                 code: "voucher_blocked",
                 message: format!(
@@ -596,6 +603,40 @@ impl From<RefundError> for ApiError {
             RefundError::Idempotency(e) => e.into(),
             RefundError::Internal(e) => ApiError::Internal(e),
         }
+    }
+}
+
+impl From<HoldError> for ApiError {
+    fn from(err: HoldError) -> Self {
+        match err {
+            HoldError::InvalidAmount(e) => ApiError::InvalidRequest(vec![e]),
+            HoldError::TransactionNotFound => ApiError::NotFound("transaction"),
+            HoldError::NotAuthorized { status } => ApiError::Conflict {
+                code: "transaction_not_authorized",
+                message: format!(
+                    "This transaction is {}, not authorized: only an authorized payment can be captured or canceled, once.",
+                    status.as_str()
+                ),
+            },
+            HoldError::ExceedsHeld { held, currency } => invalid(
+                "amount",
+                "capture_exceeds_authorized",
+                format!(
+                    "At most the {held} {} held can be captured.",
+                    currency.code()
+                ),
+            ),
+            HoldError::Idempotency(e) => e.into(),
+            HoldError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+/// A capture or cancel keeps no failure: a retry with the same key runs again (and finds
+/// the hold in the state the first request left it).
+impl StoredAnswer for HoldError {
+    fn stored_answer(&self) -> Option<(u16, String)> {
+        None
     }
 }
 

@@ -262,7 +262,8 @@ impl MerchantTransactionsApi {
         limit: Query<Option<u64>>,
         /// A transaction id: list the transactions after it.
         starting_after: Query<Option<String>>,
-        /// `succeeded` (nothing refunded), `partially_refunded` or `refunded`.
+        /// `succeeded` (nothing refunded), `partially_refunded` or `refunded`; for payments
+        /// authorized first: `authorized`, `captured` (nothing refunded), `canceled`, `expired`.
         status: Query<Option<String>>,
         /// Created at or after this RFC 3339 time.
         created_gte: Query<Option<String>>,

@@ -6,6 +6,7 @@ pub mod checkout;
 pub mod documented;
 pub mod error;
 pub mod framework;
+pub mod holds;
 pub mod keys;
 pub mod merchant_transactions;
 pub mod ops;
@@ -53,6 +54,7 @@ pub fn service(
         verify::TransactionsApi,
         admin::AdminApi,
         merchant_transactions::MerchantTransactionsApi,
+        holds::HoldsApi,
         webhooks::WebhooksApi,
         keys::KeysApi,
         checkout::CheckoutApi,
@@ -66,6 +68,7 @@ pub fn service(
             verify::TransactionsApi::new(state.clone()),
             admin::AdminApi::new(state.clone()),
             merchant_transactions::MerchantTransactionsApi::new(state.clone()),
+            holds::HoldsApi::new(state.clone()),
             webhooks::WebhooksApi::new(state.clone()),
             keys::KeysApi::new(state.clone()),
             checkout::CheckoutApi::new(state.clone()),

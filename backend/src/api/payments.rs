@@ -47,6 +47,11 @@ pub struct PaymentRequest {
     /// voucher with a balance left (`remembered_vouchers`) for one-click payments later.
     #[oai(skip_serializing_if_is_none)]
     pub remember: Option<bool>,
+    /// `false` only authorizes: the vouchers' money is held (status `authorized`) until
+    /// the merchant's server captures or cancels it, or the hold expires (7 days unless
+    /// the merchant's hold period says otherwise). Default `true`: paid at once.
+    #[oai(skip_serializing_if_is_none)]
+    pub capture: Option<bool>,
 }
 
 /// A voucher by code (`XXXX-XXXX-XXXX-XXXX`, case and dashes free) or remembered token.
@@ -73,6 +78,7 @@ impl poem_openapi::types::Example for PaymentRequest {
             }],
             signature: None,
             remember: None,
+            capture: None,
         }
     }
 }
@@ -82,7 +88,7 @@ impl poem_openapi::types::Example for PaymentRequest {
 pub struct Payment {
     /// Transaction id, `txn_...`.
     pub id: String,
-    /// Always `succeeded` here.
+    /// `succeeded`, or `authorized` for `capture: false`.
     pub status: String,
     pub order_id: String,
     pub amount: String,
@@ -93,6 +99,9 @@ pub struct Payment {
     pub vouchers: Vec<PaymentVoucher>,
     /// RFC 3339 timestamp.
     pub created_at: String,
+    /// Authorized only: when the hold is released unless captured (RFC 3339).
+    #[oai(skip_serializing_if_is_none)]
+    pub capture_before: Option<String>,
     /// Only when `remember` was asked, and only in the first answer (never in replays):
     /// tokens standing for the typed vouchers that still have a balance.
     #[oai(skip_serializing_if_is_none)]
@@ -139,6 +148,7 @@ impl From<PaymentReceipt> for Payment {
                 })
                 .collect(),
             created_at: r.created_at,
+            capture_before: r.capture_before,
             remembered_vouchers: None,
         }
     }
@@ -242,6 +252,7 @@ impl PaymentsApi {
             payment: validate_payment_request(&input).map_err(ApiError::InvalidRequest)?,
             signature: body.signature,
             remember: body.remember.unwrap_or(false),
+            capture: body.capture.unwrap_or(true),
             idempotency_key: key,
             client,
         };

@@ -79,7 +79,9 @@ pub struct Verification {
 #[derive(Object)]
 pub struct TransactionDetail {
     pub id: String,
-    /// `succeeded`, `partially_refunded` or `refunded`.
+    /// `succeeded`, `partially_refunded` or `refunded`; for a payment authorized first
+    /// (`capture: false`): `authorized`, then `captured` (then `partially_refunded` or
+    /// `refunded`), `canceled` or `expired`.
     pub status: String,
     pub order_id: String,
     pub amount: String,
@@ -92,6 +94,12 @@ pub struct TransactionDetail {
     pub mode: String,
     pub vouchers: Vec<TransactionVoucher>,
     pub created_at: String,
+    /// Authorized first only: what was held (`amount` is what was captured).
+    #[oai(skip_serializing_if_is_none)]
+    pub authorized_amount: Option<String>,
+    /// Authorized only: when the hold is released unless captured (RFC 3339).
+    #[oai(skip_serializing_if_is_none)]
+    pub capture_before: Option<String>,
 }
 
 /// One voucher's part of a transaction.
@@ -121,7 +129,9 @@ impl TransactionDetail {
     pub fn from_view(view: TransactionView) -> Result<Self, ApiError> {
         let t = view.row;
         let currency = t.currency.0;
-        let status = TransactionStatus::of(&t).as_str().to_owned();
+        let status = TransactionStatus::of(&t);
+        let authorized = status == TransactionStatus::Authorized;
+        let status = status.as_str().to_owned();
         Ok(TransactionDetail {
             id: t.id,
             status,
@@ -143,6 +153,14 @@ impl TransactionDetail {
                 })
                 .collect::<Result<_, ApiError>>()?,
             created_at: crate::timestamps::rfc3339(t.created_at),
+            authorized_amount: t
+                .authorized_minor
+                .map(|m| format_minor(m, currency))
+                .transpose()?,
+            capture_before: authorized
+                .then_some(t.hold_expires_at)
+                .flatten()
+                .map(crate::timestamps::rfc3339),
         })
     }
 }

@@ -116,7 +116,8 @@ pub struct Queued {
 pub struct Event {
     /// `evt_...`; also the `webhook-id` header, so receivers can drop duplicates.
     pub id: String,
-    /// `payment.succeeded`, `payment.refunded`, `payment.flagged` or `webhook.test`.
+    /// `payment.succeeded`, `payment.refunded`, `payment.authorized`, `payment.captured`,
+    /// `payment.canceled`, `payment.expired`, `payment.flagged` or `webhook.test`.
     #[oai(rename = "type")]
     pub kind: String,
     pub mode: String,

@@ -1,10 +1,12 @@
-//! The payment rules: paying an order with vouchers, verifying a transaction, checking a code.
+//! The payment rules: paying an order with vouchers (at once, or a hold captured later),
+//! verifying a transaction, checking a code.
 //!
 //! Handlers parse requests into `superpayment_core` types and call exactly one function
 //! here; these functions own the order of locks, the database transaction and the
 //! idempotency semantics of design §3 and §4.
 mod check;
 mod error;
+pub mod holds;
 mod process;
 pub mod rules;
 mod status;

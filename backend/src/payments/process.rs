@@ -25,7 +25,7 @@ use crate::{
         self,
         entities::{
             event::{self, EventKind},
-            transaction::{self, InitialStatus},
+            transaction::{self, HoldState, InitialStatus},
         },
         ledger::{Account, Lines},
         payment_write::{Debit, PaymentWrite, WriteOutcome},
@@ -40,6 +40,8 @@ pub struct PayRequest {
     pub signature: Option<String>,
     /// The shopper asked to be remembered on this device.
     pub remember: bool,
+    /// False places a hold, captured or canceled later (`payments::holds`).
+    pub capture: bool,
     /// The Idempotency-Key header, as sent.
     pub idempotency_key: Option<String>,
     /// The client address the guessing lockout counts against.
@@ -57,6 +59,9 @@ pub struct PaymentReceipt {
     pub mode: String,
     pub vouchers: Vec<ReceiptVoucher>,
     pub created_at: String,
+    /// A hold only: when it is released unless captured (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture_before: Option<String>,
 }
 
 /// What one voucher contributed.
@@ -87,6 +92,7 @@ struct Canonical<'a> {
     vouchers: Vec<String>,
     signature: Option<&'a str>,
     remember: bool,
+    capture: bool,
 }
 
 /// Pays an order, honouring the three depths of double-payment protection of design §3:
@@ -195,6 +201,7 @@ async fn pay_unguarded(
             .collect(),
         signature: req.signature.as_deref(),
         remember: req.remember,
+        capture: req.capture,
     })?;
     // Scoped to the merchant and mode by `execute`.
     let order_lock = format!("order:{}", sha256_hex(p.order_id.as_str()));
@@ -202,6 +209,7 @@ async fn pay_unguarded(
         state,
         caller,
         payment: p,
+        capture: req.capture,
     };
     match idempotency::execute(state, caller, key, fingerprint, Some(order_lock), &op).await? {
         Outcome::Replayed(receipt) => Ok(PayOutcome::Replayed(receipt)),
@@ -227,6 +235,7 @@ struct Payment<'a> {
     state: &'a AppState,
     caller: &'a Caller,
     payment: &'a ValidPayment,
+    capture: bool,
 }
 
 impl IdempotentOperation for Payment<'_> {
@@ -245,7 +254,15 @@ impl IdempotentOperation for Payment<'_> {
         let hmacs =
             checkout::tokens::voucher_hmacs(self.state, tx, self.caller, &self.payment.vouchers)
                 .await?;
-        plan_and_write(tx, self.caller, self.payment, &hmacs, recorder).await
+        plan_and_write(
+            tx,
+            self.caller,
+            self.payment,
+            self.capture,
+            &hmacs,
+            recorder,
+        )
+        .await
     }
 
     /// A repeat of an order that is already paid is answered as such, even when its
@@ -288,6 +305,7 @@ async fn plan_and_write(
     tx: &DatabaseTransaction,
     caller: &Caller,
     p: &ValidPayment,
+    capture: bool,
     hmacs: &[String],
     recorder: &Recorder<'_>,
 ) -> Result<PaymentReceipt, PayError> {
@@ -310,24 +328,43 @@ async fn plan_and_write(
     for a in &plan {
         let voucher_id = a.voucher_id;
         lines.add(Account::VoucherLiability { voucher_id }, -a.take);
+        if !capture {
+            lines.add(Account::Held { voucher_id }, a.take);
+        }
         // A single-use voucher's remainder is forfeited: it leaves the liability for good.
         lines
             .add(Account::VoucherLiability { voucher_id }, -a.forfeit)
             .add(Account::Breakage { voucher_id }, a.forfeit);
     }
-    lines
-        .add(
-            Account::MerchantPayable {
-                merchant_id: &caller.merchant_id,
-            },
-            split.net.minor(),
+    // A hold owes the merchant nothing yet: the capture posts what it captures.
+    if capture {
+        lines
+            .add(
+                Account::MerchantPayable {
+                    merchant_id: &caller.merchant_id,
+                },
+                split.net.minor(),
+            )
+            .add(Account::PlatformCommission, split.commission.minor());
+    }
+    let (status, kind, hold_expires_at) = if capture {
+        (
+            TransactionStatus::Succeeded,
+            EventKind::PaymentSucceeded,
+            None,
         )
-        .add(Account::PlatformCommission, split.commission.minor());
+    } else {
+        (
+            TransactionStatus::Authorized,
+            EventKind::PaymentAuthorized,
+            Some(now + caller.hold_period),
+        )
+    };
 
     let money = |minor: i64| crate::money::format_minor(minor, currency);
     let receipt = PaymentReceipt {
         id: txn_id.clone(),
-        status: TransactionStatus::Succeeded.as_str().into(),
+        status: status.as_str().into(),
         order_id: p.order_id.as_str().into(),
         amount: p.amount.to_string(),
         currency: currency.code().into(),
@@ -343,6 +380,7 @@ async fn plan_and_write(
             })
             .collect::<anyhow::Result<_>>()?,
         created_at: crate::timestamps::rfc3339(now),
+        capture_before: hold_expires_at.map(crate::timestamps::rfc3339),
     };
     let event_id = new_id("evt");
     let write = PaymentWrite {
@@ -351,13 +389,20 @@ async fn plan_and_write(
             merchant_id: caller.merchant_id.clone(),
             mode: AsText(caller.mode),
             order_id: p.order_id.as_str().into(),
-            status: InitialStatus::Succeeded,
+            status: if capture {
+                InitialStatus::Succeeded
+            } else {
+                InitialStatus::Authorized
+            },
             currency: AsText(currency),
             amount_minor: p.amount.minor(),
             commission_minor: split.commission.minor(),
             net_minor: split.net.minor(),
             refunded_minor: 0,
             created_at: now,
+            hold_state: (!capture).then_some(HoldState::Authorized),
+            authorized_minor: (!capture).then_some(p.amount.minor()),
+            hold_expires_at,
         },
         debits: plan
             .iter()
@@ -375,11 +420,11 @@ async fn plan_and_write(
             id: event_id.clone(),
             merchant_id: caller.merchant_id.clone(),
             mode: AsText(caller.mode),
-            kind: EventKind::PaymentSucceeded,
+            kind,
             transaction_id: Some(txn_id.clone()),
             payload: serde_json::json!({
                 "id": event_id,
-                "type": EventKind::PaymentSucceeded.as_str(),
+                "type": kind.as_str(),
                 "created_at": receipt.created_at,
                 "data": {
                     "transaction": receipt,

@@ -113,6 +113,9 @@ pub enum RefundError {
     /// No such transaction for this merchant and mode.
     #[error("transaction not found")]
     TransactionNotFound,
+    /// A hold not captured (authorized, canceled or expired): there is no money to refund.
+    #[error("transaction not captured")]
+    NotCaptured { status: TransactionStatus },
     /// Nothing is left to refund.
     #[error("transaction fully refunded")]
     FullyRefunded,
@@ -142,6 +145,9 @@ impl RefundError {
             RefundError::ReasonTooLong,
             RefundError::TransactionNotFound,
             RefundError::FullyRefunded,
+            RefundError::NotCaptured {
+                status: TransactionStatus::Authorized,
+            },
             RefundError::ExceedsRemaining {
                 remaining: "40.00".into(),
                 currency: Currency::EUR,
@@ -243,6 +249,14 @@ async fn write_refund(
     let txn = store::refunds::lock_transaction(tx, &caller.merchant_id, mode, &req.transaction_id)
         .await?
         .ok_or(RefundError::TransactionNotFound)?;
+    if txn
+        .hold_state
+        .is_some_and(|h| h != crate::store::entities::transaction::HoldState::Captured)
+    {
+        return Err(RefundError::NotCaptured {
+            status: TransactionStatus::of(&txn),
+        });
+    }
     let currency = txn.currency.0;
     let remaining = txn.amount_minor - txn.refunded_minor;
     let amount = match &req.amount {
@@ -417,7 +431,7 @@ async fn write_refund(
                 "amount": money(txn.amount_minor, currency)?,
                 "currency": currency.code(),
                 "refunded_amount": receipt.transaction_refunded_amount,
-                "status": TransactionStatus::from_amounts(txn.amount_minor, txn.refunded_minor + amount).as_str(),
+                "status": TransactionStatus::from_parts(txn.hold_state, txn.amount_minor, txn.refunded_minor + amount).as_str(),
             },
         }),
         now,

@@ -28,6 +28,9 @@ pub enum Account<'a> {
     /// Forfeited remainders of used single-use vouchers (per voucher, so that a full refund
     /// can give a voucher back exactly what it forfeited).
     Breakage { voucher_id: i64 },
+    /// Vouchers' money held for an authorized payment until it is captured or released
+    /// (per voucher, so that a release gives each voucher back exactly its share).
+    Held { voucher_id: i64 },
 }
 
 impl Account<'_> {
@@ -40,14 +43,15 @@ impl Account<'_> {
             }
             Account::PlatformCommission => format!("platform_commission:{mode}:{currency}"),
             Account::Breakage { .. } => format!("breakage:{mode}:{currency}"),
+            Account::Held { .. } => format!("held:{mode}:{currency}"),
         }
     }
 
     fn voucher_id(&self) -> Option<i64> {
         match self {
-            Account::VoucherLiability { voucher_id } | Account::Breakage { voucher_id } => {
-                Some(*voucher_id)
-            }
+            Account::VoucherLiability { voucher_id }
+            | Account::Breakage { voucher_id }
+            | Account::Held { voucher_id } => Some(*voucher_id),
             _ => None,
         }
     }
@@ -178,7 +182,8 @@ const CHECKS: &[(&str, &str)] = &[
         "SELECT 'posting ' || CAST(p.id AS TEXT) || ' on ' || p.account || ' for voucher ' || CAST(v.id AS TEXT) AS detail
          FROM postings p JOIN vouchers v ON v.id = p.voucher_id
          WHERE p.account <> 'voucher_liability:' || v.mode || ':' || v.currency
-           AND p.account <> 'breakage:' || v.mode || ':' || v.currency",
+           AND p.account <> 'breakage:' || v.mode || ':' || v.currency
+           AND p.account <> 'held:' || v.mode || ':' || v.currency",
     ),
     (
         "breakage comes only from single-use vouchers and is never negative",
@@ -275,11 +280,39 @@ const CHECKS: &[(&str, &str)] = &[
          WHERE (SELECT COUNT(*) FROM refunds f WHERE f.transaction_id = t.id) <> (SELECT COUNT(*) FROM events e WHERE e.kind = 'payment.refunded' AND e.transaction_id = t.id)",
     ),
     (
-        "each transaction is covered exactly by its redemptions",
+        "each transaction is covered exactly by its redemptions (a released hold by none)",
         "SELECT 'transaction ' || t.id || ' amount ' || CAST(t.amount_minor AS TEXT) || ' redeemed ' || CAST(COALESCE(r.total, 0) AS TEXT) AS detail
          FROM transactions t LEFT JOIN (SELECT transaction_id, SUM(amount_minor) AS total FROM redemptions GROUP BY transaction_id) r
            ON r.transaction_id = t.id
-         WHERE t.amount_minor <> COALESCE(r.total, 0)",
+         WHERE (t.hold_state IN ('canceled', 'expired') AND COALESCE(r.total, 0) <> 0)
+            OR (COALESCE(t.hold_state, '') NOT IN ('canceled', 'expired') AND t.amount_minor <> COALESCE(r.total, 0))",
+    ),
+    (
+        "held amounts equal the open holds, per transaction and voucher",
+        // An authorized transaction holds what it took from each voucher; every other
+        // transaction holds nothing.
+        "SELECT 'transaction ' || t.id || ' voucher ' || CAST(h.voucher_id AS TEXT) || ' holds ' || CAST(h.total AS TEXT) AS detail
+         FROM transactions t JOIN (SELECT j.transaction_id, p.voucher_id, SUM(p.amount_minor) AS total
+                                   FROM postings p JOIN journals j ON j.id = p.journal_id
+                                   WHERE p.account LIKE 'held:%' GROUP BY j.transaction_id, p.voucher_id) h
+           ON h.transaction_id = t.id
+         LEFT JOIN redemptions r ON r.transaction_id = t.id AND r.voucher_id = h.voucher_id
+         WHERE h.total <> CASE WHEN t.hold_state = 'authorized' THEN COALESCE(r.amount_minor, 0) ELSE 0 END
+         UNION ALL
+         SELECT 'authorized transaction ' || t.id || ' holds ' || CAST(COALESCE(SUM(p.amount_minor), 0) AS TEXT) || ' of ' || CAST(t.amount_minor AS TEXT) AS detail
+         FROM transactions t LEFT JOIN journals j ON j.transaction_id = t.id
+         LEFT JOIN postings p ON p.journal_id = j.id AND p.account LIKE 'held:%'
+         WHERE t.hold_state = 'authorized'
+         GROUP BY t.id, t.amount_minor HAVING COALESCE(SUM(p.amount_minor), 0) <> t.amount_minor",
+    ),
+    (
+        "a hold is consistent: authorized amount set exactly on holds, captured within it",
+        "SELECT 'transaction ' || id || ' hold ' || COALESCE(hold_state, 'none') || ' authorized ' || COALESCE(CAST(authorized_minor AS TEXT), 'none') AS detail
+         FROM transactions
+         WHERE (hold_state IS NULL) <> (authorized_minor IS NULL)
+            OR (hold_state IS NOT NULL AND (hold_expires_at IS NULL OR amount_minor > authorized_minor
+                OR (hold_state <> 'captured' AND amount_minor <> authorized_minor)))
+            OR (hold_state IS NOT NULL AND hold_state <> 'captured' AND refunded_minor <> 0)",
     ),
     (
         "commission plus net equals amount",
@@ -287,19 +320,30 @@ const CHECKS: &[(&str, &str)] = &[
          FROM transactions WHERE commission_minor + net_minor <> amount_minor OR commission_minor < 0 OR net_minor < 0",
     ),
     (
-        "at most one successful payment per order id",
+        "at most one successful or authorized payment per order id",
         "SELECT 'order ' || order_id || ' of ' || merchant_id || ' paid ' || CAST(COUNT(*) AS TEXT) || ' times' AS detail
-         FROM transactions WHERE status <> 'failed' GROUP BY merchant_id, mode, order_id HAVING COUNT(*) > 1",
+         FROM transactions WHERE hold_state IS NULL OR hold_state IN ('authorized', 'captured')
+         GROUP BY merchant_id, mode, order_id HAVING COUNT(*) > 1",
     ),
     (
-        "at most one stored response per idempotency key",
-        "SELECT 'idempotency key of ' || merchant_id || ' stored ' || CAST(COUNT(*) AS TEXT) || ' times' AS detail
-         FROM idempotency_keys GROUP BY merchant_id, mode, key HAVING COUNT(*) > 1",
+        "at most one stored response per idempotency key and operation",
+        // Keys are scoped by operation: a capture and a cancel may share one.
+        "SELECT 'idempotency key of ' || merchant_id || ' stored ' || CAST(COUNT(*) AS TEXT) || ' times for ' || operation AS detail
+         FROM idempotency_keys GROUP BY merchant_id, mode, operation, key HAVING COUNT(*) > 1",
     ),
     (
         "every payment announced exactly once in the outbox",
         "SELECT 'transaction ' || t.id || ' has ' || CAST((SELECT COUNT(*) FROM events e WHERE e.kind = 'payment.succeeded' AND e.transaction_id = t.id) AS TEXT) || ' payment.succeeded events' AS detail
-         FROM transactions t WHERE (SELECT COUNT(*) FROM events e WHERE e.kind = 'payment.succeeded' AND e.transaction_id = t.id) <> 1",
+         FROM transactions t WHERE (SELECT COUNT(*) FROM events e WHERE e.kind = 'payment.succeeded' AND e.transaction_id = t.id) <> CASE WHEN t.hold_state IS NULL THEN 1 ELSE 0 END",
+    ),
+    (
+        "every hold announced once when placed and once when it ended",
+        "SELECT 'transaction ' || t.id || ' in hold state ' || t.hold_state || ' has the wrong hold events' AS detail
+         FROM transactions t WHERE t.hold_state IS NOT NULL AND (
+             (SELECT COUNT(*) FROM events e WHERE e.kind = 'payment.authorized' AND e.transaction_id = t.id) <> 1
+          OR (SELECT COUNT(*) FROM events e WHERE e.kind IN ('payment.captured', 'payment.canceled', 'payment.expired') AND e.transaction_id = t.id)
+             <> CASE WHEN t.hold_state = 'authorized' THEN 0 ELSE 1 END
+          OR (t.hold_state <> 'authorized' AND NOT EXISTS (SELECT 1 FROM events e WHERE e.transaction_id = t.id AND e.kind = 'payment.' || t.hold_state)))",
     ),
 ];
 

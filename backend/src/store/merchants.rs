@@ -15,6 +15,7 @@ pub async fn insert_merchant(
         id: Set(m.id),
         name: Set(m.name),
         commission_bps: Set(m.commission_bps),
+        hold_period_seconds: Set(m.hold_period_seconds),
         status: Set(m.status),
         created_at: Set(m.created_at),
     }
@@ -102,6 +103,23 @@ pub async fn revoke_key(
         )
         .filter(api_key::Column::Id.eq(key_id))
         .filter(api_key::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// Sets how long a merchant's holds last; false when there is no such merchant.
+pub async fn set_hold_period(
+    db: &impl ConnectionTrait,
+    merchant_id: &str,
+    seconds: i64,
+) -> Result<bool, sea_orm::DbErr> {
+    let res = merchant::Entity::update_many()
+        .col_expr(
+            merchant::Column::HoldPeriodSeconds,
+            sea_orm::sea_query::Expr::value(seconds),
+        )
+        .filter(merchant::Column::Id.eq(merchant_id))
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)

@@ -1,6 +1,7 @@
 //! The only module that speaks SeaORM: connections, migrations and every query.
 pub mod checkout;
 pub mod entities;
+pub mod holds;
 pub mod idempotency;
 pub mod keys;
 pub mod ledger;

@@ -66,6 +66,15 @@ pub async fn write_payment(
     }
 }
 
+/// A payment captured at once is a `payment` journal; a hold is an `authorization`.
+fn journal_kind(t: &transaction::Model) -> &'static str {
+    if t.hold_state.is_some() {
+        "authorization"
+    } else {
+        "payment"
+    }
+}
+
 /// Collects bind values and hands out `$n::type` placeholders.
 struct Binds(Vec<Value>);
 
@@ -102,7 +111,7 @@ async fn write_postgres(
         .join(", ");
     let txn_id = b.p(t.id.clone(), "text");
     let txn_values = format!(
-        "({txn_id}, {}, {}, {}, {}, {}, {}, {}, {}, 0, {now})",
+        "({txn_id}, {}, {}, {}, {}, {}, {}, {}, {}, 0, {now}, {}, {}, {})",
         b.p(t.merchant_id.clone(), "text"),
         b.p(t.mode, "text"),
         b.p(t.order_id.clone(), "text"),
@@ -111,6 +120,9 @@ async fn write_postgres(
         b.p(t.amount_minor, "bigint"),
         b.p(t.commission_minor, "bigint"),
         b.p(t.net_minor, "bigint"),
+        b.p(t.hold_state, "text"),
+        b.p(t.authorized_minor, "bigint"),
+        b.p(t.hold_expires_at, "timestamptz"),
     );
     let lines = w
         .lines
@@ -169,7 +181,8 @@ async fn write_postgres(
         ),
         txn AS (
             INSERT INTO transactions (id, merchant_id, mode, order_id, status, currency, amount_minor,
-                commission_minor, net_minor, refunded_minor, created_at)
+                commission_minor, net_minor, refunded_minor, created_at, hold_state, authorized_minor,
+                hold_expires_at)
             VALUES {txn_values}
         ),
         red AS (
@@ -178,7 +191,7 @@ async fn write_postgres(
         ),
         jr AS (
             INSERT INTO journals (kind, transaction_id, currency, created_at)
-            VALUES ('payment', {txn_id}, {cur}, {now}) RETURNING id
+            VALUES ({kind}, {txn_id}, {cur}, {now}) RETURNING id
         ),
         po AS (
             INSERT INTO postings (journal_id, account, voucher_id, amount_minor)
@@ -190,6 +203,7 @@ async fn write_postgres(
         ){idem}
         SELECT (SELECT count(*) FROM debit) AS debited, (SELECT count(*) FROM idem) AS idem_written",
         cur = b.p(t.currency, "text"),
+        kind = b.p(journal_kind(t), "text"),
     );
     let row = db
         .query_one(Statement::from_sql_and_values(
@@ -238,7 +252,7 @@ async fn write_sequential(
             .collect(),
     )
     .await?;
-    ledger::post(db, "payment", Some(&t.id), &w.lines, t.created_at).await?;
+    ledger::post(db, journal_kind(t), Some(&t.id), &w.lines, t.created_at).await?;
     webhooks::insert_event(db, w.event.clone()).await?;
     if let Some(i) = &w.idempotency {
         super::idempotency::insert(db, i.clone()).await?;

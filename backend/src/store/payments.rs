@@ -1,5 +1,7 @@
 //! Transactions and their redemptions.
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    sea_query::Expr, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set,
+};
 
 use super::entities::{redemption, transaction, voucher};
 
@@ -21,6 +23,9 @@ pub async fn insert_transaction(
         net_minor: Set(t.net_minor),
         refunded_minor: Set(t.refunded_minor),
         created_at: Set(t.created_at),
+        hold_state: Set(t.hold_state),
+        authorized_minor: Set(t.authorized_minor),
+        hold_expires_at: Set(t.hold_expires_at),
     })
     .exec_without_returning(db)
     .await?;
@@ -94,6 +99,11 @@ pub async fn find_transaction_by_order(
         .filter(transaction::Column::MerchantId.eq(merchant_id))
         .filter(transaction::Column::Mode.eq(mode))
         .filter(transaction::Column::OrderId.eq(order_id))
+        // A released hold leaves its order id free: the live payment, if any, comes first.
+        .order_by_desc(Expr::cust(
+            "CASE WHEN hold_state IS NULL OR hold_state IN ('authorized', 'captured') THEN 1 ELSE 0 END",
+        ))
+        .order_by_desc(transaction::Column::CreatedAt)
         .one(db)
         .await
 }

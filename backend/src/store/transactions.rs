@@ -5,7 +5,10 @@ use sea_orm::{
 };
 use time::OffsetDateTime;
 
-use super::entities::{redemption, transaction};
+use super::entities::{
+    redemption,
+    transaction::{self, HoldState},
+};
 use crate::payments::TransactionStatus;
 
 /// Which transactions to list.
@@ -31,10 +34,27 @@ pub async fn list(
     let mut q = transaction::Entity::find()
         .filter(transaction::Column::MerchantId.eq(merchant_id))
         .filter(transaction::Column::Mode.eq(mode));
-    // The same derivation as `TransactionStatus::from_amounts`, in SQL.
+    // The same derivation as `TransactionStatus::from_parts`, in SQL (refunds exist only
+    // on payments captured at once or captured holds).
     match f.status {
         Some(TransactionStatus::Succeeded) => {
-            q = q.filter(transaction::Column::RefundedMinor.eq(0))
+            q = q
+                .filter(transaction::Column::HoldState.is_null())
+                .filter(transaction::Column::RefundedMinor.eq(0))
+        }
+        Some(TransactionStatus::Captured) => {
+            q = q
+                .filter(transaction::Column::HoldState.eq(HoldState::Captured))
+                .filter(transaction::Column::RefundedMinor.eq(0))
+        }
+        Some(TransactionStatus::Authorized) => {
+            q = q.filter(transaction::Column::HoldState.eq(HoldState::Authorized))
+        }
+        Some(TransactionStatus::Canceled) => {
+            q = q.filter(transaction::Column::HoldState.eq(HoldState::Canceled))
+        }
+        Some(TransactionStatus::Expired) => {
+            q = q.filter(transaction::Column::HoldState.eq(HoldState::Expired))
         }
         Some(TransactionStatus::PartiallyRefunded) => {
             q = q.filter(transaction::Column::RefundedMinor.gt(0)).filter(

@@ -1,4 +1,5 @@
-//! The delivery loop: relay new events, claim due deliveries, POST them signed, record.
+//! The delivery loop: relay new events, claim due deliveries, POST them signed, record;
+//! beside it, the sweep that releases expired payment holds.
 use std::{future::Future, sync::Arc, time::Duration};
 
 use sea_orm::DatabaseConnection;
@@ -46,6 +47,22 @@ pub struct Worker {
     listen_url: Option<String>,
 }
 
+/// Releases expired holds every `poll` until `stopped` (several workers may sweep at once:
+/// each hold is released by exactly one of them, see `payments::holds`).
+async fn sweep_holds(db: DatabaseConnection, poll: Duration, mut stopped: watch::Receiver<bool>) {
+    loop {
+        match crate::payments::holds::expire_due(&db).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(released = n, "expired holds released"),
+            Err(e) => tracing::warn!(error = %e, "releasing expired holds failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(poll) => {},
+            _ = stopped.wait_for(|s| *s) => return,
+        }
+    }
+}
+
 /// How one attempt ended.
 enum AttemptResult {
     Response { status: u16, excerpt: String },
@@ -89,6 +106,7 @@ impl Worker {
         );
         let slots = Arc::new(Semaphore::new(self.concurrency));
         let (stop, stopped) = watch::channel(false);
+        tokio::spawn(sweep_holds(self.db.clone(), self.poll, stopped.clone()));
         let worker = Arc::new(self);
         tokio::pin!(shutdown);
         loop {

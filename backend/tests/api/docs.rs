@@ -317,3 +317,51 @@ async fn the_shell_snippet_verifies_a_captured_webhook_and_refuses_a_tampered_on
     assert!(!ok);
     assert!(err.contains("no matching signature"));
 }
+
+#[tokio::test]
+async fn the_capture_and_cancel_snippets_end_holds() {
+    let app = TestApp::spawn().await;
+    let m = app.create_merchant(250).await;
+    let authorize = |order: &'static str| {
+        let (app, m) = (&app, &m);
+        async move {
+            let r = app
+                .post(
+                    "/api/process-payment/",
+                    &m.pk,
+                    &json!({"order_id": order, "amount": "99.00", "currency": "EUR",
+                            "vouchers": [{"code": "TEST-4242-4242-424X"}], "capture": false}),
+                    None,
+                )
+                .await;
+            assert_eq!(r.status(), 201);
+            let v = body(r).await;
+            assert_eq!(v["status"], "authorized");
+            v["id"].as_str().unwrap().to_owned()
+        }
+    };
+    for (name, order, status) in [
+        ("capture.sh", "DOCS_CAPTURE", "captured"),
+        ("cancel.sh", "DOCS_CANCEL", "canceled"),
+    ] {
+        let txn = authorize(order).await;
+        let env = [
+            ("SUPERPAYMENT_API", app.address.as_str()),
+            ("SUPERPAYMENT_SECRET_KEY", m.sk.as_str()),
+            ("TRANSACTION_ID", txn.as_str()),
+        ];
+        let (ok, out, err) = run(name, &env, &[]).await;
+        assert!(ok, "{name}: {out} {err}");
+        let r = app
+            .client
+            .get(app.url(&format!("/api/transactions/{txn}")))
+            .bearer_auth(&m.sk)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(body(r).await["status"], status, "{name}");
+        // Run again: the hold has ended, so the snippet's check fails.
+        let (ok, _, _) = run(name, &env, &[]).await;
+        assert!(!ok, "{name} succeeded twice");
+    }
+}

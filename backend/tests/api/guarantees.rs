@@ -331,14 +331,14 @@ async fn unknown_fields_are_refused_on_every_money_call_and_named() {
         .post(
             "/api/process-payment/",
             &m.pk,
-            &json!({"order_id": "ORDER_1", "amount": "99.00", "currency": "EUR", "vouchers": [{"code": code}], "capture": false}),
+            &json!({"order_id": "ORDER_1", "amount": "99.00", "currency": "EUR", "vouchers": [{"code": code}], "capture_method": "manual"}),
             None,
         )
         .await;
     assert_eq!(r.status(), 400);
     let v = body(r).await;
     assert_eq!(v["error"]["code"], "unknown_field", "{v}");
-    assert_eq!(v["error"]["param"], "capture");
+    assert_eq!(v["error"]["param"], "capture_method");
     assert_eq!(app.count("transactions").await, 0);
     let r = app
         .post(

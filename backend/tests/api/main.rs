@@ -8,6 +8,7 @@ mod fraud;
 mod gateway;
 mod guarantees;
 mod helpers;
+mod holds;
 mod idempotency;
 mod keys;
 mod merchant_api;

@@ -164,6 +164,11 @@ export async function startServer(extraEnv = {}) {
       return execFileSync("psql", [dbUrl(db), "-v", "ON_ERROR_STOP=1", "-Atc", statement], { encoding: "utf8" }).trim();
     },
     /** Transactions of the demo merchant for an order, counted in the database. */
+    /** The hold state of the order's transaction ("" for one captured at once). */
+    holdStateOf(orderId) {
+      const out = execFileSync("psql", [dbUrl(db), "-Atc", `SELECT COALESCE(hold_state, '') FROM transactions WHERE order_id = '${orderId.replace(/'/g, "")}'`], { encoding: "utf8" });
+      return out.trim();
+    },
     transactionsFor(orderId) {
       const out = execFileSync("psql", [dbUrl(db), "-Atc", `SELECT count(*) FROM transactions WHERE order_id = '${orderId.replace(/'/g, "")}'`], { encoding: "utf8" });
       return Number(out.trim());

@@ -29,6 +29,18 @@ pub enum EventKind {
     /// The fraud screener found a payment breaking a velocity rule.
     #[sea_orm(string_value = "payment.flagged")]
     PaymentFlagged,
+    /// Vouchers' money held for a payment to be captured later.
+    #[sea_orm(string_value = "payment.authorized")]
+    PaymentAuthorized,
+    /// A hold captured (in full or in part; the rest went back to the vouchers).
+    #[sea_orm(string_value = "payment.captured")]
+    PaymentCaptured,
+    /// A hold released by the merchant.
+    #[sea_orm(string_value = "payment.canceled")]
+    PaymentCanceled,
+    /// A hold released because its time ran out.
+    #[sea_orm(string_value = "payment.expired")]
+    PaymentExpired,
     /// Sent on request to check an endpoint.
     #[sea_orm(string_value = "webhook.test")]
     WebhookTest,
@@ -41,6 +53,10 @@ impl EventKind {
             Self::PaymentSucceeded => "payment.succeeded",
             Self::PaymentRefunded => "payment.refunded",
             Self::PaymentFlagged => "payment.flagged",
+            Self::PaymentAuthorized => "payment.authorized",
+            Self::PaymentCaptured => "payment.captured",
+            Self::PaymentCanceled => "payment.canceled",
+            Self::PaymentExpired => "payment.expired",
             Self::WebhookTest => "webhook.test",
         }
     }

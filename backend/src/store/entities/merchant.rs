@@ -8,6 +8,8 @@ pub struct Model {
     pub id: String,
     pub name: String,
     pub commission_bps: i32,
+    /// How long a hold (`capture: false`) lasts before it is released.
+    pub hold_period_seconds: i64,
     pub status: MerchantStatus,
     pub created_at: TimeDateTimeWithTimeZone,
 }

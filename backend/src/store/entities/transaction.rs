@@ -20,6 +20,27 @@ pub struct Model {
     pub net_minor: i64,
     pub refunded_minor: i64,
     pub created_at: TimeDateTimeWithTimeZone,
+    /// None for a payment captured at once; else where its hold stands.
+    pub hold_state: Option<HoldState>,
+    /// What the hold took from the vouchers (`amount_minor` becomes what was captured).
+    pub authorized_minor: Option<i64>,
+    /// When an authorized hold is released by the worker.
+    pub hold_expires_at: Option<TimeDateTimeWithTimeZone>,
+}
+
+/// Where a hold stands; stored as text. Only the conditional updates of
+/// `store::holds` move it, and only away from `Authorized`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum HoldState {
+    #[sea_orm(string_value = "authorized")]
+    Authorized,
+    #[sea_orm(string_value = "captured")]
+    Captured,
+    #[sea_orm(string_value = "canceled")]
+    Canceled,
+    #[sea_orm(string_value = "expired")]
+    Expired,
 }
 
 /// A transaction's status when it was written; stored as text.
@@ -29,6 +50,9 @@ pub enum InitialStatus {
     /// Paid in full by its vouchers.
     #[sea_orm(string_value = "succeeded")]
     Succeeded,
+    /// The vouchers' money held, to be captured or released (`hold_state`).
+    #[sea_orm(string_value = "authorized")]
+    Authorized,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
