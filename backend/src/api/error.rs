@@ -367,6 +367,9 @@ macro_rules! error_responses {
         }
     };
     (@variant TooManyRequests, $body:ident, $retry:ident) => { Self::TooManyRequests($body, $retry) };
+    // An operation behind the gateway's rate limits also declares its `RateLimit` headers,
+    // which the gateway sets on the way out.
+    (@variant RateLimited, $body:ident, $retry:ident) => { Self::RateLimited($body, $retry, None, None) };
     (@variant $variant:ident, $body:ident, $retry:ident) => { Self::$variant($body) };
 }
 

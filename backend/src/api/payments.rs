@@ -157,10 +157,16 @@ impl From<PaymentReceipt> for Payment {
 #[derive(ApiResponse)]
 pub enum ProcessPaymentResponse {
     /// The payment succeeded. A replay of an earlier request carries `Idempotent-Replayed: true`.
+    /// While the operator's payment rate limits are on, every answer of this operation carries
+    /// `RateLimit-Policy` (each limit: `"per-client";q=<requests>;w=<seconds>`, and
+    /// `"per-key"`) and `RateLimit` (the limit closest to refusing: `"<name>";r=<left>;t=<seconds
+    /// until whole>`), as in the IETF draft "RateLimit header fields for HTTP".
     #[oai(status = 201)]
     Created(
         Json<Payment>,
         #[oai(header = "Idempotent-Replayed")] Option<String>,
+        #[oai(header = "RateLimit-Policy")] Option<String>,
+        #[oai(header = "RateLimit")] Option<String>,
     ),
     /// Invalid fields (all listed in `errors`), a malformed body, or an Idempotency-Key reused with another body.
     #[oai(status = 400)]
@@ -181,7 +187,12 @@ pub enum ProcessPaymentResponse {
     /// `RateLimit-Policy` and `RateLimit` headers), or too many declined voucher codes from
     /// this client or on this code (`too_many_failed_attempts`); wait `Retry-After` seconds.
     #[oai(status = 429)]
-    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
+    RateLimited(
+        Json<ErrorBody>,
+        #[oai(header = "Retry-After")] u64,
+        #[oai(header = "RateLimit-Policy")] Option<String>,
+        #[oai(header = "RateLimit")] Option<String>,
+    ),
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -193,7 +204,7 @@ error_responses!(ProcessPaymentResponse {
     402 => PaymentRequired,
     403 => Forbidden,
     409 => Conflict,
-    429 => TooManyRequests,
+    429 => RateLimited,
 });
 
 #[OpenApi(tag = "ApiTags::Payments")]
@@ -277,11 +288,14 @@ impl PaymentsApi {
                             .collect(),
                     );
                 }
-                ProcessPaymentResponse::Created(Json(payment), None)
+                ProcessPaymentResponse::Created(Json(payment), None, None, None)
             }
-            PayOutcome::Replayed(receipt) => {
-                ProcessPaymentResponse::Created(Json(receipt.into()), Some("true".into()))
-            }
+            PayOutcome::Replayed(receipt) => ProcessPaymentResponse::Created(
+                Json(receipt.into()),
+                Some("true".into()),
+                None,
+                None,
+            ),
         })
     }
 }

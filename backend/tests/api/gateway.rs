@@ -148,6 +148,22 @@ async fn payments_past_the_per_client_limit_get_429_with_retry_after_and_ratelim
     // Another shopper of the shop still pays.
     let r = pay_from(&app, &m.pk, "203.0.113.9", "R4", &code).await;
     assert_eq!(r.status(), 201);
+    // The spec declares the headers these answers carry.
+    let spec = app.served_spec().await;
+    let responses = &spec["paths"]["/process-payment"]["post"]["responses"];
+    for (status, headers) in [
+        ("201", &["RateLimit-Policy", "RateLimit"][..]),
+        ("429", &["Retry-After", "RateLimit-Policy", "RateLimit"][..]),
+    ] {
+        for h in headers {
+            assert!(
+                // poem-openapi writes header names in capitals; HTTP ignores case.
+                responses[status]["headers"][h.to_uppercase()].is_object(),
+                "{status} does not declare {h}: {}",
+                responses[status]
+            );
+        }
+    }
 }
 
 #[tokio::test]
