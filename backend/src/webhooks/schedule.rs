@@ -53,6 +53,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_readme_states_the_default_schedule_as_it_is_parsed() {
+        let readme = include_str!("../../../README.md");
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with("| `WEBHOOK_RETRY_SCHEDULE` |"))
+            .expect("the README documents WEBHOOK_RETRY_SCHEDULE");
+        assert!(
+            row.contains(&format!("| `{DEFAULT_SCHEDULE}` |")),
+            "README default differs from {DEFAULT_SCHEDULE}: {row}"
+        );
+        let documented = row.split('`').nth(3).unwrap();
+        assert!(RetrySchedule::parse(documented).is_ok());
+    }
+
+    #[test]
     fn the_default_schedule_lasts_about_three_days() {
         let s = RetrySchedule::parse(DEFAULT_SCHEDULE).unwrap();
         assert_eq!(s.max_attempts(), 14);
