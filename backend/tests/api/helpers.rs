@@ -434,6 +434,34 @@ impl TestApp {
         .await
     }
 
+    /// A voucher's balance as the voucher check answers it ("" when the check says none).
+    pub async fn voucher_balance(&self, pk: &str, code: &str) -> String {
+        let r = self
+            .post("/api/vouchers/check", pk, &json!({"code": code}), None)
+            .await;
+        body(r).await["balance"].as_str().unwrap_or("").to_owned()
+    }
+
+    /// Live-mode keys for a merchant, made by the CLI: (publishable, secret).
+    pub fn create_live_keys(&self, merchant_id: &str) -> (String, String) {
+        let (ok, out) = self.cli(&[
+            "admin",
+            "create-keys",
+            "--merchant",
+            merchant_id,
+            "--mode",
+            "live",
+        ]);
+        assert!(ok, "{out}");
+        let field = |name: &str| {
+            out.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}=")))
+                .unwrap_or_else(|| panic!("no {name} in {out}"))
+                .to_owned()
+        };
+        (field("publishable_key"), field("secret_key"))
+    }
+
     /// Runs `superpayment <args>` against this app's database; returns (success, stdout).
     pub fn cli(&self, args: &[&str]) -> (bool, String) {
         self.cli_with(args, &[])

@@ -44,13 +44,6 @@ async fn end(
     .await
 }
 
-async fn balance(app: &TestApp, pk: &str, code: &str) -> String {
-    let r = app
-        .post("/api/vouchers/check", pk, &json!({"code": code}), None)
-        .await;
-    body(r).await["balance"].as_str().unwrap_or("").to_owned()
-}
-
 async fn status(app: &TestApp, sk: &str, txn: &str) -> String {
     let r = app
         .client
@@ -121,8 +114,8 @@ async fn a_hold_captured_in_part_gives_the_rest_back_to_the_vouchers() {
     assert!(hold["capture_before"].is_string());
     let txn = hold["id"].as_str().unwrap().to_owned();
     // The balance available drops; the ledger holds the money, the merchant is owed nothing.
-    assert_eq!(balance(&app, &m.pk, &a).await, "0.00");
-    assert_eq!(balance(&app, &m.pk, &b).await, "11.00");
+    assert_eq!(app.voucher_balance(&m.pk, &a).await, "0.00");
+    assert_eq!(app.voucher_balance(&m.pk, &b).await, "11.00");
     assert_eq!(account_total(&app, "held:test:EUR").await, 9900);
     assert_eq!(account_total(&app, "merchant_payable:%").await, 0);
     assert_eq!(events(&app, "payment.authorized", &txn).await, 1);
@@ -185,8 +178,8 @@ async fn a_hold_captured_in_part_gives_the_rest_back_to_the_vouchers() {
             {"last4": &b[15..], "captured": "10.00", "released": "29.00"}
         ])
     );
-    assert_eq!(balance(&app, &m.pk, &a).await, "0.00");
-    assert_eq!(balance(&app, &m.pk, &b).await, "40.00");
+    assert_eq!(app.voucher_balance(&m.pk, &a).await, "0.00");
+    assert_eq!(app.voucher_balance(&m.pk, &b).await, "40.00");
     assert_eq!(account_total(&app, "held:%").await, 0);
     // 2.5 % of 70.00 is 1.75: the merchant is owed the rest of what was captured.
     assert_eq!(account_total(&app, "merchant_payable:%").await, 6825);
@@ -218,7 +211,7 @@ async fn a_hold_captured_in_part_gives_the_rest_back_to_the_vouchers() {
     )
     .await;
     assert_eq!(r.status(), 201);
-    assert_eq!(balance(&app, &m.pk, &b).await, "45.00");
+    assert_eq!(app.voucher_balance(&m.pk, &b).await, "45.00");
     assert_eq!(status(&app, &m.sk, &txn).await, "partially_refunded");
     assert_audit_clean(&app);
 }
@@ -234,7 +227,7 @@ async fn a_canceled_hold_gives_everything_back_and_frees_the_order() {
         .remove(0);
     let hold = authorize(&app, &m.pk, "ORDER_1", "70.00", &[&a, &single]).await;
     let txn = hold["id"].as_str().unwrap().to_owned();
-    assert_eq!(balance(&app, &m.pk, &a).await, "0.00");
+    assert_eq!(app.voucher_balance(&m.pk, &a).await, "0.00");
 
     let r = app
         .pay(
@@ -255,9 +248,9 @@ async fn a_canceled_hold_gives_everything_back_and_frees_the_order() {
     assert_eq!(c["status"], "canceled");
     assert_eq!(c["captured_amount"], "0.00");
     assert_eq!(c["released_amount"], "70.00");
-    assert_eq!(balance(&app, &m.pk, &a).await, "50.00");
+    assert_eq!(app.voucher_balance(&m.pk, &a).await, "50.00");
     // The single-use voucher is whole and usable again.
-    assert_eq!(balance(&app, &m.pk, &single).await, "40.00");
+    assert_eq!(app.voucher_balance(&m.pk, &single).await, "40.00");
     assert_eq!(account_total(&app, "held:%").await, 0);
     assert_eq!(account_total(&app, "merchant_payable:%").await, 0);
     assert_eq!(status(&app, &m.sk, &txn).await, "canceled");
@@ -296,7 +289,7 @@ async fn the_worker_releases_an_expired_hold() {
     let a = app.issue_one("50.00").await;
     let hold = authorize(&app, &m.pk, "ORDER_1", "30.00", &[&a]).await;
     let txn = hold["id"].as_str().unwrap().to_owned();
-    assert_eq!(balance(&app, &m.pk, &a).await, "20.00");
+    assert_eq!(app.voucher_balance(&m.pk, &a).await, "20.00");
 
     // Released by the worker within a few of its polls after the second is up.
     let mut last = String::new();
@@ -308,7 +301,7 @@ async fn the_worker_releases_an_expired_hold() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(last, "expired");
-    assert_eq!(balance(&app, &m.pk, &a).await, "50.00");
+    assert_eq!(app.voucher_balance(&m.pk, &a).await, "50.00");
     assert_eq!(account_total(&app, "held:%").await, 0);
     assert_eq!(events(&app, "payment.expired", &txn).await, 1);
     let r = end(&app, &m.sk, &txn, "capture", json!({}), None).await;
@@ -344,11 +337,11 @@ async fn capture_racing_cancel_has_exactly_one_winner() {
             (200, 409) => {
                 captured += 1;
                 assert_eq!(status(&app, &m.sk, txn).await, "captured");
-                assert_eq!(balance(&app, &m.pk, code).await, "10.00");
+                assert_eq!(app.voucher_balance(&m.pk, code).await, "10.00");
             }
             (409, 200) => {
                 assert_eq!(status(&app, &m.sk, txn).await, "canceled");
-                assert_eq!(balance(&app, &m.pk, code).await, "20.00");
+                assert_eq!(app.voucher_balance(&m.pk, code).await, "20.00");
             }
             other => panic!("capture and cancel answered {other:?}"),
         }
@@ -467,7 +460,7 @@ async fn capture_and_cancel_replay_their_first_answer() {
     .await;
     assert_eq!(other.status(), 400);
     assert_eq!(body(other).await["error"]["code"], "idempotency_key_reused");
-    assert_eq!(balance(&app, &m.pk, &a).await, "30.00");
+    assert_eq!(app.voucher_balance(&m.pk, &a).await, "30.00");
 
     let txn = authorize(&app, &m.pk, "ORDER_2", "30.00", &[&a]).await["id"]
         .as_str()
@@ -482,7 +475,7 @@ async fn capture_and_cancel_replay_their_first_answer() {
     assert_eq!(again.status(), 200);
     assert_eq!(again.headers()["Idempotent-Replayed"], "true");
     assert_eq!(body(again).await, first);
-    assert_eq!(balance(&app, &m.pk, &a).await, "30.00");
+    assert_eq!(app.voucher_balance(&m.pk, &a).await, "30.00");
     assert_eq!(events(&app, "payment.canceled", &txn).await, 1);
     assert_audit_clean(&app);
 }
@@ -497,20 +490,7 @@ async fn another_merchants_or_modes_hold_is_not_found() {
         .as_str()
         .unwrap()
         .to_owned();
-    let (ok, out) = app.cli(&[
-        "admin",
-        "create-keys",
-        "--merchant",
-        &m.id,
-        "--mode",
-        "live",
-    ]);
-    assert!(ok);
-    let live_sk = out
-        .lines()
-        .find_map(|l| l.strip_prefix("secret_key="))
-        .unwrap()
-        .to_owned();
+    let (_, live_sk) = app.create_live_keys(&m.id);
     for sk in [&other.sk, &live_sk] {
         for action in ["capture", "cancel"] {
             let r = end(&app, sk, &txn, action, json!({}), None).await;

@@ -189,22 +189,7 @@ async fn a_merchant_never_reads_refunds_or_redelivers_what_belongs_to_another() 
 async fn test_keys_see_only_test_data_and_live_keys_only_live_data() {
     let app = TestApp::spawn().await;
     let m = app.create_merchant(250).await;
-    let (ok, out) = app.cli(&[
-        "admin",
-        "create-keys",
-        "--merchant",
-        &m.id,
-        "--mode",
-        "live",
-    ]);
-    assert!(ok);
-    let field = |name: &str| {
-        out.lines()
-            .find_map(|l| l.strip_prefix(&format!("{name}=")))
-            .unwrap()
-            .to_owned()
-    };
-    let (live_pk, live_sk) = (field("publishable_key"), field("secret_key"));
+    let (live_pk, live_sk) = app.create_live_keys(&m.id);
     let test_code = app.issue_one("100.00").await;
     let live_code = app
         .issue("EUR", "100.00", 1, json!({"mode": "live"}))

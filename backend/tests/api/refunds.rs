@@ -24,13 +24,6 @@ async fn refund(
     .await
 }
 
-async fn balance(app: &TestApp, pk: &str, code: &str) -> String {
-    let r = app
-        .post("/api/vouchers/check", pk, &json!({"code": code}), None)
-        .await;
-    body(r).await["balance"].as_str().unwrap_or("").to_owned()
-}
-
 #[tokio::test]
 async fn a_partial_refund_then_the_rest_goes_back_to_the_vouchers_last_applied_first() {
     let app = TestApp::spawn_with(&FAST_WORKER_ENV).await;
@@ -63,8 +56,8 @@ async fn a_partial_refund_then_the_rest_goes_back_to_the_vouchers_last_applied_f
             {"last4": &a[15..], "amount": "6.00"}
         ])
     );
-    assert_eq!(balance(&app, &m.pk, &b).await, "50.00");
-    assert_eq!(balance(&app, &m.pk, &a).await, "6.00");
+    assert_eq!(app.voucher_balance(&m.pk, &b).await, "50.00");
+    assert_eq!(app.voucher_balance(&m.pk, &a).await, "6.00");
 
     let r = refund(&app, &m.sk, &txn, json!({"amount": "54.01"}), None).await;
     assert_eq!(r.status(), 400);
@@ -75,7 +68,7 @@ async fn a_partial_refund_then_the_rest_goes_back_to_the_vouchers_last_applied_f
     let rest = body(r).await;
     assert_eq!(rest["amount"], "54.00");
     assert_eq!(rest["transaction_refunded_amount"], "99.00");
-    assert_eq!(balance(&app, &m.pk, &a).await, "60.00");
+    assert_eq!(app.voucher_balance(&m.pk, &a).await, "60.00");
     // Commission comes back pro rata; together exactly what the payment charged (2.48).
     let commission = |v: &Value| {
         v["commission"]
@@ -147,7 +140,7 @@ async fn concurrent_refunds_never_exceed_the_amount_paid() {
         }
     }
     assert_eq!(ok, 10);
-    assert_eq!(balance(&app, &m.pk, &code).await, "100.00");
+    assert_eq!(app.voucher_balance(&m.pk, &code).await, "100.00");
     let (ok, report) = app.audit();
     assert!(ok, "{report}");
 }
@@ -220,7 +213,7 @@ async fn an_expired_voucher_gets_its_share_on_a_newly_issued_voucher() {
     assert_eq!(app.count("refunds").await, 1);
 
     // The new voucher pays; the transaction shows the new voucher by last4 only.
-    assert_eq!(balance(&app, &m.pk, &new_code).await, "12.50");
+    assert_eq!(app.voucher_balance(&m.pk, &new_code).await, "12.50");
     let r = app.pay(&m.pk, "ORDER_2", "12.50", &[&new_code], None).await;
     assert_eq!(r.status(), 201);
     let (_, t) = get(&app, &format!("/api/transactions/{txn}"), &m.sk).await;
@@ -306,7 +299,7 @@ async fn a_magic_test_voucher_holds_its_nominal_balance_after_refunds() {
         assert_eq!(r.status(), 201);
     }
     assert_eq!(stored_balance(&app, five).await, 500);
-    assert_eq!(balance(&app, &m.pk, five).await, "5.00");
+    assert_eq!(app.voucher_balance(&m.pk, five).await, "5.00");
     let r = app.pay(&m.pk, "MAGIC_BIG", "5.01", &[five], None).await;
     assert_eq!(r.status(), 402);
     assert_eq!(body(r).await["error"]["code"], "insufficient_balance");
@@ -321,7 +314,7 @@ async fn a_magic_test_voucher_holds_its_nominal_balance_after_refunds() {
     let r = refund(&app, &m.sk, &first, json!({"amount": "4.00"}), None).await;
     assert_eq!(r.status(), 201);
     assert_eq!(stored_balance(&app, always).await, 100_000_000);
-    assert_eq!(balance(&app, &m.pk, always).await, "1000000.00");
+    assert_eq!(app.voucher_balance(&m.pk, always).await, "1000000.00");
 
     let (ok, report) = app.audit();
     assert!(ok, "{report}");

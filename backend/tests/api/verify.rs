@@ -110,20 +110,7 @@ async fn another_merchants_transaction_is_not_found() {
 async fn a_live_key_does_not_see_test_transactions() {
     let app = TestApp::spawn().await;
     let (m, id) = paid(&app).await;
-    let (ok, out) = app.cli(&[
-        "admin",
-        "create-keys",
-        "--merchant",
-        &m.id,
-        "--mode",
-        "live",
-    ]);
-    assert!(ok);
-    let live_sk = out
-        .lines()
-        .find_map(|l| l.strip_prefix("secret_key="))
-        .unwrap()
-        .to_owned();
+    let (_, live_sk) = app.create_live_keys(&m.id);
     assert!(live_sk.starts_with("sk_live_"));
     let r = app
         .post(
