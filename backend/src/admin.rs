@@ -59,6 +59,7 @@ impl AdminError {
             field_error("expires_at", "expiry_in_past", EXPIRY_IN_PAST),
             field_error("merchant_id", "unknown_merchant", UNKNOWN_MERCHANT),
             field_error("count", "amount_too_large", TOTAL_TOO_LARGE),
+            field_error("issuer_merchant_id", "unknown_merchant", UNKNOWN_MERCHANT),
         ]
         .into_iter()
     }
@@ -190,6 +191,8 @@ pub struct IssueSpec {
     pub expires_at: Option<OffsetDateTime>,
     pub mode: Mode,
     pub rules: VoucherRules,
+    /// The merchant the vouchers are issued for: it manages them through the merchant API.
+    pub issuer_merchant_id: Option<String>,
 }
 
 /// A freshly issued voucher; `code` exists only in this value and is never stored.
@@ -217,6 +220,15 @@ pub async fn issue_vouchers(
     let now = OffsetDateTime::now_utc();
     if spec.expires_at.is_some_and(|e| e <= now) {
         return Err(field_error("expires_at", "expiry_in_past", EXPIRY_IN_PAST));
+    }
+    if let Some(issuer) = &spec.issuer_merchant_id {
+        if store::merchants::find_merchant(db, issuer).await?.is_none() {
+            return Err(field_error(
+                "issuer_merchant_id",
+                "unknown_merchant",
+                UNKNOWN_MERCHANT,
+            ));
+        }
     }
     if let Some(merchants) = &spec.rules.merchants {
         for m in merchants {
@@ -248,6 +260,7 @@ pub async fn issue_vouchers(
             rules: rules.clone(),
             created_at: now,
             updated_at: now,
+            issuer_merchant_id: spec.issuer_merchant_id.clone(),
         })
         .collect();
     let tx = store::begin(db).await?;
@@ -309,7 +322,8 @@ pub async fn set_hold_period(
     Ok(())
 }
 
-/// Blocks (or unblocks) a voucher found by its code.
+/// Blocks (or unblocks) a voucher found by its code, with its activity in the voucher's
+/// history.
 pub async fn set_voucher_blocked(
     db: &DatabaseConnection,
     pepper: &Secret<String>,
@@ -317,7 +331,16 @@ pub async fn set_voucher_blocked(
     blocked: bool,
 ) -> Result<i64, AdminError> {
     let hmac = voucher_hmac(pepper, code);
-    match store::vouchers::set_blocked(db, &hmac, blocked, OffsetDateTime::now_utc()).await? {
+    let now = OffsetDateTime::now_utc();
+    let tx = store::begin(db).await?;
+    let change = store::vouchers::set_blocked(&tx, &hmac, blocked, now).await?;
+    if let store::vouchers::BlockChange::Applied(id) = change {
+        crate::lifecycle::record_status_change(&tx, id, blocked, now).await?;
+        tx.commit().await?;
+    } else {
+        tx.rollback().await?;
+    }
+    match change {
         store::vouchers::BlockChange::Applied(id) => {
             tracing::info!(voucher_id = id, blocked, "voucher status changed");
             Ok(id)
@@ -354,6 +377,7 @@ pub async fn seed_demo(
                 expires_at: None,
                 mode: Mode::Test,
                 rules: VoucherRules::default(),
+                issuer_merchant_id: None,
             },
         )
         .await?;

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use superpayment_backend::{
     admin::{self, IssueSpec},
     config::{DbArgs, ServeArgs},
+    lifecycle::{self, ActivityKind, ActivityRequest, Actor, LifecycleError, Owner},
     payments::rules::VoucherRules,
     secret::Secret,
     startup::Application,
@@ -97,6 +98,19 @@ enum AdminCommand {
         /// Usable for one payment only.
         #[arg(long)]
         single_use: bool,
+        /// Can be loaded (topped up) after issuance.
+        #[arg(long)]
+        reloadable: bool,
+        /// Issue the vouchers for this merchant id: it manages them with its secret key.
+        #[arg(long)]
+        issuer: Option<String>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// A voucher's lifecycle, by its id: activities and history.
+    Voucher {
+        #[command(subcommand)]
+        action: VoucherAction,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -139,6 +153,112 @@ enum AdminCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+}
+
+#[derive(Subcommand)]
+enum VoucherAction {
+    /// Adjust the balance up (or with --down, down) by --amount; a reason is required.
+    Adjust {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        amount: String,
+        #[arg(long)]
+        down: bool,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Load (top up) a reloadable voucher by --amount.
+    Load {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        amount: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Block the voucher: it cannot pay until unblocked.
+    Block {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Unblock a blocked voucher.
+    Unblock {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Activate an inactive voucher.
+    Activate {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Deactivate an active voucher: it cannot pay until activated.
+    Deactivate {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Clear the balance (written off); a reason is required.
+    Clear {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Print the voucher's history as JSON, oldest first.
+    History {
+        #[arg(long)]
+        id: String,
+    },
+}
+
+impl VoucherAction {
+    /// The activity asked for; None for `history`.
+    fn request(self) -> Result<ActivityRequest, String> {
+        let (id, kind, amount, reason) = match self {
+            VoucherAction::Adjust {
+                id,
+                amount,
+                down,
+                reason,
+            } => (
+                id,
+                if down {
+                    ActivityKind::AdjustDecrement
+                } else {
+                    ActivityKind::AdjustIncrement
+                },
+                Some(amount),
+                Some(reason),
+            ),
+            VoucherAction::Load { id, amount, reason } => {
+                (id, ActivityKind::Load, Some(amount), reason)
+            }
+            VoucherAction::Block { id, reason } => (id, ActivityKind::Block, None, reason),
+            VoucherAction::Unblock { id, reason } => (id, ActivityKind::Unblock, None, reason),
+            VoucherAction::Activate { id, reason } => (id, ActivityKind::Activate, None, reason),
+            VoucherAction::Deactivate { id, reason } => {
+                (id, ActivityKind::Deactivate, None, reason)
+            }
+            VoucherAction::Clear { id, reason } => {
+                (id, ActivityKind::ClearBalance, None, Some(reason))
+            }
+            VoucherAction::History { id } => return Err(id),
+        };
+        Ok(ActivityRequest {
+            voucher_id: id,
+            kind: kind.as_str().into(),
+            amount,
+            reason,
+        })
+    }
 }
 
 #[tokio::main]
@@ -271,6 +391,8 @@ async fn admin_command(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
             mode,
             min_order,
             single_use,
+            reloadable,
+            issuer,
             db,
         } => {
             let currency =
@@ -291,7 +413,9 @@ async fn admin_command(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
                     merchants: merchant.map(|m| vec![m]),
                     min_order_minor,
                     single_use,
+                    reloadable,
                 },
+                issuer_merchant_id: issuer,
             };
             let conn = open(&db).await?;
             let pepper = db.resolved_pepper()?;
@@ -354,6 +478,34 @@ async fn admin_command(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
                 .await
                 .map_err(failure)?;
             println!("merchant {merchant} hold period {seconds}s");
+        }
+        AdminCommand::Voucher { action, db } => {
+            let conn = open(&db).await?;
+            let lifecycle_failure =
+                |e: LifecycleError| anyhow::anyhow!("{}", describe(&e.into()));
+            match action.request() {
+                Ok(req) => {
+                    let a = lifecycle::record_direct(&conn, Actor::Admin, req)
+                        .await
+                        .map_err(lifecycle_failure)?;
+                    println!(
+                        "voucher {} {} {} {}: balance {} {}, status {}",
+                        a.voucher_id,
+                        a.kind,
+                        a.amount,
+                        a.currency,
+                        a.balance,
+                        a.currency,
+                        a.status
+                    );
+                }
+                Err(id) => {
+                    let h = lifecycle::history(&conn, &Owner::Operator, &id)
+                        .await
+                        .map_err(lifecycle_failure)?;
+                    println!("{}", serde_json::to_string_pretty(&h)?);
+                }
+            }
         }
         AdminCommand::BlockVoucher { code, unblock, db } => {
             let code = VoucherCode::parse(&code).map_err(|e| anyhow::anyhow!("--code: {e}"))?;

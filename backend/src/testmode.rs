@@ -106,6 +106,7 @@ pub async fn ensure_magic_vouchers(
                 rules: serde_json::json!({}),
                 created_at: now,
                 updated_at: now,
+                issuer_merchant_id: None,
             }],
         )
         .await;

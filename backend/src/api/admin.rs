@@ -32,12 +32,17 @@ impl AdminApi {
     }
 
     fn check(&self, token: &AdminToken) -> Result<(), ApiError> {
-        match &self.state.admin_token {
-            Some(expected) if secrets_equal(expected.expose(), &token.0.token) => Ok(()),
-            _ => Err(ApiError::Unauthenticated {
-                code: "invalid_admin_token",
-            }),
-        }
+        check_admin(&self.state, token)
+    }
+}
+
+/// Refuses a missing or wrong admin token (compared in constant time).
+pub(super) fn check_admin(state: &AppState, token: &AdminToken) -> Result<(), ApiError> {
+    match &state.admin_token {
+        Some(expected) if secrets_equal(expected.expose(), &token.0.token) => Ok(()),
+        _ => Err(ApiError::Unauthenticated {
+            code: "invalid_admin_token",
+        }),
     }
 }
 
@@ -89,6 +94,11 @@ pub struct IssueVouchers {
     pub min_order_amount: Option<DecimalString>,
     /// Usable for one payment only.
     pub single_use: Option<bool>,
+    /// Can be loaded (topped up) after issuance.
+    pub reloadable: Option<bool>,
+    /// Issue the vouchers for this merchant: it manages them (activities, history) with
+    /// its secret key. Absent: issued by SuperPayment, managed by the operator only.
+    pub issuer_merchant_id: Option<String>,
 }
 
 /// Issued vouchers: the codes are shown this once and never stored.
@@ -308,7 +318,9 @@ impl AdminApi {
                     merchants: body.merchant_id.map(|m| vec![m]),
                     min_order_minor,
                     single_use: body.single_use.unwrap_or(false),
+                    reloadable: body.reloadable.unwrap_or(false),
                 },
+                issuer_merchant_id: body.issuer_merchant_id,
             };
             let issued = admin::issue_vouchers(&self.state.db, &self.state.pepper, spec).await?;
             Ok(IssueVouchersResponse::Created(Json(IssuedVouchers {

@@ -29,6 +29,8 @@ pub enum DeclineReason {
     AlreadyUsed,
     /// The remembered-voucher token is unknown, expired or revoked.
     TokenInvalid,
+    /// Deactivated by its issuer (not yet or no longer activated).
+    Inactive,
 }
 
 impl DeclineReason {
@@ -44,6 +46,7 @@ impl DeclineReason {
             Self::MinimumOrderNotMet => "minimum_order_not_met",
             Self::AlreadyUsed => "voucher_already_used",
             Self::TokenInvalid => "voucher_token_invalid",
+            Self::Inactive => "voucher_inactive",
         }
     }
 
@@ -59,6 +62,7 @@ impl DeclineReason {
             Self::MinimumOrderNotMet => "The order is below this voucher's minimum amount.",
             Self::AlreadyUsed => "This single-use voucher has already been used.",
             Self::TokenInvalid => "The remembered voucher is no longer available.",
+            Self::Inactive => "This voucher is not active.",
         }
     }
 }
@@ -75,6 +79,7 @@ impl DeclineReason {
                 | Self::NotAccepted
                 | Self::AlreadyUsed
                 | Self::TokenInvalid
+                | Self::Inactive
         )
     }
 
@@ -84,7 +89,7 @@ impl DeclineReason {
     }
 
     /// Every reason, in the order the documentation lists them.
-    pub const ALL: [DeclineReason; 9] = [
+    pub const ALL: [DeclineReason; 10] = [
         Self::InsufficientBalance,
         Self::Unknown,
         Self::Expired,
@@ -94,6 +99,7 @@ impl DeclineReason {
         Self::MinimumOrderNotMet,
         Self::AlreadyUsed,
         Self::TokenInvalid,
+        Self::Inactive,
     ];
 }
 

@@ -15,6 +15,8 @@ pub enum Usability {
     Blocked,
     /// A single-use voucher that was used.
     Used,
+    /// Deactivated by its issuer or an operator.
+    Inactive,
 }
 
 /// A voucher as the payment rules see it.
@@ -45,6 +47,9 @@ pub struct VoucherRules {
     /// Usable once: the first payment uses it up, whatever remains is forfeited.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub single_use: bool,
+    /// Can be topped up (loaded) after issuance.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub reloadable: bool,
 }
 
 /// The part of a payment taken from one voucher.
@@ -76,6 +81,7 @@ pub fn refusal(
         Usability::Active => {}
         Usability::Blocked => return Some(DeclineReason::Blocked),
         Usability::Used => return Some(DeclineReason::AlreadyUsed),
+        Usability::Inactive => return Some(DeclineReason::Inactive),
     }
     if v.expires_at.is_some_and(|e| e <= now) {
         return Some(DeclineReason::Expired);

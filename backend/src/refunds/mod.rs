@@ -476,6 +476,7 @@ async fn issue_replacement(
             rules: original.rules.clone(),
             created_at: now,
             updated_at: now,
+            issuer_merchant_id: original.issuer_merchant_id.clone(),
         }],
     )
     .await?;

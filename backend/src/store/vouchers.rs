@@ -21,6 +21,7 @@ impl From<&voucher::Model> for Voucher {
                 VoucherState::Active => Usability::Active,
                 VoucherState::Blocked => Usability::Blocked,
                 VoucherState::Used => Usability::Used,
+                VoucherState::Inactive => Usability::Inactive,
             },
             expires_at: row.expires_at,
             rules: serde_json::from_value::<VoucherRules>(row.rules.clone()).ok(),
@@ -33,7 +34,7 @@ pub async fn insert_many(
     db: &impl ConnectionTrait,
     rows: Vec<voucher::Model>,
 ) -> Result<Vec<i64>, DbErr> {
-    // 1,000 rows x 12 columns stays under both databases' bind-parameter limits.
+    // 1,000 rows x 13 columns stays under both databases' bind-parameter limits.
     const BATCH: usize = 1_000;
     let mut ids = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(BATCH) {
@@ -51,6 +52,7 @@ pub async fn insert_many(
                 rules: sea_orm::Set(row.rules),
                 created_at: sea_orm::Set(row.created_at),
                 updated_at: sea_orm::Set(row.updated_at),
+                issuer_merchant_id: sea_orm::Set(row.issuer_merchant_id),
             }))
             .exec_with_returning_many(db)
             .await?;
@@ -221,6 +223,7 @@ mod tests {
             rules: serde_json::json!({"single_use": true}),
             created_at: now,
             updated_at: now,
+            issuer_merchant_id: None,
         }
     }
 

@@ -19,6 +19,9 @@ pub struct Model {
     pub rules: Json,
     pub created_at: TimeDateTimeWithTimeZone,
     pub updated_at: TimeDateTimeWithTimeZone,
+    /// The merchant the voucher was issued for (None: issued by SuperPayment); its issuer
+    /// manages it through the merchant API.
+    pub issuer_merchant_id: Option<String>,
 }
 
 /// Where a voucher is in its life; stored as text.
@@ -34,6 +37,9 @@ pub enum VoucherState {
     /// A single-use voucher that paid once (until its payment is refunded in full).
     #[sea_orm(string_value = "used")]
     Used,
+    /// Deactivated by its issuer or an operator: cannot pay until activated again.
+    #[sea_orm(string_value = "inactive")]
+    Inactive,
 }
 
 impl VoucherState {
@@ -43,6 +49,7 @@ impl VoucherState {
             Self::Active => "active",
             Self::Blocked => "blocked",
             Self::Used => "used",
+            Self::Inactive => "inactive",
         }
     }
 }
