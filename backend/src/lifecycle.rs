@@ -166,10 +166,7 @@ pub enum LifecycleError {
     VoucherNotFound,
     /// The voucher's state does not allow it: `code` says why.
     #[error("{message}")]
-    Conflict {
-        code: &'static str,
-        message: String,
-    },
+    Conflict { code: &'static str, message: String },
     /// The Idempotency-Key refused or answered the request.
     #[error(transparent)]
     Idempotency(#[from] IdempotencyError),
@@ -188,7 +185,8 @@ const REASON_REQUIRED: &str =
     "A reason is required for adjustments and cleared balances (it is kept in the voucher's history).";
 const REASON_TOO_LONG: &str = "reason must have at most 500 characters.";
 const AMOUNT_REQUIRED: &str = "amount is required for adjust_increment, adjust_decrement and load.";
-const AMOUNT_NOT_ALLOWED: &str = "amount is only taken by adjust_increment, adjust_decrement and load.";
+const AMOUNT_NOT_ALLOWED: &str =
+    "amount is only taken by adjust_increment, adjust_decrement and load.";
 const NOT_RELOADABLE: &str = "This voucher's kind is not reloadable: it cannot be loaded.";
 const EXCEEDS_BALANCE: &str = "The decrease is larger than the voucher's balance.";
 const BALANCE_TOO_LARGE: &str = "The balance would exceed the maximum SuperPayment accepts.";
@@ -301,7 +299,10 @@ fn check(req: &ActivityRequest) -> Result<Checked, LifecycleError> {
         .map(str::trim)
         .filter(|r| !r.is_empty())
         .map(str::to_owned);
-    if reason.as_ref().is_some_and(|r| r.chars().count() > MAX_REASON_LEN) {
+    if reason
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > MAX_REASON_LEN)
+    {
         return Err(field("reason", "reason_too_long", REASON_TOO_LONG));
     }
     if kind.needs_reason() && reason.is_none() {
@@ -309,9 +310,7 @@ fn check(req: &ActivityRequest) -> Result<Checked, LifecycleError> {
     }
     match (&req.amount, kind.takes_amount()) {
         (None, true) => return Err(field("amount", "amount_required", AMOUNT_REQUIRED)),
-        (Some(_), false) => {
-            return Err(field("amount", "amount_not_allowed", AMOUNT_NOT_ALLOWED))
-        }
+        (Some(_), false) => return Err(field("amount", "amount_not_allowed", AMOUNT_NOT_ALLOWED)),
         _ => {}
     }
     Ok(Checked {
@@ -435,9 +434,9 @@ async fn apply(
         .amount
         .as_deref()
         .map(|raw| {
-            Money::parse(raw, currency)
-                .map(Money::minor)
-                .map_err(|e| LifecycleError::Invalid(FieldError::new("amount", e.code(), e.to_string())))
+            Money::parse(raw, currency).map(Money::minor).map_err(|e| {
+                LifecycleError::Invalid(FieldError::new("amount", e.code(), e.to_string()))
+            })
         })
         .transpose()?
         .unwrap_or(0);
@@ -658,7 +657,10 @@ pub async fn history(
     let mut balance = 0i64;
     for s in &shares {
         balance += s.balance_minor;
-        if activities.iter().any(|a| a.journal_id == Some(s.journal.id)) {
+        if activities
+            .iter()
+            .any(|a| a.journal_id == Some(s.journal.id))
+        {
             continue;
         }
         lines.push((

@@ -481,8 +481,7 @@ async fn admin_command(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
         }
         AdminCommand::Voucher { action, db } => {
             let conn = open(&db).await?;
-            let lifecycle_failure =
-                |e: LifecycleError| anyhow::anyhow!("{}", describe(&e.into()));
+            let lifecycle_failure = |e: LifecycleError| anyhow::anyhow!("{}", describe(&e.into()));
             match action.request() {
                 Ok(req) => {
                     let a = lifecycle::record_direct(&conn, Actor::Admin, req)
@@ -490,13 +489,7 @@ async fn admin_command(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
                         .map_err(lifecycle_failure)?;
                     println!(
                         "voucher {} {} {} {}: balance {} {}, status {}",
-                        a.voucher_id,
-                        a.kind,
-                        a.amount,
-                        a.currency,
-                        a.balance,
-                        a.currency,
-                        a.status
+                        a.voucher_id, a.kind, a.amount, a.currency, a.balance, a.currency, a.status
                     );
                 }
                 Err(id) => {

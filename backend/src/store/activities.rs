@@ -59,10 +59,7 @@ pub async fn change(
 }
 
 /// Records an activity; returns its id.
-pub async fn insert(
-    db: &impl ConnectionTrait,
-    row: voucher_activity::Model,
-) -> Result<i64, DbErr> {
+pub async fn insert(db: &impl ConnectionTrait, row: voucher_activity::Model) -> Result<i64, DbErr> {
     let res = voucher_activity::Entity::insert(voucher_activity::ActiveModel {
         id: sea_orm::NotSet,
         voucher_id: Set(row.voucher_id),

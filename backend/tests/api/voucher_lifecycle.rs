@@ -278,7 +278,10 @@ async fn clearing_a_balance_writes_it_off_and_the_voucher_pays_no_more() {
     .await;
     assert_eq!(r.status(), 200);
     let a = body(r).await;
-    assert_eq!((a["amount"].as_str(), a["balance"].as_str()), (Some("-40.00"), Some("0.00")));
+    assert_eq!(
+        (a["amount"].as_str(), a["balance"].as_str()),
+        (Some("-40.00"), Some("0.00"))
+    );
     assert_eq!(balance_minor(&app, id).await, 0);
     assert_eq!(
         scalar(
@@ -374,10 +377,7 @@ async fn an_activity_is_recorded_once_per_idempotency_key() {
     let first = body(first).await;
     let again = activity(&app, None, id, req, Some("adj-1")).await;
     assert_eq!(again.status(), 200);
-    assert_eq!(
-        again.headers().get("Idempotent-Replayed").unwrap(),
-        "true"
-    );
+    assert_eq!(again.headers().get("Idempotent-Replayed").unwrap(), "true");
     assert_eq!(body(again).await, first);
     assert_eq!(balance_minor(&app, id).await, 4500);
     let other = json!({"kind": "adjust_increment", "amount": "6.00", "reason": "goodwill"});
@@ -464,10 +464,21 @@ async fn an_adjustment_racing_payments_leaves_the_balance_equal_to_the_ledger() 
         statuses.push(t.await.unwrap());
     }
     // The balance covers every one of them: each must have gone through.
-    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 4, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 4, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        4,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        4,
+        "{statuses:?}"
+    );
     assert_eq!(balance_minor(&app, id).await, 10000 - 4 * 1000 - 4 * 300);
-    assert_eq!(ledger_balance(&app, id).await, balance_minor(&app, id).await);
+    assert_eq!(
+        ledger_balance(&app, id).await,
+        balance_minor(&app, id).await
+    );
     assert_audit_clean(&app);
 }
 
@@ -476,10 +487,20 @@ async fn the_cli_adjusts_and_prints_the_history() {
     let app = TestApp::spawn().await;
     let (id, _) = issue(&app, "20.00", json!({})).await;
     let id_s = id.to_string();
-    let (ok, _) = app.cli(&["admin", "voucher", "adjust", "--id", &id_s, "--amount", "2.00", "--reason", ""]);
+    let (ok, _) = app.cli(&[
+        "admin", "voucher", "adjust", "--id", &id_s, "--amount", "2.00", "--reason", "",
+    ]);
     assert!(!ok, "an empty reason must be refused");
     let (ok, out) = app.cli(&[
-        "admin", "voucher", "adjust", "--id", &id_s, "--amount", "2.00", "--down", "--reason",
+        "admin",
+        "voucher",
+        "adjust",
+        "--id",
+        &id_s,
+        "--amount",
+        "2.00",
+        "--down",
+        "--reason",
         "double issue",
     ]);
     assert!(ok, "{out}");
