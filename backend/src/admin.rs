@@ -261,6 +261,7 @@ pub async fn issue_vouchers(
             created_at: now,
             updated_at: now,
             issuer_merchant_id: spec.issuer_merchant_id.clone(),
+            first_used_at: None,
         })
         .collect();
     let tx = store::begin(db).await?;

@@ -7,7 +7,7 @@ use superpayment_backend::{
     admin::{self, IssueSpec},
     config::{DbArgs, ServeArgs},
     lifecycle::{self, ActivityKind, ActivityRequest, Actor, LifecycleError, Owner},
-    payments::rules::VoucherRules,
+    payments::{kinds, rules::VoucherRules},
     secret::Secret,
     startup::Application,
     state::AppState,
@@ -104,6 +104,11 @@ enum AdminCommand {
         /// Issue the vouchers for this merchant id: it manages them with its secret key.
         #[arg(long)]
         issuer: Option<String>,
+        /// The voucher kind's rules as JSON, validated against
+        /// backend/schemas/voucher-rules.schema.json (instead of --merchant, --min-order,
+        /// --single-use, --reloadable and --expires).
+        #[arg(long, conflicts_with_all = ["merchant", "min_order", "single_use", "reloadable", "expires"])]
+        rules: Option<String>,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -393,6 +398,7 @@ async fn admin_command(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
             single_use,
             reloadable,
             issuer,
+            rules,
             db,
         } => {
             let currency =
@@ -403,18 +409,32 @@ async fn admin_command(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
                 .map(|m| Money::parse(&m, currency).map(Money::minor))
                 .transpose()
                 .map_err(|e| anyhow::anyhow!("--min-order: {e}"))?;
+            let (rules, expires_at) = match rules {
+                Some(json) => {
+                    let value: serde_json::Value =
+                        serde_json::from_str(&json).context("--rules is not JSON")?;
+                    let kind = kinds::parse(&value, currency)
+                        .map_err(|e| anyhow::anyhow!("--rules: {} ({})", e.message, e.field))?;
+                    (kind.rules, kind.expires_at)
+                }
+                None => (
+                    VoucherRules {
+                        merchants: merchant.map(|m| vec![m]),
+                        min_order_minor,
+                        single_use,
+                        reloadable,
+                        expires_after_first_use_days: None,
+                    },
+                    expires.as_deref().map(parse_expiry).transpose()?,
+                ),
+            };
             let spec = IssueSpec {
                 currency,
                 amount,
                 count,
-                expires_at: expires.as_deref().map(parse_expiry).transpose()?,
+                expires_at,
                 mode,
-                rules: VoucherRules {
-                    merchants: merchant.map(|m| vec![m]),
-                    min_order_minor,
-                    single_use,
-                    reloadable,
-                },
+                rules,
                 issuer_merchant_id: issuer,
             };
             let conn = open(&db).await?;

@@ -107,6 +107,7 @@ pub async fn ensure_magic_vouchers(
                 created_at: now,
                 updated_at: now,
                 issuer_merchant_id: None,
+                first_used_at: None,
             }],
         )
         .await;

@@ -2,6 +2,9 @@
 //!
 //! - `vouchers.issuer_merchant_id`: the merchant a voucher was issued for (NULL: issued by
 //!   SuperPayment itself). Its issuer manages it through the merchant API.
+//! - `vouchers.first_used_at`: its first payment, where a kind that expires N days after
+//!   first use starts counting (NULL for vouchers used before this column existed: their
+//!   kinds had no such rule).
 //! - `voucher_activities`: one row per lifecycle operation (activate, deactivate, block,
 //!   unblock, adjust up or down, load, clear balance), with its amount, the balance after
 //!   it, the reason, the actor and the ledger journal of its money (if it moved any).
@@ -22,6 +25,7 @@ enum Vouchers {
     Table,
     Id,
     IssuerMerchantId,
+    FirstUsedAt,
 }
 
 #[derive(DeriveIden)]
@@ -47,6 +51,18 @@ impl MigrationTrait for Migration {
                 Table::alter()
                     .table(Vouchers::Table)
                     .add_column(ColumnDef::new(Vouchers::IssuerMerchantId).string().null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Vouchers::Table)
+                    .add_column(
+                        ColumnDef::new(Vouchers::FirstUsedAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
                     .to_owned(),
             )
             .await?;

@@ -15,7 +15,7 @@ use crate::{
     admin::{self, IssueSpec},
     crypto::secrets_equal,
     error_responses,
-    payments::rules::VoucherRules,
+    payments::{kinds, rules::VoucherRules},
     state::AppState,
     store::{self, entities::voucher::VoucherState},
     timestamps::rfc3339,
@@ -99,6 +99,12 @@ pub struct IssueVouchers {
     /// Issue the vouchers for this merchant: it manages them (activities, history) with
     /// its secret key. Absent: issued by SuperPayment, managed by the operator only.
     pub issuer_merchant_id: Option<String>,
+    /// The voucher kind's rules, validated against the voucher rules JSON Schema
+    /// (`single_use`, `merchants`, `min_order_amount`, `expires_at`,
+    /// `expires_after_first_use_days`, `reloadable`; see docs/operations.md). Instead of
+    /// `merchant_id`, `min_order_amount`, `single_use`, `reloadable` and `expires_at`,
+    /// not with them.
+    pub rules: Option<serde_json::Value>,
 }
 
 /// Issued vouchers: the codes are shown this once and never stored.
@@ -308,18 +314,31 @@ impl AdminApi {
                 .map(|a| Money::parse(a, currency).map(Money::minor))
                 .transpose()
                 .map_err(|e| invalid("min_order_amount", e.code(), e.to_string()))?;
+            let flat = VoucherRules {
+                merchants: body.merchant_id.map(|m| vec![m]),
+                min_order_minor,
+                single_use: body.single_use.unwrap_or(false),
+                reloadable: body.reloadable.unwrap_or(false),
+                expires_after_first_use_days: None,
+            };
+            let (rules, expires_at) = match body.rules {
+                None => (flat, expires_at),
+                Some(_) if flat != VoucherRules::default() || expires_at.is_some() => {
+                    return Err(ApiError::InvalidRequest(vec![kinds::given_twice()]));
+                }
+                Some(rules) => {
+                    let kind = kinds::parse(&rules, currency)
+                        .map_err(|e| ApiError::InvalidRequest(vec![e]))?;
+                    (kind.rules, kind.expires_at)
+                }
+            };
             let spec = IssueSpec {
                 currency,
                 amount: body.amount.0,
                 count: body.count,
                 expires_at,
                 mode: parse_mode(body.mode.as_deref())?,
-                rules: VoucherRules {
-                    merchants: body.merchant_id.map(|m| vec![m]),
-                    min_order_minor,
-                    single_use: body.single_use.unwrap_or(false),
-                    reloadable: body.reloadable.unwrap_or(false),
-                },
+                rules,
                 issuer_merchant_id: body.issuer_merchant_id,
             };
             let issued = admin::issue_vouchers(&self.state.db, &self.state.pepper, spec).await?;

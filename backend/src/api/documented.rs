@@ -300,6 +300,7 @@ pub fn errors_of(operation_id: &str) -> Option<Vec<ApiError>> {
         "adminIssueVouchers" => with_admin({
             let mut e = body(true);
             e.extend(crate::admin::AdminError::issue_examples().map(ApiError::from));
+            e.extend(fields(crate::payments::kinds::examples()));
             e.push(super::admin::invalid_mode_example());
             e.extend(fields(amount_errors("amount", Currency::EUR)));
             e.extend(fields("XXX".parse::<Currency>().err().map(|err| {

@@ -90,8 +90,9 @@ async fn answer(
         .map_err(|e| anyhow::anyhow!("stored balance: {e}"))?;
     // Any positive amount in the voucher's own currency: checks what holds for every order.
     let probe = Money::from_minor(1, currency).map_err(|e| anyhow::anyhow!(e))?;
+    let voucher: super::rules::Voucher = (&v).into();
     let mut reason = refusal(
-        Some(&(&v).into()),
+        Some(&voucher),
         &caller.merchant_id,
         caller.mode,
         probe,
@@ -111,7 +112,8 @@ async fn answer(
         reason,
         balance: Some(balance),
         currency: Some(currency),
-        expires_at: v.expires_at,
+        // The effective expiry: a kind expiring after first use counts from there.
+        expires_at: super::rules::expiry(&voucher),
         last4,
     })
 }

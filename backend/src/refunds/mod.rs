@@ -477,6 +477,7 @@ async fn issue_replacement(
             created_at: now,
             updated_at: now,
             issuer_merchant_id: original.issuer_merchant_id.clone(),
+            first_used_at: None,
         }],
     )
     .await?;

@@ -1,6 +1,6 @@
 //! Voucher rows: issuance, lookup by code HMAC, row locks and conditional debits.
 use sea_orm::{
-    sea_query::Expr, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    sea_query::{Expr, Func}, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
 };
 use time::OffsetDateTime;
@@ -24,6 +24,7 @@ impl From<&voucher::Model> for Voucher {
                 VoucherState::Inactive => Usability::Inactive,
             },
             expires_at: row.expires_at,
+            first_used_at: row.first_used_at,
             rules: serde_json::from_value::<VoucherRules>(row.rules.clone()).ok(),
         }
     }
@@ -34,7 +35,7 @@ pub async fn insert_many(
     db: &impl ConnectionTrait,
     rows: Vec<voucher::Model>,
 ) -> Result<Vec<i64>, DbErr> {
-    // 1,000 rows x 13 columns stays under both databases' bind-parameter limits.
+    // 1,000 rows x 14 columns stays under both databases' bind-parameter limits.
     const BATCH: usize = 1_000;
     let mut ids = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(BATCH) {
@@ -53,6 +54,7 @@ pub async fn insert_many(
                 created_at: sea_orm::Set(row.created_at),
                 updated_at: sea_orm::Set(row.updated_at),
                 issuer_merchant_id: sea_orm::Set(row.issuer_merchant_id),
+                first_used_at: sea_orm::Set(row.first_used_at),
             }))
             .exec_with_returning_many(db)
             .await?;
@@ -124,7 +126,15 @@ pub async fn debit(
             voucher::Column::BalanceMinor,
             Expr::col(voucher::Column::BalanceMinor).sub(amount),
         )
-        .col_expr(voucher::Column::UpdatedAt, Expr::value(now));
+        .col_expr(voucher::Column::UpdatedAt, Expr::value(now))
+        .col_expr(
+            voucher::Column::FirstUsedAt,
+            Func::coalesce([
+                Expr::col(voucher::Column::FirstUsedAt).into(),
+                Expr::value(now),
+            ])
+            .into(),
+        );
     if mark_used {
         q = q.col_expr(voucher::Column::Status, Expr::value(VoucherState::Used));
     }
@@ -224,6 +234,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             issuer_merchant_id: None,
+            first_used_at: None,
         }
     }
 

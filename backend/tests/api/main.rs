@@ -20,6 +20,7 @@ mod refunds;
 mod secrets;
 mod shutdown;
 mod verify;
+mod voucher_kinds;
 mod voucher_lifecycle;
 mod vouchers;
 mod webhook_support;

@@ -22,6 +22,9 @@ pub struct Model {
     /// The merchant the voucher was issued for (None: issued by SuperPayment); its issuer
     /// manages it through the merchant API.
     pub issuer_merchant_id: Option<String>,
+    /// When it first paid (a payment or a hold): where a kind expiring N days after first
+    /// use starts counting.
+    pub first_used_at: Option<TimeDateTimeWithTimeZone>,
 }
 
 /// Where a voucher is in its life; stored as text.
