@@ -424,6 +424,7 @@ async fn admin_command(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
                         single_use,
                         reloadable,
                         expires_after_first_use_days: None,
+                        pin_required: false,
                     },
                     expires.as_deref().map(parse_expiry).transpose()?,
                 ),
@@ -442,10 +443,16 @@ async fn admin_command(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
             let issued = admin::issue_vouchers(&conn, &pepper, spec)
                 .await
                 .map_err(failure)?;
-            println!("id,code,last4,amount,currency,mode,expires_at");
+            // The PIN column comes last, and only for kinds with PINs: older readers of
+            // this CSV keep their columns.
+            let with_pins = issued.iter().any(|v| v.pin.is_some());
+            println!(
+                "id,code,last4,amount,currency,mode,expires_at{}",
+                if with_pins { ",pin" } else { "" }
+            );
             for v in issued {
                 println!(
-                    "{},{},{},{},{},{},{}",
+                    "{},{},{},{},{},{},{}{}",
                     v.id,
                     v.code.formatted(),
                     v.code.last4(),
@@ -454,6 +461,9 @@ async fn admin_command(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
                     v.mode.as_str(),
                     v.expires_at
                         .map(superpayment_backend::timestamps::rfc3339)
+                        .unwrap_or_default(),
+                    v.pin
+                        .map(|p| format!(",{}", p.expose()))
                         .unwrap_or_default()
                 );
             }

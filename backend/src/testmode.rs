@@ -108,6 +108,7 @@ pub async fn ensure_magic_vouchers(
                 updated_at: now,
                 issuer_merchant_id: None,
                 first_used_at: None,
+                pin_hash: None,
             }],
         )
         .await;

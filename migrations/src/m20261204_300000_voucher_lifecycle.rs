@@ -5,6 +5,8 @@
 //! - `vouchers.first_used_at`: its first payment, where a kind that expires N days after
 //!   first use starts counting (NULL for vouchers used before this column existed: their
 //!   kinds had no such rule).
+//! - `vouchers.pin_hash`: the PIN of a voucher whose kind requires one, as an Argon2id PHC
+//!   string (per-voucher salt, keyed with the pepper); NULL when its kind has no PIN.
 //! - `voucher_activities`: one row per lifecycle operation (activate, deactivate, block,
 //!   unblock, adjust up or down, load, clear balance), with its amount, the balance after
 //!   it, the reason, the actor and the ledger journal of its money (if it moved any).
@@ -26,6 +28,7 @@ enum Vouchers {
     Id,
     IssuerMerchantId,
     FirstUsedAt,
+    PinHash,
 }
 
 #[derive(DeriveIden)]
@@ -63,6 +66,14 @@ impl MigrationTrait for Migration {
                             .timestamp_with_time_zone()
                             .null(),
                     )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Vouchers::Table)
+                    .add_column(ColumnDef::new(Vouchers::PinHash).string().null())
                     .to_owned(),
             )
             .await?;

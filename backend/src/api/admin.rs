@@ -120,6 +120,9 @@ pub struct IssuedVoucherBody {
     /// `XXXX-XXXX-XXXX-XXXX`.
     pub code: String,
     pub last4: String,
+    /// The voucher's PIN (kinds with `pin_required`): shown this once, stored only hashed.
+    #[oai(skip_serializing_if_is_none)]
+    pub pin: Option<String>,
     pub amount: String,
     pub currency: String,
     pub mode: String,
@@ -320,6 +323,7 @@ impl AdminApi {
                 single_use: body.single_use.unwrap_or(false),
                 reloadable: body.reloadable.unwrap_or(false),
                 expires_after_first_use_days: None,
+                pin_required: false,
             };
             let (rules, expires_at) = match body.rules {
                 None => (flat, expires_at),
@@ -349,6 +353,7 @@ impl AdminApi {
                         id: v.id,
                         last4: v.code.last4().to_owned(),
                         code: v.code.formatted(),
+                        pin: v.pin.map(|p| p.expose().clone()),
                         amount: v.amount.to_string(),
                         currency: v.amount.currency().code().to_owned(),
                         mode: v.mode.as_str().to_owned(),

@@ -25,6 +25,8 @@ pub struct VoucherStatus {
     pub currency: Option<Currency>,
     pub expires_at: Option<OffsetDateTime>,
     pub last4: String,
+    /// A payment must give the voucher's PIN with its code (the widget asks for it).
+    pub pin_required: bool,
 }
 
 /// Reports balance and validity for the caller's merchant and mode. Unknown codes (and
@@ -81,6 +83,7 @@ async fn answer(
         currency: None,
         expires_at: None,
         last4: last4.clone(),
+        pin_required: false,
     };
     let Some(v) = row.filter(|v| v.mode.0 == caller.mode) else {
         return Ok(hidden(DeclineReason::Unknown));
@@ -115,5 +118,6 @@ async fn answer(
         // The effective expiry: a kind expiring after first use counts from there.
         expires_at: super::rules::expiry(&voucher),
         last4,
+        pin_required: v.pin_hash.is_some(),
     })
 }

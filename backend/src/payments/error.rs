@@ -31,6 +31,10 @@ pub enum DeclineReason {
     TokenInvalid,
     /// Deactivated by its issuer (not yet or no longer activated).
     Inactive,
+    /// The voucher's kind requires its PIN and none was given.
+    PinRequired,
+    /// The PIN given is not the voucher's.
+    PinInvalid,
 }
 
 impl DeclineReason {
@@ -47,6 +51,8 @@ impl DeclineReason {
             Self::AlreadyUsed => "voucher_already_used",
             Self::TokenInvalid => "voucher_token_invalid",
             Self::Inactive => "voucher_inactive",
+            Self::PinRequired => "pin_required",
+            Self::PinInvalid => "pin_invalid",
         }
     }
 
@@ -63,6 +69,8 @@ impl DeclineReason {
             Self::AlreadyUsed => "This single-use voucher has already been used.",
             Self::TokenInvalid => "The remembered voucher is no longer available.",
             Self::Inactive => "This voucher is not active.",
+            Self::PinRequired => "This voucher needs its PIN.",
+            Self::PinInvalid => "The PIN does not match this voucher.",
         }
     }
 }
@@ -80,6 +88,8 @@ impl DeclineReason {
                 | Self::AlreadyUsed
                 | Self::TokenInvalid
                 | Self::Inactive
+                | Self::PinRequired
+                | Self::PinInvalid
         )
     }
 
@@ -89,7 +99,7 @@ impl DeclineReason {
     }
 
     /// Every reason, in the order the documentation lists them.
-    pub const ALL: [DeclineReason; 10] = [
+    pub const ALL: [DeclineReason; 12] = [
         Self::InsufficientBalance,
         Self::Unknown,
         Self::Expired,
@@ -100,6 +110,8 @@ impl DeclineReason {
         Self::AlreadyUsed,
         Self::TokenInvalid,
         Self::Inactive,
+        Self::PinRequired,
+        Self::PinInvalid,
     ];
 }
 

@@ -72,6 +72,7 @@ pub fn parse(rules: &Value, currency: Currency) -> Result<Kind, FieldError> {
             expires_after_first_use_days: rules["expires_after_first_use_days"]
                 .as_u64()
                 .and_then(|d| u32::try_from(d).ok()),
+            pin_required: flag("pin_required"),
         },
         expires_at,
     })
@@ -114,7 +115,8 @@ mod tests {
                 "min_order_amount": "20.00",
                 "expires_at": "2030-01-01T00:00:00Z",
                 "expires_after_first_use_days": 30,
-                "reloadable": true
+                "reloadable": true,
+                "pin_required": true
             }),
             Currency::EUR,
         )
@@ -127,6 +129,7 @@ mod tests {
                 single_use: false,
                 reloadable: true,
                 expires_after_first_use_days: Some(30),
+                pin_required: true,
             }
         );
         assert_eq!(

@@ -55,6 +55,9 @@ pub struct VoucherRules {
     /// Expires this many days after its first payment.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_after_first_use_days: Option<u32>,
+    /// A payment must give the voucher's PIN with its code.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub pin_required: bool,
 }
 
 /// When a voucher expires: its fixed expiry or, for a kind that expires after first use,

@@ -478,6 +478,8 @@ async fn issue_replacement(
             updated_at: now,
             issuer_merchant_id: original.issuer_merchant_id.clone(),
             first_used_at: None,
+            // A replacement voucher carries the original's PIN: the shopper knows it.
+            pin_hash: original.pin_hash.clone(),
         }],
     )
     .await?;

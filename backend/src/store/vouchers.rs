@@ -35,7 +35,7 @@ pub async fn insert_many(
     db: &impl ConnectionTrait,
     rows: Vec<voucher::Model>,
 ) -> Result<Vec<i64>, DbErr> {
-    // 1,000 rows x 14 columns stays under both databases' bind-parameter limits.
+    // 1,000 rows x 15 columns stays under both databases' bind-parameter limits.
     const BATCH: usize = 1_000;
     let mut ids = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(BATCH) {
@@ -55,6 +55,7 @@ pub async fn insert_many(
                 updated_at: sea_orm::Set(row.updated_at),
                 issuer_merchant_id: sea_orm::Set(row.issuer_merchant_id),
                 first_used_at: sea_orm::Set(row.first_used_at),
+                pin_hash: sea_orm::Set(row.pin_hash),
             }))
             .exec_with_returning_many(db)
             .await?;
@@ -82,6 +83,17 @@ pub async fn find_by_hmac(
     voucher::Entity::find()
         .filter(voucher::Column::CodeHmac.eq(hmac))
         .one(db)
+        .await
+}
+
+/// The vouchers with these HMACs, without locking.
+pub async fn find_by_hmacs(
+    db: &impl ConnectionTrait,
+    hmacs: &[String],
+) -> Result<Vec<voucher::Model>, DbErr> {
+    voucher::Entity::find()
+        .filter(voucher::Column::CodeHmac.is_in(hmacs.iter().cloned()))
+        .all(db)
         .await
 }
 
@@ -235,6 +247,7 @@ mod tests {
             updated_at: now,
             issuer_merchant_id: None,
             first_used_at: None,
+            pin_hash: None,
         }
     }
 

@@ -25,6 +25,8 @@ pub struct Model {
     /// When it first paid (a payment or a hold): where a kind expiring N days after first
     /// use starts counting.
     pub first_used_at: Option<TimeDateTimeWithTimeZone>,
+    /// The PIN (kinds with `pin_required`) as an Argon2id PHC string; never the PIN.
+    pub pin_hash: Option<String>,
 }
 
 /// Where a voucher is in its life; stored as text.
