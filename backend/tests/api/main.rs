@@ -22,6 +22,7 @@ mod shutdown;
 mod verify;
 mod voucher_kinds;
 mod voucher_lifecycle;
+mod voucher_pins;
 mod vouchers;
 mod webhook_support;
 mod webhooks;
