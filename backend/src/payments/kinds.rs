@@ -55,7 +55,12 @@ pub fn parse(rules: &Value, currency: Currency) -> Result<Kind, FieldError> {
         .as_str()
         .map(|raw| OffsetDateTime::parse(raw, &Rfc3339))
         .transpose()
-        .map_err(|_| refused("/expires_at", "expires_at must be an RFC 3339 timestamp.".into()))?;
+        .map_err(|_| {
+            refused(
+                "/expires_at",
+                "expires_at must be an RFC 3339 timestamp.".into(),
+            )
+        })?;
     let merchants = rules["merchants"].as_array().map(|list| {
         list.iter()
             .filter_map(Value::as_str)
@@ -136,7 +141,10 @@ mod tests {
             kind.expires_at,
             Some(time::macros::datetime!(2030-01-01 0:00 UTC))
         );
-        assert_eq!(parse(&json!({}), Currency::EUR).unwrap().rules, VoucherRules::default());
+        assert_eq!(
+            parse(&json!({}), Currency::EUR).unwrap().rules,
+            VoucherRules::default()
+        );
     }
 
     #[test]
@@ -145,8 +153,11 @@ mod tests {
         assert_eq!(err.field, "rules/merchants/0");
         assert_eq!(err.code, INVALID_RULES);
         assert!(err.message.contains("pattern"), "{}", err.message);
-        let err = parse(&json!({"single_use": true, "reloadable": true}), Currency::EUR)
-            .unwrap_err();
+        let err = parse(
+            &json!({"single_use": true, "reloadable": true}),
+            Currency::EUR,
+        )
+        .unwrap_err();
         assert_eq!(err.field, "rules/reloadable");
         let err = parse(&json!({"expires_at": "tomorrow"}), Currency::EUR).unwrap_err();
         assert_eq!(err.field, "rules/expires_at");

@@ -212,7 +212,10 @@ async fn pay_unguarded(
         pins: if req.pins.iter().any(Option::is_some) {
             req.pins
                 .iter()
-                .map(|p| p.as_ref().map(|p| pin_fingerprint(&state.pepper, p.expose())))
+                .map(|p| {
+                    p.as_ref()
+                        .map(|p| pin_fingerprint(&state.pepper, p.expose()))
+                })
                 .collect()
         } else {
             Vec::new()

@@ -1,7 +1,7 @@
 //! Voucher rows: issuance, lookup by code HMAC, row locks and conditional debits.
 use sea_orm::{
-    sea_query::{Expr, Func}, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    sea_query::{Expr, Func},
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use time::OffsetDateTime;
 

@@ -30,10 +30,19 @@ async fn invalid_rules_are_refused_with_the_schema_error_path() {
     let app = TestApp::spawn().await;
     for (rules, param) in [
         (json!({"merchants": ["shop-1"]}), "rules/merchants/0"),
-        (json!({"single_use": true, "reloadable": true}), "rules/reloadable"),
-        (json!({"expires_after_first_use_days": 0}), "rules/expires_after_first_use_days"),
+        (
+            json!({"single_use": true, "reloadable": true}),
+            "rules/reloadable",
+        ),
+        (
+            json!({"expires_after_first_use_days": 0}),
+            "rules/expires_after_first_use_days",
+        ),
         (json!({"min_order": "20.00"}), "rules"),
-        (json!({"min_order_amount": "20.001"}), "rules/min_order_amount"),
+        (
+            json!({"min_order_amount": "20.001"}),
+            "rules/min_order_amount",
+        ),
         (json!({"expires_at": "next week"}), "rules/expires_at"),
     ] {
         let r = issue_with(&app, "50.00", json!({ "rules": rules })).await;

@@ -106,7 +106,14 @@ async fn a_wrong_pin_is_counted_by_the_guessing_lockout_like_a_wrong_code() {
     let m = app.create_merchant(250).await;
     let (_, code, pin) = issue_with_pin(&app, "50.00").await;
     for n in 0..3 {
-        let r = pay_with_pin(&app, &m.pk, &format!("ORDER_{n}"), &code, Some(&wrong(&pin))).await;
+        let r = pay_with_pin(
+            &app,
+            &m.pk,
+            &format!("ORDER_{n}"),
+            &code,
+            Some(&wrong(&pin)),
+        )
+        .await;
         assert_eq!(r.status(), 402);
         assert_eq!(body(r).await["error"]["code"], "pin_invalid");
     }
