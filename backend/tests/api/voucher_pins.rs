@@ -80,7 +80,7 @@ async fn a_voucher_whose_kind_requires_a_pin_pays_only_with_its_pin() {
     let r = app
         .post("/api/vouchers/check", &m.pk, &json!({"code": plain}), None)
         .await;
-    assert_eq!(body(r).await["pin_required"], false);
+    assert!(body(r).await.get("pin_required").is_none());
 
     let r = pay_with_pin(&app, &m.pk, "ORDER_1", &code, None).await;
     assert_eq!(r.status(), 402);
