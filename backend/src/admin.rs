@@ -59,6 +59,8 @@ impl AdminError {
             field_error("expires_at", "expiry_in_past", EXPIRY_IN_PAST),
             field_error("merchant_id", "unknown_merchant", UNKNOWN_MERCHANT),
             field_error("count", "amount_too_large", TOTAL_TOO_LARGE),
+            field_error("issuer_merchant_id", "unknown_merchant", UNKNOWN_MERCHANT),
+            field_error("count", "too_many_pins", &too_many_pins()),
         ]
         .into_iter()
     }
@@ -190,13 +192,17 @@ pub struct IssueSpec {
     pub expires_at: Option<OffsetDateTime>,
     pub mode: Mode,
     pub rules: VoucherRules,
+    /// The merchant the vouchers are issued for: it manages them through the merchant API.
+    pub issuer_merchant_id: Option<String>,
 }
 
-/// A freshly issued voucher; `code` exists only in this value and is never stored.
+/// A freshly issued voucher; `code` and `pin` exist only in this value and are never stored.
 #[derive(Debug)]
 pub struct IssuedVoucher {
     pub id: i64,
     pub code: VoucherCode,
+    /// Its PIN, for kinds that require one.
+    pub pin: Option<Secret<String>>,
     pub amount: Money,
     pub expires_at: Option<OffsetDateTime>,
     pub mode: Mode,
@@ -218,6 +224,15 @@ pub async fn issue_vouchers(
     if spec.expires_at.is_some_and(|e| e <= now) {
         return Err(field_error("expires_at", "expiry_in_past", EXPIRY_IN_PAST));
     }
+    if let Some(issuer) = &spec.issuer_merchant_id {
+        if store::merchants::find_merchant(db, issuer).await?.is_none() {
+            return Err(field_error(
+                "issuer_merchant_id",
+                "unknown_merchant",
+                UNKNOWN_MERCHANT,
+            ));
+        }
+    }
     if let Some(merchants) = &spec.rules.merchants {
         for m in merchants {
             if store::merchants::find_merchant(db, m).await?.is_none() {
@@ -229,13 +244,22 @@ pub async fn issue_vouchers(
             }
         }
     }
+    if spec.rules.pin_required && spec.count > MAX_PIN_ISSUE_COUNT {
+        return Err(field_error("count", "too_many_pins", &too_many_pins()));
+    }
     let rules: Value = serde_json::to_value(&spec.rules).map_err(anyhow::Error::from)?;
     let codes: Vec<VoucherCode> = (0..spec.count)
         .map(|_| VoucherCode::generate(random_bytes::<10>()))
         .collect();
+    let pins = if spec.rules.pin_required {
+        issue_pins(pepper, codes.len()).await?
+    } else {
+        Vec::new()
+    };
     let rows = codes
         .iter()
-        .map(|c| voucher::Model {
+        .enumerate()
+        .map(|(i, c)| voucher::Model {
             id: 0,
             code_hmac: voucher_hmac(pepper, c),
             last4: c.last4().into(),
@@ -248,6 +272,9 @@ pub async fn issue_vouchers(
             rules: rules.clone(),
             created_at: now,
             updated_at: now,
+            issuer_merchant_id: spec.issuer_merchant_id.clone(),
+            first_used_at: None,
+            pin_hash: pins.get(i).map(|(_, hash)| hash.clone()),
         })
         .collect();
     let tx = store::begin(db).await?;
@@ -268,17 +295,45 @@ pub async fn issue_vouchers(
     store::ledger::post(&tx, "issue", None, &lines, now).await?;
     tx.commit().await?;
     tracing::info!(count = ids.len(), "vouchers issued");
+    let mut pins = pins.into_iter().map(|(pin, _)| pin);
     Ok(ids
         .into_iter()
         .zip(codes)
         .map(|(id, code)| IssuedVoucher {
             id,
             code,
+            pin: pins.next(),
             amount,
             expires_at: spec.expires_at,
             mode: spec.mode,
         })
         .collect())
+}
+
+/// Largest batch of vouchers with PINs one call may issue: each PIN costs an Argon2id hash.
+pub const MAX_PIN_ISSUE_COUNT: u32 = 1_000;
+
+fn too_many_pins() -> String {
+    format!("At most {MAX_PIN_ISSUE_COUNT} vouchers with PINs are issued per call.")
+}
+
+/// `n` new PINs with their stored hashes, hashed off the async workers (each is a slow hash).
+async fn issue_pins(
+    pepper: &Secret<String>,
+    n: usize,
+) -> Result<Vec<(Secret<String>, String)>, AdminError> {
+    let pepper = pepper.clone();
+    let pins = tokio::task::spawn_blocking(move || {
+        (0..n)
+            .map(|_| {
+                let pin = crate::crypto::random_pin();
+                crate::crypto::pin_hash(&pepper, &pin).map(|hash| (pin, hash))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()
+    })
+    .await
+    .map_err(anyhow::Error::from)??;
+    Ok(pins)
 }
 
 /// The longest hold a merchant may be given (31 days).
@@ -309,7 +364,8 @@ pub async fn set_hold_period(
     Ok(())
 }
 
-/// Blocks (or unblocks) a voucher found by its code.
+/// Blocks (or unblocks) a voucher found by its code, with its activity in the voucher's
+/// history.
 pub async fn set_voucher_blocked(
     db: &DatabaseConnection,
     pepper: &Secret<String>,
@@ -317,7 +373,16 @@ pub async fn set_voucher_blocked(
     blocked: bool,
 ) -> Result<i64, AdminError> {
     let hmac = voucher_hmac(pepper, code);
-    match store::vouchers::set_blocked(db, &hmac, blocked, OffsetDateTime::now_utc()).await? {
+    let now = OffsetDateTime::now_utc();
+    let tx = store::begin(db).await?;
+    let change = store::vouchers::set_blocked(&tx, &hmac, blocked, now).await?;
+    if let store::vouchers::BlockChange::Applied(id) = change {
+        crate::lifecycle::record_status_change(&tx, id, blocked, now).await?;
+        tx.commit().await?;
+    } else {
+        tx.rollback().await?;
+    }
+    match change {
         store::vouchers::BlockChange::Applied(id) => {
             tracing::info!(voucher_id = id, blocked, "voucher status changed");
             Ok(id)
@@ -354,6 +419,7 @@ pub async fn seed_demo(
                 expires_at: None,
                 mode: Mode::Test,
                 rules: VoucherRules::default(),
+                issuer_merchant_id: None,
             },
         )
         .await?;

@@ -121,6 +121,20 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The operator (ADMIN_TOKEN) as the caller of an idempotent operation. Its keys live
+    /// in a scope of their own, `admin`, which no merchant id (`mer_...`) can take; the
+    /// mode is only part of the scope's name (an operator's keys span both modes).
+    pub fn operator() -> Caller {
+        Caller {
+            key_id: "admin".into(),
+            merchant_id: "admin".into(),
+            mode: Mode::Live,
+            kind: KeyKind::Secret,
+            commission_bps: 0,
+            hold_period: time::Duration::ZERO,
+        }
+    }
+
     /// "test" or "live", as stored.
     pub fn mode_str(&self) -> &'static str {
         self.mode.as_str()

@@ -1,4 +1,5 @@
-//! Keyed hashes: voucher codes (HMAC-SHA256 with the pepper) and API keys (SHA-256).
+//! Keyed hashes: voucher codes (HMAC-SHA256 with the pepper), voucher PINs (Argon2id with
+//! a per-voucher salt and the pepper) and API keys (SHA-256).
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use superpayment_core::VoucherCode;
@@ -10,6 +11,59 @@ pub fn voucher_hmac(pepper: &Secret<String>, code: &VoucherCode) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(pepper.expose().as_bytes())
         .expect("HMAC accepts keys of any length");
     mac.update(code.as_str().as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Digits of a voucher PIN.
+pub const PIN_DIGITS: usize = 6;
+
+/// A new random PIN of [`PIN_DIGITS`] digits.
+pub fn random_pin() -> Secret<String> {
+    use rand::Rng;
+    let n: u32 = rand::rngs::OsRng.gen_range(0..1_000_000);
+    Secret::new(format!("{n:06}"))
+}
+
+fn pin_hasher(pepper: &Secret<String>) -> anyhow::Result<argon2::Argon2<'_>> {
+    argon2::Argon2::new_with_secret(
+        pepper.expose().as_bytes(),
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon2::Params::default(),
+    )
+    .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))
+}
+
+/// A PIN as stored: Argon2id (a slow hash: a PIN has few digits) with a random salt per
+/// voucher and the pepper as its secret, as a PHC string. Never the PIN itself.
+pub fn pin_hash(pepper: &Secret<String>, pin: &Secret<String>) -> anyhow::Result<String> {
+    use argon2::password_hash::PasswordHasher;
+    Ok(pin_hasher(pepper)?
+        .hash_password(pin.expose().as_bytes())
+        .map_err(|e| anyhow::anyhow!("hashing a PIN: {e}"))?
+        .to_string())
+}
+
+/// Whether `pin` is the one hashed in `stored`. Anything but a few digits is not a PIN and
+/// is refused without spending a hash on it.
+pub fn pin_matches(pepper: &Secret<String>, pin: &str, stored: &str) -> bool {
+    use argon2::password_hash::{phc::PasswordHash, PasswordVerifier};
+    if pin.is_empty() || pin.len() > 12 || !pin.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let (Ok(hasher), Ok(parsed)) = (pin_hasher(pepper), PasswordHash::new(stored)) else {
+        return false;
+    };
+    hasher.verify_password(pin.as_bytes(), &parsed).is_ok()
+}
+
+/// HMAC-SHA256(pepper, "pin:" + PIN) in hex: how a PIN enters an idempotency fingerprint
+/// (keyed, so a stored fingerprint cannot be brute-forced back to the PIN).
+pub fn pin_fingerprint(pepper: &Secret<String>, pin: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(pepper.expose().as_bytes())
+        .expect("HMAC accepts keys of any length");
+    mac.update(b"pin:");
+    mac.update(pin.as_bytes());
     hex::encode(mac.finalize().into_bytes())
 }
 

@@ -1,4 +1,5 @@
-//! One Idempotency-Key mechanism for every money call (payments and refunds today):
+//! One Idempotency-Key mechanism for every money call (payments, refunds, captures,
+//! cancels, voucher activities):
 //! the key check, the request fingerprint, the operation scope, the lock and the replay.
 //!
 //! Every operation goes through [`execute`] in the same order: take the key's lock (Redis,
@@ -49,6 +50,8 @@ pub enum Operation {
     Refund,
     Capture,
     Cancel,
+    /// A voucher lifecycle activity (adjust, load, clear, status changes).
+    VoucherActivity,
 }
 
 impl Operation {
@@ -59,6 +62,7 @@ impl Operation {
             Operation::Refund => "refund",
             Operation::Capture => "capture",
             Operation::Cancel => "cancel",
+            Operation::VoucherActivity => "voucher_activity",
         }
     }
 }

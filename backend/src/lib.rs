@@ -20,6 +20,7 @@
 //! - [`refunds`]: refunds back to the original vouchers.
 //! - [`transactions`]: the merchant's view of its transactions and refunds.
 //! - [`keys`]: API keys managed by the merchant (create, roll, revoke).
+//! - [`lifecycle`]: voucher activities (block, adjust, load, clear...) and history.
 //! - [`money`]: stored amounts as the wire's decimal strings.
 //! - [`testmode`]: the documented magic test voucher codes.
 //! - [`timestamps`]: the one RFC 3339 formatting of every timestamp.
@@ -35,6 +36,7 @@ pub mod gateway;
 pub mod idempotency;
 pub mod ids;
 pub mod keys;
+pub mod lifecycle;
 pub mod money;
 pub mod monitoring;
 pub mod payments;

@@ -6,7 +6,8 @@ use clap::{Parser, Subcommand};
 use superpayment_backend::{
     admin::{self, IssueSpec},
     config::{DbArgs, ServeArgs},
-    payments::rules::VoucherRules,
+    lifecycle::{self, ActivityKind, ActivityRequest, Actor, LifecycleError, Owner},
+    payments::{kinds, rules::VoucherRules},
     secret::Secret,
     startup::Application,
     state::AppState,
@@ -97,6 +98,24 @@ enum AdminCommand {
         /// Usable for one payment only.
         #[arg(long)]
         single_use: bool,
+        /// Can be loaded (topped up) after issuance.
+        #[arg(long)]
+        reloadable: bool,
+        /// Issue the vouchers for this merchant id: it manages them with its secret key.
+        #[arg(long)]
+        issuer: Option<String>,
+        /// The voucher kind's rules as JSON, validated against
+        /// backend/schemas/voucher-rules.schema.json (instead of --merchant, --min-order,
+        /// --single-use, --reloadable and --expires).
+        #[arg(long, conflicts_with_all = ["merchant", "min_order", "single_use", "reloadable", "expires"])]
+        rules: Option<String>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// A voucher's lifecycle, by its id: activities and history.
+    Voucher {
+        #[command(subcommand)]
+        action: VoucherAction,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -139,6 +158,112 @@ enum AdminCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+}
+
+#[derive(Subcommand)]
+enum VoucherAction {
+    /// Adjust the balance up (or with --down, down) by --amount; a reason is required.
+    Adjust {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        amount: String,
+        #[arg(long)]
+        down: bool,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Load (top up) a reloadable voucher by --amount.
+    Load {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        amount: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Block the voucher: it cannot pay until unblocked.
+    Block {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Unblock a blocked voucher.
+    Unblock {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Activate an inactive voucher.
+    Activate {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Deactivate an active voucher: it cannot pay until activated.
+    Deactivate {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Clear the balance (written off); a reason is required.
+    Clear {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Print the voucher's history as JSON, oldest first.
+    History {
+        #[arg(long)]
+        id: String,
+    },
+}
+
+impl VoucherAction {
+    /// The activity asked for; None for `history`.
+    fn request(self) -> Result<ActivityRequest, String> {
+        let (id, kind, amount, reason) = match self {
+            VoucherAction::Adjust {
+                id,
+                amount,
+                down,
+                reason,
+            } => (
+                id,
+                if down {
+                    ActivityKind::AdjustDecrement
+                } else {
+                    ActivityKind::AdjustIncrement
+                },
+                Some(amount),
+                Some(reason),
+            ),
+            VoucherAction::Load { id, amount, reason } => {
+                (id, ActivityKind::Load, Some(amount), reason)
+            }
+            VoucherAction::Block { id, reason } => (id, ActivityKind::Block, None, reason),
+            VoucherAction::Unblock { id, reason } => (id, ActivityKind::Unblock, None, reason),
+            VoucherAction::Activate { id, reason } => (id, ActivityKind::Activate, None, reason),
+            VoucherAction::Deactivate { id, reason } => {
+                (id, ActivityKind::Deactivate, None, reason)
+            }
+            VoucherAction::Clear { id, reason } => {
+                (id, ActivityKind::ClearBalance, None, Some(reason))
+            }
+            VoucherAction::History { id } => return Err(id),
+        };
+        Ok(ActivityRequest {
+            voucher_id: id,
+            kind: kind.as_str().into(),
+            amount,
+            reason,
+        })
+    }
 }
 
 #[tokio::main]
@@ -271,6 +396,9 @@ async fn admin_command(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
             mode,
             min_order,
             single_use,
+            reloadable,
+            issuer,
+            rules,
             db,
         } => {
             let currency =
@@ -281,27 +409,50 @@ async fn admin_command(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
                 .map(|m| Money::parse(&m, currency).map(Money::minor))
                 .transpose()
                 .map_err(|e| anyhow::anyhow!("--min-order: {e}"))?;
+            let (rules, expires_at) = match rules {
+                Some(json) => {
+                    let value: serde_json::Value =
+                        serde_json::from_str(&json).context("--rules is not JSON")?;
+                    let kind = kinds::parse(&value, currency)
+                        .map_err(|e| anyhow::anyhow!("--rules: {} ({})", e.message, e.field))?;
+                    (kind.rules, kind.expires_at)
+                }
+                None => (
+                    VoucherRules {
+                        merchants: merchant.map(|m| vec![m]),
+                        min_order_minor,
+                        single_use,
+                        reloadable,
+                        expires_after_first_use_days: None,
+                        pin_required: false,
+                    },
+                    expires.as_deref().map(parse_expiry).transpose()?,
+                ),
+            };
             let spec = IssueSpec {
                 currency,
                 amount,
                 count,
-                expires_at: expires.as_deref().map(parse_expiry).transpose()?,
+                expires_at,
                 mode,
-                rules: VoucherRules {
-                    merchants: merchant.map(|m| vec![m]),
-                    min_order_minor,
-                    single_use,
-                },
+                rules,
+                issuer_merchant_id: issuer,
             };
             let conn = open(&db).await?;
             let pepper = db.resolved_pepper()?;
             let issued = admin::issue_vouchers(&conn, &pepper, spec)
                 .await
                 .map_err(failure)?;
-            println!("id,code,last4,amount,currency,mode,expires_at");
+            // The PIN column comes last, and only for kinds with PINs: older readers of
+            // this CSV keep their columns.
+            let with_pins = issued.iter().any(|v| v.pin.is_some());
+            println!(
+                "id,code,last4,amount,currency,mode,expires_at{}",
+                if with_pins { ",pin" } else { "" }
+            );
             for v in issued {
                 println!(
-                    "{},{},{},{},{},{},{}",
+                    "{},{},{},{},{},{},{}{}",
                     v.id,
                     v.code.formatted(),
                     v.code.last4(),
@@ -310,6 +461,9 @@ async fn admin_command(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
                     v.mode.as_str(),
                     v.expires_at
                         .map(superpayment_backend::timestamps::rfc3339)
+                        .unwrap_or_default(),
+                    v.pin
+                        .map(|p| format!(",{}", p.expose()))
                         .unwrap_or_default()
                 );
             }
@@ -354,6 +508,27 @@ async fn admin_command(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
                 .await
                 .map_err(failure)?;
             println!("merchant {merchant} hold period {seconds}s");
+        }
+        AdminCommand::Voucher { action, db } => {
+            let conn = open(&db).await?;
+            let lifecycle_failure = |e: LifecycleError| anyhow::anyhow!("{}", describe(&e.into()));
+            match action.request() {
+                Ok(req) => {
+                    let a = lifecycle::record_direct(&conn, Actor::Admin, req)
+                        .await
+                        .map_err(lifecycle_failure)?;
+                    println!(
+                        "voucher {} {} {} {}: balance {} {}, status {}",
+                        a.voucher_id, a.kind, a.amount, a.currency, a.balance, a.currency, a.status
+                    );
+                }
+                Err(id) => {
+                    let h = lifecycle::history(&conn, &Owner::Operator, &id)
+                        .await
+                        .map_err(lifecycle_failure)?;
+                    println!("{}", serde_json::to_string_pretty(&h)?);
+                }
+            }
         }
         AdminCommand::BlockVoucher { code, unblock, db } => {
             let code = VoucherCode::parse(&code).map_err(|e| anyhow::anyhow!("--code: {e}"))?;

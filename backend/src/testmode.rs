@@ -106,6 +106,9 @@ pub async fn ensure_magic_vouchers(
                 rules: serde_json::json!({}),
                 created_at: now,
                 updated_at: now,
+                issuer_merchant_id: None,
+                first_used_at: None,
+                pin_hash: None,
             }],
         )
         .await;

@@ -15,7 +15,7 @@ use crate::{
     admin::{self, IssueSpec},
     crypto::secrets_equal,
     error_responses,
-    payments::rules::VoucherRules,
+    payments::{kinds, rules::VoucherRules},
     state::AppState,
     store::{self, entities::voucher::VoucherState},
     timestamps::rfc3339,
@@ -32,12 +32,17 @@ impl AdminApi {
     }
 
     fn check(&self, token: &AdminToken) -> Result<(), ApiError> {
-        match &self.state.admin_token {
-            Some(expected) if secrets_equal(expected.expose(), &token.0.token) => Ok(()),
-            _ => Err(ApiError::Unauthenticated {
-                code: "invalid_admin_token",
-            }),
-        }
+        check_admin(&self.state, token)
+    }
+}
+
+/// Refuses a missing or wrong admin token (compared in constant time).
+pub(super) fn check_admin(state: &AppState, token: &AdminToken) -> Result<(), ApiError> {
+    match &state.admin_token {
+        Some(expected) if secrets_equal(expected.expose(), &token.0.token) => Ok(()),
+        _ => Err(ApiError::Unauthenticated {
+            code: "invalid_admin_token",
+        }),
     }
 }
 
@@ -89,6 +94,17 @@ pub struct IssueVouchers {
     pub min_order_amount: Option<DecimalString>,
     /// Usable for one payment only.
     pub single_use: Option<bool>,
+    /// Can be loaded (topped up) after issuance.
+    pub reloadable: Option<bool>,
+    /// Issue the vouchers for this merchant: it manages them (activities, history) with
+    /// its secret key. Absent: issued by SuperPayment, managed by the operator only.
+    pub issuer_merchant_id: Option<String>,
+    /// The voucher kind's rules, validated against the voucher rules JSON Schema
+    /// (`single_use`, `merchants`, `min_order_amount`, `expires_at`,
+    /// `expires_after_first_use_days`, `reloadable`; see docs/operations.md). Instead of
+    /// `merchant_id`, `min_order_amount`, `single_use`, `reloadable` and `expires_at`,
+    /// not with them.
+    pub rules: Option<serde_json::Value>,
 }
 
 /// Issued vouchers: the codes are shown this once and never stored.
@@ -104,6 +120,9 @@ pub struct IssuedVoucherBody {
     /// `XXXX-XXXX-XXXX-XXXX`.
     pub code: String,
     pub last4: String,
+    /// The voucher's PIN (kinds with `pin_required`): shown this once, stored only hashed.
+    #[oai(skip_serializing_if_is_none)]
+    pub pin: Option<String>,
     pub amount: String,
     pub currency: String,
     pub mode: String,
@@ -298,17 +317,33 @@ impl AdminApi {
                 .map(|a| Money::parse(a, currency).map(Money::minor))
                 .transpose()
                 .map_err(|e| invalid("min_order_amount", e.code(), e.to_string()))?;
+            let flat = VoucherRules {
+                merchants: body.merchant_id.map(|m| vec![m]),
+                min_order_minor,
+                single_use: body.single_use.unwrap_or(false),
+                reloadable: body.reloadable.unwrap_or(false),
+                expires_after_first_use_days: None,
+                pin_required: false,
+            };
+            let (rules, expires_at) = match body.rules {
+                None => (flat, expires_at),
+                Some(_) if flat != VoucherRules::default() || expires_at.is_some() => {
+                    return Err(ApiError::InvalidRequest(vec![kinds::given_twice()]));
+                }
+                Some(rules) => {
+                    let kind = kinds::parse(&rules, currency)
+                        .map_err(|e| ApiError::InvalidRequest(vec![e]))?;
+                    (kind.rules, kind.expires_at)
+                }
+            };
             let spec = IssueSpec {
                 currency,
                 amount: body.amount.0,
                 count: body.count,
                 expires_at,
                 mode: parse_mode(body.mode.as_deref())?,
-                rules: VoucherRules {
-                    merchants: body.merchant_id.map(|m| vec![m]),
-                    min_order_minor,
-                    single_use: body.single_use.unwrap_or(false),
-                },
+                rules,
+                issuer_merchant_id: body.issuer_merchant_id,
             };
             let issued = admin::issue_vouchers(&self.state.db, &self.state.pepper, spec).await?;
             Ok(IssueVouchersResponse::Created(Json(IssuedVouchers {
@@ -318,6 +353,7 @@ impl AdminApi {
                         id: v.id,
                         last4: v.code.last4().to_owned(),
                         code: v.code.formatted(),
+                        pin: v.pin.map(|p| p.expose().clone()),
                         amount: v.amount.to_string(),
                         currency: v.amount.currency().code().to_owned(),
                         mode: v.mode.as_str().to_owned(),

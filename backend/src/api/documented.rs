@@ -22,6 +22,7 @@ use crate::{
     auth::AuthError,
     checkout::CheckoutError,
     keys::KeyError,
+    lifecycle::LifecycleError,
     payments::holds::HoldError,
     payments::{amount_errors, PayError, VerifyError, EXAMPLE_TRANSACTION_ID},
     refunds::RefundError,
@@ -299,6 +300,7 @@ pub fn errors_of(operation_id: &str) -> Option<Vec<ApiError>> {
         "adminIssueVouchers" => with_admin({
             let mut e = body(true);
             e.extend(crate::admin::AdminError::issue_examples().map(ApiError::from));
+            e.extend(fields(crate::payments::kinds::examples()));
             e.push(super::admin::invalid_mode_example());
             e.extend(fields(amount_errors("amount", Currency::EUR)));
             e.extend(fields("XXX".parse::<Currency>().err().map(|err| {
@@ -312,6 +314,18 @@ pub fn errors_of(operation_id: &str) -> Option<Vec<ApiError>> {
             e.extend(crate::admin::AdminError::block_examples().map(ApiError::from));
             e
         }),
+        "createVoucherActivity" => with_auth(Secret, {
+            let mut e = body(true);
+            e.extend(LifecycleError::examples().into_iter().map(ApiError::from));
+            e
+        }),
+        "listVoucherActivities" => with_auth(Secret, vec![not_found("voucher")]),
+        "adminCreateVoucherActivity" => with_admin({
+            let mut e = body(true);
+            e.extend(LifecycleError::examples().into_iter().map(ApiError::from));
+            e
+        }),
+        "adminListVoucherActivities" => with_admin(vec![not_found("voucher")]),
         "adminRevokeRememberedVouchers" => with_admin({
             let mut e = body(false);
             e.extend(fields(code_field_errors()));

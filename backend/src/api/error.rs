@@ -3,7 +3,7 @@
 //! Layers: `superpayment_core` returns its own parse errors (`FieldError`, `AmountError` ...);
 //! each domain module returns its own enum (`PayError`, `VerifyError`, `CheckError`,
 //! `RefundError`, `CheckoutError`, `KeyError`, `WebhookError`, `TransactionsError`,
-//! `AdminError`, `AuthError`, `IdempotencyError`), which this module alone maps to
+//! `AdminError`, `LifecycleError`, `AuthError`, `IdempotencyError`), which this module alone maps to
 //! [`ApiError`]: status, code and the message that says what to do; handlers return
 //! [`ApiError`]; `store` returns `anyhow::Error` / `DbErr`, which become
 //! [`ApiError::Internal`] — logged with their cause and answered with an opaque 500
@@ -19,6 +19,7 @@ use crate::{
     checkout::CheckoutError,
     idempotency::{IdempotencyError, StoredAnswer},
     keys::KeyError,
+    lifecycle::LifecycleError,
     payments::{holds::HoldError, CheckError, PayError, VerifyError},
     refunds::RefundError,
     transactions::TransactionsError,
@@ -713,6 +714,26 @@ impl From<TransactionsError> for ApiError {
             TransactionsError::NotFound => ApiError::NotFound("transaction"),
             TransactionsError::Internal(e) => ApiError::Internal(e),
         }
+    }
+}
+
+impl From<LifecycleError> for ApiError {
+    fn from(err: LifecycleError) -> Self {
+        match err {
+            LifecycleError::Invalid(e) => ApiError::InvalidRequest(vec![e]),
+            LifecycleError::VoucherNotFound => ApiError::NotFound("voucher"),
+            LifecycleError::Conflict { code, message } => ApiError::Conflict { code, message },
+            LifecycleError::Idempotency(e) => e.into(),
+            LifecycleError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+/// A refused activity keeps no failure: a retry with the same key runs again (and finds
+/// the voucher as it is then).
+impl StoredAnswer for LifecycleError {
+    fn stored_answer(&self) -> Option<(u16, String)> {
+        None
     }
 }
 

@@ -13,6 +13,7 @@ pub mod ops;
 pub mod payments;
 pub mod security;
 pub mod verify;
+pub mod voucher_activities;
 pub mod vouchers;
 pub mod webhooks;
 
@@ -39,6 +40,8 @@ pub enum ApiTags {
     Webhooks,
     /// API keys: create, roll, revoke (secret key).
     Keys,
+    /// Vouchers issued for the merchant: lifecycle activities and history (secret key).
+    IssuedVouchers,
 }
 
 /// Builds the documented API service (mounted at `/api`).
@@ -58,6 +61,7 @@ pub fn service(
         webhooks::WebhooksApi,
         keys::KeysApi,
         checkout::CheckoutApi,
+        voucher_activities::VoucherActivitiesApi,
     ),
     (),
 > {
@@ -72,6 +76,7 @@ pub fn service(
             webhooks::WebhooksApi::new(state.clone()),
             keys::KeysApi::new(state.clone()),
             checkout::CheckoutApi::new(state.clone()),
+            voucher_activities::VoucherActivitiesApi::new(state.clone()),
         ),
         "SuperPayment API",
         env!("CARGO_PKG_VERSION"),

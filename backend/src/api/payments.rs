@@ -14,6 +14,7 @@ use crate::{
     error_responses,
     gateway::ClientAddr,
     payments::{self, PayOutcome, PayRequest, PaymentReceipt},
+    secret::Secret,
     state::AppState,
 };
 
@@ -62,6 +63,11 @@ pub struct VoucherSource {
     pub code: Option<String>,
     #[oai(skip_serializing_if_is_none)]
     pub token: Option<String>,
+    /// The voucher's PIN, when its kind requires one (the balance check answers
+    /// `pin_required: true`). Missing: `402 pin_required`; wrong: `402 pin_invalid`,
+    /// counted by the guessing lockout like a wrong code.
+    #[oai(skip_serializing_if_is_none)]
+    pub pin: Option<String>,
 }
 
 impl poem_openapi::types::Example for PaymentRequest {
@@ -75,6 +81,7 @@ impl poem_openapi::types::Example for PaymentRequest {
                 // pays as it stands.
                 code: Some(crate::testmode::MAGIC_VOUCHERS[0].code.into()),
                 token: None,
+                pin: None,
             }],
             signature: None,
             remember: None,
@@ -246,6 +253,13 @@ impl PaymentsApi {
         client: String,
     ) -> Result<ProcessPaymentResponse, ApiError> {
         let caller = authenticate(&self.state, Some(&auth.0.token), KeyKind::Publishable).await?;
+        // Validation keeps the vouchers in the order sent, one for one, so the PINs stay
+        // aligned with them.
+        let pins = body
+            .vouchers
+            .iter()
+            .map(|v| v.pin.clone().map(Secret::new))
+            .collect();
         let input = PaymentRequestInput {
             order_id: body.order_id,
             amount: body.amount.0,
@@ -266,6 +280,7 @@ impl PaymentsApi {
             capture: body.capture.unwrap_or(true),
             idempotency_key: key,
             client,
+            pins,
         };
         let remember = request.remember;
         Ok(match payments::pay(&self.state, &caller, request).await? {

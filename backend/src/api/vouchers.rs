@@ -54,6 +54,10 @@ pub struct VoucherCheck {
     #[oai(skip_serializing_if_is_none)]
     pub expires_at: Option<String>,
     pub last4: String,
+    /// `true` when a payment must give the voucher's PIN with its code (ask the shopper
+    /// for it); absent otherwise, and for unknown codes.
+    #[oai(skip_serializing_if_is_none)]
+    pub pin_required: Option<bool>,
 }
 
 #[derive(ApiResponse)]
@@ -128,6 +132,7 @@ impl VouchersApi {
             currency: status.currency.map(|c| c.code().to_owned()),
             expires_at: status.expires_at.map(crate::timestamps::rfc3339),
             last4: status.last4,
+            pin_required: status.pin_required.then_some(true),
         })))
     }
 }

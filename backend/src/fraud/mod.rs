@@ -274,6 +274,13 @@ impl Screener {
             store::risk::insert_flag(tx, p, f.rule.as_str(), &f.detail, now).await?;
             for (voucher_id, last4) in &f.block {
                 if store::vouchers::block_active(tx, *voucher_id, now).await? {
+                    crate::lifecycle::record_system_block(
+                        tx,
+                        *voucher_id,
+                        &format!("fraud:{}", f.rule.as_str()),
+                        now,
+                    )
+                    .await?;
                     blocked.push(last4.clone());
                 }
             }

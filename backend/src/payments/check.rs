@@ -25,6 +25,8 @@ pub struct VoucherStatus {
     pub currency: Option<Currency>,
     pub expires_at: Option<OffsetDateTime>,
     pub last4: String,
+    /// A payment must give the voucher's PIN with its code (the widget asks for it).
+    pub pin_required: bool,
 }
 
 /// Reports balance and validity for the caller's merchant and mode. Unknown codes (and
@@ -81,6 +83,7 @@ async fn answer(
         currency: None,
         expires_at: None,
         last4: last4.clone(),
+        pin_required: false,
     };
     let Some(v) = row.filter(|v| v.mode.0 == caller.mode) else {
         return Ok(hidden(DeclineReason::Unknown));
@@ -90,8 +93,9 @@ async fn answer(
         .map_err(|e| anyhow::anyhow!("stored balance: {e}"))?;
     // Any positive amount in the voucher's own currency: checks what holds for every order.
     let probe = Money::from_minor(1, currency).map_err(|e| anyhow::anyhow!(e))?;
+    let voucher: super::rules::Voucher = (&v).into();
     let mut reason = refusal(
-        Some(&(&v).into()),
+        Some(&voucher),
         &caller.merchant_id,
         caller.mode,
         probe,
@@ -111,7 +115,9 @@ async fn answer(
         reason,
         balance: Some(balance),
         currency: Some(currency),
-        expires_at: v.expires_at,
+        // The effective expiry: a kind expiring after first use counts from there.
+        expires_at: super::rules::expiry(&voucher),
         last4,
+        pin_required: v.pin_hash.is_some(),
     })
 }

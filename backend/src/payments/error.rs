@@ -29,6 +29,12 @@ pub enum DeclineReason {
     AlreadyUsed,
     /// The remembered-voucher token is unknown, expired or revoked.
     TokenInvalid,
+    /// Deactivated by its issuer (not yet or no longer activated).
+    Inactive,
+    /// The voucher's kind requires its PIN and none was given.
+    PinRequired,
+    /// The PIN given is not the voucher's.
+    PinInvalid,
 }
 
 impl DeclineReason {
@@ -44,6 +50,9 @@ impl DeclineReason {
             Self::MinimumOrderNotMet => "minimum_order_not_met",
             Self::AlreadyUsed => "voucher_already_used",
             Self::TokenInvalid => "voucher_token_invalid",
+            Self::Inactive => "voucher_inactive",
+            Self::PinRequired => "pin_required",
+            Self::PinInvalid => "pin_invalid",
         }
     }
 
@@ -59,6 +68,9 @@ impl DeclineReason {
             Self::MinimumOrderNotMet => "The order is below this voucher's minimum amount.",
             Self::AlreadyUsed => "This single-use voucher has already been used.",
             Self::TokenInvalid => "The remembered voucher is no longer available.",
+            Self::Inactive => "This voucher is not active.",
+            Self::PinRequired => "This voucher needs its PIN.",
+            Self::PinInvalid => "The PIN does not match this voucher.",
         }
     }
 }
@@ -75,6 +87,9 @@ impl DeclineReason {
                 | Self::NotAccepted
                 | Self::AlreadyUsed
                 | Self::TokenInvalid
+                | Self::Inactive
+                | Self::PinRequired
+                | Self::PinInvalid
         )
     }
 
@@ -84,7 +99,7 @@ impl DeclineReason {
     }
 
     /// Every reason, in the order the documentation lists them.
-    pub const ALL: [DeclineReason; 9] = [
+    pub const ALL: [DeclineReason; 12] = [
         Self::InsufficientBalance,
         Self::Unknown,
         Self::Expired,
@@ -94,6 +109,9 @@ impl DeclineReason {
         Self::MinimumOrderNotMet,
         Self::AlreadyUsed,
         Self::TokenInvalid,
+        Self::Inactive,
+        Self::PinRequired,
+        Self::PinInvalid,
     ];
 }
 

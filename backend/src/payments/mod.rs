@@ -7,6 +7,7 @@
 mod check;
 mod error;
 pub mod holds;
+pub mod kinds;
 mod process;
 pub mod rules;
 mod status;

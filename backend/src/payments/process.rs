@@ -13,13 +13,14 @@ use crate::store::entities::text::AsText;
 use crate::{
     auth::Caller,
     checkout::{self, tokens::RememberedVoucher, CheckoutError},
-    crypto::{sha256_hex, voucher_hmac},
+    crypto::{pin_fingerprint, pin_matches, sha256_hex, voucher_hmac},
     gateway::lockout::Attempt,
     idempotency::{
         self, Fingerprint, IdempotencyError, IdempotencyKey, IdempotentOperation, Operation,
         Outcome, Recorder,
     },
     ids::new_id,
+    secret::Secret,
     state::AppState,
     store::{
         self,
@@ -46,6 +47,8 @@ pub struct PayRequest {
     pub idempotency_key: Option<String>,
     /// The client address the guessing lockout counts against.
     pub client: String,
+    /// The PIN given with each voucher, in the order of `payment.vouchers`.
+    pub pins: Vec<Option<Secret<String>>>,
 }
 
 /// The answer to a successful payment (also stored for idempotent replays).
@@ -93,6 +96,10 @@ struct Canonical<'a> {
     signature: Option<&'a str>,
     remember: bool,
     capture: bool,
+    /// Keyed HMACs of the PINs given; left out when none is, so a request without PINs
+    /// keeps the fingerprint it had before PINs existed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pins: Vec<Option<String>>,
 }
 
 /// Pays an order, honouring the three depths of double-payment protection of design §3:
@@ -202,6 +209,17 @@ async fn pay_unguarded(
         signature: req.signature.as_deref(),
         remember: req.remember,
         capture: req.capture,
+        pins: if req.pins.iter().any(Option::is_some) {
+            req.pins
+                .iter()
+                .map(|p| {
+                    p.as_ref()
+                        .map(|p| pin_fingerprint(&state.pepper, p.expose()))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
     })?;
     // Scoped to the merchant and mode by `execute`.
     let order_lock = format!("order:{}", sha256_hex(p.order_id.as_str()));
@@ -210,6 +228,7 @@ async fn pay_unguarded(
         caller,
         payment: p,
         capture: req.capture,
+        pins: &req.pins,
     };
     match idempotency::execute(state, caller, key, fingerprint, Some(order_lock), &op).await? {
         Outcome::Replayed(receipt) => Ok(PayOutcome::Replayed(receipt)),
@@ -236,6 +255,7 @@ struct Payment<'a> {
     caller: &'a Caller,
     payment: &'a ValidPayment,
     capture: bool,
+    pins: &'a [Option<Secret<String>>],
 }
 
 impl IdempotentOperation for Payment<'_> {
@@ -254,6 +274,7 @@ impl IdempotentOperation for Payment<'_> {
         let hmacs =
             checkout::tokens::voucher_hmacs(self.state, tx, self.caller, &self.payment.vouchers)
                 .await?;
+        check_pins(self.state, tx, self.caller, &hmacs, self.pins).await?;
         plan_and_write(
             tx,
             self.caller,
@@ -298,6 +319,60 @@ impl IdempotentOperation for Payment<'_> {
 
     fn committed(&self, receipt: &PaymentReceipt) {
         tracing::info!(transaction_id = %receipt.id, amount = %receipt.amount, currency = %receipt.currency, vouchers = receipt.vouchers.len(), "payment succeeded");
+    }
+}
+
+/// Refuses a voucher whose kind requires a PIN when the request gives none
+/// (`pin_required`) or a wrong one (`pin_invalid`). Both declines concern the code, so the
+/// guessing lockout counts them as it counts a wrong code. A PIN never changes after
+/// issuance, so it is checked before the vouchers are locked; the slow hashes run off the
+/// async workers.
+async fn check_pins(
+    state: &AppState,
+    tx: &DatabaseTransaction,
+    caller: &Caller,
+    hmacs: &[String],
+    pins: &[Option<Secret<String>>],
+) -> Result<(), PayError> {
+    let found = store::vouchers::find_by_hmacs(tx, hmacs).await?;
+    let mut checks = Vec::new();
+    for (i, hmac) in hmacs.iter().enumerate() {
+        let stored = found
+            .iter()
+            .filter(|v| v.mode.0 == caller.mode)
+            .find(|v| &v.code_hmac == hmac)
+            .and_then(|v| v.pin_hash.clone());
+        let Some(stored) = stored else {
+            continue;
+        };
+        match pins.get(i).cloned().flatten() {
+            Some(pin) => checks.push((i, pin, stored)),
+            None => {
+                return Err(PayError::Declined {
+                    reason: DeclineReason::PinRequired,
+                    param: Some(format!("vouchers[{i}]")),
+                })
+            }
+        }
+    }
+    if checks.is_empty() {
+        return Ok(());
+    }
+    let pepper = state.pepper.clone();
+    let wrong = tokio::task::spawn_blocking(move || {
+        checks
+            .into_iter()
+            .find(|(_, pin, stored)| !pin_matches(&pepper, pin.expose(), stored))
+            .map(|(i, _, _)| i)
+    })
+    .await
+    .map_err(anyhow::Error::from)?;
+    match wrong {
+        Some(i) => Err(PayError::Declined {
+            reason: DeclineReason::PinInvalid,
+            param: Some(format!("vouchers[{i}]")),
+        }),
+        None => Ok(()),
     }
 }
 

@@ -15,6 +15,8 @@ pub enum Usability {
     Blocked,
     /// A single-use voucher that was used.
     Used,
+    /// Deactivated by its issuer or an operator.
+    Inactive,
 }
 
 /// A voucher as the payment rules see it.
@@ -27,6 +29,8 @@ pub struct Voucher {
     pub balance_minor: i64,
     pub usability: Usability,
     pub expires_at: Option<OffsetDateTime>,
+    /// When it first paid (a payment or a hold), if it has.
+    pub first_used_at: Option<OffsetDateTime>,
     /// `None` when the stored rules cannot be read: such a voucher is refused (fails
     /// closed) as not accepted.
     pub rules: Option<VoucherRules>,
@@ -45,6 +49,30 @@ pub struct VoucherRules {
     /// Usable once: the first payment uses it up, whatever remains is forfeited.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub single_use: bool,
+    /// Can be topped up (loaded) after issuance.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub reloadable: bool,
+    /// Expires this many days after its first payment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_after_first_use_days: Option<u32>,
+    /// A payment must give the voucher's PIN with its code.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub pin_required: bool,
+}
+
+/// When a voucher expires: its fixed expiry or, for a kind that expires after first use,
+/// that many days after its first payment, whichever comes first.
+pub fn expiry(v: &Voucher) -> Option<OffsetDateTime> {
+    let after_use = v
+        .rules
+        .as_ref()
+        .and_then(|r| r.expires_after_first_use_days)
+        .zip(v.first_used_at)
+        .map(|(days, first)| first + time::Duration::days(i64::from(days)));
+    match (v.expires_at, after_use) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// The part of a payment taken from one voucher.
@@ -76,8 +104,9 @@ pub fn refusal(
         Usability::Active => {}
         Usability::Blocked => return Some(DeclineReason::Blocked),
         Usability::Used => return Some(DeclineReason::AlreadyUsed),
+        Usability::Inactive => return Some(DeclineReason::Inactive),
     }
-    if v.expires_at.is_some_and(|e| e <= now) {
+    if expiry(v).is_some_and(|e| e <= now) {
         return Some(DeclineReason::Expired);
     }
     if v.currency != amount.currency() {
@@ -171,8 +200,32 @@ mod tests {
             balance_minor: balance,
             usability: Usability::Active,
             expires_at: None,
+            first_used_at: None,
             rules: Some(VoucherRules::default()),
         }
+    }
+
+    #[test]
+    fn a_kind_expiring_after_first_use_expires_that_many_days_after_its_first_payment() {
+        let now = OffsetDateTime::now_utc();
+        let mut v = voucher(1, 1000);
+        v.rules = Some(VoucherRules {
+            expires_after_first_use_days: Some(30),
+            ..VoucherRules::default()
+        });
+        // Never used: the clock has not started.
+        assert_eq!(refusal(Some(&v), "m", Mode::Test, eur(1), now), None);
+        v.first_used_at = Some(now - time::Duration::days(29));
+        assert_eq!(refusal(Some(&v), "m", Mode::Test, eur(1), now), None);
+        v.first_used_at = Some(now - time::Duration::days(30));
+        assert_eq!(
+            refusal(Some(&v), "m", Mode::Test, eur(1), now),
+            Some(DeclineReason::Expired)
+        );
+        // A fixed expiry that comes first wins.
+        v.first_used_at = Some(now);
+        v.expires_at = Some(now + time::Duration::days(1));
+        assert_eq!(expiry(&v), v.expires_at);
     }
 
     fn eur(minor: i64) -> Money {

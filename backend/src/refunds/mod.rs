@@ -476,6 +476,10 @@ async fn issue_replacement(
             rules: original.rules.clone(),
             created_at: now,
             updated_at: now,
+            issuer_merchant_id: original.issuer_merchant_id.clone(),
+            first_used_at: None,
+            // A replacement voucher carries the original's PIN: the shopper knows it.
+            pin_hash: original.pin_hash.clone(),
         }],
     )
     .await?;

@@ -31,6 +31,11 @@ pub enum Account<'a> {
     /// Vouchers' money held for an authorized payment until it is captured or released
     /// (per voucher, so that a release gives each voucher back exactly its share).
     Held { voucher_id: i64 },
+    /// The other side of an operator's or issuer's balance adjustment and of a cleared
+    /// balance: value granted (debit) or taken back and written off (credit) outside any
+    /// sale. Loads (top-ups) are new value and go against [`Account::VoucherFloat`], as
+    /// issuance does.
+    VoucherAdjustments,
 }
 
 impl Account<'_> {
@@ -44,6 +49,7 @@ impl Account<'_> {
             Account::PlatformCommission => format!("platform_commission:{mode}:{currency}"),
             Account::Breakage { .. } => format!("breakage:{mode}:{currency}"),
             Account::Held { .. } => format!("held:{mode}:{currency}"),
+            Account::VoucherAdjustments => format!("voucher_adjustments:{mode}:{currency}"),
         }
     }
 
@@ -98,14 +104,15 @@ impl Lines {
     }
 }
 
-/// Writes a journal with its postings. Callers build balanced lines; the audit re-checks.
+/// Writes a journal with its postings and returns the journal's id. Callers build
+/// balanced lines; the audit re-checks.
 pub async fn post(
     db: &impl ConnectionTrait,
     kind: &str,
     transaction_id: Option<&str>,
     lines: &Lines,
     now: OffsetDateTime,
-) -> Result<(), DbErr> {
+) -> Result<i64, DbErr> {
     let (currency, lines) = (lines.currency(), lines.lines());
     debug_assert_eq!(lines.iter().map(|l| l.amount_minor).sum::<i64>(), 0);
     let res = journal::Entity::insert(journal::ActiveModel {
@@ -130,7 +137,7 @@ pub async fn post(
         .exec_without_returning(db)
         .await?;
     }
-    Ok(())
+    Ok(journal_id)
 }
 
 /// A voucher's outstanding breakage: what it forfeited, net of what was given back.
@@ -211,9 +218,12 @@ const CHECKS: &[(&str, &str)] = &[
          WHERE NOT EXISTS (SELECT 1 FROM postings p WHERE p.journal_id = j.id)",
     ),
     (
-        "no balance is negative or above its initial value",
-        "SELECT 'voucher ' || CAST(id AS TEXT) || ' has balance ' || CAST(balance_minor AS TEXT) AS detail
-         FROM vouchers WHERE balance_minor < 0 OR balance_minor > initial_minor",
+        "no balance is negative or above its initial value plus its loads and adjustments",
+        "SELECT 'voucher ' || CAST(v.id AS TEXT) || ' has balance ' || CAST(v.balance_minor AS TEXT) AS detail
+         FROM vouchers v LEFT JOIN (SELECT p.voucher_id, SUM(p.amount_minor) AS total FROM postings p JOIN journals j ON j.id = p.journal_id
+                                    WHERE j.kind IN ('adjustment', 'load', 'clear') AND p.account LIKE 'voucher_liability:%' GROUP BY p.voucher_id) l
+           ON l.voucher_id = v.id
+         WHERE v.balance_minor < 0 OR v.balance_minor > v.initial_minor + COALESCE(l.total, 0)",
     ),
     (
         "each voucher's balance equals its liability postings",
@@ -223,18 +233,36 @@ const CHECKS: &[(&str, &str)] = &[
          WHERE v.balance_minor <> COALESCE(p.total, 0)",
     ),
     (
-        "each voucher's balance equals issued minus redeemed plus refunded minus breakage",
+        "each voucher's balance equals issued minus redeemed plus refunded minus breakage plus loads and adjustments",
         // A refund share credited to a new voucher (the original had expired) is that
         // voucher's issued value, not a refund to it. Breakage is net of what full refunds
-        // gave back.
-        "SELECT 'voucher ' || CAST(v.id AS TEXT) || ' balance ' || CAST(v.balance_minor AS TEXT) || ' but issued minus redeemed plus refunded minus breakage is ' || CAST(v.initial_minor - COALESCE(r.total, 0) + COALESCE(f.total, 0) - COALESCE(b.total, 0) AS TEXT) AS detail
+        // gave back. Loads, adjustments and cleared balances are the lifecycle journals
+        // (`load`, `adjustment`, `clear`), each paired with its activity (checked below).
+        "SELECT 'voucher ' || CAST(v.id AS TEXT) || ' balance ' || CAST(v.balance_minor AS TEXT) || ' but issued minus redeemed plus refunded minus breakage plus loads and adjustments is ' || CAST(v.initial_minor - COALESCE(r.total, 0) + COALESCE(f.total, 0) - COALESCE(b.total, 0) + COALESCE(l.total, 0) AS TEXT) AS detail
          FROM vouchers v LEFT JOIN (SELECT voucher_id, SUM(amount_minor) AS total FROM redemptions GROUP BY voucher_id) r
            ON r.voucher_id = v.id
          LEFT JOIN (SELECT credited_voucher_id, SUM(amount_minor) AS total FROM refund_allocations WHERE credited_voucher_id = voucher_id GROUP BY credited_voucher_id) f
            ON f.credited_voucher_id = v.id
          LEFT JOIN (SELECT voucher_id, SUM(amount_minor) AS total FROM postings WHERE account LIKE 'breakage:%' GROUP BY voucher_id) b
            ON b.voucher_id = v.id
-         WHERE v.balance_minor <> v.initial_minor - COALESCE(r.total, 0) + COALESCE(f.total, 0) - COALESCE(b.total, 0)",
+         LEFT JOIN (SELECT voucher_id, SUM(amount_minor) AS total FROM voucher_activities GROUP BY voucher_id) l
+           ON l.voucher_id = v.id
+         WHERE v.balance_minor <> v.initial_minor - COALESCE(r.total, 0) + COALESCE(f.total, 0) - COALESCE(b.total, 0) + COALESCE(l.total, 0)",
+    ),
+    (
+        "each lifecycle journal moves its voucher by exactly its activity's amount",
+        // Both ways: a load, adjustment or clear journal without its activity, an
+        // activity whose amount differs from its journal, a money activity without one.
+        "SELECT 'journal ' || CAST(j.id AS TEXT) || ' (' || j.kind || ') moves ' || CAST(COALESCE(p.total, 0) AS TEXT) || ' but its activity ' || COALESCE(CAST(a.amount_minor AS TEXT), 'is missing') AS detail
+         FROM journals j
+         LEFT JOIN (SELECT journal_id, SUM(amount_minor) AS total FROM postings WHERE account LIKE 'voucher_liability:%' GROUP BY journal_id) p
+           ON p.journal_id = j.id
+         LEFT JOIN voucher_activities a ON a.journal_id = j.id
+         WHERE j.kind IN ('adjustment', 'load', 'clear') AND (a.id IS NULL OR a.amount_minor <> COALESCE(p.total, 0))
+         UNION ALL
+         SELECT 'activity ' || CAST(a.id AS TEXT) || ' (' || a.kind || ') moves ' || CAST(a.amount_minor AS TEXT) || ' without a lifecycle journal' AS detail
+         FROM voucher_activities a LEFT JOIN journals j ON j.id = a.journal_id
+         WHERE a.amount_minor <> 0 AND (j.id IS NULL OR j.kind NOT IN ('adjustment', 'load', 'clear'))",
     ),
     (
         "no voucher gets back more than it paid to a transaction",

@@ -175,6 +175,7 @@ async fn write_postgres(
         "WITH d(id, take, forfeit, used, position, balance_after) AS (VALUES {debits}),
         debit AS (
             UPDATE vouchers AS v SET balance_minor = v.balance_minor - d.take - d.forfeit, updated_at = {now},
+                first_used_at = COALESCE(v.first_used_at, {now}),
                 status = CASE WHEN d.used THEN 'used' ELSE v.status END
             FROM d WHERE v.id = d.id AND v.balance_minor >= d.take + d.forfeit AND v.status = 'active'
             RETURNING v.id

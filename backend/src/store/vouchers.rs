@@ -1,7 +1,7 @@
 //! Voucher rows: issuance, lookup by code HMAC, row locks and conditional debits.
 use sea_orm::{
-    sea_query::Expr, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    sea_query::{Expr, Func},
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use time::OffsetDateTime;
 
@@ -21,8 +21,10 @@ impl From<&voucher::Model> for Voucher {
                 VoucherState::Active => Usability::Active,
                 VoucherState::Blocked => Usability::Blocked,
                 VoucherState::Used => Usability::Used,
+                VoucherState::Inactive => Usability::Inactive,
             },
             expires_at: row.expires_at,
+            first_used_at: row.first_used_at,
             rules: serde_json::from_value::<VoucherRules>(row.rules.clone()).ok(),
         }
     }
@@ -33,7 +35,7 @@ pub async fn insert_many(
     db: &impl ConnectionTrait,
     rows: Vec<voucher::Model>,
 ) -> Result<Vec<i64>, DbErr> {
-    // 1,000 rows x 12 columns stays under both databases' bind-parameter limits.
+    // 1,000 rows x 15 columns stays under both databases' bind-parameter limits.
     const BATCH: usize = 1_000;
     let mut ids = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(BATCH) {
@@ -51,6 +53,9 @@ pub async fn insert_many(
                 rules: sea_orm::Set(row.rules),
                 created_at: sea_orm::Set(row.created_at),
                 updated_at: sea_orm::Set(row.updated_at),
+                issuer_merchant_id: sea_orm::Set(row.issuer_merchant_id),
+                first_used_at: sea_orm::Set(row.first_used_at),
+                pin_hash: sea_orm::Set(row.pin_hash),
             }))
             .exec_with_returning_many(db)
             .await?;
@@ -78,6 +83,17 @@ pub async fn find_by_hmac(
     voucher::Entity::find()
         .filter(voucher::Column::CodeHmac.eq(hmac))
         .one(db)
+        .await
+}
+
+/// The vouchers with these HMACs, without locking.
+pub async fn find_by_hmacs(
+    db: &impl ConnectionTrait,
+    hmacs: &[String],
+) -> Result<Vec<voucher::Model>, DbErr> {
+    voucher::Entity::find()
+        .filter(voucher::Column::CodeHmac.is_in(hmacs.iter().cloned()))
+        .all(db)
         .await
 }
 
@@ -122,7 +138,15 @@ pub async fn debit(
             voucher::Column::BalanceMinor,
             Expr::col(voucher::Column::BalanceMinor).sub(amount),
         )
-        .col_expr(voucher::Column::UpdatedAt, Expr::value(now));
+        .col_expr(voucher::Column::UpdatedAt, Expr::value(now))
+        .col_expr(
+            voucher::Column::FirstUsedAt,
+            Func::coalesce([
+                Expr::col(voucher::Column::FirstUsedAt).into(),
+                Expr::value(now),
+            ])
+            .into(),
+        );
     if mark_used {
         q = q.col_expr(voucher::Column::Status, Expr::value(VoucherState::Used));
     }
@@ -221,6 +245,9 @@ mod tests {
             rules: serde_json::json!({"single_use": true}),
             created_at: now,
             updated_at: now,
+            issuer_merchant_id: None,
+            first_used_at: None,
+            pin_hash: None,
         }
     }
 

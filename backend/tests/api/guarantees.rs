@@ -344,12 +344,12 @@ async fn unknown_fields_are_refused_on_every_money_call_and_named() {
         .post(
             "/api/process-payment/",
             &m.pk,
-            &json!({"order_id": "ORDER_1", "amount": "99.00", "currency": "EUR", "vouchers": [{"code": code, "pin": "1234"}]}),
+            &json!({"order_id": "ORDER_1", "amount": "99.00", "currency": "EUR", "vouchers": [{"code": code, "cvc": "1234"}]}),
             None,
         )
         .await;
     assert_eq!(r.status(), 400);
-    assert_eq!(body(r).await["error"]["param"], "pin");
+    assert_eq!(body(r).await["error"]["param"], "cvc");
 
     let txn = paid_order(&app, &m.pk, "ORDER_1", "99.00", &code).await;
     let r = refund(&app, &m.sk, &txn, json!({"amout": "1.00"}), None).await;

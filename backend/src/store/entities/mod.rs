@@ -13,6 +13,7 @@ pub mod remembered_voucher;
 pub mod text;
 pub mod transaction;
 pub mod voucher;
+pub mod voucher_activity;
 pub mod webhook_attempt;
 pub mod webhook_delivery;
 pub mod webhook_endpoint;

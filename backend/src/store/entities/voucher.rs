@@ -19,6 +19,14 @@ pub struct Model {
     pub rules: Json,
     pub created_at: TimeDateTimeWithTimeZone,
     pub updated_at: TimeDateTimeWithTimeZone,
+    /// The merchant the voucher was issued for (None: issued by SuperPayment); its issuer
+    /// manages it through the merchant API.
+    pub issuer_merchant_id: Option<String>,
+    /// When it first paid (a payment or a hold): where a kind expiring N days after first
+    /// use starts counting.
+    pub first_used_at: Option<TimeDateTimeWithTimeZone>,
+    /// The PIN (kinds with `pin_required`) as an Argon2id PHC string; never the PIN.
+    pub pin_hash: Option<String>,
 }
 
 /// Where a voucher is in its life; stored as text.
@@ -34,6 +42,9 @@ pub enum VoucherState {
     /// A single-use voucher that paid once (until its payment is refunded in full).
     #[sea_orm(string_value = "used")]
     Used,
+    /// Deactivated by its issuer or an operator: cannot pay until activated again.
+    #[sea_orm(string_value = "inactive")]
+    Inactive,
 }
 
 impl VoucherState {
@@ -43,6 +54,7 @@ impl VoucherState {
             Self::Active => "active",
             Self::Blocked => "blocked",
             Self::Used => "used",
+            Self::Inactive => "inactive",
         }
     }
 }
