@@ -32,12 +32,17 @@ impl AdminApi {
     }
 
     fn check(&self, token: &AdminToken) -> Result<(), ApiError> {
-        match &self.state.admin_token {
-            Some(expected) if secrets_equal(expected.expose(), &token.0.token) => Ok(()),
-            _ => Err(ApiError::Unauthenticated {
-                code: "invalid_admin_token",
-            }),
-        }
+        check_admin(&self.state, token)
+    }
+}
+
+/// Refuses a request without the configured ADMIN_TOKEN (every /api/admin operation).
+pub(crate) fn check_admin(state: &AppState, token: &AdminToken) -> Result<(), ApiError> {
+    match &state.admin_token {
+        Some(expected) if secrets_equal(expected.expose(), &token.0.token) => Ok(()),
+        _ => Err(ApiError::Unauthenticated {
+            code: "invalid_admin_token",
+        }),
     }
 }
 

@@ -318,6 +318,22 @@ pub fn errors_of(operation_id: &str) -> Option<Vec<ApiError>> {
             e.push(not_found("voucher"));
             e
         }),
+        "adminLiabilityReport" | "adminCommissionReport" | "adminSettlementReport" => {
+            with_admin(
+                crate::reports::ReportError::examples()
+                    .map(ApiError::from)
+                    .collect(),
+            )
+        }
+        "adminCreatePayout" => with_admin({
+            let mut e = body(true);
+            e.extend(
+                crate::reports::payouts::PayoutError::examples()
+                    .into_iter()
+                    .map(ApiError::from),
+            );
+            e
+        }),
         _ => return None,
     })
 }

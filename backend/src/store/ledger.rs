@@ -31,19 +31,112 @@ pub enum Account<'a> {
     /// Vouchers' money held for an authorized payment until it is captured or released
     /// (per voucher, so that a release gives each voucher back exactly its share).
     Held { voucher_id: i64 },
+    /// What was paid out of merchants' payables to their banks (a payout moves the
+    /// amount here; the bank statement is reconciled against it).
+    PayoutsClearing,
+}
+
+/// The classes of ledger account, named by the prefix of their account names; what the
+/// operator reports group postings by. An account whose prefix is none of these (a class a
+/// later journal kind brings) is still counted by the reports, as `other`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AccountClass {
+    VoucherLiability,
+    VoucherFloat,
+    MerchantPayable,
+    PlatformCommission,
+    Breakage,
+    Held,
+    PayoutsClearing,
+}
+
+impl AccountClass {
+    /// Every class.
+    pub const ALL: [AccountClass; 7] = [
+        AccountClass::VoucherLiability,
+        AccountClass::VoucherFloat,
+        AccountClass::MerchantPayable,
+        AccountClass::PlatformCommission,
+        AccountClass::Breakage,
+        AccountClass::Held,
+        AccountClass::PayoutsClearing,
+    ];
+
+    /// The start of every account name of this class, colon included.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            AccountClass::VoucherLiability => "voucher_liability:",
+            AccountClass::VoucherFloat => "voucher_float:",
+            AccountClass::MerchantPayable => "merchant_payable:",
+            AccountClass::PlatformCommission => "platform_commission:",
+            AccountClass::Breakage => "breakage:",
+            AccountClass::Held => "held:",
+            AccountClass::PayoutsClearing => "payouts_clearing:",
+        }
+    }
+}
+
+/// A stored account name taken apart: `<class>:[<merchant id>:]<mode>:<currency>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountName<'a> {
+    /// None for a class this code does not know.
+    pub class: Option<AccountClass>,
+    /// The merchant of a payable account.
+    pub merchant_id: Option<&'a str>,
+    pub mode: &'a str,
+    pub currency: &'a str,
+}
+
+impl<'a> AccountName<'a> {
+    /// Parses a stored account name; None for a name without mode and currency.
+    pub fn parse(name: &'a str) -> Option<Self> {
+        let (rest, currency) = name.rsplit_once(':')?;
+        let (head, mode) = rest.rsplit_once(':')?;
+        let class = AccountClass::ALL
+            .into_iter()
+            .find(|c| name.starts_with(c.prefix()));
+        let merchant_id = match class {
+            Some(AccountClass::MerchantPayable) => {
+                Some(head.strip_prefix(AccountClass::MerchantPayable.prefix())?)
+            }
+            _ => None,
+        };
+        Some(AccountName {
+            class,
+            merchant_id,
+            mode,
+            currency,
+        })
+    }
 }
 
 impl Account<'_> {
-    fn name(&self, mode: &str, currency: &str) -> String {
+    /// The class of the account.
+    pub fn class(&self) -> AccountClass {
         match self {
-            Account::VoucherLiability { .. } => format!("voucher_liability:{mode}:{currency}"),
-            Account::VoucherFloat => format!("voucher_float:{mode}:{currency}"),
+            Account::VoucherLiability { .. } => AccountClass::VoucherLiability,
+            Account::VoucherFloat => AccountClass::VoucherFloat,
+            Account::MerchantPayable { .. } => AccountClass::MerchantPayable,
+            Account::PlatformCommission => AccountClass::PlatformCommission,
+            Account::Breakage { .. } => AccountClass::Breakage,
+            Account::Held { .. } => AccountClass::Held,
+            Account::PayoutsClearing => AccountClass::PayoutsClearing,
+        }
+    }
+
+    /// The stored name of the account in `mode` and `currency` (ISO code).
+    pub fn name(&self, mode: &str, currency: &str) -> String {
+        format!("{}{mode}:{currency}", self.name_prefix())
+    }
+
+    /// The account's name up to the mode: its class prefix and, for a payable, the
+    /// merchant.
+    pub fn name_prefix(&self) -> String {
+        match self {
             Account::MerchantPayable { merchant_id } => {
-                format!("merchant_payable:{merchant_id}:{mode}:{currency}")
+                format!("{}{merchant_id}:", self.class().prefix())
             }
-            Account::PlatformCommission => format!("platform_commission:{mode}:{currency}"),
-            Account::Breakage { .. } => format!("breakage:{mode}:{currency}"),
-            Account::Held { .. } => format!("held:{mode}:{currency}"),
+            _ => self.class().prefix().to_owned(),
         }
     }
 
@@ -98,14 +191,15 @@ impl Lines {
     }
 }
 
-/// Writes a journal with its postings. Callers build balanced lines; the audit re-checks.
+/// Writes a journal with its postings and returns the journal's id. Callers build balanced
+/// lines; the audit re-checks.
 pub async fn post(
     db: &impl ConnectionTrait,
     kind: &str,
     transaction_id: Option<&str>,
     lines: &Lines,
     now: OffsetDateTime,
-) -> Result<(), DbErr> {
+) -> Result<i64, DbErr> {
     let (currency, lines) = (lines.currency(), lines.lines());
     debug_assert_eq!(lines.iter().map(|l| l.amount_minor).sum::<i64>(), 0);
     let res = journal::Entity::insert(journal::ActiveModel {
@@ -130,7 +224,7 @@ pub async fn post(
         .exec_without_returning(db)
         .await?;
     }
-    Ok(())
+    Ok(journal_id)
 }
 
 /// A voucher's outstanding breakage: what it forfeited, net of what was given back.
