@@ -380,3 +380,71 @@ fn statement_for(
             lines: Vec::new(),
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flow(payable: i64, commission: i64, paid_out: i64) -> JournalFlow {
+        JournalFlow {
+            journal_id: 1,
+            kind: "anything".into(),
+            transaction_id: None,
+            currency: "EUR".into(),
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            merchant_id: Some("mer_txn".into()),
+            order_id: None,
+            payout_id: None,
+            reference: None,
+            payable_account: None,
+            payable,
+            commission,
+            paid_out,
+        }
+    }
+
+    #[test]
+    fn a_journal_is_classified_by_what_it_moved_not_by_its_kind() {
+        assert_eq!(FlowKind::of(&flow(9_750, 250, 0)), FlowKind::Sale);
+        // A merchant with 100% commission is owed nothing, yet it was a sale.
+        assert_eq!(FlowKind::of(&flow(0, 250, 0)), FlowKind::Sale);
+        assert_eq!(FlowKind::of(&flow(-1_950, -50, 0)), FlowKind::Refund);
+        assert_eq!(FlowKind::of(&flow(-5_000, 0, 5_000)), FlowKind::Payout);
+        assert_eq!(FlowKind::of(&flow(100, -100, 0)), FlowKind::Other);
+    }
+
+    #[test]
+    fn a_journal_belongs_to_the_merchant_whose_payable_it_moved() {
+        let mut f = flow(100, 0, 0);
+        assert_eq!(merchant_of(&f).as_deref(), Some("mer_txn"));
+        f.payable_account = Some("merchant_payable:mer_a:live:EUR".into());
+        assert_eq!(merchant_of(&f).as_deref(), Some("mer_a"));
+    }
+
+    #[test]
+    fn account_names_parse_back_to_what_named_them() {
+        let payable = Account::MerchantPayable {
+            merchant_id: "mer_x",
+        };
+        let name = payable.name("live", "KWD");
+        assert_eq!(
+            AccountName::parse(&name),
+            Some(AccountName {
+                class: Some(AccountClass::MerchantPayable),
+                merchant_id: Some("mer_x"),
+                mode: "live",
+                currency: "KWD",
+            })
+        );
+        for class in AccountClass::ALL {
+            let parsed = format!("{}test:EUR", class.prefix());
+            if class != AccountClass::MerchantPayable {
+                assert_eq!(AccountName::parse(&parsed).unwrap().class, Some(class));
+            }
+        }
+        // A class added later is still an account, counted as `other`.
+        let later = AccountName::parse("voucher_adjustments:test:EUR").unwrap();
+        assert_eq!((later.class, later.mode), (None, "test"));
+        assert_eq!(AccountName::parse("no_mode"), None);
+    }
+}

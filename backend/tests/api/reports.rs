@@ -458,3 +458,44 @@ async fn a_payout_is_refused_above_the_payable_and_for_bad_input_and_the_cli_rec
     let (ok, audit) = app.audit();
     assert!(ok, "{audit}");
 }
+
+#[tokio::test]
+async fn the_audit_catches_a_report_that_disagrees_with_the_payments_even_when_the_ledger_balances() {
+    use sea_orm::{ConnectionTrait, Statement};
+
+    let app = TestApp::spawn().await;
+    let m = app.create_merchant(250).await;
+    let code = app.issue_one("100.00").await;
+    let txn = pay(&app, &m.pk, "O-1", "100.00", &code).await;
+    let (ok, audit) = app.audit();
+    assert!(ok, "{audit}");
+
+    // One cent of the payment's commission booked to the merchant instead: the journal
+    // still sums to zero, but the reports no longer match the payment.
+    let db = app.db().await;
+    let backend = db.get_database_backend();
+    for (account, delta) in [
+        ("platform_commission:test:EUR".to_owned(), -1),
+        (format!("merchant_payable:{}:test:EUR", m.id), 1),
+    ] {
+        db.execute(Statement::from_string(
+            backend,
+            format!(
+                "UPDATE postings SET amount_minor = amount_minor + ({delta})
+                 WHERE account = '{account}'
+                   AND journal_id = (SELECT id FROM journals WHERE transaction_id = '{txn}')"
+            ),
+        ))
+        .await
+        .unwrap();
+    }
+    let (ok, audit) = app.audit();
+    assert!(!ok, "{audit}");
+    for failing in [
+        "FAIL  the commission report equals the sales' commission less what refunds returned",
+        "FAIL  each settlement statement closes at the sales' net less refunds' net and payouts",
+    ] {
+        assert!(audit.contains(failing), "{audit}");
+    }
+    assert!(audit.contains("ok    every journal sums to zero per currency"), "{audit}");
+}
