@@ -8,13 +8,13 @@ use poem_openapi::types::ToJSON;
 use superpayment_backend::{
     admin::{self, IssueSpec},
     api::reports as api_reports,
+    config::{DbArgs, ServeArgs},
+    payments::rules::VoucherRules,
     reports::{
         self, figures,
         payouts::{self, PayoutOutcome, PayoutRequest},
         render, Format, ReportParams,
     },
-    config::{DbArgs, ServeArgs},
-    payments::rules::VoucherRules,
     secret::Secret,
     startup::Application,
     state::AppState,
@@ -429,13 +429,8 @@ async fn admin_command(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
             lines,
             db,
         } => {
-            let p = ReportParams::parse(
-                from.as_deref(),
-                to.as_deref(),
-                Some(&mode),
-                Some(&format),
-            )
-            .map_err(|e| anyhow::anyhow!("{}", describe(&e.into())))?;
+            let p = ReportParams::parse(from.as_deref(), to.as_deref(), Some(&mode), Some(&format))
+                .map_err(|e| anyhow::anyhow!("{}", describe(&e.into())))?;
             let conn = open(&db).await?;
             let failed = |e: reports::ReportError| anyhow::anyhow!("{}", describe(&e.into()));
             let out = std::io::stdout().lock();
@@ -445,7 +440,9 @@ async fn admin_command(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
                         .await
                         .map_err(failed)?;
                     match p.format {
-                        Format::Csv => return render::liability_csv(&r, out).map(|()| ExitCode::SUCCESS),
+                        Format::Csv => {
+                            return render::liability_csv(&r, out).map(|()| ExitCode::SUCCESS)
+                        }
                         Format::Json => api_reports::liability_body(&r)?.to_json(),
                     }
                 }
@@ -454,23 +451,30 @@ async fn admin_command(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
                         .await
                         .map_err(failed)?;
                     match p.format {
-                        Format::Csv => return render::commission_csv(&r, out).map(|()| ExitCode::SUCCESS),
+                        Format::Csv => {
+                            return render::commission_csv(&r, out).map(|()| ExitCode::SUCCESS)
+                        }
                         Format::Json => api_reports::commission_body(&r)?.to_json(),
                     }
                 }
                 ReportKind::Settlement => {
-                    let r = figures::settlement(&conn, p.mode, p.period, merchant.as_deref(), lines)
-                        .await
-                        .map_err(failed)?;
+                    let r =
+                        figures::settlement(&conn, p.mode, p.period, merchant.as_deref(), lines)
+                            .await
+                            .map_err(failed)?;
                     match p.format {
                         Format::Csv => {
-                            return render::settlement_csv(&r, lines, out).map(|()| ExitCode::SUCCESS)
+                            return render::settlement_csv(&r, lines, out)
+                                .map(|()| ExitCode::SUCCESS)
                         }
                         Format::Json => api_reports::settlement_body(&r, lines)?.to_json(),
                     }
                 }
             };
-            println!("{}", serde_json::to_string_pretty(&json.unwrap_or_default())?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json.unwrap_or_default())?
+            );
         }
         AdminCommand::Payout {
             merchant,

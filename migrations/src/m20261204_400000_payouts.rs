@@ -56,7 +56,11 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Payouts::MerchantId).string().not_null())
                     .col(ColumnDef::new(Payouts::Mode).string().not_null())
                     .col(ColumnDef::new(Payouts::Currency).string_len(3).not_null())
-                    .col(ColumnDef::new(Payouts::AmountMinor).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(Payouts::AmountMinor)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Payouts::Reference).string().not_null())
                     .col(
                         ColumnDef::new(Payouts::JournalId)

@@ -318,13 +318,11 @@ pub fn errors_of(operation_id: &str) -> Option<Vec<ApiError>> {
             e.push(not_found("voucher"));
             e
         }),
-        "adminLiabilityReport" | "adminCommissionReport" | "adminSettlementReport" => {
-            with_admin(
-                crate::reports::ReportError::examples()
-                    .map(ApiError::from)
-                    .collect(),
-            )
-        }
+        "adminLiabilityReport" | "adminCommissionReport" | "adminSettlementReport" => with_admin(
+            crate::reports::ReportError::examples()
+                .map(ApiError::from)
+                .collect(),
+        ),
         "adminCreatePayout" => with_admin({
             let mut e = body(true);
             e.extend(

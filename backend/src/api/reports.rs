@@ -427,7 +427,12 @@ impl ReportsApi {
     ) -> LiabilityResponse {
         async {
             check_admin(&self.state, &auth)?;
-            let p = ReportParams::parse(None, to.0.as_deref(), mode.0.as_deref(), format.0.as_deref())?;
+            let p = ReportParams::parse(
+                None,
+                to.0.as_deref(),
+                mode.0.as_deref(),
+                format.0.as_deref(),
+            )?;
             let report =
                 figures::liability(reports::reader(&self.state), p.mode, p.period.to).await?;
             Ok(LiabilityResponse::Ok(match p.format {
@@ -551,11 +556,7 @@ impl ReportsApi {
     /// Moves `amount` from the merchant's payable to the payouts clearing account in one
     /// ledger journal and records it with the bank reference; refused above what the
     /// merchant is owed. Send an `Idempotency-Key`.
-    #[oai(
-        path = "/payouts",
-        method = "post",
-        operation_id = "adminCreatePayout"
-    )]
+    #[oai(path = "/payouts", method = "post", operation_id = "adminCreatePayout")]
     async fn create_payout(
         &self,
         auth: AdminToken,

@@ -39,9 +39,7 @@ fn compare(
 
 /// Runs every report check (as of now, over all history); returns (check name,
 /// violations) pairs like [`store::ledger::audit`].
-pub async fn audit(
-    db: &impl ConnectionTrait,
-) -> anyhow::Result<Vec<(&'static str, Vec<String>)>> {
+pub async fn audit(db: &impl ConnectionTrait) -> anyhow::Result<Vec<(&'static str, Vec<String>)>> {
     let mut adds_up = Vec::new();
     let mut liability_vs_vouchers = Vec::new();
     let mut statements_add_up = Vec::new();
@@ -97,7 +95,11 @@ pub async fn audit(
                 statements_add_up.push(format!("{} {m} {}: {f:?}", s.merchant_id, s.currency));
             }
             closing.insert(
-                (s.merchant_id.clone(), m.to_owned(), s.currency.code().to_owned()),
+                (
+                    s.merchant_id.clone(),
+                    m.to_owned(),
+                    s.currency.code().to_owned(),
+                ),
                 f.closing,
             );
         }

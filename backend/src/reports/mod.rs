@@ -179,7 +179,12 @@ mod tests {
             .collect();
         assert_eq!(
             codes,
-            ["invalid_date", "invalid_period", "invalid_mode", "invalid_format"]
+            [
+                "invalid_date",
+                "invalid_period",
+                "invalid_mode",
+                "invalid_format"
+            ]
         );
     }
 }

@@ -84,7 +84,9 @@ impl PayoutError {
 const INVALID_MODE: &str = "mode must be `test` or `live`.";
 
 fn invalid_reference() -> String {
-    format!("reference must have 1 to {MAX_REFERENCE_LEN} characters (the bank transfer's reference).")
+    format!(
+        "reference must have 1 to {MAX_REFERENCE_LEN} characters (the bank transfer's reference)."
+    )
 }
 
 fn invalid(field: &str, code: &'static str, message: &str) -> PayoutError {

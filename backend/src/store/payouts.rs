@@ -1,8 +1,6 @@
 //! Payouts to merchants: the merchant lock that keeps them within the payable, the balance
 //! they are checked against, and their rows.
-use sea_orm::{
-    ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QuerySelect, Statement,
-};
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QuerySelect, Statement};
 
 use super::entities::{merchant, payout};
 
@@ -30,7 +28,9 @@ pub async fn account_balance(db: &impl ConnectionTrait, account: &str) -> Result
     let p = super::placeholders(backend, 1, 1);
     let row = Total::find_by_statement(Statement::from_sql_and_values(
         backend,
-        format!("SELECT CAST(SUM(amount_minor) AS BIGINT) AS total FROM postings WHERE account = {p}"),
+        format!(
+            "SELECT CAST(SUM(amount_minor) AS BIGINT) AS total FROM postings WHERE account = {p}"
+        ),
         [account.into()],
     ))
     .one(db)

@@ -194,6 +194,9 @@ pub struct BusinessTotals {
     pub paid_out: i64,
 }
 
+/// How one query's row adds to the totals.
+type Apply = fn(&mut BusinessTotals, &BusinessRow);
+
 #[derive(FromQueryResult)]
 struct BusinessRow {
     merchant_id: String,
@@ -208,7 +211,7 @@ pub async fn business_totals(
     db: &impl ConnectionTrait,
 ) -> Result<std::collections::BTreeMap<(String, String, String), BusinessTotals>, DbErr> {
     let backend = db.get_database_backend();
-    let queries: [(&str, fn(&mut BusinessTotals, &BusinessRow)); 3] = [
+    let queries: [(&str, Apply); 3] = [
         (
             // A hold that was released is not a sale; one captured is a sale of what it
             // captured (its amount, commission and net are the captured ones).
@@ -244,7 +247,11 @@ pub async fn business_totals(
             .await?
         {
             let entry = out
-                .entry((row.merchant_id.clone(), row.mode.clone(), row.currency.clone()))
+                .entry((
+                    row.merchant_id.clone(),
+                    row.mode.clone(),
+                    row.currency.clone(),
+                ))
                 .or_insert_with(BusinessTotals::default);
             apply(entry, &row);
         }

@@ -3,6 +3,8 @@
 //! reports equal what this test computes from the transactions it made; payouts clear the
 //! payable and are refused above it; CSV and JSON agree; the CLI prints the same; the
 //! audit is clean.
+// Amounts in cents are written `euros_cents` (100_00 is 100.00 EUR).
+#![allow(clippy::inconsistent_digit_grouping)]
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
@@ -31,7 +33,11 @@ struct Made {
 /// `gross × bps / 10000`, for amounts this test picks so that it is exact (no rounding
 /// rule is needed to know the answer).
 fn commission(gross: i64, bps: i64) -> i64 {
-    assert_eq!(gross * bps % 10_000, 0, "pick amounts with an exact commission");
+    assert_eq!(
+        gross * bps % 10_000,
+        0,
+        "pick amounts with an exact commission"
+    );
     gross * bps / 10_000
 }
 
@@ -67,7 +73,11 @@ async fn report_json(app: &TestApp, which: &str, query: &[(&str, &str)]) -> Valu
     v
 }
 
-async fn report_csv(app: &TestApp, which: &str, query: &[(&str, &str)]) -> Vec<BTreeMap<String, String>> {
+async fn report_csv(
+    app: &TestApp,
+    which: &str,
+    query: &[(&str, &str)],
+) -> Vec<BTreeMap<String, String>> {
     let mut q = query.to_vec();
     q.push(("format", "csv"));
     let r = report(app, which, &q).await;
@@ -288,7 +298,11 @@ async fn reports_equal_the_transactions_made_and_a_payout_clears_the_payable() {
         assert_eq!(line["refunded"], eur(r), "{mode} {as_of:?}: {v}");
         assert_eq!(line["breakage"], "0.00");
         assert_eq!(line["held"], eur(held));
-        assert_eq!(line["outstanding"], eur(issued - s + r), "{mode} {as_of:?}: {v}");
+        assert_eq!(
+            line["outstanding"],
+            eur(issued - s + r),
+            "{mode} {as_of:?}: {v}"
+        );
     }
 
     // Commission per merchant and period.
@@ -297,10 +311,17 @@ async fn reports_equal_the_transactions_made_and_a_payout_clears_the_payable() {
         ("test", cut.as_str(), end.as_str(), 2),
         ("live", start.as_str(), end.as_str(), 2),
     ] {
-        let v = report_json(&app, "commission", &[("mode", mode), ("from", from), ("to", to)]).await;
+        let v = report_json(
+            &app,
+            "commission",
+            &[("mode", mode), ("from", from), ("to", to)],
+        )
+        .await;
         let mut merchants: Vec<&String> = made
             .iter()
-            .filter(|m| m.mode == mode && (m.period == period || mode == "live") && m.kind != Kind::Payout)
+            .filter(|m| {
+                m.mode == mode && (m.period == period || mode == "live") && m.kind != Kind::Payout
+            })
             .map(|m| &m.merchant)
             .collect();
         merchants.sort();
@@ -324,7 +345,11 @@ async fn reports_equal_the_transactions_made_and_a_payout_clears_the_payable() {
     let v = report_json(
         &app,
         "settlement",
-        &[("from", cut.as_str()), ("to", end.as_str()), ("lines", "true")],
+        &[
+            ("from", cut.as_str()),
+            ("to", end.as_str()),
+            ("lines", "true"),
+        ],
     )
     .await;
     let statements = v["statements"].as_array().unwrap();
@@ -366,36 +391,78 @@ async fn reports_equal_the_transactions_made_and_a_payout_clears_the_payable() {
     let json_report = report_json(&app, "settlement", &query).await;
     let csv_report = report_csv(&app, "settlement", &query).await;
     assert_eq!(csv_report.len(), 2);
-    for (row, s) in csv_report.iter().zip(json_report["statements"].as_array().unwrap()) {
-        for field in ["merchant_id", "currency", "opening_payable", "sales", "commission",
-                      "refunds", "commission_returned", "payouts", "other", "closing_payable"] {
+    for (row, s) in csv_report
+        .iter()
+        .zip(json_report["statements"].as_array().unwrap())
+    {
+        for field in [
+            "merchant_id",
+            "currency",
+            "opening_payable",
+            "sales",
+            "commission",
+            "refunds",
+            "commission_returned",
+            "payouts",
+            "other",
+            "closing_payable",
+        ] {
             assert_eq!(row[field], s[field].as_str().unwrap(), "{field}");
         }
         assert_eq!(row["mode"], "test");
     }
     let json_report = report_json(&app, "commission", &query).await;
     let csv_report = report_csv(&app, "commission", &query).await;
-    assert_eq!(csv_report.len(), json_report["merchants"].as_array().unwrap().len());
-    for (row, l) in csv_report.iter().zip(json_report["merchants"].as_array().unwrap()) {
-        for field in ["merchant_id", "sales", "refunds", "commission_earned",
-                      "commission_returned", "commission_net"] {
+    assert_eq!(
+        csv_report.len(),
+        json_report["merchants"].as_array().unwrap().len()
+    );
+    for (row, l) in csv_report
+        .iter()
+        .zip(json_report["merchants"].as_array().unwrap())
+    {
+        for field in [
+            "merchant_id",
+            "sales",
+            "refunds",
+            "commission_earned",
+            "commission_returned",
+            "commission_net",
+        ] {
             assert_eq!(row[field], l[field].as_str().unwrap(), "{field}");
         }
     }
     let liability_csv = report_csv(&app, "liability", &[]).await;
     let liability_json = report_json(&app, "liability", &[]).await;
-    assert_eq!(liability_csv[0]["outstanding"], liability_json["currencies"][0]["outstanding"].as_str().unwrap());
+    assert_eq!(
+        liability_csv[0]["outstanding"],
+        liability_json["currencies"][0]["outstanding"]
+            .as_str()
+            .unwrap()
+    );
 
     // The CLI prints the same report as the API.
     let (ok, out) = app.cli(&[
-        "admin", "report", "settlement", "--from", &cut, "--to", &end, "--merchant", &a.id,
+        "admin",
+        "report",
+        "settlement",
+        "--from",
+        &cut,
+        "--to",
+        &end,
+        "--merchant",
+        &a.id,
     ]);
     assert!(ok, "{out}");
     let cli: Value = serde_json::from_str(&out).unwrap();
     let api = report_json(
         &app,
         "settlement",
-        &[("from", cut.as_str()), ("to", end.as_str()), ("merchant_id", a.id.as_str())],
+        &[
+            ("from", cut.as_str()),
+            ("to", end.as_str()),
+            ("merchant_id", a.id.as_str()),
+        ],
     )
     .await;
     assert_eq!(cli, api);
@@ -413,13 +480,37 @@ async fn a_payout_is_refused_above_the_payable_and_for_bad_input_and_the_cli_rec
     pay(&app, &m.pk, "O-1", "30.00", &code).await;
 
     for (body_json, status, code) in [
-        (json!({"merchant_id": m.id, "currency": "EUR", "amount": "30.01", "reference": "R"}), 400, "payout_exceeds_payable"),
+        (
+            json!({"merchant_id": m.id, "currency": "EUR", "amount": "30.01", "reference": "R"}),
+            400,
+            "payout_exceeds_payable",
+        ),
         // The live payable is empty: the test sale does not count there.
-        (json!({"merchant_id": m.id, "mode": "live", "currency": "EUR", "amount": "1.00", "reference": "R"}), 400, "payout_exceeds_payable"),
-        (json!({"merchant_id": m.id, "currency": "EUR", "amount": "1.00", "reference": " "}), 400, "invalid_reference"),
-        (json!({"merchant_id": m.id, "currency": "EUR", "amount": "-1.00", "reference": "R"}), 400, "amount_not_positive"),
-        (json!({"merchant_id": "mer_nobody", "currency": "EUR", "amount": "1.00", "reference": "R"}), 404, "resource_missing"),
-        (json!({"merchant_id": m.id, "currency": "EUR", "amount": "1.00", "reference": "R", "extra": 1}), 400, "unknown_field"),
+        (
+            json!({"merchant_id": m.id, "mode": "live", "currency": "EUR", "amount": "1.00", "reference": "R"}),
+            400,
+            "payout_exceeds_payable",
+        ),
+        (
+            json!({"merchant_id": m.id, "currency": "EUR", "amount": "1.00", "reference": " "}),
+            400,
+            "invalid_reference",
+        ),
+        (
+            json!({"merchant_id": m.id, "currency": "EUR", "amount": "-1.00", "reference": "R"}),
+            400,
+            "amount_not_positive",
+        ),
+        (
+            json!({"merchant_id": "mer_nobody", "currency": "EUR", "amount": "1.00", "reference": "R"}),
+            404,
+            "resource_missing",
+        ),
+        (
+            json!({"merchant_id": m.id, "currency": "EUR", "amount": "1.00", "reference": "R", "extra": 1}),
+            400,
+            "unknown_field",
+        ),
     ] {
         let r = payout(&app, body_json.clone(), None).await;
         assert_eq!(r.status(), status, "{body_json}");
@@ -429,21 +520,42 @@ async fn a_payout_is_refused_above_the_payable_and_for_bad_input_and_the_cli_rec
     assert_eq!(app.count("payouts").await, 0);
 
     let (ok, out) = app.cli(&[
-        "admin", "payout", "--merchant", &m.id, "--currency", "EUR", "--amount", "30.00",
-        "--reference", "BANK-CLI",
+        "admin",
+        "payout",
+        "--merchant",
+        &m.id,
+        "--currency",
+        "EUR",
+        "--amount",
+        "30.00",
+        "--reference",
+        "BANK-CLI",
     ]);
     assert!(ok, "{out}");
     assert!(out.contains("payable_after=0.00"), "{out}");
     let (ok, _) = app.cli(&[
-        "admin", "payout", "--merchant", &m.id, "--currency", "EUR", "--amount", "0.01",
-        "--reference", "BANK-CLI-2",
+        "admin",
+        "payout",
+        "--merchant",
+        &m.id,
+        "--currency",
+        "EUR",
+        "--amount",
+        "0.01",
+        "--reference",
+        "BANK-CLI-2",
     ]);
     assert!(!ok, "nothing is left to pay out");
     let v = report_json(&app, "settlement", &[("merchant_id", m.id.as_str())]).await;
     assert_eq!(v["statements"][0]["payouts"], "30.00");
     assert_eq!(v["statements"][0]["closing_payable"], "0.00");
 
-    let r = report(&app, "commission", &[("from", "2026-12-02"), ("to", "2026-12-01")]).await;
+    let r = report(
+        &app,
+        "commission",
+        &[("from", "2026-12-02"), ("to", "2026-12-01")],
+    )
+    .await;
     assert_eq!(r.status(), 400);
     assert_eq!(body(r).await["error"]["code"], "invalid_period");
     let r = app
@@ -460,7 +572,8 @@ async fn a_payout_is_refused_above_the_payable_and_for_bad_input_and_the_cli_rec
 }
 
 #[tokio::test]
-async fn the_audit_catches_a_report_that_disagrees_with_the_payments_even_when_the_ledger_balances() {
+async fn the_audit_catches_a_report_that_disagrees_with_the_payments_even_when_the_ledger_balances()
+{
     use sea_orm::{ConnectionTrait, Statement};
 
     let app = TestApp::spawn().await;
@@ -497,5 +610,8 @@ async fn the_audit_catches_a_report_that_disagrees_with_the_payments_even_when_t
     ] {
         assert!(audit.contains(failing), "{audit}");
     }
-    assert!(audit.contains("ok    every journal sums to zero per currency"), "{audit}");
+    assert!(
+        audit.contains("ok    every journal sums to zero per currency"),
+        "{audit}"
+    );
 }
