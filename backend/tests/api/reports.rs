@@ -615,3 +615,40 @@ async fn the_audit_catches_a_report_that_disagrees_with_the_payments_even_when_t
         "{audit}"
     );
 }
+
+#[tokio::test]
+async fn concurrent_payouts_never_pay_out_more_than_the_payable() {
+    let app = TestApp::spawn().await;
+    let m = app.create_merchant(0).await;
+    let code = app.issue_one("30.00").await;
+    pay(&app, &m.pk, "O-1", "30.00", &code).await;
+
+    // Each fits the payable alone; three of them use it up, and the rest must be refused.
+    let attempts = (0..12).map(|i| {
+        payout(
+            &app,
+            json!({"merchant_id": m.id, "currency": "EUR", "amount": "10.00",
+                   "reference": format!("BANK-{i}")}),
+            None,
+        )
+    });
+    let statuses: Vec<u16> = futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        3,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| [201, 400].contains(s)),
+        "{statuses:?}"
+    );
+    assert_eq!(app.count("payouts").await, 3);
+    let v = report_json(&app, "settlement", &[("merchant_id", m.id.as_str())]).await;
+    assert_eq!(v["statements"][0]["closing_payable"], "0.00");
+    let (ok, audit) = app.audit();
+    assert!(ok, "{audit}");
+}
