@@ -185,6 +185,15 @@ enum AdminCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Recognise breakage: move what expired active vouchers still hold from the voucher
+    /// liability to breakage (one journal per currency). Safe to run again: an emptied
+    /// voucher is not taken twice.
+    RecogniseBreakage {
+        #[arg(long, default_value = "test")]
+        mode: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Block (or with --unblock, unblock) a voucher by its code.
     BlockVoucher {
         #[arg(long)]
@@ -516,6 +525,21 @@ async fn admin_command(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
             println!("payable_after={}", receipt.payable_after);
             if replayed {
                 eprintln!("Already recorded under this idempotency key: nothing was paid again.");
+            }
+        }
+        AdminCommand::RecogniseBreakage { mode, db } => {
+            let mode = Mode::from_str(&mode)
+                .map_err(|_| anyhow::anyhow!("--mode must be test or live"))?;
+            let conn = open(&db).await?;
+            let done = reports::breakage::recognise_expired(&conn, mode, OffsetDateTime::now_utc())
+                .await?;
+            println!("vouchers={}", done.vouchers);
+            for (currency, minor) in &done.amounts {
+                println!(
+                    "breakage {}={}",
+                    currency.code(),
+                    superpayment_backend::money::format_minor(*minor, *currency)?
+                );
             }
         }
         AdminCommand::BlockVoucher { code, unblock, db } => {

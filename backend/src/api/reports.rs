@@ -53,8 +53,9 @@ pub struct LiabilityCurrency {
     pub redeemed: String,
     /// Given back to the vouchers by refunds.
     pub refunded: String,
-    /// Forfeited remainders of single-use vouchers, net of what refunds reinstated;
-    /// expired balances are not recognised as breakage.
+    /// Forfeited remainders of single-use vouchers (net of what refunds reinstated), and
+    /// the balances of expired vouchers once recognised (`superpayment admin
+    /// recognise-breakage`).
     pub breakage: String,
     /// Moved to (positive) or from the vouchers by anything else.
     pub other: String,

@@ -84,7 +84,8 @@ pub struct LiabilityFigures {
     pub redeemed: i64,
     /// Value given back to the vouchers by refunds.
     pub refunded: i64,
-    /// Forfeited remainders (single-use vouchers), net of what refunds reinstated.
+    /// Forfeited remainders (single-use vouchers), net of what refunds reinstated, and
+    /// expired vouchers' balances once recognised.
     pub breakage: i64,
     /// Moved to or from the vouchers by anything else.
     pub other: i64,

@@ -7,12 +7,14 @@
 //!   merchant side, classified once ([`figures::FlowKind`]).
 //! - [`render`]: the CSV form of each report (the JSON form is the API's).
 //! - [`payouts`]: a payout of a merchant's payable, recorded as a ledger journal.
+//! - [`breakage`]: the balances of expired vouchers recognised as breakage.
 //! - [`audit`]: every report compared with the payment, refund, payout and voucher tables,
 //!   read independently of the postings.
 //!
 //! Periods are half-open UTC ranges [from, to); the liability is as of `to`. Reports read
 //! through [`reader`] only, so that they can move to the read replica in one place.
 pub mod audit;
+pub mod breakage;
 pub mod figures;
 pub mod payouts;
 pub mod render;

@@ -280,11 +280,17 @@ const CHECKS: &[(&str, &str)] = &[
            AND p.account <> 'held:' || v.mode || ':' || v.currency",
     ),
     (
-        "breakage comes only from single-use vouchers and is never negative",
+        "breakage comes only from single-use vouchers or from expiry, and is never negative",
+        // Expiry breakage (`superpayment admin recognise-breakage`) takes what an expired
+        // voucher of any kind still held; any other breakage is a single-use remainder.
         "SELECT 'voucher ' || CAST(v.id AS TEXT) || ' has breakage ' || CAST(b.total AS TEXT) AS detail
-         FROM vouchers v JOIN (SELECT voucher_id, SUM(amount_minor) AS total FROM postings WHERE account LIKE 'breakage:%' GROUP BY voucher_id) b
+         FROM vouchers v JOIN (SELECT p.voucher_id, SUM(p.amount_minor) AS total,
+                                      SUM(CASE WHEN j.kind = 'expiry_breakage' THEN p.amount_minor ELSE 0 END) AS expired
+                               FROM postings p JOIN journals j ON j.id = p.journal_id
+                               WHERE p.account LIKE 'breakage:%' GROUP BY p.voucher_id) b
            ON b.voucher_id = v.id
-         WHERE b.total < 0 OR (b.total > 0 AND CAST(v.rules AS TEXT) NOT LIKE '%single_use%')",
+         WHERE b.total < 0 OR b.expired < 0 OR (b.expired > 0 AND v.expires_at IS NULL)
+            OR (b.total - b.expired > 0 AND CAST(v.rules AS TEXT) NOT LIKE '%single_use%')",
     ),
     (
         "a used single-use voucher holds only what refunds of its current payment gave back",

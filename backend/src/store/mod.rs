@@ -1,4 +1,5 @@
 //! The only module that speaks SeaORM: connections, migrations and every query.
+pub mod breakage;
 pub mod checkout;
 pub mod entities;
 pub mod holds;

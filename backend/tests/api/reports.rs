@@ -652,3 +652,82 @@ async fn concurrent_payouts_never_pay_out_more_than_the_payable() {
     let (ok, audit) = app.audit();
     assert!(ok, "{audit}");
 }
+
+#[tokio::test]
+async fn breakage_recognition_moves_expired_balances_out_of_the_liability_once() {
+    use sea_orm::{ConnectionTrait, Statement, Value as DbValue};
+
+    let app = TestApp::spawn().await;
+    let m = app.create_merchant(250).await;
+    let (live_pk, _) = app.create_live_keys(&m.id);
+    let tomorrow = (OffsetDateTime::now_utc() + time::Duration::days(1))
+        .format(&Rfc3339)
+        .unwrap();
+    let codes = app
+        .issue(
+            "EUR",
+            "50.00",
+            2,
+            json!({"mode": "live", "expires_at": tomorrow}),
+        )
+        .await;
+    let lasting = app
+        .issue("EUR", "40.00", 1, json!({"mode": "live"}))
+        .await
+        .remove(0);
+    pay(&app, &live_pk, "O-1", "20.00", &codes[0]).await;
+    pay(&app, &live_pk, "O-2", "5.00", &lasting).await;
+    let test_before = report_json(&app, "liability", &[("mode", "test")]).await;
+
+    // The first voucher expires with 30.00 left; the second one stays valid.
+    let db = app.db().await;
+    let backend = db.get_database_backend();
+    let p = |i: usize| match backend {
+        sea_orm::DbBackend::Postgres => format!("${i}"),
+        _ => "?".to_owned(),
+    };
+    db.execute(Statement::from_sql_and_values(
+        backend,
+        format!(
+            "UPDATE vouchers SET expires_at = {} WHERE code_hmac = {}",
+            p(1),
+            p(2)
+        ),
+        [
+            DbValue::from(OffsetDateTime::now_utc() - time::Duration::hours(1)),
+            DbValue::from(crate::helpers::code_hmac(&codes[0])),
+        ],
+    ))
+    .await
+    .unwrap();
+
+    let (ok, out) = app.cli(&["admin", "recognise-breakage", "--mode", "live"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("vouchers=1"), "{out}");
+    assert!(out.contains("breakage EUR=30.00"), "{out}");
+    let (ok, out) = app.cli(&["admin", "recognise-breakage", "--mode", "live"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("vouchers=0"),
+        "a second run takes nothing: {out}"
+    );
+
+    let v = report_json(&app, "liability", &[("mode", "live")]).await;
+    let line = &v["currencies"][0];
+    let (issued, redeemed, breakage) = (2 * 50_00 + 40_00, 20_00 + 5_00, 30_00);
+    assert_eq!(line["issued"], eur(issued), "{v}");
+    assert_eq!(line["redeemed"], eur(redeemed), "{v}");
+    assert_eq!(line["breakage"], eur(breakage), "{v}");
+    assert_eq!(
+        line["outstanding"],
+        eur(issued - redeemed - breakage),
+        "{v}"
+    );
+    assert_eq!(
+        report_json(&app, "liability", &[("mode", "test")]).await,
+        test_before,
+        "live breakage leaves test mode alone"
+    );
+    let (ok, audit) = app.audit();
+    assert!(ok, "{audit}");
+}
