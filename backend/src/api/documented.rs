@@ -318,11 +318,21 @@ pub fn errors_of(operation_id: &str) -> Option<Vec<ApiError>> {
             e.push(not_found("voucher"));
             e
         }),
-        "adminLiabilityReport" | "adminCommissionReport" | "adminSettlementReport" => with_admin(
+        "adminLiabilityReport" | "adminCommissionReport" => with_admin(
             crate::reports::ReportError::examples()
                 .map(ApiError::from)
                 .collect(),
         ),
+        "adminSettlementReport" => with_admin({
+            let mut e: Vec<ApiError> = crate::reports::ReportError::examples()
+                .map(ApiError::from)
+                .collect();
+            // `lines` is a boolean the framework parses.
+            e.push(ApiError::MalformedBody(
+                "failed to parse parameter `lines`: expected boolean".into(),
+            ));
+            e
+        }),
         "adminCreatePayout" => with_admin({
             let mut e = body(true);
             e.extend(

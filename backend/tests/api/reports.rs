@@ -550,6 +550,9 @@ async fn a_payout_is_refused_above_the_payable_and_for_bad_input_and_the_cli_rec
     assert_eq!(v["statements"][0]["payouts"], "30.00");
     assert_eq!(v["statements"][0]["closing_payable"], "0.00");
 
+    let r = report(&app, "settlement", &[("lines", "maybe")]).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(body(r).await["error"]["code"], "malformed_body");
     let r = report(
         &app,
         "commission",
