@@ -333,6 +333,15 @@ pub fn errors_of(operation_id: &str) -> Option<Vec<ApiError>> {
             ));
             e
         }),
+        "adminRecogniseBreakage" => with_admin({
+            let mut e = body(false);
+            e.extend(
+                crate::reports::ReportError::examples()
+                    .map(ApiError::from)
+                    .filter(|e| e.to_body().error.code == "invalid_mode"),
+            );
+            e
+        }),
         "adminCreatePayout" => with_admin({
             let mut e = body(true);
             e.extend(

@@ -1,5 +1,5 @@
-//! /api/admin/reports and /api/admin/payouts: the operator's reports (JSON or CSV) and
-//! payouts, ADMIN_TOKEN only.
+//! /api/admin/reports, /api/admin/payouts and /api/admin/breakage: the operator's reports
+//! (JSON or CSV), payouts and breakage recognition, ADMIN_TOKEN only.
 use poem_openapi::{
     param::{Header, Query},
     payload::{Binary, Json},
@@ -396,6 +396,46 @@ pub enum CreatePayoutResponse {
 }
 error_responses!(CreatePayoutResponse { 400 => BadRequest, 401 => Unauthorized, 404 => NotFound, 409 => Conflict });
 
+/// Which mode's expired vouchers to take.
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct RecogniseBreakage {
+    /// `test` (default) or `live`.
+    pub mode: Option<String>,
+}
+
+/// What a breakage run recognised, per currency.
+#[derive(Object)]
+pub struct BreakageBody {
+    /// Vouchers emptied by this run.
+    pub vouchers: u64,
+    pub currencies: Vec<BreakageCurrency>,
+}
+
+/// Breakage recognised in one currency.
+#[derive(Object)]
+pub struct BreakageCurrency {
+    pub currency: String,
+    pub amount: String,
+}
+
+#[derive(ApiResponse)]
+pub enum RecogniseBreakageResponse {
+    /// Recognised (nothing when no expired voucher holds money).
+    #[oai(status = 200)]
+    Ok(Json<BreakageBody>),
+    /// Invalid mode, or a malformed body.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// Missing or wrong admin token.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// Unexpected error; quote `request_id`.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+}
+error_responses!(RecogniseBreakageResponse { 400 => BadRequest, 401 => Unauthorized });
+
 fn csv_bytes(
     write: impl FnOnce(&mut Vec<u8>) -> anyhow::Result<()>,
 ) -> Result<Binary<Vec<u8>>, ApiError> {
@@ -547,6 +587,47 @@ impl ReportsApi {
                     render::settlement_csv(&report, lines, out)
                 })?),
             }))
+        }
+        .await
+        .unwrap_or_else(|e: ApiError| e.into())
+    }
+
+    /// Recognise breakage of expired vouchers
+    ///
+    /// Moves what active vouchers expired by now still hold from the voucher liability to
+    /// breakage, one ledger journal per currency. Running it again takes nothing twice.
+    #[oai(
+        path = "/breakage",
+        method = "post",
+        operation_id = "adminRecogniseBreakage"
+    )]
+    async fn recognise_breakage(
+        &self,
+        auth: AdminToken,
+        body: Json<RecogniseBreakage>,
+    ) -> RecogniseBreakageResponse {
+        async {
+            check_admin(&self.state, &auth)?;
+            let mode = ReportParams::parse(None, None, body.0.mode.as_deref(), None)?.mode;
+            let done = reports::breakage::recognise_expired(
+                &self.state.db,
+                mode,
+                time::OffsetDateTime::now_utc(),
+            )
+            .await?;
+            Ok(RecogniseBreakageResponse::Ok(Json(BreakageBody {
+                vouchers: done.vouchers,
+                currencies: done
+                    .amounts
+                    .iter()
+                    .map(|(c, minor)| {
+                        Ok(BreakageCurrency {
+                            currency: c.code().into(),
+                            amount: money(*minor, *c)?,
+                        })
+                    })
+                    .collect::<anyhow::Result<_>>()?,
+            })))
         }
         .await
         .unwrap_or_else(|e: ApiError| e.into())

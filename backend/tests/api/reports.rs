@@ -708,12 +708,31 @@ async fn breakage_recognition_moves_expired_balances_out_of_the_liability_once()
     assert!(ok, "{out}");
     assert!(out.contains("vouchers=1"), "{out}");
     assert!(out.contains("breakage EUR=30.00"), "{out}");
-    let (ok, out) = app.cli(&["admin", "recognise-breakage", "--mode", "live"]);
-    assert!(ok, "{out}");
-    assert!(
-        out.contains("vouchers=0"),
-        "a second run takes nothing: {out}"
+    // The admin API runs the same recognition: nothing is left to take.
+    let r = app
+        .post(
+            "/api/admin/breakage",
+            ADMIN_TOKEN,
+            &json!({"mode": "live"}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        body(r).await,
+        json!({"vouchers": 0, "currencies": []}),
+        "a second run takes nothing"
     );
+    let r = app
+        .post(
+            "/api/admin/breakage",
+            ADMIN_TOKEN,
+            &json!({"mode": "prod"}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(body(r).await["error"]["code"], "invalid_mode");
 
     let v = report_json(&app, "liability", &[("mode", "live")]).await;
     let line = &v["currencies"][0];
