@@ -1,5 +1,5 @@
 //! One Idempotency-Key mechanism for every money call (payments, refunds, captures,
-//! cancels, voucher activities):
+//! cancels, voucher activities, payouts):
 //! the key check, the request fingerprint, the operation scope, the lock and the replay.
 //!
 //! Every operation goes through [`execute`] in the same order: take the key's lock (Redis,
@@ -20,6 +20,7 @@ use std::{future::Future, time::Duration};
 
 use sea_orm::{DatabaseTransaction, DbErr};
 use serde::{de::DeserializeOwned, Serialize};
+use superpayment_core::Mode;
 use time::OffsetDateTime;
 
 use crate::store::entities::text::AsText;
@@ -52,6 +53,8 @@ pub enum Operation {
     Cancel,
     /// A voucher lifecycle activity (adjust, load, clear, status changes).
     VoucherActivity,
+    /// An operator's payout of a merchant's payable (keyed in that merchant's space).
+    Payout,
 }
 
 impl Operation {
@@ -63,6 +66,25 @@ impl Operation {
             Operation::Capture => "capture",
             Operation::Cancel => "cancel",
             Operation::VoucherActivity => "voucher_activity",
+            Operation::Payout => "payout",
+        }
+    }
+}
+
+/// Whose key space a request is in: one merchant in one mode. A merchant's own calls are
+/// keyed in its space ([`Caller`] converts); an operator's payout to a merchant is keyed in
+/// that merchant's space, under its own operation.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyOwner<'a> {
+    pub merchant_id: &'a str,
+    pub mode: Mode,
+}
+
+impl<'a> From<&'a Caller> for KeyOwner<'a> {
+    fn from(caller: &'a Caller) -> Self {
+        KeyOwner {
+            merchant_id: &caller.merchant_id,
+            mode: caller.mode,
         }
     }
 }
@@ -154,7 +176,7 @@ pub enum Outcome<T> {
 /// Builds the record an operation writes beside its money, in its own transaction.
 pub struct Recorder<'a> {
     state: &'a AppState,
-    caller: &'a Caller,
+    owner: KeyOwner<'a>,
     operation: Operation,
     key: Option<&'a IdempotencyKey>,
     fingerprint: &'a Fingerprint,
@@ -174,15 +196,15 @@ impl Recorder<'_> {
         };
         let json = serde_json::to_string(body)?;
         let aad = idempotency_body_aad(
-            &self.caller.merchant_id,
-            self.caller.mode_str(),
+            self.owner.merchant_id,
+            self.owner.mode.as_str(),
             self.operation.as_str(),
             key.as_str(),
         );
         Ok(Some(idempotency_key::Model {
             id: 0,
-            merchant_id: self.caller.merchant_id.clone(),
-            mode: AsText(self.caller.mode),
+            merchant_id: self.owner.merchant_id.to_owned(),
+            mode: AsText(self.owner.mode),
             operation: self.operation.as_str().into(),
             key: key.as_str().into(),
             request_hash: self.fingerprint.0.clone(),
@@ -235,17 +257,18 @@ pub trait IdempotentOperation {
 /// lock of the operation's own (an order) within the caller's merchant and mode; when
 /// another request holds it, this one waits for it to finish and then lets the database
 /// decide.
-pub async fn execute<O: IdempotentOperation + Sync>(
+pub async fn execute<'c, O: IdempotentOperation + Sync>(
     state: &AppState,
-    caller: &Caller,
+    owner: impl Into<KeyOwner<'c>>,
     key: Option<IdempotencyKey>,
     fingerprint: Fingerprint,
     wait_for: Option<String>,
     op: &O,
 ) -> Result<Outcome<O::Output>, O::Error> {
+    let owner = owner.into();
     let (key_lock, wait_for) = lock_names(
-        &caller.merchant_id,
-        caller.mode_str(),
+        owner.merchant_id,
+        owner.mode.as_str(),
         O::OPERATION.as_str(),
         key.as_ref(),
         wait_for,
@@ -278,7 +301,7 @@ pub async fn execute<O: IdempotentOperation + Sync>(
             None => held.extend(state.coord.lock_waiting(name, LOCK_TTL, WAIT).await),
         }
     }
-    let result = run_once(state, caller, key.as_ref(), &fingerprint, op).await;
+    let result = run_once(state, owner, key.as_ref(), &fingerprint, op).await;
     held.release().await;
     result
 }
@@ -309,14 +332,14 @@ fn lock_names(
 
 async fn run_once<O: IdempotentOperation + Sync>(
     state: &AppState,
-    caller: &Caller,
+    owner: KeyOwner<'_>,
     key: Option<&IdempotencyKey>,
     fingerprint: &Fingerprint,
     op: &O,
 ) -> Result<Outcome<O::Output>, O::Error> {
     let scope = key.map(|k| Scope {
-        merchant_id: &caller.merchant_id,
-        mode: caller.mode_str(),
+        merchant_id: owner.merchant_id,
+        mode: owner.mode.as_str(),
         operation: O::OPERATION.as_str(),
         key: k.as_str(),
     });
@@ -332,7 +355,7 @@ async fn run_once<O: IdempotentOperation + Sync>(
     }
     let recorder = Recorder {
         state,
-        caller,
+        owner,
         operation: O::OPERATION,
         key,
         fingerprint,

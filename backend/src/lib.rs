@@ -18,6 +18,7 @@
 //! - [`webhooks`]: the outbox, signed deliveries, the worker, endpoint secrets.
 //! - [`fraud`]: velocity rules screening payments in the worker (`payment.flagged`).
 //! - [`refunds`]: refunds back to the original vouchers.
+//! - [`reports`]: the operator's liability, commission and settlement reports; payouts.
 //! - [`transactions`]: the merchant's view of its transactions and refunds.
 //! - [`keys`]: API keys managed by the merchant (create, roll, revoke).
 //! - [`lifecycle`]: voucher activities (block, adjust, load, clear...) and history.
@@ -41,6 +42,7 @@ pub mod money;
 pub mod monitoring;
 pub mod payments;
 pub mod refunds;
+pub mod reports;
 pub mod secret;
 pub mod startup;
 pub mod state;

@@ -1,18 +1,26 @@
-//! `superpayment`: serve the API, migrate, audit the ledger, administer merchants and vouchers.
+//! `superpayment`: serve the API, migrate, audit the ledger, administer merchants and vouchers,
+//! print the operator's reports and record payouts.
 use std::{path::PathBuf, process::ExitCode, str::FromStr};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use poem_openapi::types::ToJSON;
 use superpayment_backend::{
     admin::{self, IssueSpec},
+    api::reports as api_reports,
     config::{DbArgs, ServeArgs},
     lifecycle::{self, ActivityKind, ActivityRequest, Actor, LifecycleError, Owner},
     payments::{kinds, rules::VoucherRules},
+    reports::{
+        self, figures,
+        payouts::{self, PayoutOutcome, PayoutRequest},
+        render, Format, ReportParams,
+    },
     secret::Secret,
     startup::Application,
     state::AppState,
     store, telemetry,
-    webhooks::{reencrypt, secrets::SecretCipher, worker, WorkerArgs},
+    webhooks::{reencrypt, secrets::SecretCipher, worker, WebhookSettings, WorkerArgs},
 };
 use superpayment_core::{Currency, Mode, Money, VoucherCode};
 use time::{format_description::well_known::Rfc3339, Date, OffsetDateTime, Time};
@@ -149,6 +157,62 @@ enum AdminCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Print an operator report computed from the ledger: `liability` (per currency, as of
+    /// --to), `commission` or `settlement` (per merchant and currency over [--from, --to)).
+    Report {
+        #[arg(value_enum)]
+        report: ReportKind,
+        /// Start (inclusive): a UTC date (its midnight) or an RFC 3339 timestamp.
+        #[arg(long)]
+        from: Option<String>,
+        /// End (exclusive), or the liability's point in time: a UTC date (its midnight) or
+        /// an RFC 3339 timestamp; absent = now.
+        #[arg(long)]
+        to: Option<String>,
+        /// Only this merchant (commission, settlement).
+        #[arg(long)]
+        merchant: Option<String>,
+        #[arg(long, default_value = "test")]
+        mode: String,
+        /// json or csv.
+        #[arg(long, default_value = "json")]
+        format: String,
+        /// Settlement: every journal of each statement (CSV: one row per journal).
+        #[arg(long)]
+        lines: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Record a payout of a merchant's payable (a ledger journal to the payouts clearing
+    /// account); refused above what the merchant is owed.
+    Payout {
+        #[arg(long)]
+        merchant: String,
+        #[arg(long)]
+        currency: String,
+        /// Decimal amount, e.g. 10.00.
+        #[arg(long)]
+        amount: String,
+        /// The bank transfer's reference.
+        #[arg(long)]
+        reference: String,
+        #[arg(long, default_value = "test")]
+        mode: String,
+        /// Makes a retry safe: the same key and payout within 24 h is recorded once.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Recognise breakage: move what expired active vouchers still hold from the voucher
+    /// liability to breakage (one journal per currency). Safe to run again: an emptied
+    /// voucher is not taken twice.
+    RecogniseBreakage {
+        #[arg(long, default_value = "test")]
+        mode: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Block (or with --unblock, unblock) a voucher by its code.
     BlockVoucher {
         #[arg(long)]
@@ -266,6 +330,14 @@ impl VoucherAction {
     }
 }
 
+/// The operator reports.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ReportKind {
+    Liability,
+    Commission,
+    Settlement,
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -323,7 +395,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Audit(db) => {
             let conn = open(&db).await?;
-            let results = store::ledger::audit(&conn).await?;
+            let mut results = store::ledger::audit(&conn).await?;
+            results.extend(reports::audit::audit(&conn).await?);
             let mut failed = false;
             for (name, violations) in results {
                 if violations.is_empty() {
@@ -528,6 +601,120 @@ async fn admin_command(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
                         .map_err(lifecycle_failure)?;
                     println!("{}", serde_json::to_string_pretty(&h)?);
                 }
+            }
+        }
+        AdminCommand::Report {
+            report,
+            from,
+            to,
+            merchant,
+            mode,
+            format,
+            lines,
+            db,
+        } => {
+            let p = ReportParams::parse(from.as_deref(), to.as_deref(), Some(&mode), Some(&format))
+                .map_err(|e| anyhow::anyhow!("{}", describe(&e.into())))?;
+            let conn = open(&db).await?;
+            let failed = |e: reports::ReportError| anyhow::anyhow!("{}", describe(&e.into()));
+            let out = std::io::stdout().lock();
+            let json = match report {
+                ReportKind::Liability => {
+                    let r = figures::liability(&conn, p.mode, p.period.to)
+                        .await
+                        .map_err(failed)?;
+                    match p.format {
+                        Format::Csv => {
+                            return render::liability_csv(&r, out).map(|()| ExitCode::SUCCESS)
+                        }
+                        Format::Json => api_reports::liability_body(&r)?.to_json(),
+                    }
+                }
+                ReportKind::Commission => {
+                    let r = figures::commission(&conn, p.mode, p.period, merchant.as_deref())
+                        .await
+                        .map_err(failed)?;
+                    match p.format {
+                        Format::Csv => {
+                            return render::commission_csv(&r, out).map(|()| ExitCode::SUCCESS)
+                        }
+                        Format::Json => api_reports::commission_body(&r)?.to_json(),
+                    }
+                }
+                ReportKind::Settlement => {
+                    let r =
+                        figures::settlement(&conn, p.mode, p.period, merchant.as_deref(), lines)
+                            .await
+                            .map_err(failed)?;
+                    match p.format {
+                        Format::Csv => {
+                            return render::settlement_csv(&r, lines, out)
+                                .map(|()| ExitCode::SUCCESS)
+                        }
+                        Format::Json => api_reports::settlement_body(&r, lines)?.to_json(),
+                    }
+                }
+            };
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json.unwrap_or_default())?
+            );
+        }
+        AdminCommand::Payout {
+            merchant,
+            currency,
+            amount,
+            reference,
+            mode,
+            idempotency_key,
+            db,
+        } => {
+            let conn = open(&db).await?;
+            let state = AppState {
+                db: conn.clone(),
+                read_db: conn,
+                webhooks: WebhookSettings {
+                    cipher: db.resolved_cipher()?,
+                    ..WebhookSettings::for_spec()
+                },
+                ..AppState::for_spec()
+            };
+            let req = PayoutRequest {
+                merchant_id: merchant,
+                mode: Some(mode),
+                currency,
+                amount,
+                reference,
+                idempotency_key,
+            };
+            let (receipt, replayed) = match payouts::record(&state, req)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", describe(&e.into())))?
+            {
+                PayoutOutcome::Recorded(r) => (r, false),
+                PayoutOutcome::Replayed(r) => (r, true),
+            };
+            println!("payout_id={}", receipt.id);
+            println!("amount={} {}", receipt.amount, receipt.currency);
+            println!("payable_before={}", receipt.payable_before);
+            println!("payable_after={}", receipt.payable_after);
+            if replayed {
+                eprintln!("Already recorded under this idempotency key: nothing was paid again.");
+            }
+        }
+        AdminCommand::RecogniseBreakage { mode, db } => {
+            let mode = Mode::from_str(&mode)
+                .map_err(|_| anyhow::anyhow!("--mode must be test or live"))?;
+            let conn = open(&db).await?;
+            let done = reports::breakage::recognise_expired(&conn, mode, OffsetDateTime::now_utc())
+                .await?;
+            println!("vouchers={}", done.vouchers);
+            for (currency, minor) in &done.amounts {
+                println!(
+                    "breakage {}={}",
+                    currency.code(),
+                    superpayment_backend::money::format_minor(*minor, *currency)?
+                );
             }
         }
         AdminCommand::BlockVoucher { code, unblock, db } => {

@@ -13,6 +13,7 @@ mod m20261202_100000_payment_guarantees;
 mod m20261203_200000_fraud_screening;
 mod m20261203_300000_payment_holds;
 mod m20261204_300000_voucher_lifecycle;
+mod m20261204_400000_payouts;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_200000_fraud_screening::Migration),
             Box::new(m20261203_300000_payment_holds::Migration),
             Box::new(m20261204_300000_voucher_lifecycle::Migration),
+            Box::new(m20261204_400000_payouts::Migration),
         ]
     }
 }

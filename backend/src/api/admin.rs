@@ -36,8 +36,8 @@ impl AdminApi {
     }
 }
 
-/// Refuses a missing or wrong admin token (compared in constant time).
-pub(super) fn check_admin(state: &AppState, token: &AdminToken) -> Result<(), ApiError> {
+/// Refuses a request without the configured ADMIN_TOKEN (every /api/admin operation).
+pub(crate) fn check_admin(state: &AppState, token: &AdminToken) -> Result<(), ApiError> {
     match &state.admin_token {
         Some(expected) if secrets_equal(expected.expose(), &token.0.token) => Ok(()),
         _ => Err(ApiError::Unauthenticated {

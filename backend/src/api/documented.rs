@@ -332,6 +332,39 @@ pub fn errors_of(operation_id: &str) -> Option<Vec<ApiError>> {
             e.push(not_found("voucher"));
             e
         }),
+        "adminLiabilityReport" | "adminCommissionReport" => with_admin(
+            crate::reports::ReportError::examples()
+                .map(ApiError::from)
+                .collect(),
+        ),
+        "adminSettlementReport" => with_admin({
+            let mut e: Vec<ApiError> = crate::reports::ReportError::examples()
+                .map(ApiError::from)
+                .collect();
+            // `lines` is a boolean the framework parses.
+            e.push(ApiError::MalformedBody(
+                "failed to parse parameter `lines`: expected boolean".into(),
+            ));
+            e
+        }),
+        "adminRecogniseBreakage" => with_admin({
+            let mut e = body(false);
+            e.extend(
+                crate::reports::ReportError::examples()
+                    .map(ApiError::from)
+                    .filter(|e| e.to_body().error.code == "invalid_mode"),
+            );
+            e
+        }),
+        "adminCreatePayout" => with_admin({
+            let mut e = body(true);
+            e.extend(
+                crate::reports::payouts::PayoutError::examples()
+                    .into_iter()
+                    .map(ApiError::from),
+            );
+            e
+        }),
         _ => return None,
     })
 }

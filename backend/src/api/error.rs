@@ -3,7 +3,8 @@
 //! Layers: `superpayment_core` returns its own parse errors (`FieldError`, `AmountError` ...);
 //! each domain module returns its own enum (`PayError`, `VerifyError`, `CheckError`,
 //! `RefundError`, `CheckoutError`, `KeyError`, `WebhookError`, `TransactionsError`,
-//! `AdminError`, `LifecycleError`, `AuthError`, `IdempotencyError`), which this module alone maps to
+//! `AdminError`, `LifecycleError`, `ReportError`, `PayoutError`, `AuthError`,
+//! `IdempotencyError`), which this module alone maps to
 //! [`ApiError`]: status, code and the message that says what to do; handlers return
 //! [`ApiError`]; `store` returns `anyhow::Error` / `DbErr`, which become
 //! [`ApiError::Internal`] — logged with their cause and answered with an opaque 500
@@ -22,6 +23,7 @@ use crate::{
     lifecycle::LifecycleError,
     payments::{holds::HoldError, CheckError, PayError, VerifyError},
     refunds::RefundError,
+    reports::{payouts::PayoutError, ReportError},
     transactions::TransactionsError,
     webhooks::{endpoints::MAX_ROTATION_OVERLAP, WebhookError},
 };
@@ -745,5 +747,41 @@ impl From<AdminError> for ApiError {
             AdminError::VoucherNotFound => ApiError::NotFound("voucher"),
             AdminError::Internal(e) => ApiError::Internal(e),
         }
+    }
+}
+
+impl From<ReportError> for ApiError {
+    fn from(err: ReportError) -> Self {
+        match err {
+            ReportError::Invalid(e) => ApiError::InvalidRequest(vec![e]),
+            ReportError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<PayoutError> for ApiError {
+    fn from(err: PayoutError) -> Self {
+        match err {
+            PayoutError::Invalid(e) => ApiError::InvalidRequest(vec![e]),
+            PayoutError::MerchantNotFound => ApiError::NotFound("merchant"),
+            PayoutError::ExceedsPayable { payable, currency } => invalid(
+                "amount",
+                "payout_exceeds_payable",
+                format!(
+                    "The merchant is owed {payable} {}; a payout cannot exceed it.",
+                    currency.code()
+                ),
+            ),
+            PayoutError::Idempotency(e) => e.into(),
+            PayoutError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+/// A payout keeps no failure: a retry with the same key runs again (and is checked against
+/// the payable as it then stands).
+impl StoredAnswer for PayoutError {
+    fn stored_answer(&self) -> Option<(u16, String)> {
+        None
     }
 }

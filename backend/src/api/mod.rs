@@ -11,6 +11,7 @@ pub mod keys;
 pub mod merchant_transactions;
 pub mod ops;
 pub mod payments;
+pub mod reports;
 pub mod security;
 pub mod verify;
 pub mod voucher_activities;
@@ -56,6 +57,7 @@ pub fn service(
         vouchers::VouchersApi,
         verify::TransactionsApi,
         admin::AdminApi,
+        reports::ReportsApi,
         merchant_transactions::MerchantTransactionsApi,
         holds::HoldsApi,
         webhooks::WebhooksApi,
@@ -71,6 +73,7 @@ pub fn service(
             vouchers::VouchersApi::new(state.clone()),
             verify::TransactionsApi::new(state.clone()),
             admin::AdminApi::new(state.clone()),
+            reports::ReportsApi::new(state.clone()),
             merchant_transactions::MerchantTransactionsApi::new(state.clone()),
             holds::HoldsApi::new(state.clone()),
             webhooks::WebhooksApi::new(state.clone()),

@@ -36,20 +36,116 @@ pub enum Account<'a> {
     /// sale. Loads (top-ups) are new value and go against [`Account::VoucherFloat`], as
     /// issuance does.
     VoucherAdjustments,
+    /// What was paid out of merchants' payables to their banks (a payout moves the
+    /// amount here; the bank statement is reconciled against it).
+    PayoutsClearing,
+}
+
+/// The classes of ledger account, named by the prefix of their account names; what the
+/// operator reports group postings by. An account whose prefix is none of these (a class a
+/// later journal kind brings) is still counted by the reports, as `other`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AccountClass {
+    VoucherLiability,
+    VoucherFloat,
+    MerchantPayable,
+    PlatformCommission,
+    Breakage,
+    Held,
+    PayoutsClearing,
+    VoucherAdjustments,
+}
+
+impl AccountClass {
+    /// Every class.
+    pub const ALL: [AccountClass; 8] = [
+        AccountClass::VoucherLiability,
+        AccountClass::VoucherFloat,
+        AccountClass::MerchantPayable,
+        AccountClass::PlatformCommission,
+        AccountClass::Breakage,
+        AccountClass::Held,
+        AccountClass::PayoutsClearing,
+        AccountClass::VoucherAdjustments,
+    ];
+
+    /// The start of every account name of this class, colon included.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            AccountClass::VoucherLiability => "voucher_liability:",
+            AccountClass::VoucherFloat => "voucher_float:",
+            AccountClass::MerchantPayable => "merchant_payable:",
+            AccountClass::PlatformCommission => "platform_commission:",
+            AccountClass::Breakage => "breakage:",
+            AccountClass::Held => "held:",
+            AccountClass::PayoutsClearing => "payouts_clearing:",
+            AccountClass::VoucherAdjustments => "voucher_adjustments:",
+        }
+    }
+}
+
+/// A stored account name taken apart: `<class>:[<merchant id>:]<mode>:<currency>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountName<'a> {
+    /// None for a class this code does not know.
+    pub class: Option<AccountClass>,
+    /// The merchant of a payable account.
+    pub merchant_id: Option<&'a str>,
+    pub mode: &'a str,
+    pub currency: &'a str,
+}
+
+impl<'a> AccountName<'a> {
+    /// Parses a stored account name; None for a name without mode and currency.
+    pub fn parse(name: &'a str) -> Option<Self> {
+        let (rest, currency) = name.rsplit_once(':')?;
+        let (head, mode) = rest.rsplit_once(':')?;
+        let class = AccountClass::ALL
+            .into_iter()
+            .find(|c| name.starts_with(c.prefix()));
+        let merchant_id = match class {
+            Some(AccountClass::MerchantPayable) => {
+                Some(head.strip_prefix(AccountClass::MerchantPayable.prefix())?)
+            }
+            _ => None,
+        };
+        Some(AccountName {
+            class,
+            merchant_id,
+            mode,
+            currency,
+        })
+    }
 }
 
 impl Account<'_> {
-    fn name(&self, mode: &str, currency: &str) -> String {
+    /// The class of the account.
+    pub fn class(&self) -> AccountClass {
         match self {
-            Account::VoucherLiability { .. } => format!("voucher_liability:{mode}:{currency}"),
-            Account::VoucherFloat => format!("voucher_float:{mode}:{currency}"),
+            Account::VoucherLiability { .. } => AccountClass::VoucherLiability,
+            Account::VoucherFloat => AccountClass::VoucherFloat,
+            Account::MerchantPayable { .. } => AccountClass::MerchantPayable,
+            Account::PlatformCommission => AccountClass::PlatformCommission,
+            Account::Breakage { .. } => AccountClass::Breakage,
+            Account::Held { .. } => AccountClass::Held,
+            Account::PayoutsClearing => AccountClass::PayoutsClearing,
+            Account::VoucherAdjustments => AccountClass::VoucherAdjustments,
+        }
+    }
+
+    /// The stored name of the account in `mode` and `currency` (ISO code).
+    pub fn name(&self, mode: &str, currency: &str) -> String {
+        format!("{}{mode}:{currency}", self.name_prefix())
+    }
+
+    /// The account's name up to the mode: its class prefix and, for a payable, the
+    /// merchant.
+    pub fn name_prefix(&self) -> String {
+        match self {
             Account::MerchantPayable { merchant_id } => {
-                format!("merchant_payable:{merchant_id}:{mode}:{currency}")
+                format!("{}{merchant_id}:", self.class().prefix())
             }
-            Account::PlatformCommission => format!("platform_commission:{mode}:{currency}"),
-            Account::Breakage { .. } => format!("breakage:{mode}:{currency}"),
-            Account::Held { .. } => format!("held:{mode}:{currency}"),
-            Account::VoucherAdjustments => format!("voucher_adjustments:{mode}:{currency}"),
+            _ => self.class().prefix().to_owned(),
         }
     }
 
@@ -193,11 +289,17 @@ const CHECKS: &[(&str, &str)] = &[
            AND p.account <> 'held:' || v.mode || ':' || v.currency",
     ),
     (
-        "breakage comes only from single-use vouchers and is never negative",
+        "breakage comes only from single-use vouchers or from expiry, and is never negative",
+        // Expiry breakage (`superpayment admin recognise-breakage`) takes what an expired
+        // voucher of any kind still held; any other breakage is a single-use remainder.
         "SELECT 'voucher ' || CAST(v.id AS TEXT) || ' has breakage ' || CAST(b.total AS TEXT) AS detail
-         FROM vouchers v JOIN (SELECT voucher_id, SUM(amount_minor) AS total FROM postings WHERE account LIKE 'breakage:%' GROUP BY voucher_id) b
+         FROM vouchers v JOIN (SELECT p.voucher_id, SUM(p.amount_minor) AS total,
+                                      SUM(CASE WHEN j.kind = 'expiry_breakage' THEN p.amount_minor ELSE 0 END) AS expired
+                               FROM postings p JOIN journals j ON j.id = p.journal_id
+                               WHERE p.account LIKE 'breakage:%' GROUP BY p.voucher_id) b
            ON b.voucher_id = v.id
-         WHERE b.total < 0 OR (b.total > 0 AND CAST(v.rules AS TEXT) NOT LIKE '%single_use%')",
+         WHERE b.total < 0 OR b.expired < 0 OR (b.expired > 0 AND v.expires_at IS NULL)
+            OR (b.total - b.expired > 0 AND CAST(v.rules AS TEXT) NOT LIKE '%single_use%')",
     ),
     (
         "a used single-use voucher holds only what refunds of its current payment gave back",

@@ -1,5 +1,6 @@
 //! The only module that speaks SeaORM: connections, migrations and every query.
 pub mod activities;
+pub mod breakage;
 pub mod checkout;
 pub mod entities;
 pub mod holds;
@@ -9,7 +10,9 @@ pub mod ledger;
 pub mod merchants;
 pub mod payment_write;
 pub mod payments;
+pub mod payouts;
 pub mod refunds;
+pub mod reports;
 pub mod risk;
 pub mod sealed;
 pub mod transactions;

@@ -17,6 +17,7 @@ mod openapi;
 mod payments;
 mod redis_cluster;
 mod refunds;
+mod reports;
 mod secrets;
 mod shutdown;
 mod verify;

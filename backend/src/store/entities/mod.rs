@@ -5,6 +5,7 @@ pub mod event;
 pub mod idempotency_key;
 pub mod journal;
 pub mod merchant;
+pub mod payout;
 pub mod posting;
 pub mod redemption;
 pub mod refund;
