@@ -496,7 +496,10 @@ impl From<CheckoutError> for ApiError {
 impl From<PayError> for ApiError {
     fn from(err: PayError) -> Self {
         match err {
-            PayError::Declined { reason, param } => ApiError::Declined { reason, param },
+            PayError::Declined { reason, param } => ApiError::Declined {
+                reason: reason.shown_to_shopper(),
+                param,
+            },
             PayError::OrderAlreadyPaid { transaction_id } => {
                 ApiError::OrderAlreadyPaid { transaction_id }
             }
@@ -519,7 +522,7 @@ impl StoredAnswer for PayError {
     fn stored_answer(&self) -> Option<(u16, String)> {
         answer(match self {
             PayError::Declined { reason, param } => ApiError::Declined {
-                reason: *reason,
+                reason: reason.shown_to_shopper(),
                 param: param.clone(),
             },
             PayError::OrderAlreadyPaid { transaction_id } => ApiError::OrderAlreadyPaid {

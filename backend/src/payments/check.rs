@@ -28,7 +28,8 @@ pub struct VoucherStatus {
 }
 
 /// Reports balance and validity for the caller's merchant and mode. Unknown codes (and
-/// codes of the other mode) get one uniform answer. Every call counts against a limit per
+/// codes of the other mode), expired and blocked ones get one uniform answer
+/// ([`DeclineReason::shown_to_shopper`]), and each counts as a failed attempt. Every call counts against a limit per
 /// key and client address, whether the code exists or not.
 #[tracing::instrument(skip_all, fields(merchant_id = %caller.merchant_id))]
 pub async fn check_voucher(
@@ -90,19 +91,28 @@ async fn answer(
         .map_err(|e| anyhow::anyhow!("stored balance: {e}"))?;
     // Any positive amount in the voucher's own currency: checks what holds for every order.
     let probe = Money::from_minor(1, currency).map_err(|e| anyhow::anyhow!(e))?;
-    let mut reason = refusal(
+    let reason = refusal(
         Some(&(&v).into()),
         &caller.merchant_id,
         caller.mode,
         probe,
         OffsetDateTime::now_utc(),
     )
-    .filter(|r| *r != DeclineReason::MinimumOrderNotMet)
-    .map(DeclineReason::code);
-    // A voucher this shop does not accept is none of its shoppers' business: no balance.
-    if reason == Some(DeclineReason::NotAccepted.code()) {
-        return Ok(hidden(DeclineReason::NotAccepted));
+    .filter(|r| *r != DeclineReason::MinimumOrderNotMet);
+    if let Some(precise) = reason {
+        let shown = precise.shown_to_shopper();
+        if shown != precise {
+            // Told apart only here, for the operator; the caller learns no more than
+            // for a code that does not exist.
+            tracing::info!(reason = precise.code(), "voucher check declined");
+        }
+        // A voucher this shop does not accept is none of its shoppers' business, and a
+        // dead one must look like no voucher at all: no balance either way.
+        if matches!(shown, DeclineReason::Unknown | DeclineReason::NotAccepted) {
+            return Ok(hidden(shown));
+        }
     }
+    let mut reason = reason.map(DeclineReason::code);
     if reason.is_none() && balance.is_zero() {
         reason = Some(DeclineReason::InsufficientBalance.code());
     }

@@ -6,8 +6,9 @@ use superpayment_core::{Currency, FieldError, Money};
 
 use crate::{checkout::CheckoutError, idempotency::IdempotencyError};
 
-/// Why a voucher payment was declined (HTTP 402). Unknown codes all get `voucher_declined`
-/// so that the answer never tells a guesser whether a code exists.
+/// Why a voucher payment was declined (HTTP 402). Unknown, expired and blocked codes all
+/// answer `voucher_declined` ([`DeclineReason::shown_to_shopper`]) so that the answer never
+/// tells a guesser whether a code exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeclineReason {
@@ -76,6 +77,18 @@ impl DeclineReason {
                 | Self::AlreadyUsed
                 | Self::TokenInvalid
         )
+    }
+
+    /// What a caller with a publishable key (the widget, or anyone who read a shop's page)
+    /// is told: a code that cannot pay because it is unknown, expired or blocked gets the
+    /// one uniform `voucher_declined`, so that a guesser cannot tell a dead code from one
+    /// that never existed. The precise reason stays in the logs, the metrics and the fraud
+    /// screener's record.
+    pub fn shown_to_shopper(self) -> Self {
+        match self {
+            Self::Expired | Self::Blocked => Self::Unknown,
+            other => other,
+        }
     }
 
     /// The reason with this machine code.

@@ -210,3 +210,82 @@ async fn hsts_is_sent_when_the_public_url_is_https() {
         .unwrap()
         .starts_with("max-age="));
 }
+
+/// An answer with what differs between two requests taken out: the request id (body and
+/// header) and the date; the check's `last4` echoes the code sent.
+async fn uniform_part(r: Response) -> (u16, Vec<(String, String)>, serde_json::Value) {
+    let status = r.status().as_u16();
+    let mut headers: Vec<(String, String)> = r
+        .headers()
+        .iter()
+        .filter(|(name, _)| !matches!(name.as_str(), "date" | "x-request-id"))
+        .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("?").to_owned()))
+        .collect();
+    headers.sort();
+    let mut v = body(r).await;
+    if let Some(error) = v.get_mut("error").and_then(|e| e.as_object_mut()) {
+        assert!(error.remove("request_id").is_some());
+    }
+    if let Some(check) = v.as_object_mut() {
+        check.remove("last4");
+    }
+    (status, headers, v)
+}
+
+#[tokio::test]
+async fn unknown_expired_and_blocked_codes_get_one_uniform_decline_and_each_counts_as_a_failed_attempt(
+) {
+    let app = TestApp::spawn_with(&[
+        ("TRUSTED_PROXIES", "127.0.0.1/32"),
+        ("GUESS_LOCKOUT_THRESHOLD", "5"),
+    ])
+    .await;
+    let m = app.create_merchant(0).await;
+    let blocked = app.issue_one("50.00").await;
+    let r = app
+        .post(
+            "/api/admin/vouchers/block",
+            crate::helpers::ADMIN_TOKEN,
+            &json!({"code": blocked, "blocked": true}),
+            None,
+        )
+        .await;
+    assert!(r.status().is_success());
+    let codes = [
+        guessed(1),
+        "TEST-EXP1-RED0-000M".to_owned(),
+        blocked,
+        "TEST-B10C-KED0-000Q".to_owned(),
+    ];
+    let from = "198.51.100.20";
+
+    let mut payments = Vec::new();
+    for (n, code) in codes.iter().enumerate() {
+        let r = pay_from(&app, &m.pk, from, &format!("U{n}"), code).await;
+        payments.push(uniform_part(r).await);
+    }
+    assert_eq!(payments[0].0, 402);
+    assert_eq!(payments[0].2["error"]["code"], "voucher_declined");
+    for other in &payments[1..] {
+        assert_eq!(other, &payments[0], "a payment tells the codes apart");
+    }
+
+    let mut checks = Vec::new();
+    for code in &codes[..1] {
+        checks.push(uniform_part(check_from(&app, &m.pk, from, code).await).await);
+    }
+    assert_eq!(checks[0].0, 200);
+    assert_eq!(
+        checks[0].2,
+        json!({"valid": false, "reason": "voucher_declined"})
+    );
+    // Past the threshold (5) with the sixth failure: every one of them counted.
+    checks.push(uniform_part(check_from(&app, &m.pk, from, &codes[1]).await).await);
+    assert_eq!(checks[1], checks[0], "a check tells the codes apart");
+    assert_locked_out(check_from(&app, &m.pk, from, &codes[2]).await).await;
+
+    // The secret-key side of the house keeps the precise reason: the operator's log.
+    let logs = app.logs();
+    assert!(logs.contains("voucher_expired"), "{logs}");
+    assert!(logs.contains("voucher_blocked"), "{logs}");
+}
