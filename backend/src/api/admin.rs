@@ -141,6 +141,10 @@ pub enum CreateMerchantResponse {
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
+    /// The database cannot be reached right now (`service_unavailable`); retry after
+    /// `Retry-After` seconds.
+    #[oai(status = 503)]
+    ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
 error_responses!(CreateMerchantResponse { 400 => BadRequest, 401 => Unauthorized });
 
@@ -155,6 +159,10 @@ pub enum ListMerchantsResponse {
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
+    /// The database cannot be reached right now (`service_unavailable`); retry after
+    /// `Retry-After` seconds.
+    #[oai(status = 503)]
+    ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
 error_responses!(ListMerchantsResponse { 401 => Unauthorized });
 
@@ -172,6 +180,10 @@ pub enum IssueVouchersResponse {
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
+    /// The database cannot be reached right now (`service_unavailable`); retry after
+    /// `Retry-After` seconds.
+    #[oai(status = 503)]
+    ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
 error_responses!(IssueVouchersResponse { 400 => BadRequest, 401 => Unauthorized });
 
@@ -192,6 +204,10 @@ pub enum BlockVoucherResponse {
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
+    /// The database cannot be reached right now (`service_unavailable`); retry after
+    /// `Retry-After` seconds.
+    #[oai(status = 503)]
+    ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
 error_responses!(BlockVoucherResponse { 400 => BadRequest, 401 => Unauthorized, 404 => NotFound });
 
