@@ -718,7 +718,10 @@ mod tests {
         );
         let (_, g) = c.typed(0, code(2).as_str()).check.unwrap();
         c.checked(0, g, Ok((false, Some("voucher_declined".into()), None)));
-        assert_eq!(c.entries[0].check, Check::Refused("voucher_declined".into()));
+        assert_eq!(
+            c.entries[0].check,
+            Check::Refused("voucher_declined".into())
+        );
         assert!(!c.plan().can_pay);
     }
 
@@ -761,7 +764,10 @@ mod tests {
             param: Some("vouchers[1]".into()),
         });
         assert_eq!(c.phase, Phase::Entering);
-        assert_eq!(c.entries[1].check, Check::Refused("voucher_declined".into()));
+        assert_eq!(
+            c.entries[1].check,
+            Check::Refused("voucher_declined".into())
+        );
         assert!(c.attempt.is_none());
     }
 

@@ -121,7 +121,11 @@ pub async fn pay(
     crate::monitoring::payment(caller.mode_str(), outcome, reason);
     if let Err(PayError::Declined { reason, param }) = &result {
         // The precise reason, which the shopper's answer may hide (`shown_to_shopper`).
-        tracing::info!(reason = reason.code(), param = param.as_deref(), "payment declined");
+        tracing::info!(
+            reason = reason.code(),
+            param = param.as_deref(),
+            "payment declined"
+        );
     }
     result
 }

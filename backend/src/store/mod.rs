@@ -155,9 +155,6 @@ pub fn is_postgres(db: &impl ConnectionTrait) -> bool {
     db.get_database_backend() == DbBackend::Postgres
 }
 
-/// Lets a domain error enum take a database error as its `Internal(anyhow::Error)`
-/// variant, so that `?` works on store calls: a failing database is always unexpected.
-#[macro_export]
 /// Whether an error says the database cannot be reached right now (a refused or dropped
 /// connection, the pool timed out, the server shutting down or starting up) rather than
 /// that a statement was wrong: what a client may retry. Constraint and logic errors are
@@ -203,6 +200,10 @@ fn sqlx_unavailable(err: &sea_orm::sqlx::Error) -> bool {
     }
 }
 
+/// Lets a domain error enum take a database error as its `Internal(anyhow::Error)`
+/// variant, so that `?` works on store calls: a failing database is unexpected (and
+/// answered 503 rather than 500 when it is unreachability, see [`is_unavailable`]).
+#[macro_export]
 macro_rules! internal_on_db_error {
     ($ty:ty) => {
         impl From<sea_orm::DbErr> for $ty {
@@ -254,6 +255,8 @@ mod unavailable_tests {
             assert!(!is_unavailable(&err), "{err:?}");
         }
         let plain: anyhow::Result<()> = Err(anyhow::anyhow!("connection refused"));
-        assert!(!is_unavailable(&plain.context("a message is not a cause").unwrap_err()));
+        assert!(!is_unavailable(
+            &plain.context("a message is not a cause").unwrap_err()
+        ));
     }
 }

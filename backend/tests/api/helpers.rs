@@ -204,6 +204,16 @@ impl TestApp {
         app
     }
 
+    /// The server on a migrated database it does not own (not dropped with the app), with
+    /// no Redis: the private PostgreSQL cluster the outage tests stop and start.
+    #[allow(dead_code)]
+    pub async fn spawn_on(database_url: &str, extra_env: &[(&str, &str)]) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let app = Self::launch(dir, database_url.to_owned(), None, None, extra_env, None);
+        app.wait_ready().await;
+        app
+    }
+
     /// A freshly migrated database of its own (dropped with the returned handle).
     pub async fn empty_database() -> ScratchDatabase {
         let name = create_test_database().await;
