@@ -327,6 +327,32 @@ impl TestApp {
         crate::webhook_support::terminate(&mut self.child).await
     }
 
+    /// Sends SIGTERM to the server and returns at once.
+    #[allow(dead_code)]
+    pub fn sigterm(&self) {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("running kill");
+        assert!(sent.success(), "SIGTERM sent");
+    }
+
+    /// Waits for the server to exit (bounded like [`TestApp::terminate`]).
+    #[allow(dead_code)]
+    pub async fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server did not exit"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Everything the server wrote to stdout and stderr so far.
     pub fn logs(&self) -> String {
         let mut s = String::new();
