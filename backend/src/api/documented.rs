@@ -49,6 +49,7 @@ fn with_auth(kind: KeyKind, mut errors: Vec<ApiError>) -> Vec<ApiError> {
     });
     errors.push(internal());
     errors.push(unavailable());
+    errors.push(ApiError::RequestTimeout);
     errors
 }
 
@@ -56,6 +57,7 @@ fn with_admin(mut errors: Vec<ApiError>) -> Vec<ApiError> {
     errors.push(AuthError::InvalidAdminToken.into());
     errors.push(internal());
     errors.push(unavailable());
+    errors.push(ApiError::RequestTimeout);
     errors
 }
 

@@ -100,6 +100,10 @@ pub enum ApiError {
     /// lockout); retry after the cool-down.
     #[error("too many failed attempts")]
     TooManyFailedAttempts { retry_after: Duration },
+    /// 503: the request ran longer than REQUEST_TIMEOUT and was abandoned
+    /// (`request_timeout`); retry after Retry-After, with the same Idempotency-Key.
+    #[error("request timed out")]
+    RequestTimeout,
     /// 500: anything unexpected; logged with its cause, answered opaquely. 503
     /// `service_unavailable` with Retry-After instead when the cause is that the database
     /// cannot be reached right now (down, restarting, pool exhausted): the client retries,
@@ -207,6 +211,7 @@ impl ApiError {
             Self::Replayed { status, .. } => *status,
             Self::RateLimited { .. } | Self::TooManyFailedAttempts { .. } => 429,
             Self::Internal(_) if self.is_unavailable() => 503,
+            Self::RequestTimeout => 503,
             Self::Internal(_) => 500,
         }
     }
@@ -236,6 +241,7 @@ impl ApiError {
             Self::RateLimited { .. } => "rate_limited",
             Self::TooManyFailedAttempts { .. } => "too_many_failed_attempts",
             Self::Internal(_) if self.is_unavailable() => "service_unavailable",
+            Self::RequestTimeout => "request_timeout",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -258,7 +264,7 @@ impl ApiError {
             Self::OrderAlreadyPaid { .. } | Self::Conflict { .. } => "conflict_error",
             Self::Replayed { .. } => "replayed",
             Self::RateLimited { .. } | Self::TooManyFailedAttempts { .. } => "rate_limit_error",
-            Self::Internal(_) => "api_error",
+            Self::Internal(_) | Self::RequestTimeout => "api_error",
         }
     }
 
@@ -289,6 +295,7 @@ impl ApiError {
             Self::IdempotencyInFlight => "A request with this Idempotency-Key is still being processed; retry shortly.".into(),
             Self::RateLimited { .. } => "Too many requests; retry after the delay in Retry-After.".into(),
             Self::TooManyFailedAttempts { .. } => "Too many voucher codes were declined; retry after the delay in Retry-After.".into(),
+            Self::RequestTimeout => "The request took longer than this server allows and was abandoned; nothing was changed unless a retry says so. Retry after the delay in Retry-After, with the same Idempotency-Key.".into(),
             Self::Internal(_) if self.is_unavailable() => "The service is briefly unavailable; nothing was changed unless a retry says so. Retry after the delay in Retry-After, with the same Idempotency-Key.".into(),
             Self::Internal(_) => "An unexpected error occurred. Quote the request id when contacting support.".into(),
         }
@@ -309,6 +316,7 @@ impl ApiError {
                 *retry_after
             }
             Self::Internal(_) if self.is_unavailable() => UNAVAILABLE_RETRY_AFTER,
+            Self::RequestTimeout => UNAVAILABLE_RETRY_AFTER,
             _ => return None,
         };
         Some(wait.as_millis().div_ceil(1000).max(1) as u64)
@@ -587,7 +595,6 @@ impl From<VerifyError> for ApiError {
 impl From<CheckError> for ApiError {
     fn from(err: CheckError) -> Self {
         match err {
-            CheckError::RateLimited { retry_after } => ApiError::RateLimited { retry_after },
             CheckError::TooManyFailedAttempts { retry_after } => {
                 ApiError::TooManyFailedAttempts { retry_after }
             }

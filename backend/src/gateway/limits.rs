@@ -1,5 +1,6 @@
-//! Per-route request limits (GCRA) counted per API key and per client address, answered
-//! with `429`, `Retry-After` and the IETF `RateLimit-Policy` / `RateLimit` headers.
+//! Per-route request limits (GCRA, one mechanism for every limited route) counted per API
+//! key and per client address, answered with `429`, `Retry-After` and the IETF
+//! `RateLimit-Policy` / `RateLimit` headers.
 use std::{sync::Arc, time::Duration};
 
 use poem::{
@@ -23,15 +24,22 @@ pub struct PaymentLimits {
     pub per_client: u32,
 }
 
-/// Middleware limiting the payment route; other routes pass untouched.
+/// Middleware limiting the widget's routes (payments and voucher checks) with one
+/// mechanism, GCRA in the [`Coordinator`]; other routes pass untouched.
 pub struct RouteLimits {
     coord: Arc<Coordinator>,
     payments: PaymentLimits,
+    /// Voucher checks per API key and client address per minute (0: no limit).
+    checks: u32,
 }
 
 impl RouteLimits {
-    pub fn new(coord: Arc<Coordinator>, payments: PaymentLimits) -> Self {
-        Self { coord, payments }
+    pub fn new(coord: Arc<Coordinator>, payments: PaymentLimits, checks: u32) -> Self {
+        Self {
+            coord,
+            payments,
+            checks,
+        }
     }
 }
 
@@ -43,6 +51,7 @@ impl<E: Endpoint> Middleware<E> for RouteLimits {
             inner,
             coord: self.coord.clone(),
             payments: self.payments,
+            checks: self.checks,
         }
     }
 }
@@ -52,50 +61,93 @@ pub struct RouteLimitsEndpoint<E> {
     inner: E,
     coord: Arc<Coordinator>,
     payments: PaymentLimits,
+    checks: u32,
 }
 
-/// One limit that applies to a request: its policy name, counter key and quota.
+/// One limit that applies to a request: its policy name, counter key and quota, and the
+/// label its refusals are counted under (`superpayment_rate_limit_rejections_total`).
 struct Applied {
     policy: &'static str,
     key: String,
     quota: Quota,
+    metric: &'static str,
+}
+
+/// The limited operations, told apart by method and path (before routing).
+#[derive(Clone, Copy)]
+enum Limited {
+    Payment,
+    Check,
+}
+
+impl Limited {
+    fn of(req: &Request) -> Option<Self> {
+        if req.method() != Method::POST {
+            return None;
+        }
+        let path = req.uri().path().trim_end_matches('/');
+        if path.ends_with("/process-payment") {
+            Some(Self::Payment)
+        } else if path.ends_with("/vouchers/check") {
+            Some(Self::Check)
+        } else {
+            None
+        }
+    }
+
+    /// The operation a refusal is answered for (its documentation covers the 429).
+    fn operation_id(self) -> &'static str {
+        match self {
+            Self::Payment => "processPayment",
+            Self::Check => "checkVoucher",
+        }
+    }
 }
 
 impl<E: Endpoint> RouteLimitsEndpoint<E> {
-    fn limits_of(&self, req: &Request) -> Vec<Applied> {
-        let is_payment = req.method() == Method::POST
-            && req
-                .uri()
-                .path()
-                .trim_end_matches('/')
-                .ends_with("/process-payment");
-        if !is_payment {
-            return Vec::new();
-        }
+    fn limits_of(&self, req: &Request, route: Limited) -> Vec<Applied> {
         let minute = Duration::from_secs(60);
-        let mut out = Vec::new();
-        if self.payments.per_client > 0 {
-            let client = ClientAddr::of_request(req)
-                .map(|c| c.to_string())
-                .unwrap_or_else(|| "unknown".into());
-            out.push(Applied {
-                policy: "per-client",
-                key: coordination::key("rl", &format!("pay:a:{client}"), ""),
-                quota: Quota::new(self.payments.per_client, minute),
-            });
-        }
+        let client = ClientAddr::of_request(req)
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "unknown".into());
         // The key's hash stands for the key: no database lookup before the limit.
         let token = req
             .headers()
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.trim().is_empty());
-        if let (Some(token), true) = (token, self.payments.per_key > 0) {
-            out.push(Applied {
-                policy: "per-key",
-                key: coordination::key("rl", &format!("pay:k:{}", &sha256_hex(token)[..32]), ""),
-                quota: Quota::new(self.payments.per_key, minute),
-            });
+            .filter(|v| !v.trim().is_empty())
+            .map(|t| sha256_hex(t)[..32].to_owned());
+        let mut out = Vec::new();
+        match route {
+            Limited::Payment => {
+                if self.payments.per_client > 0 {
+                    out.push(Applied {
+                        policy: "per-client",
+                        key: coordination::key("rl", &format!("pay:a:{client}"), ""),
+                        quota: Quota::new(self.payments.per_client, minute),
+                        metric: "per-client",
+                    });
+                }
+                if let (Some(token), true) = (&token, self.payments.per_key > 0) {
+                    out.push(Applied {
+                        policy: "per-key",
+                        key: coordination::key("rl", &format!("pay:k:{token}"), ""),
+                        quota: Quota::new(self.payments.per_key, minute),
+                        metric: "per-key",
+                    });
+                }
+            }
+            // One shopper (address) of one shop (key): checks answer whether a code exists.
+            Limited::Check if self.checks > 0 => {
+                let token = token.as_deref().unwrap_or("none");
+                out.push(Applied {
+                    policy: "per-client",
+                    key: coordination::key("rl", &format!("check:{token}:{client}"), ""),
+                    quota: Quota::new(self.checks, minute),
+                    metric: "voucher_check",
+                });
+            }
+            Limited::Check => {}
         }
         out
     }
@@ -105,7 +157,10 @@ impl<E: Endpoint> Endpoint for RouteLimitsEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> Result<Self::Output> {
-        let limits = self.limits_of(&req);
+        let Some(route) = Limited::of(&req) else {
+            return self.inner.call(req).await.map(IntoResponse::into_response);
+        };
+        let limits = self.limits_of(&req, route);
         if limits.is_empty() {
             return self.inner.call(req).await.map(IntoResponse::into_response);
         }
@@ -143,8 +198,8 @@ impl<E: Endpoint> Endpoint for RouteLimitsEndpoint<E> {
                 .await
                 .map(IntoResponse::into_response)?
         } else {
-            crate::monitoring::rate_limited(tightest.policy);
-            too_many(decision)
+            crate::monitoring::rate_limited(tightest.metric);
+            too_many(decision, route.operation_id())
         };
         let headers = resp.headers_mut();
         for (name, value) in [("ratelimit-policy", policy), ("ratelimit", state)] {
@@ -156,7 +211,7 @@ impl<E: Endpoint> Endpoint for RouteLimitsEndpoint<E> {
     }
 }
 
-fn too_many(decision: &GcraDecision) -> Response {
+fn too_many(decision: &GcraDecision, operation_id: &'static str) -> Response {
     let err = ApiError::RateLimited {
         retry_after: decision.retry_after,
     };
@@ -166,7 +221,7 @@ fn too_many(decision: &GcraDecision) -> Response {
         .with_header("Retry-After", retry)
         .into_response();
     // Answered for the operation, though before it ran: its documentation covers it.
-    resp.set_data(poem_openapi::OperationId("processPayment"));
+    resp.set_data(poem_openapi::OperationId(operation_id));
     resp
 }
 

@@ -1,13 +1,11 @@
-//! Checking a voucher's balance and validity before paying (rate limited against guessing).
-use std::time::Duration;
-
+//! Checking a voucher's balance and validity before paying (rate limited against guessing
+//! by the gateway, `gateway::limits`).
 use superpayment_core::{Currency, Money, VoucherCode};
 use time::OffsetDateTime;
 
 use super::rules::refusal;
 use crate::{
     auth::Caller,
-    coordination::{self, RateDecision},
     crypto::voucher_hmac,
     gateway::lockout::Attempt,
     payments::{CheckError, DeclineReason},
@@ -29,8 +27,9 @@ pub struct VoucherStatus {
 
 /// Reports balance and validity for the caller's merchant and mode. Unknown codes (and
 /// codes of the other mode), expired and blocked ones get one uniform answer
-/// ([`DeclineReason::shown_to_shopper`]), and each counts as a failed attempt. Every call counts against a limit per
-/// key and client address, whether the code exists or not.
+/// ([`DeclineReason::shown_to_shopper`]), and each counts as a failed attempt. Every call
+/// counts against the gateway's limit per key and client address, whether the code exists
+/// or not.
 #[tracing::instrument(skip_all, fields(merchant_id = %caller.merchant_id))]
 pub async fn check_voucher(
     state: &AppState,
@@ -47,7 +46,7 @@ pub async fn check_voucher(
     if let Some(retry_after) = attempt.refused_for(&state.coord).await {
         return Err(CheckError::TooManyFailedAttempts { retry_after });
     }
-    let status = answer(state, caller, client, code).await?;
+    let status = answer(state, caller, code).await?;
     if status
         .reason
         .and_then(DeclineReason::from_code)
@@ -61,18 +60,8 @@ pub async fn check_voucher(
 async fn answer(
     state: &AppState,
     caller: &Caller,
-    client: &str,
     code: &VoucherCode,
 ) -> Result<VoucherStatus, CheckError> {
-    let limit_key = coordination::key("rl", &format!("check:{}:{}", caller.key_id, client), "");
-    if let RateDecision::Limited { retry_after } = state
-        .coord
-        .rate_limit(&limit_key, state.check_rate_limit, Duration::from_secs(60))
-        .await
-    {
-        crate::monitoring::rate_limited("voucher_check");
-        return Err(CheckError::RateLimited { retry_after });
-    }
     let row = store::vouchers::find_by_hmac(&state.db, &voucher_hmac(&state.pepper, code)).await?;
     let last4 = code.last4().to_owned();
     let hidden = |reason: DeclineReason| VoucherStatus {

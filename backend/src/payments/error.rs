@@ -213,9 +213,6 @@ pub fn amount_errors(field: &str, currency: Currency) -> Vec<FieldError> {
 /// Why a voucher check was not answered.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
-    /// Too many checks from this key and client address.
-    #[error("rate limited")]
-    RateLimited { retry_after: Duration },
     /// Too many failed voucher attempts from this client (or on this code); wait.
     #[error("too many failed attempts")]
     TooManyFailedAttempts { retry_after: Duration },

@@ -212,13 +212,14 @@ async fn hsts_is_sent_when_the_public_url_is_https() {
 }
 
 /// An answer with what differs between two requests taken out: the request id (body and
-/// header) and the date; the check's `last4` echoes the code sent.
+/// header), the date and `RateLimit` (the caller's own budget, counting down with each
+/// request whatever the code); the check's `last4` echoes the code sent.
 async fn uniform_part(r: Response) -> (u16, Vec<(String, String)>, serde_json::Value) {
     let status = r.status().as_u16();
     let mut headers: Vec<(String, String)> = r
         .headers()
         .iter()
-        .filter(|(name, _)| !matches!(name.as_str(), "date" | "x-request-id"))
+        .filter(|(name, _)| !matches!(name.as_str(), "date" | "x-request-id" | "ratelimit"))
         .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("?").to_owned()))
         .collect();
     headers.sort();
@@ -288,4 +289,127 @@ async fn unknown_expired_and_blocked_codes_get_one_uniform_decline_and_each_coun
     let logs = app.logs();
     assert!(logs.contains("voucher_expired"), "{logs}");
     assert!(logs.contains("voucher_blocked"), "{logs}");
+}
+
+#[tokio::test]
+async fn cors_shares_the_widget_files_with_any_origin_and_nothing_else() {
+    let app = TestApp::spawn().await;
+    let m = app.create_merchant(0).await;
+    let shop = "https://shop.example";
+    // The loader and the Wasm files: any merchant page reads them (SRI, crossorigin).
+    for path in ["/widget.js", "/pkg/manifest.json"] {
+        let r = app
+            .client
+            .get(app.url(path))
+            .header("Origin", shop)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        assert_eq!(
+            r.headers()
+                .get("access-control-allow-origin")
+                .map(|v| v.to_str().unwrap()),
+            Some("*"),
+            "{path} ({status})"
+        );
+        assert!(!r.headers().contains_key("access-control-allow-credentials"));
+    }
+    // The API is called by the checkout iframe from this origin only: a page elsewhere
+    // gets no grant, at the preflight or at the call itself, and never with credentials.
+    let preflight = app
+        .client
+        .request(
+            reqwest::Method::OPTIONS,
+            app.url("/api/process-payment/"),
+        )
+        .header("Origin", shop)
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "authorization, content-type")
+        .send()
+        .await
+        .unwrap();
+    assert!(!preflight.status().is_success(), "{}", preflight.status());
+    for name in [
+        "access-control-allow-origin",
+        "access-control-allow-methods",
+        "access-control-allow-headers",
+        "access-control-allow-credentials",
+    ] {
+        assert!(!preflight.headers().contains_key(name), "preflight {name}");
+    }
+    let r = app
+        .client
+        .post(app.url("/api/vouchers/check"))
+        .bearer_auth(&m.pk)
+        .header("Origin", shop)
+        .json(&json!({"code": guessed(3)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(!r.headers().contains_key("access-control-allow-origin"));
+    assert!(!r.headers().contains_key("access-control-allow-credentials"));
+    // The checkout page itself is framed, not fetched across origins.
+    let r = app
+        .client
+        .get(app.url("/checkout.html"))
+        .header("Origin", shop)
+        .send()
+        .await
+        .unwrap();
+    assert!(!r.headers().contains_key("access-control-allow-origin"));
+}
+
+/// PostgreSQL only: the payment is held past the limit by a row lock the test takes on
+/// the vouchers, which SQLite (one writer, no row locks) cannot express.
+#[tokio::test]
+async fn a_request_past_the_time_limit_gets_503_request_timeout_and_its_retry_pays_once() {
+    use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+    if crate::helpers::is_sqlite() {
+        return;
+    }
+    let app = TestApp::spawn_with(&[("REQUEST_TIMEOUT", "1s")]).await;
+    let m = app.create_merchant(0).await;
+    let code = app.issue_one("50.00").await;
+    let request = json!({"order_id": "SLOW", "amount": "20.00", "currency": "EUR",
+                         "vouchers": [{"code": code}]});
+    let db = app.db().await;
+    let lock = db.begin().await.unwrap();
+    lock.execute(Statement::from_string(
+        lock.get_database_backend(),
+        "SELECT id FROM vouchers FOR UPDATE",
+    ))
+    .await
+    .unwrap();
+    let r = app
+        .post("/api/process-payment/", &m.pk, &request, Some("slow-1"))
+        .await;
+    assert_eq!(r.status(), 503);
+    assert!(retry_after(&r) > 0);
+    let v = body(r).await;
+    assert_eq!(v["error"]["code"], "request_timeout", "{v}");
+    assert!(v["error"]["request_id"].as_str().is_some_and(|id| !id.is_empty()));
+    lock.rollback().await.unwrap();
+    db.close().await.ok();
+
+    // The abandoned attempt changed nothing; the retry with its key pays, once.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let id = loop {
+        let r = app
+            .post("/api/process-payment/", &m.pk, &request, Some("slow-1"))
+            .await;
+        match r.status().as_u16() {
+            201 => break body(r).await["id"].as_str().unwrap().to_owned(),
+            // The abandoned attempt's key lock or row lock may still be on its way out.
+            409 | 503 => {
+                assert!(std::time::Instant::now() < deadline);
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            other => panic!("{other}: {}", body(r).await),
+        }
+    };
+    assert!(id.starts_with("txn_"));
+    assert_eq!(app.count("transactions").await, 1);
+    assert_eq!(app.voucher_balance(&m.pk, &code).await, "30.00");
 }
