@@ -180,7 +180,7 @@ impl Application {
                     .with(NormalizePath::new(TrailingSlash::Trim))
                     .with(api::body_limit::BodyLimit::new(64 * 1024))
                     .with(crate::gateway::limits::RouteLimits::new(
-                        state.coord.clone(),
+                        state.clone(),
                         crate::gateway::limits::PaymentLimits {
                             per_client: args.pay_rate_limit_per_client,
                             per_key: args.pay_rate_limit_per_key,

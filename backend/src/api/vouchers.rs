@@ -141,12 +141,12 @@ impl VouchersApi {
         let status = payments::check_voucher(&self.state, &caller, client, &code).await?;
         Ok(CheckVoucherResponse::Ok(
             Json(VoucherCheck {
-            valid: status.valid,
-            reason: status.reason.map(str::to_owned),
-            balance: status.balance.map(|b| b.to_string()),
-            currency: status.currency.map(|c| c.code().to_owned()),
-            expires_at: status.expires_at.map(crate::timestamps::rfc3339),
-            last4: status.last4,
+                valid: status.valid,
+                reason: status.reason.map(str::to_owned),
+                balance: status.balance.map(|b| b.to_string()),
+                currency: status.currency.map(|c| c.code().to_owned()),
+                expires_at: status.expires_at.map(crate::timestamps::rfc3339),
+                last4: status.last4,
             }),
             // Set by the gateway on the way out (`gateway::limits`).
             None,

@@ -10,9 +10,11 @@ use poem::{
 
 use super::ClientAddr;
 use crate::{
+    admin::LimitOverrides,
     api::error::ApiError,
     coordination::{self, Coordinator, GcraDecision, Quota},
     crypto::sha256_hex,
+    state::AppState,
 };
 
 /// The limits of POST /api/process-payment (0 turns a limit off).
@@ -26,17 +28,20 @@ pub struct PaymentLimits {
 
 /// Middleware limiting the widget's routes (payments and voucher checks) with one
 /// mechanism, GCRA in the [`Coordinator`]; other routes pass untouched.
+///
+/// The limits are the server's (`PAY_RATE_LIMIT_*`, `CHECK_RATE_LIMIT`) unless the key's
+/// merchant overrides them (`superpayment admin set-limits`), read through the key cache.
 pub struct RouteLimits {
-    coord: Arc<Coordinator>,
+    state: AppState,
     payments: PaymentLimits,
     /// Voucher checks per API key and client address per minute (0: no limit).
     checks: u32,
 }
 
 impl RouteLimits {
-    pub fn new(coord: Arc<Coordinator>, payments: PaymentLimits, checks: u32) -> Self {
+    pub fn new(state: AppState, payments: PaymentLimits, checks: u32) -> Self {
         Self {
-            coord,
+            state,
             payments,
             checks,
         }
@@ -49,7 +54,8 @@ impl<E: Endpoint> Middleware<E> for RouteLimits {
     fn transform(&self, inner: E) -> Self::Output {
         RouteLimitsEndpoint {
             inner,
-            coord: self.coord.clone(),
+            coord: self.state.coord.clone(),
+            state: self.state.clone(),
             payments: self.payments,
             checks: self.checks,
         }
@@ -60,6 +66,7 @@ impl<E: Endpoint> Middleware<E> for RouteLimits {
 pub struct RouteLimitsEndpoint<E> {
     inner: E,
     coord: Arc<Coordinator>,
+    state: AppState,
     payments: PaymentLimits,
     checks: u32,
 }
@@ -105,7 +112,11 @@ impl Limited {
 }
 
 impl<E: Endpoint> RouteLimitsEndpoint<E> {
-    fn limits_of(&self, req: &Request, route: Limited) -> Vec<Applied> {
+    /// The limits of `route` for this request; `merchant` overrides the server's.
+    fn limits_of(&self, req: &Request, route: Limited, merchant: LimitOverrides) -> Vec<Applied> {
+        let per_client = merchant.pay_per_client.unwrap_or(self.payments.per_client);
+        let per_key = merchant.pay_per_key.unwrap_or(self.payments.per_key);
+        let checks = merchant.checks.unwrap_or(self.checks);
         let minute = Duration::from_secs(60);
         let client = ClientAddr::of_request(req)
             .map(|c| c.to_string())
@@ -120,30 +131,30 @@ impl<E: Endpoint> RouteLimitsEndpoint<E> {
         let mut out = Vec::new();
         match route {
             Limited::Payment => {
-                if self.payments.per_client > 0 {
+                if per_client > 0 {
                     out.push(Applied {
                         policy: "per-client",
                         key: coordination::key("rl", &format!("pay:a:{client}"), ""),
-                        quota: Quota::new(self.payments.per_client, minute),
+                        quota: Quota::new(per_client, minute),
                         metric: "per-client",
                     });
                 }
-                if let (Some(token), true) = (&token, self.payments.per_key > 0) {
+                if let (Some(token), true) = (&token, per_key > 0) {
                     out.push(Applied {
                         policy: "per-key",
                         key: coordination::key("rl", &format!("pay:k:{token}"), ""),
-                        quota: Quota::new(self.payments.per_key, minute),
+                        quota: Quota::new(per_key, minute),
                         metric: "per-key",
                     });
                 }
             }
             // One shopper (address) of one shop (key): checks answer whether a code exists.
-            Limited::Check if self.checks > 0 => {
+            Limited::Check if checks > 0 => {
                 let token = token.as_deref().unwrap_or("none");
                 out.push(Applied {
                     policy: "per-client",
                     key: coordination::key("rl", &format!("check:{token}:{client}"), ""),
-                    quota: Quota::new(self.checks, minute),
+                    quota: Quota::new(checks, minute),
                     metric: "voucher_check",
                 });
             }
@@ -160,7 +171,22 @@ impl<E: Endpoint> Endpoint for RouteLimitsEndpoint<E> {
         let Some(route) = Limited::of(&req) else {
             return self.inner.call(req).await.map(IntoResponse::into_response);
         };
-        let limits = self.limits_of(&req, route);
+        let bearer = req
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.get(..7)
+                    .filter(|s| s.eq_ignore_ascii_case("bearer "))
+                    .map(|_| &v[7..])
+            });
+        let merchant = match bearer {
+            Some(token) => crate::auth::limit_overrides(&self.state, token)
+                .await
+                .unwrap_or_default(),
+            None => LimitOverrides::default(),
+        };
+        let limits = self.limits_of(&req, route, merchant);
         if limits.is_empty() {
             return self.inner.call(req).await.map(IntoResponse::into_response);
         }

@@ -45,7 +45,11 @@ impl<E: Endpoint> Endpoint for RequestTimeoutEndpoint<E> {
             Err(_) => {
                 // Dropping the request's future rolls back a database transaction it had
                 // open; a money call retried with its Idempotency-Key is made once.
-                tracing::warn!(path, limit_ms = self.limit.as_millis() as u64, "request timed out");
+                tracing::warn!(
+                    path,
+                    limit_ms = self.limit.as_millis() as u64,
+                    "request timed out"
+                );
                 let err = ApiError::RequestTimeout;
                 let retry = err.retry_after_secs().unwrap_or(1);
                 Ok(poem_openapi::payload::Json(err.to_body())

@@ -319,13 +319,13 @@ async fn cors_shares_the_widget_files_with_any_origin_and_nothing_else() {
     // gets no grant, at the preflight or at the call itself, and never with credentials.
     let preflight = app
         .client
-        .request(
-            reqwest::Method::OPTIONS,
-            app.url("/api/process-payment/"),
-        )
+        .request(reqwest::Method::OPTIONS, app.url("/api/process-payment/"))
         .header("Origin", shop)
         .header("Access-Control-Request-Method", "POST")
-        .header("Access-Control-Request-Headers", "authorization, content-type")
+        .header(
+            "Access-Control-Request-Headers",
+            "authorization, content-type",
+        )
         .send()
         .await
         .unwrap();
@@ -389,7 +389,9 @@ async fn a_request_past_the_time_limit_gets_503_request_timeout_and_its_retry_pa
     assert!(retry_after(&r) > 0);
     let v = body(r).await;
     assert_eq!(v["error"]["code"], "request_timeout", "{v}");
-    assert!(v["error"]["request_id"].as_str().is_some_and(|id| !id.is_empty()));
+    assert!(v["error"]["request_id"]
+        .as_str()
+        .is_some_and(|id| !id.is_empty()));
     lock.rollback().await.unwrap();
     db.close().await.ok();
 
@@ -412,4 +414,62 @@ async fn a_request_past_the_time_limit_gets_503_request_timeout_and_its_retry_pa
     assert!(id.starts_with("txn_"));
     assert_eq!(app.count("transactions").await, 1);
     assert_eq!(app.voucher_balance(&m.pk, &code).await, "30.00");
+}
+
+#[tokio::test]
+async fn a_merchants_limit_overrides_apply_to_its_keys_and_no_one_elses() {
+    let app = TestApp::spawn_with(&[
+        ("TRUSTED_PROXIES", "127.0.0.1/32"),
+        ("CHECK_RATE_LIMIT", "100"),
+        // The harness turns the payment limits off; the override turns one on.
+        ("KEY_CACHE_TTL", "0s"),
+    ])
+    .await;
+    let small = app.create_merchant(0).await;
+    let other = app.create_merchant(0).await;
+    let code = app.issue_one("50.00").await;
+    let (ok, out) = app.cli(&[
+        "admin",
+        "set-limits",
+        "--merchant",
+        &small.id,
+        "--checks",
+        "2",
+        "--pay-per-client",
+        "1",
+    ]);
+    assert!(ok, "{out}");
+    assert!(out.contains("checks=2"), "{out}");
+
+    let from = "198.51.100.30";
+    for _ in 0..2 {
+        let r = check_from(&app, &small.pk, from, &code).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["ratelimit-policy"], "\"per-client\";q=2;w=60");
+    }
+    let r = check_from(&app, &small.pk, from, &code).await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(body(r).await["error"]["code"], "rate_limited");
+    // Another shop at the same address keeps the server's limit.
+    let r = check_from(&app, &other.pk, from, &code).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["ratelimit-policy"], "\"per-client\";q=100;w=60");
+
+    // The payment limit the server has off is on for this merchant.
+    let r = pay_from(&app, &small.pk, from, "O-1", &code).await;
+    assert_eq!(r.status(), 201, "{}", body(r).await);
+    let r = pay_from(&app, &small.pk, from, "O-2", &code).await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["ratelimit-policy"], "\"per-client\";q=1;w=60");
+    let r = pay_from(&app, &other.pk, from, "O-3", &code).await;
+    assert_eq!(r.status(), 201);
+    assert!(!r.headers().contains_key("ratelimit-policy"));
+
+    // Without overrides, the merchant is back on the server's limits.
+    let (ok, out) = app.cli(&["admin", "set-limits", "--merchant", &small.id]);
+    assert!(ok, "{out}");
+    let r = check_from(&app, &small.pk, from, &code).await;
+    assert_eq!(r.headers()["ratelimit-policy"], "\"per-client\";q=100;w=60");
+    let (ok, _) = app.cli(&["admin", "set-limits", "--merchant", "mer_missing"]);
+    assert!(!ok, "an unknown merchant is an error");
 }

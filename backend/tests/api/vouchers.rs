@@ -69,7 +69,12 @@ async fn checking_too_often_is_rate_limited_with_retry_after_and_the_gcra_header
     // Another shop's key at the same address has a budget of its own.
     let other = app.create_merchant(250).await;
     let r = app
-        .post("/api/vouchers/check", &other.pk, &json!({"code": code}), None)
+        .post(
+            "/api/vouchers/check",
+            &other.pk,
+            &json!({"code": code}),
+            None,
+        )
         .await;
     assert_eq!(r.status(), 200);
 }
