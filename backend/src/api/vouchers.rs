@@ -42,10 +42,11 @@ impl poem_openapi::types::Example for VoucherCheckRequest {
 pub struct VoucherCheck {
     /// True when the voucher can pay at this shop now.
     pub valid: bool,
-    /// When not valid: the decline code a payment would get (`voucher_declined` for unknown codes).
+    /// When not valid: the decline code a payment would get (the one uniform
+    /// `voucher_declined` for unknown, expired and blocked codes).
     #[oai(skip_serializing_if_is_none)]
     pub reason: Option<String>,
-    /// Remaining balance (absent for unknown codes).
+    /// Remaining balance (absent for unknown, expired and blocked codes).
     #[oai(skip_serializing_if_is_none)]
     pub balance: Option<String>,
     #[oai(skip_serializing_if_is_none)]
