@@ -181,9 +181,12 @@ impl<E: Endpoint> Endpoint for RouteLimitsEndpoint<E> {
                     .map(|_| &v[7..])
             });
         let merchant = match bearer {
-            Some(token) => crate::auth::limit_overrides(&self.state, token)
-                .await
-                .unwrap_or_default(),
+            Some(token) => match crate::auth::limit_overrides(&self.state, token).await {
+                Ok(found) => found.unwrap_or_default(),
+                // The operation would look the key up again and fail alike (a database
+                // that cannot be reached): answer now rather than wait for it twice.
+                Err(err) => return Ok(error_answer(err.into(), route.operation_id())),
+            },
             None => LimitOverrides::default(),
         };
         let limits = self.limits_of(&req, route, merchant);
@@ -238,15 +241,23 @@ impl<E: Endpoint> Endpoint for RouteLimitsEndpoint<E> {
 }
 
 fn too_many(decision: &GcraDecision, operation_id: &'static str) -> Response {
-    let err = ApiError::RateLimited {
-        retry_after: decision.retry_after,
-    };
-    let retry = err.retry_after_secs().unwrap_or(1);
+    error_answer(
+        ApiError::RateLimited {
+            retry_after: decision.retry_after,
+        },
+        operation_id,
+    )
+}
+
+/// An error answered for the operation, though before it ran: its documentation covers it.
+fn error_answer(err: ApiError, operation_id: &'static str) -> Response {
+    let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = poem_openapi::payload::Json(err.to_body())
-        .with_status(StatusCode::TOO_MANY_REQUESTS)
-        .with_header("Retry-After", retry)
+        .with_status(status)
         .into_response();
-    // Answered for the operation, though before it ran: its documentation covers it.
+    if let Some(retry) = err.retry_after_secs() {
+        resp.headers_mut().insert("retry-after", retry.into());
+    }
     resp.set_data(poem_openapi::OperationId(operation_id));
     resp
 }
