@@ -120,6 +120,9 @@ pub async fn create_merchant(
         name: name.to_owned(),
         commission_bps: i32::from(bps.get()),
         hold_period_seconds: crate::payments::holds::DEFAULT_HOLD_PERIOD.whole_seconds(),
+        pay_limit_per_client: None,
+        pay_limit_per_key: None,
+        check_limit: None,
         status: MerchantStatus::Active,
         created_at: now,
     };
@@ -361,6 +364,49 @@ pub async fn set_hold_period(
         return Err(AdminError::MerchantNotFound);
     }
     tracing::info!(merchant_id, seconds, "hold period set");
+    Ok(())
+}
+
+/// One merchant's overrides of the gateway's limits, requests per minute (`None`: the
+/// server's default; `Some(0)`: off for this merchant).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LimitOverrides {
+    pub pay_per_client: Option<u32>,
+    pub pay_per_key: Option<u32>,
+    pub checks: Option<u32>,
+}
+
+/// Stores a merchant's limit overrides; instances apply them within KEY_CACHE_TTL (they
+/// are read with the merchant through the key cache).
+pub async fn set_rate_limits(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    limits: LimitOverrides,
+) -> Result<(), AdminError> {
+    let column = |field: &str, v: Option<u32>| -> Result<Option<i32>, AdminError> {
+        v.map(|n| {
+            i32::try_from(n).map_err(|_| {
+                field_error(
+                    field,
+                    "invalid_rate_limit",
+                    "A limit is 0 to 2147483647 requests a minute.",
+                )
+            })
+        })
+        .transpose()
+    };
+    let found = store::merchants::set_rate_limits(
+        db,
+        merchant_id,
+        column("pay_per_client", limits.pay_per_client)?,
+        column("pay_per_key", limits.pay_per_key)?,
+        column("checks", limits.checks)?,
+    )
+    .await?;
+    if !found {
+        return Err(AdminError::MerchantNotFound);
+    }
+    tracing::info!(merchant_id, ?limits, "rate limits set");
     Ok(())
 }
 

@@ -5,6 +5,7 @@ use superpayment_core::{ApiKey, KeyKind, Mode};
 use time::OffsetDateTime;
 
 use crate::{
+    admin::LimitOverrides,
     crypto::sha256_hex,
     state::AppState,
     store::{
@@ -106,6 +107,34 @@ impl KeyCache {
         }
         Ok(found)
     }
+}
+
+/// A merchant's overrides of the gateway's limits, read with its key through the key
+/// cache (so an instance sees a change within KEY_CACHE_TTL, and the operation's own
+/// authentication then finds the key cached). `None` for a malformed or unknown key: the
+/// server's defaults apply, and the operation answers the key's problem. An error when the
+/// lookup fails (the database unreachable), which is the request's answer.
+pub async fn limit_overrides(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<LimitOverrides>, AuthError> {
+    let Ok(key) = ApiKey::parse(token.trim()) else {
+        return Ok(None);
+    };
+    let Some(found) = state
+        .key_cache
+        .lookup(state, sha256_hex(key.expose()))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let (_, merchant) = &*found;
+    let limit = |v: Option<i32>| v.map(|n| u32::try_from(n).unwrap_or(0));
+    Ok(Some(LimitOverrides {
+        pay_per_client: limit(merchant.pay_limit_per_client),
+        pay_per_key: limit(merchant.pay_limit_per_key),
+        checks: limit(merchant.check_limit),
+    }))
 }
 
 /// An authenticated merchant key.

@@ -125,6 +125,13 @@ pub struct ServeArgs {
     /// revoked on another instance keeps working here for at most this long.
     #[arg(long, env = "KEY_CACHE_TTL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub key_cache_ttl: std::time::Duration,
+    /// Longest a request may run, on every route (pages too); past it the answer is `503
+    /// request_timeout` with Retry-After. Above the database pool's 5 s acquire timeout, so
+    /// that an unreachable database answers `service_unavailable` first, and below the
+    /// load balancer's upstream timeout (15 s in deploy/nginx), so that clients get this
+    /// documented answer rather than the balancer's.
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub request_timeout: std::time::Duration,
     /// Serve the demo shop under /demo/: `auto` (on for the embedded default only), `on` or
     /// `off`. It is a demonstration, not part of a production deployment.
     #[arg(long = "demo-shop", env = "DEMO_SHOP", default_value = "auto", value_parser = ["auto", "on", "off"])]

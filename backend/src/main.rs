@@ -213,6 +213,24 @@ enum AdminCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Override the gateway's request limits for one merchant (requests per minute; 0 turns
+    /// a limit off for it; a limit not given goes back to the server's default). Instances
+    /// apply it within KEY_CACHE_TTL.
+    SetLimits {
+        #[arg(long)]
+        merchant: String,
+        /// Payments per client address (default PAY_RATE_LIMIT_PER_CLIENT).
+        #[arg(long)]
+        pay_per_client: Option<u32>,
+        /// Payments per API key (default PAY_RATE_LIMIT_PER_KEY).
+        #[arg(long)]
+        pay_per_key: Option<u32>,
+        /// Voucher checks per API key and client address (default CHECK_RATE_LIMIT).
+        #[arg(long)]
+        checks: Option<u32>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Block (or with --unblock, unblock) a voucher by its code.
     BlockVoucher {
         #[arg(long)]
@@ -716,6 +734,30 @@ async fn admin_command(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
                     superpayment_backend::money::format_minor(*minor, *currency)?
                 );
             }
+        }
+        AdminCommand::SetLimits {
+            merchant,
+            pay_per_client,
+            pay_per_key,
+            checks,
+            db,
+        } => {
+            let conn = open(&db).await?;
+            let limits = admin::LimitOverrides {
+                pay_per_client,
+                pay_per_key,
+                checks,
+            };
+            admin::set_rate_limits(&conn, &merchant, limits)
+                .await
+                .map_err(failure)?;
+            let shown = |v: Option<u32>| v.map_or("default".to_owned(), |n| n.to_string());
+            println!(
+                "merchant {merchant} limits: pay_per_client={} pay_per_key={} checks={}",
+                shown(pay_per_client),
+                shown(pay_per_key),
+                shown(checks)
+            );
         }
         AdminCommand::BlockVoucher { code, unblock, db } => {
             let code = VoucherCode::parse(&code).map_err(|e| anyhow::anyhow!("--code: {e}"))?;

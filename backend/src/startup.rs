@@ -93,7 +93,6 @@ impl Application {
             pepper,
             signing_key: secrets.signing_key,
             admin_token: secrets.admin_token,
-            check_rate_limit: args.check_rate_limit,
             lockout: crate::gateway::lockout::LockoutPolicy {
                 threshold: args.guess_lockout_threshold,
                 key_threshold: args.guess_lockout_key_threshold,
@@ -181,11 +180,12 @@ impl Application {
                     .with(NormalizePath::new(TrailingSlash::Trim))
                     .with(api::body_limit::BodyLimit::new(64 * 1024))
                     .with(crate::gateway::limits::RouteLimits::new(
-                        state.coord.clone(),
+                        state.clone(),
                         crate::gateway::limits::PaymentLimits {
                             per_client: args.pay_rate_limit_per_client,
                             per_key: args.pay_rate_limit_per_key,
                         },
+                        args.check_rate_limit,
                     ))
                     .with(api::framework::HouseErrors::new(paths))
                     .with(api::documented::CheckAnswers(documented))
@@ -206,6 +206,9 @@ impl Application {
             .data(state)
             .with(crate::gateway::ClientAddress::new(
                 crate::gateway::TrustedProxies::new(args.trusted_proxies.clone()),
+            ))
+            .with(crate::gateway::timeout::RequestTimeout::new(
+                args.request_timeout,
             ))
             .with(RequestId)
             .with(crate::gateway::headers::SecurityHeaders::new(

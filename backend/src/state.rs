@@ -25,8 +25,6 @@ pub struct AppState {
     /// Derives the merchants' checkout signing secrets.
     pub signing_key: Secret<String>,
     pub admin_token: Option<Secret<String>>,
-    /// Voucher checks per key and client per minute.
-    pub check_rate_limit: u32,
     /// The voucher-guessing lockout's thresholds.
     pub lockout: crate::gateway::lockout::LockoutPolicy,
     /// Recently authenticated API keys.
@@ -49,7 +47,6 @@ impl AppState {
             pepper: Secret::new(String::new()),
             signing_key: Secret::new(String::new()),
             admin_token: None,
-            check_rate_limit: 0,
             lockout: crate::gateway::lockout::LockoutPolicy::off(),
             key_cache: Arc::new(crate::auth::KeyCache::new(Duration::ZERO)),
             settings_cache: Arc::new(crate::checkout::settings::SettingsCache::new(

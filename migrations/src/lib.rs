@@ -14,6 +14,7 @@ mod m20261203_200000_fraud_screening;
 mod m20261203_300000_payment_holds;
 mod m20261204_300000_voucher_lifecycle;
 mod m20261204_400000_payouts;
+mod m20261204_500000_merchant_rate_limits;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_300000_payment_holds::Migration),
             Box::new(m20261204_300000_voucher_lifecycle::Migration),
             Box::new(m20261204_400000_payouts::Migration),
+            Box::new(m20261204_500000_merchant_rate_limits::Migration),
         ]
     }
 }

@@ -717,8 +717,11 @@ mod tests {
             Check::Refused("voucher_currency_mismatch".into())
         );
         let (_, g) = c.typed(0, code(2).as_str()).check.unwrap();
-        c.checked(0, g, Ok((false, Some("voucher_expired".into()), None)));
-        assert_eq!(c.entries[0].check, Check::Refused("voucher_expired".into()));
+        c.checked(0, g, Ok((false, Some("voucher_declined".into()), None)));
+        assert_eq!(
+            c.entries[0].check,
+            Check::Refused("voucher_declined".into())
+        );
         assert!(!c.plan().can_pay);
     }
 
@@ -757,11 +760,14 @@ mod tests {
         c.checked(i, g, Ok((true, None, Some(eur("50.00")))));
         c.begin_payment(keys()).unwrap();
         c.paid(PayAnswer::Declined {
-            code: "voucher_blocked".into(),
+            code: "voucher_declined".into(),
             param: Some("vouchers[1]".into()),
         });
         assert_eq!(c.phase, Phase::Entering);
-        assert_eq!(c.entries[1].check, Check::Refused("voucher_blocked".into()));
+        assert_eq!(
+            c.entries[1].check,
+            Check::Refused("voucher_declined".into())
+        );
         assert!(c.attempt.is_none());
     }
 

@@ -75,12 +75,9 @@ pub enum Text {
     AmountNotVerified,
     /// 402 insufficient balance over all vouchers.
     DeclinedInsufficient,
-    /// Unknown code (uniform answer).
+    /// The uniform decline (`voucher_declined`): the code is unknown, expired or blocked,
+    /// which the server does not tell a page apart.
     DeclinedUnknown,
-    /// Expired voucher.
-    DeclinedExpired,
-    /// Blocked voucher.
-    DeclinedBlocked,
     /// Voucher in another currency.
     DeclinedCurrency,
     /// Not accepted by this shop.
@@ -139,8 +136,6 @@ pub fn t(locale: Locale, text: Text) -> &'static str {
             AmountNotVerified => "The amount of this order could not be verified. Please go back to the shop and try again.",
             DeclinedInsufficient => "The balance does not cover the amount. Add another voucher.",
             DeclinedUnknown => "This voucher cannot be used.",
-            DeclinedExpired => "This voucher has expired.",
-            DeclinedBlocked => "This voucher has been blocked.",
             DeclinedCurrency => "This voucher is in another currency.",
             DeclinedNotAccepted => "This voucher is not accepted by this shop.",
             DeclinedMinimum => "The order is below this voucher's minimum amount.",
@@ -186,8 +181,6 @@ pub fn t(locale: Locale, text: Text) -> &'static str {
             AmountNotVerified => "Le montant de cette commande n’a pas pu être vérifié. Retournez sur la boutique et réessayez.",
             DeclinedInsufficient => "Le solde ne couvre pas le montant. Ajoutez un autre bon.",
             DeclinedUnknown => "Ce bon ne peut pas être utilisé.",
-            DeclinedExpired => "Ce bon a expiré.",
-            DeclinedBlocked => "Ce bon a été bloqué.",
             DeclinedCurrency => "Ce bon est dans une autre devise.",
             DeclinedNotAccepted => "Ce bon n’est pas accepté par cette boutique.",
             DeclinedMinimum => "La commande est inférieure au montant minimum de ce bon.",
@@ -233,8 +226,6 @@ pub fn t(locale: Locale, text: Text) -> &'static str {
             AmountNotVerified => "Der Betrag dieser Bestellung konnte nicht bestätigt werden. Bitte kehren Sie zum Shop zurück und versuchen Sie es erneut.",
             DeclinedInsufficient => "Das Guthaben deckt den Betrag nicht. Fügen Sie einen weiteren Gutschein hinzu.",
             DeclinedUnknown => "Dieser Gutschein kann nicht verwendet werden.",
-            DeclinedExpired => "Dieser Gutschein ist abgelaufen.",
-            DeclinedBlocked => "Dieser Gutschein wurde gesperrt.",
             DeclinedCurrency => "Dieser Gutschein lautet auf eine andere Währung.",
             DeclinedNotAccepted => "Dieser Gutschein wird in diesem Shop nicht akzeptiert.",
             DeclinedMinimum => "Die Bestellung liegt unter dem Mindestbetrag dieses Gutscheins.",
@@ -277,12 +268,10 @@ pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
     out
 }
 
-/// The message for a decline code of the API (`voucher_expired` ...).
+/// The message for a decline code of the API (`insufficient_balance` ...).
 pub fn decline_text(code: &str) -> Text {
     match code {
         "insufficient_balance" => Text::DeclinedInsufficient,
-        "voucher_expired" => Text::DeclinedExpired,
-        "voucher_blocked" => Text::DeclinedBlocked,
         "voucher_currency_mismatch" => Text::DeclinedCurrency,
         "voucher_not_accepted" => Text::DeclinedNotAccepted,
         "minimum_order_not_met" => Text::DeclinedMinimum,
@@ -328,7 +317,8 @@ mod tests {
             t(Locale::De, Text::CodeLabel),
             t(Locale::En, Text::CodeLabel)
         );
-        assert_eq!(decline_text("voucher_expired"), Text::DeclinedExpired);
+        assert_eq!(decline_text("voucher_already_used"), Text::DeclinedUsed);
+        assert_eq!(decline_text("voucher_declined"), Text::DeclinedUnknown);
         assert_eq!(decline_text("anything_else"), Text::DeclinedUnknown);
     }
 }

@@ -160,6 +160,10 @@ pub enum CreateMerchantResponse {
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
+    /// The database cannot be reached right now (`service_unavailable`); retry after
+    /// `Retry-After` seconds.
+    #[oai(status = 503)]
+    ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
 error_responses!(CreateMerchantResponse { 400 => BadRequest, 401 => Unauthorized });
 
@@ -174,6 +178,10 @@ pub enum ListMerchantsResponse {
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
+    /// The database cannot be reached right now (`service_unavailable`); retry after
+    /// `Retry-After` seconds.
+    #[oai(status = 503)]
+    ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
 error_responses!(ListMerchantsResponse { 401 => Unauthorized });
 
@@ -191,6 +199,10 @@ pub enum IssueVouchersResponse {
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
+    /// The database cannot be reached right now (`service_unavailable`); retry after
+    /// `Retry-After` seconds.
+    #[oai(status = 503)]
+    ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
 error_responses!(IssueVouchersResponse { 400 => BadRequest, 401 => Unauthorized });
 
@@ -211,6 +223,10 @@ pub enum BlockVoucherResponse {
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
+    /// The database cannot be reached right now (`service_unavailable`); retry after
+    /// `Retry-After` seconds.
+    #[oai(status = 503)]
+    ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
 error_responses!(BlockVoucherResponse { 400 => BadRequest, 401 => Unauthorized, 404 => NotFound });
 

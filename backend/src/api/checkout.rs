@@ -112,6 +112,10 @@ pub enum LookupResponse {
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
+    /// The database cannot be reached right now (`service_unavailable`); retry after
+    /// `Retry-After` seconds.
+    #[oai(status = 503)]
+    ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
 error_responses!(LookupResponse { 400 => BadRequest, 401 => Unauthorized, 403 => Forbidden });
 
@@ -132,6 +136,10 @@ pub enum RevokeResponse {
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
+    /// The database cannot be reached right now (`service_unavailable`); retry after
+    /// `Retry-After` seconds.
+    #[oai(status = 503)]
+    ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
 error_responses!(RevokeResponse { 400 => BadRequest, 401 => Unauthorized, 403 => Forbidden });
 
@@ -152,6 +160,10 @@ pub enum AdminRevokeResponse {
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
+    /// The database cannot be reached right now (`service_unavailable`); retry after
+    /// `Retry-After` seconds.
+    #[oai(status = 503)]
+    ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
 error_responses!(AdminRevokeResponse { 400 => BadRequest, 401 => Unauthorized, 404 => NotFound });
 
@@ -172,6 +184,10 @@ pub enum SettingsResponse {
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
+    /// The database cannot be reached right now (`service_unavailable`); retry after
+    /// `Retry-After` seconds.
+    #[oai(status = 503)]
+    ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
 error_responses!(SettingsResponse { 400 => BadRequest, 401 => Unauthorized, 403 => Forbidden });
 

@@ -49,17 +49,26 @@ fn with_auth(kind: KeyKind, mut errors: Vec<ApiError>) -> Vec<ApiError> {
         code: "invalid_authorization_scheme",
     });
     errors.push(internal());
+    errors.push(unavailable());
+    errors.push(ApiError::RequestTimeout);
     errors
 }
 
 fn with_admin(mut errors: Vec<ApiError>) -> Vec<ApiError> {
     errors.push(AuthError::InvalidAdminToken.into());
     errors.push(internal());
+    errors.push(unavailable());
+    errors.push(ApiError::RequestTimeout);
     errors
 }
 
 fn internal() -> ApiError {
     ApiError::Internal(anyhow::anyhow!("an example of an unexpected error"))
+}
+
+/// Every operation reads the database (its key at least), so any can find it unreachable.
+fn unavailable() -> ApiError {
+    ApiError::Internal(crate::store::unavailable_example())
 }
 
 /// What any JSON body can be refused for; `money` adds the refusal of amounts sent as

@@ -8,7 +8,9 @@
 //! [`ApiError`]: status, code and the message that says what to do; handlers return
 //! [`ApiError`]; `store` returns `anyhow::Error` / `DbErr`, which become
 //! [`ApiError::Internal`] — logged with their cause and answered with an opaque 500
-//! carrying only the request id.
+//! carrying only the request id, unless the cause is that the database cannot be reached
+//! (`store::is_unavailable`): then a retryable `503 service_unavailable` with Retry-After.
+//! This is the one place that tells the two apart.
 use std::time::Duration;
 
 use poem_openapi::Object;
@@ -101,10 +103,21 @@ pub enum ApiError {
     /// lockout); retry after the cool-down.
     #[error("too many failed attempts")]
     TooManyFailedAttempts { retry_after: Duration },
-    /// 500: anything unexpected; logged with its cause, answered opaquely.
+    /// 503: the request ran longer than REQUEST_TIMEOUT and was abandoned
+    /// (`request_timeout`); retry after Retry-After, with the same Idempotency-Key.
+    #[error("request timed out")]
+    RequestTimeout,
+    /// 500: anything unexpected; logged with its cause, answered opaquely. 503
+    /// `service_unavailable` with Retry-After instead when the cause is that the database
+    /// cannot be reached right now (down, restarting, pool exhausted): the client retries,
+    /// with the same Idempotency-Key for a money call.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
+
+/// What a `503 service_unavailable` asks the client to wait before retrying: about the
+/// time a PostgreSQL restart or failover takes to accept connections again.
+pub const UNAVAILABLE_RETRY_AFTER: Duration = Duration::from_secs(2);
 
 impl From<sea_orm::DbErr> for ApiError {
     fn from(err: sea_orm::DbErr) -> Self {
@@ -200,6 +213,8 @@ impl ApiError {
             }
             Self::Replayed { status, .. } => *status,
             Self::RateLimited { .. } | Self::TooManyFailedAttempts { .. } => 429,
+            Self::Internal(_) if self.is_unavailable() => 503,
+            Self::RequestTimeout => 503,
             Self::Internal(_) => 500,
         }
     }
@@ -228,6 +243,8 @@ impl ApiError {
             Self::IdempotencyInFlight => "idempotency_key_in_use",
             Self::RateLimited { .. } => "rate_limited",
             Self::TooManyFailedAttempts { .. } => "too_many_failed_attempts",
+            Self::Internal(_) if self.is_unavailable() => "service_unavailable",
+            Self::RequestTimeout => "request_timeout",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -250,7 +267,7 @@ impl ApiError {
             Self::OrderAlreadyPaid { .. } | Self::Conflict { .. } => "conflict_error",
             Self::Replayed { .. } => "replayed",
             Self::RateLimited { .. } | Self::TooManyFailedAttempts { .. } => "rate_limit_error",
-            Self::Internal(_) => "api_error",
+            Self::Internal(_) | Self::RequestTimeout => "api_error",
         }
     }
 
@@ -281,6 +298,8 @@ impl ApiError {
             Self::IdempotencyInFlight => "A request with this Idempotency-Key is still being processed; retry shortly.".into(),
             Self::RateLimited { .. } => "Too many requests; retry after the delay in Retry-After.".into(),
             Self::TooManyFailedAttempts { .. } => "Too many voucher codes were declined; retry after the delay in Retry-After.".into(),
+            Self::RequestTimeout => "The request took longer than this server allows and was abandoned; nothing was changed unless a retry says so. Retry after the delay in Retry-After, with the same Idempotency-Key.".into(),
+            Self::Internal(_) if self.is_unavailable() => "The service is briefly unavailable; nothing was changed unless a retry says so. Retry after the delay in Retry-After, with the same Idempotency-Key.".into(),
             Self::Internal(_) => "An unexpected error occurred. Quote the request id when contacting support.".into(),
         }
     }
@@ -295,18 +314,30 @@ impl ApiError {
 
     /// Seconds for Retry-After, rounded up.
     pub fn retry_after_secs(&self) -> Option<u64> {
-        match self {
+        let wait = match self {
             Self::RateLimited { retry_after } | Self::TooManyFailedAttempts { retry_after } => {
-                Some(retry_after.as_millis().div_ceil(1000).max(1) as u64)
+                *retry_after
             }
-            _ => None,
-        }
+            Self::Internal(_) if self.is_unavailable() => UNAVAILABLE_RETRY_AFTER,
+            Self::RequestTimeout => UNAVAILABLE_RETRY_AFTER,
+            _ => return None,
+        };
+        Some(wait.as_millis().div_ceil(1000).max(1) as u64)
     }
 
-    /// The wire body. 500s are logged here with their cause, and never echoed.
+    /// An internal error whose cause is that the database cannot be reached.
+    fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Internal(cause) if crate::store::is_unavailable(cause))
+    }
+
+    /// The wire body. 500s and 503s are logged here with their cause, and never echoed.
     pub fn to_body(&self) -> ErrorBody {
         if let Self::Internal(cause) = self {
-            tracing::error!(error = ?cause, "internal error");
+            if self.is_unavailable() {
+                tracing::error!(error = ?cause, "database unavailable");
+            } else {
+                tracing::error!(error = ?cause, "internal error");
+            }
         }
         self.body()
     }
@@ -349,7 +380,8 @@ impl ApiError {
 /// Implements `From<ApiError>` for an operation's response enum, mapping each status to
 /// the variant that documents it. Variants follow one naming scheme: `BadRequest` (400),
 /// `Unauthorized` (401), `PaymentRequired` (402), `Forbidden` (403), `NotFound` (404),
-/// `Conflict` (409), `TooManyRequests` (429, with Retry-After) and `Internal` (500).
+/// `Conflict` (409), `TooManyRequests` (429, with Retry-After) and `Internal` (500); every
+/// operation has `ServiceUnavailable` (503, with Retry-After), which this maps itself.
 #[macro_export]
 macro_rules! error_responses {
     ($ty:ty { $($status:literal => $variant:ident),* $(,)? }) => {
@@ -361,6 +393,7 @@ macro_rules! error_responses {
                 match err.status() {
                     $($status => $crate::error_responses!(@variant $variant, body, retry),)*
                     500 => Self::Internal(body),
+                    503 => Self::ServiceUnavailable(body, retry),
                     other => {
                         tracing::error!(status = other, "error status not documented for this operation");
                         Self::Internal(body)
@@ -400,6 +433,13 @@ macro_rules! secret_key_response {
             /// Unexpected error; quote `request_id`.
             #[oai(status = 500)]
             Internal(poem_openapi::payload::Json<$crate::api::error::ErrorBody>),
+            /// The database cannot be reached right now (`service_unavailable`); retry after
+            /// `Retry-After` seconds.
+            #[oai(status = 503)]
+            ServiceUnavailable(
+                poem_openapi::payload::Json<$crate::api::error::ErrorBody>,
+                #[oai(header = "Retry-After")] u64,
+            ),
         }
         $crate::error_responses!($name { $($status => $variant,)* 401 => Unauthorized, 403 => Forbidden });
     };
@@ -499,7 +539,10 @@ impl From<CheckoutError> for ApiError {
 impl From<PayError> for ApiError {
     fn from(err: PayError) -> Self {
         match err {
-            PayError::Declined { reason, param } => ApiError::Declined { reason, param },
+            PayError::Declined { reason, param } => ApiError::Declined {
+                reason: reason.shown_to_shopper(),
+                param,
+            },
             PayError::OrderAlreadyPaid { transaction_id } => {
                 ApiError::OrderAlreadyPaid { transaction_id }
             }
@@ -522,7 +565,7 @@ impl StoredAnswer for PayError {
     fn stored_answer(&self) -> Option<(u16, String)> {
         answer(match self {
             PayError::Declined { reason, param } => ApiError::Declined {
-                reason: *reason,
+                reason: reason.shown_to_shopper(),
                 param: param.clone(),
             },
             PayError::OrderAlreadyPaid { transaction_id } => ApiError::OrderAlreadyPaid {
@@ -555,7 +598,6 @@ impl From<VerifyError> for ApiError {
 impl From<CheckError> for ApiError {
     fn from(err: CheckError) -> Self {
         match err {
-            CheckError::RateLimited { retry_after } => ApiError::RateLimited { retry_after },
             CheckError::TooManyFailedAttempts { retry_after } => {
                 ApiError::TooManyFailedAttempts { retry_after }
             }

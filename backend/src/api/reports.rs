@@ -285,6 +285,10 @@ pub enum LiabilityResponse {
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
+    /// The database cannot be reached right now (`service_unavailable`); retry after
+    /// `Retry-After` seconds.
+    #[oai(status = 503)]
+    ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
 error_responses!(LiabilityResponse { 400 => BadRequest, 401 => Unauthorized });
 
@@ -302,6 +306,10 @@ pub enum CommissionResponse {
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
+    /// The database cannot be reached right now (`service_unavailable`); retry after
+    /// `Retry-After` seconds.
+    #[oai(status = 503)]
+    ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
 error_responses!(CommissionResponse { 400 => BadRequest, 401 => Unauthorized });
 
@@ -320,6 +328,10 @@ pub enum SettlementResponse {
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
+    /// The database cannot be reached right now (`service_unavailable`); retry after
+    /// `Retry-After` seconds.
+    #[oai(status = 503)]
+    ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
 error_responses!(SettlementResponse { 400 => BadRequest, 401 => Unauthorized });
 
@@ -393,6 +405,10 @@ pub enum CreatePayoutResponse {
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
+    /// The database cannot be reached right now (`service_unavailable`); retry after
+    /// `Retry-After` seconds.
+    #[oai(status = 503)]
+    ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
 error_responses!(CreatePayoutResponse { 400 => BadRequest, 401 => Unauthorized, 404 => NotFound, 409 => Conflict });
 
@@ -433,6 +449,10 @@ pub enum RecogniseBreakageResponse {
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
+    /// The database cannot be reached right now (`service_unavailable`); retry after
+    /// `Retry-After` seconds.
+    #[oai(status = 503)]
+    ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
 error_responses!(RecogniseBreakageResponse { 400 => BadRequest, 401 => Unauthorized });
 

@@ -215,6 +215,10 @@ pub enum AdminCreateActivityResponse {
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
+    /// The database cannot be reached right now (`service_unavailable`); retry after
+    /// `Retry-After` seconds.
+    #[oai(status = 503)]
+    ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
 error_responses!(AdminCreateActivityResponse { 400 => BadRequest, 401 => Unauthorized, 404 => NotFound, 409 => Conflict });
 
@@ -232,6 +236,10 @@ pub enum AdminListActivitiesResponse {
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
+    /// The database cannot be reached right now (`service_unavailable`); retry after
+    /// `Retry-After` seconds.
+    #[oai(status = 503)]
+    ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
 error_responses!(AdminListActivitiesResponse { 401 => Unauthorized, 404 => NotFound });
 

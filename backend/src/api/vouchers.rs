@@ -42,10 +42,11 @@ impl poem_openapi::types::Example for VoucherCheckRequest {
 pub struct VoucherCheck {
     /// True when the voucher can pay at this shop now.
     pub valid: bool,
-    /// When not valid: the decline code a payment would get (`voucher_declined` for unknown codes).
+    /// When not valid: the decline code a payment would get (the one uniform
+    /// `voucher_declined` for unknown, expired and blocked codes).
     #[oai(skip_serializing_if_is_none)]
     pub reason: Option<String>,
-    /// Remaining balance (absent for unknown codes).
+    /// Remaining balance (absent for unknown, expired and blocked codes).
     #[oai(skip_serializing_if_is_none)]
     pub balance: Option<String>,
     #[oai(skip_serializing_if_is_none)]
@@ -62,9 +63,16 @@ pub struct VoucherCheck {
 
 #[derive(ApiResponse)]
 pub enum CheckVoucherResponse {
-    /// The answer, valid or not (unknown codes get `valid: false` and no balance).
+    /// The answer, valid or not (unknown, expired and blocked codes get one uniform
+    /// `valid: false, reason: "voucher_declined"` and no balance). While the operator's
+    /// check limit is on, every answer of this operation carries `RateLimit-Policy`
+    /// (`"per-client";q=<checks>;w=60`: per key and client address) and `RateLimit` (`"per-client";r=<left>;t=<seconds until whole>`).
     #[oai(status = 200)]
-    Ok(Json<VoucherCheck>),
+    Ok(
+        Json<VoucherCheck>,
+        #[oai(header = "RateLimit-Policy")] Option<String>,
+        #[oai(header = "RateLimit")] Option<String>,
+    ),
     /// The code is malformed (wrong length, symbol or check symbol).
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
@@ -74,19 +82,30 @@ pub enum CheckVoucherResponse {
     /// A secret key was sent (never put one in a page).
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
-    /// Too many checks from this client; wait `Retry-After` seconds.
+    /// Too many checks with this key from this client address (`rate_limited`, see the
+    /// `RateLimit-Policy` and `RateLimit` headers), or too many declined voucher codes from
+    /// this client or on this code (`too_many_failed_attempts`); wait `Retry-After` seconds.
     #[oai(status = 429)]
-    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
+    RateLimited(
+        Json<ErrorBody>,
+        #[oai(header = "Retry-After")] u64,
+        #[oai(header = "RateLimit-Policy")] Option<String>,
+        #[oai(header = "RateLimit")] Option<String>,
+    ),
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
+    /// The database cannot be reached right now (`service_unavailable`); retry after
+    /// `Retry-After` seconds.
+    #[oai(status = 503)]
+    ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
 
 error_responses!(CheckVoucherResponse {
     400 => BadRequest,
     401 => Unauthorized,
     403 => Forbidden,
-    429 => TooManyRequests,
+    429 => RateLimited,
 });
 
 #[OpenApi(tag = "ApiTags::Vouchers")]
@@ -125,14 +144,19 @@ impl VouchersApi {
         let code = validate_voucher_check(code).map_err(|e| ApiError::InvalidRequest(vec![e]))?;
         crate::testmode::refill_magic_code(&self.state, &caller, &code).await?;
         let status = payments::check_voucher(&self.state, &caller, client, &code).await?;
-        Ok(CheckVoucherResponse::Ok(Json(VoucherCheck {
-            valid: status.valid,
-            reason: status.reason.map(str::to_owned),
-            balance: status.balance.map(|b| b.to_string()),
-            currency: status.currency.map(|c| c.code().to_owned()),
-            expires_at: status.expires_at.map(crate::timestamps::rfc3339),
-            last4: status.last4,
-            pin_required: status.pin_required.then_some(true),
-        })))
+        Ok(CheckVoucherResponse::Ok(
+            Json(VoucherCheck {
+                valid: status.valid,
+                reason: status.reason.map(str::to_owned),
+                balance: status.balance.map(|b| b.to_string()),
+                currency: status.currency.map(|c| c.code().to_owned()),
+                expires_at: status.expires_at.map(crate::timestamps::rfc3339),
+                last4: status.last4,
+                pin_required: status.pin_required.then_some(true),
+            }),
+            // Set by the gateway on the way out (`gateway::limits`).
+            None,
+            None,
+        ))
     }
 }

@@ -164,11 +164,20 @@ impl Screener {
         tokio::pin!(shutdown);
         let mut purged_at = tokio::time::Instant::now();
         loop {
+            // Each step waits on the database, which may be unreachable: shutdown does not
+            // wait behind it (a step cut short is rolled back and screened again later).
             if purged_at.elapsed() >= PURGE_EVERY {
                 purged_at = tokio::time::Instant::now();
-                self.purge().await;
+                tokio::select! {
+                    _ = self.purge() => {},
+                    _ = &mut shutdown => break,
+                }
             }
-            let screened = match self.screen_batch().await {
+            let screened = tokio::select! {
+                screened = self.screen_batch() => screened,
+                _ = &mut shutdown => break,
+            };
+            let screened = match screened {
                 Ok(n) => n,
                 Err(e) => {
                     tracing::warn!(error = %e, "fraud screening failed; retrying");

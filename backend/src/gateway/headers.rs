@@ -1,4 +1,5 @@
-//! Security headers on every answer: nosniff, Referrer-Policy, framing rules, HSTS.
+//! Security headers on every answer: nosniff, Referrer-Policy, framing rules, HSTS; and
+//! the one CORS rule (widget files readable from any origin, nothing else shared).
 //!
 //! A response that sets its own header keeps it. Pages that bring their own
 //! Content-Security-Policy decide their own framing: the checkout iframe must be framed by
@@ -51,6 +52,11 @@ impl<E: Endpoint> Endpoint for SecurityHeadersEndpoint<E> {
 
     async fn call(&self, req: Request) -> Result<Self::Output> {
         let checkout = req.uri().path() == "/checkout.html";
+        // CORS exactly as the widget needs: merchants' pages load the loader and the Wasm
+        // files from another origin (`crossorigin="anonymous"`, SRI), without credentials.
+        // Nothing else is shared: the checkout iframe calls the API from this origin, so
+        // the API answers no origin but its own (and never with credentials).
+        let widget_file = req.uri().path() == "/widget.js" || req.uri().path().starts_with("/pkg/");
         // The Swagger UI runs inline scripts: it gets the framing rule, not the default policy.
         let docs = req.uri().path().starts_with("/docs");
         let mut resp = match self.inner.call(req).await {
@@ -63,6 +69,9 @@ impl<E: Endpoint> Endpoint for SecurityHeadersEndpoint<E> {
                 h.insert(name, HeaderValue::from_static(value));
             }
         };
+        if widget_file {
+            set(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*");
+        }
         set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
         set(header::REFERRER_POLICY, "no-referrer");
         if self.hsts {

@@ -1,5 +1,6 @@
-//! Per-route request limits (GCRA) counted per API key and per client address, answered
-//! with `429`, `Retry-After` and the IETF `RateLimit-Policy` / `RateLimit` headers.
+//! Per-route request limits (GCRA, one mechanism for every limited route) counted per API
+//! key and per client address, answered with `429`, `Retry-After` and the IETF
+//! `RateLimit-Policy` / `RateLimit` headers.
 use std::{sync::Arc, time::Duration};
 
 use poem::{
@@ -9,9 +10,11 @@ use poem::{
 
 use super::ClientAddr;
 use crate::{
+    admin::LimitOverrides,
     api::error::ApiError,
     coordination::{self, Coordinator, GcraDecision, Quota},
     crypto::sha256_hex,
+    state::AppState,
 };
 
 /// The limits of POST /api/process-payment (0 turns a limit off).
@@ -23,15 +26,25 @@ pub struct PaymentLimits {
     pub per_client: u32,
 }
 
-/// Middleware limiting the payment route; other routes pass untouched.
+/// Middleware limiting the widget's routes (payments and voucher checks) with one
+/// mechanism, GCRA in the [`Coordinator`]; other routes pass untouched.
+///
+/// The limits are the server's (`PAY_RATE_LIMIT_*`, `CHECK_RATE_LIMIT`) unless the key's
+/// merchant overrides them (`superpayment admin set-limits`), read through the key cache.
 pub struct RouteLimits {
-    coord: Arc<Coordinator>,
+    state: AppState,
     payments: PaymentLimits,
+    /// Voucher checks per API key and client address per minute (0: no limit).
+    checks: u32,
 }
 
 impl RouteLimits {
-    pub fn new(coord: Arc<Coordinator>, payments: PaymentLimits) -> Self {
-        Self { coord, payments }
+    pub fn new(state: AppState, payments: PaymentLimits, checks: u32) -> Self {
+        Self {
+            state,
+            payments,
+            checks,
+        }
     }
 }
 
@@ -41,8 +54,10 @@ impl<E: Endpoint> Middleware<E> for RouteLimits {
     fn transform(&self, inner: E) -> Self::Output {
         RouteLimitsEndpoint {
             inner,
-            coord: self.coord.clone(),
+            coord: self.state.coord.clone(),
+            state: self.state.clone(),
             payments: self.payments,
+            checks: self.checks,
         }
     }
 }
@@ -51,51 +66,99 @@ impl<E: Endpoint> Middleware<E> for RouteLimits {
 pub struct RouteLimitsEndpoint<E> {
     inner: E,
     coord: Arc<Coordinator>,
+    state: AppState,
     payments: PaymentLimits,
+    checks: u32,
 }
 
-/// One limit that applies to a request: its policy name, counter key and quota.
+/// One limit that applies to a request: its policy name, counter key and quota, and the
+/// label its refusals are counted under (`superpayment_rate_limit_rejections_total`).
 struct Applied {
     policy: &'static str,
     key: String,
     quota: Quota,
+    metric: &'static str,
+}
+
+/// The limited operations, told apart by method and path (before routing).
+#[derive(Clone, Copy)]
+enum Limited {
+    Payment,
+    Check,
+}
+
+impl Limited {
+    fn of(req: &Request) -> Option<Self> {
+        if req.method() != Method::POST {
+            return None;
+        }
+        let path = req.uri().path().trim_end_matches('/');
+        if path.ends_with("/process-payment") {
+            Some(Self::Payment)
+        } else if path.ends_with("/vouchers/check") {
+            Some(Self::Check)
+        } else {
+            None
+        }
+    }
+
+    /// The operation a refusal is answered for (its documentation covers the 429).
+    fn operation_id(self) -> &'static str {
+        match self {
+            Self::Payment => "processPayment",
+            Self::Check => "checkVoucher",
+        }
+    }
 }
 
 impl<E: Endpoint> RouteLimitsEndpoint<E> {
-    fn limits_of(&self, req: &Request) -> Vec<Applied> {
-        let is_payment = req.method() == Method::POST
-            && req
-                .uri()
-                .path()
-                .trim_end_matches('/')
-                .ends_with("/process-payment");
-        if !is_payment {
-            return Vec::new();
-        }
+    /// The limits of `route` for this request; `merchant` overrides the server's.
+    fn limits_of(&self, req: &Request, route: Limited, merchant: LimitOverrides) -> Vec<Applied> {
+        let per_client = merchant.pay_per_client.unwrap_or(self.payments.per_client);
+        let per_key = merchant.pay_per_key.unwrap_or(self.payments.per_key);
+        let checks = merchant.checks.unwrap_or(self.checks);
         let minute = Duration::from_secs(60);
-        let mut out = Vec::new();
-        if self.payments.per_client > 0 {
-            let client = ClientAddr::of_request(req)
-                .map(|c| c.to_string())
-                .unwrap_or_else(|| "unknown".into());
-            out.push(Applied {
-                policy: "per-client",
-                key: coordination::key("rl", &format!("pay:a:{client}"), ""),
-                quota: Quota::new(self.payments.per_client, minute),
-            });
-        }
+        let client = ClientAddr::of_request(req)
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "unknown".into());
         // The key's hash stands for the key: no database lookup before the limit.
         let token = req
             .headers()
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.trim().is_empty());
-        if let (Some(token), true) = (token, self.payments.per_key > 0) {
-            out.push(Applied {
-                policy: "per-key",
-                key: coordination::key("rl", &format!("pay:k:{}", &sha256_hex(token)[..32]), ""),
-                quota: Quota::new(self.payments.per_key, minute),
-            });
+            .filter(|v| !v.trim().is_empty())
+            .map(|t| sha256_hex(t)[..32].to_owned());
+        let mut out = Vec::new();
+        match route {
+            Limited::Payment => {
+                if per_client > 0 {
+                    out.push(Applied {
+                        policy: "per-client",
+                        key: coordination::key("rl", &format!("pay:a:{client}"), ""),
+                        quota: Quota::new(per_client, minute),
+                        metric: "per-client",
+                    });
+                }
+                if let (Some(token), true) = (&token, per_key > 0) {
+                    out.push(Applied {
+                        policy: "per-key",
+                        key: coordination::key("rl", &format!("pay:k:{token}"), ""),
+                        quota: Quota::new(per_key, minute),
+                        metric: "per-key",
+                    });
+                }
+            }
+            // One shopper (address) of one shop (key): checks answer whether a code exists.
+            Limited::Check if checks > 0 => {
+                let token = token.as_deref().unwrap_or("none");
+                out.push(Applied {
+                    policy: "per-client",
+                    key: coordination::key("rl", &format!("check:{token}:{client}"), ""),
+                    quota: Quota::new(checks, minute),
+                    metric: "voucher_check",
+                });
+            }
+            Limited::Check => {}
         }
         out
     }
@@ -105,7 +168,28 @@ impl<E: Endpoint> Endpoint for RouteLimitsEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> Result<Self::Output> {
-        let limits = self.limits_of(&req);
+        let Some(route) = Limited::of(&req) else {
+            return self.inner.call(req).await.map(IntoResponse::into_response);
+        };
+        let bearer = req
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.get(..7)
+                    .filter(|s| s.eq_ignore_ascii_case("bearer "))
+                    .map(|_| &v[7..])
+            });
+        let merchant = match bearer {
+            Some(token) => match crate::auth::limit_overrides(&self.state, token).await {
+                Ok(found) => found.unwrap_or_default(),
+                // The operation would look the key up again and fail alike (a database
+                // that cannot be reached): answer now rather than wait for it twice.
+                Err(err) => return Ok(error_answer(err.into(), route.operation_id())),
+            },
+            None => LimitOverrides::default(),
+        };
+        let limits = self.limits_of(&req, route, merchant);
         if limits.is_empty() {
             return self.inner.call(req).await.map(IntoResponse::into_response);
         }
@@ -143,8 +227,8 @@ impl<E: Endpoint> Endpoint for RouteLimitsEndpoint<E> {
                 .await
                 .map(IntoResponse::into_response)?
         } else {
-            crate::monitoring::rate_limited(tightest.policy);
-            too_many(decision)
+            crate::monitoring::rate_limited(tightest.metric);
+            too_many(decision, route.operation_id())
         };
         let headers = resp.headers_mut();
         for (name, value) in [("ratelimit-policy", policy), ("ratelimit", state)] {
@@ -156,17 +240,25 @@ impl<E: Endpoint> Endpoint for RouteLimitsEndpoint<E> {
     }
 }
 
-fn too_many(decision: &GcraDecision) -> Response {
-    let err = ApiError::RateLimited {
-        retry_after: decision.retry_after,
-    };
-    let retry = err.retry_after_secs().unwrap_or(1);
+fn too_many(decision: &GcraDecision, operation_id: &'static str) -> Response {
+    error_answer(
+        ApiError::RateLimited {
+            retry_after: decision.retry_after,
+        },
+        operation_id,
+    )
+}
+
+/// An error answered for the operation, though before it ran: its documentation covers it.
+fn error_answer(err: ApiError, operation_id: &'static str) -> Response {
+    let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = poem_openapi::payload::Json(err.to_body())
-        .with_status(StatusCode::TOO_MANY_REQUESTS)
-        .with_header("Retry-After", retry)
+        .with_status(status)
         .into_response();
-    // Answered for the operation, though before it ran: its documentation covers it.
-    resp.set_data(poem_openapi::OperationId("processPayment"));
+    if let Some(retry) = err.retry_after_secs() {
+        resp.headers_mut().insert("retry-after", retry.into());
+    }
+    resp.set_data(poem_openapi::OperationId(operation_id));
     resp
 }
 

@@ -1,5 +1,5 @@
 //! The layer in front of every route: who the client is, request limits, the guessing
-//! lockout, security headers.
+//! lockout, request time limits, security and CORS headers.
 //!
 //! Every limit counts against a [`ClientAddr`]: the peer's address, or the address the
 //! configured trusted proxies report for it, with IPv6 clients grouped by /64 (one
@@ -8,5 +8,6 @@ mod client;
 pub mod headers;
 pub mod limits;
 pub mod lockout;
+pub mod timeout;
 
 pub use client::{parse_trusted_proxy, ClientAddr, ClientAddress, TrustedProxies};

@@ -1,13 +1,11 @@
-//! Checking a voucher's balance and validity before paying (rate limited against guessing).
-use std::time::Duration;
-
+//! Checking a voucher's balance and validity before paying (rate limited against guessing
+//! by the gateway, `gateway::limits`).
 use superpayment_core::{Currency, Money, VoucherCode};
 use time::OffsetDateTime;
 
 use super::rules::refusal;
 use crate::{
     auth::Caller,
-    coordination::{self, RateDecision},
     crypto::voucher_hmac,
     gateway::lockout::Attempt,
     payments::{CheckError, DeclineReason},
@@ -30,8 +28,10 @@ pub struct VoucherStatus {
 }
 
 /// Reports balance and validity for the caller's merchant and mode. Unknown codes (and
-/// codes of the other mode) get one uniform answer. Every call counts against a limit per
-/// key and client address, whether the code exists or not.
+/// codes of the other mode), expired and blocked ones get one uniform answer
+/// ([`DeclineReason::shown_to_shopper`]), and each counts as a failed attempt. Every call
+/// counts against the gateway's limit per key and client address, whether the code exists
+/// or not.
 #[tracing::instrument(skip_all, fields(merchant_id = %caller.merchant_id))]
 pub async fn check_voucher(
     state: &AppState,
@@ -48,7 +48,7 @@ pub async fn check_voucher(
     if let Some(retry_after) = attempt.refused_for(&state.coord).await {
         return Err(CheckError::TooManyFailedAttempts { retry_after });
     }
-    let status = answer(state, caller, client, code).await?;
+    let status = answer(state, caller, code).await?;
     if status
         .reason
         .and_then(DeclineReason::from_code)
@@ -62,18 +62,8 @@ pub async fn check_voucher(
 async fn answer(
     state: &AppState,
     caller: &Caller,
-    client: &str,
     code: &VoucherCode,
 ) -> Result<VoucherStatus, CheckError> {
-    let limit_key = coordination::key("rl", &format!("check:{}:{}", caller.key_id, client), "");
-    if let RateDecision::Limited { retry_after } = state
-        .coord
-        .rate_limit(&limit_key, state.check_rate_limit, Duration::from_secs(60))
-        .await
-    {
-        crate::monitoring::rate_limited("voucher_check");
-        return Err(CheckError::RateLimited { retry_after });
-    }
     let row = store::vouchers::find_by_hmac(&state.db, &voucher_hmac(&state.pepper, code)).await?;
     let last4 = code.last4().to_owned();
     let hidden = |reason: DeclineReason| VoucherStatus {
@@ -94,19 +84,28 @@ async fn answer(
     // Any positive amount in the voucher's own currency: checks what holds for every order.
     let probe = Money::from_minor(1, currency).map_err(|e| anyhow::anyhow!(e))?;
     let voucher: super::rules::Voucher = (&v).into();
-    let mut reason = refusal(
+    let reason = refusal(
         Some(&voucher),
         &caller.merchant_id,
         caller.mode,
         probe,
         OffsetDateTime::now_utc(),
     )
-    .filter(|r| *r != DeclineReason::MinimumOrderNotMet)
-    .map(DeclineReason::code);
-    // A voucher this shop does not accept is none of its shoppers' business: no balance.
-    if reason == Some(DeclineReason::NotAccepted.code()) {
-        return Ok(hidden(DeclineReason::NotAccepted));
+    .filter(|r| *r != DeclineReason::MinimumOrderNotMet);
+    if let Some(precise) = reason {
+        let shown = precise.shown_to_shopper();
+        if shown != precise {
+            // Told apart only here, for the operator; the caller learns no more than
+            // for a code that does not exist.
+            tracing::info!(reason = precise.code(), "voucher check declined");
+        }
+        // A voucher this shop does not accept is none of its shoppers' business, and a
+        // dead one must look like no voucher at all: no balance either way.
+        if matches!(shown, DeclineReason::Unknown | DeclineReason::NotAccepted) {
+            return Ok(hidden(shown));
+        }
     }
+    let mut reason = reason.map(DeclineReason::code);
     if reason.is_none() && balance.is_zero() {
         reason = Some(DeclineReason::InsufficientBalance.code());
     }

@@ -6,8 +6,9 @@ use superpayment_core::{Currency, FieldError, Money};
 
 use crate::{checkout::CheckoutError, idempotency::IdempotencyError};
 
-/// Why a voucher payment was declined (HTTP 402). Unknown codes all get `voucher_declined`
-/// so that the answer never tells a guesser whether a code exists.
+/// Why a voucher payment was declined (HTTP 402). Unknown, expired and blocked codes all
+/// answer `voucher_declined` ([`DeclineReason::shown_to_shopper`]) so that the answer never
+/// tells a guesser whether a code exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeclineReason {
@@ -91,6 +92,18 @@ impl DeclineReason {
                 | Self::PinRequired
                 | Self::PinInvalid
         )
+    }
+
+    /// What a caller with a publishable key (the widget, or anyone who read a shop's page)
+    /// is told: a code that cannot pay because it is unknown, expired or blocked gets the
+    /// one uniform `voucher_declined`, so that a guesser cannot tell a dead code from one
+    /// that never existed. The precise reason stays in the logs, the metrics and the fraud
+    /// screener's record.
+    pub fn shown_to_shopper(self) -> Self {
+        match self {
+            Self::Expired | Self::Blocked | Self::Inactive => Self::Unknown,
+            other => other,
+        }
     }
 
     /// The reason with this machine code.
@@ -218,9 +231,6 @@ pub fn amount_errors(field: &str, currency: Currency) -> Vec<FieldError> {
 /// Why a voucher check was not answered.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
-    /// Too many checks from this key and client address.
-    #[error("rate limited")]
-    RateLimited { retry_after: Duration },
     /// Too many failed voucher attempts from this client (or on this code); wait.
     #[error("too many failed attempts")]
     TooManyFailedAttempts { retry_after: Duration },

@@ -126,6 +126,14 @@ pub async fn pay(
         Err(PayError::Idempotency(_)) => ("refused", "idempotency_key"),
     };
     crate::monitoring::payment(caller.mode_str(), outcome, reason);
+    if let Err(PayError::Declined { reason, param }) = &result {
+        // The precise reason, which the shopper's answer may hide (`shown_to_shopper`).
+        tracing::info!(
+            reason = reason.code(),
+            param = param.as_deref(),
+            "payment declined"
+        );
+    }
     result
 }
 

@@ -16,6 +16,9 @@ pub async fn insert_merchant(
         name: Set(m.name),
         commission_bps: Set(m.commission_bps),
         hold_period_seconds: Set(m.hold_period_seconds),
+        pay_limit_per_client: Set(m.pay_limit_per_client),
+        pay_limit_per_key: Set(m.pay_limit_per_key),
+        check_limit: Set(m.check_limit),
         status: Set(m.status),
         created_at: Set(m.created_at),
     }
@@ -109,6 +112,30 @@ pub async fn revoke_key(
 }
 
 /// Sets how long a merchant's holds last; false when there is no such merchant.
+/// Sets a merchant's limit overrides (`None`: back to the server's default). False when
+/// there is no such merchant.
+pub async fn set_rate_limits(
+    db: &impl ConnectionTrait,
+    merchant_id: &str,
+    pay_per_client: Option<i32>,
+    pay_per_key: Option<i32>,
+    checks: Option<i32>,
+) -> Result<bool, sea_orm::DbErr> {
+    use sea_orm::sea_query::Expr;
+    let res = merchant::Entity::update_many()
+        .col_expr(
+            merchant::Column::PayLimitPerClient,
+            Expr::value(pay_per_client),
+        )
+        .col_expr(merchant::Column::PayLimitPerKey, Expr::value(pay_per_key))
+        .col_expr(merchant::Column::CheckLimit, Expr::value(checks))
+        .filter(merchant::Column::Id.eq(merchant_id))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// Sets how long a merchant's holds last. False when there is no such merchant.
 pub async fn set_hold_period(
     db: &impl ConnectionTrait,
     merchant_id: &str,

@@ -31,6 +31,12 @@ use superpayment_migrations::MigratorTrait;
 /// How long a SQLite writer waits for another process's write (the CLI, a worker) to end.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a request waits for a pooled connection. While PostgreSQL is down or
+/// restarting the pool cannot open one, and the request is answered `503
+/// service_unavailable` after this wait instead of hanging ([`is_unavailable`]); a busy
+/// pool under normal load hands one over in milliseconds.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Opens a pool. SQLite gets one connection: its writers serialise anyway, and a single
 /// connection turns "database is locked" into an orderly queue within the process; other
 /// processes on the same file are waited for ([`SQLITE_BUSY_TIMEOUT`], see [`begin`]).
@@ -40,7 +46,7 @@ pub async fn connect(url: &str, pool_size: u32) -> anyhow::Result<DatabaseConnec
     opts.max_connections(if sqlite { 1 } else { pool_size })
         .min_connections(if sqlite { 1 } else { 2.min(pool_size) })
         .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(30))
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .sqlx_logging(false);
     // Per connection, so that every connection the pool opens (again) has them.
     opts.map_sqlx_sqlite_opts(|o| {
@@ -153,8 +159,54 @@ pub fn is_postgres(db: &impl ConnectionTrait) -> bool {
     db.get_database_backend() == DbBackend::Postgres
 }
 
+/// Whether an error says the database cannot be reached right now (a refused or dropped
+/// connection, the pool timed out, the server shutting down or starting up) rather than
+/// that a statement was wrong: what a client may retry. Constraint and logic errors are
+/// never unavailability.
+pub fn is_unavailable(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        if let Some(db) = cause.downcast_ref::<DbErr>() {
+            return db_err_unavailable(db);
+        }
+        cause
+            .downcast_ref::<sea_orm::sqlx::Error>()
+            .is_some_and(sqlx_unavailable)
+    })
+}
+
+/// An error [`is_unavailable`] recognises: the pool timed out, for the documentation.
+pub fn unavailable_example() -> anyhow::Error {
+    anyhow::Error::new(DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout))
+}
+
+fn db_err_unavailable(err: &DbErr) -> bool {
+    match err {
+        DbErr::ConnectionAcquire(_) => true,
+        DbErr::Conn(e) | DbErr::Exec(e) | DbErr::Query(e) => match e {
+            sea_orm::RuntimeErr::SqlxError(e) => sqlx_unavailable(e),
+            sea_orm::RuntimeErr::Internal(_) => false,
+        },
+        _ => false,
+    }
+}
+
+fn sqlx_unavailable(err: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::Error as E;
+    match err {
+        E::Io(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed => true,
+        // SQLSTATE class 08 (connection exception); 57P01 "terminating connection due to
+        // administrator command" (a restart), 57P02 crash shutdown, 57P03 "the database
+        // system is starting up / shutting down".
+        E::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
+        _ => false,
+    }
+}
+
 /// Lets a domain error enum take a database error as its `Internal(anyhow::Error)`
-/// variant, so that `?` works on store calls: a failing database is always unexpected.
+/// variant, so that `?` works on store calls: a failing database is unexpected (and
+/// answered 503 rather than 500 when it is unreachability, see [`is_unavailable`]).
 #[macro_export]
 macro_rules! internal_on_db_error {
     ($ty:ty) => {
@@ -175,4 +227,40 @@ pub(crate) fn placeholders(backend: sea_orm::DbBackend, from: usize, n: usize) -
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod unavailable_tests {
+    use anyhow::Context;
+    use sea_orm::{sqlx, ConnAcquireErr, DbErr, RuntimeErr};
+
+    use super::is_unavailable;
+
+    #[test]
+    fn connection_failures_are_unavailability_and_statement_errors_are_not() {
+        let down = [
+            DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+            DbErr::Exec(RuntimeErr::SqlxError(sqlx::Error::PoolTimedOut)),
+            DbErr::Conn(RuntimeErr::SqlxError(sqlx::Error::Io(
+                std::io::ErrorKind::ConnectionRefused.into(),
+            ))),
+        ];
+        for err in down {
+            let err = anyhow::Error::new(err).context("paying");
+            assert!(is_unavailable(&err), "{err:?}");
+        }
+        let wrong = [
+            DbErr::Custom("duplicate key value violates unique constraint".into()),
+            DbErr::Query(RuntimeErr::SqlxError(sqlx::Error::RowNotFound)),
+            DbErr::RecordNotFound("voucher".into()),
+        ];
+        for err in wrong {
+            let err = anyhow::Error::new(err);
+            assert!(!is_unavailable(&err), "{err:?}");
+        }
+        let plain: anyhow::Result<()> = Err(anyhow::anyhow!("connection refused"));
+        assert!(!is_unavailable(
+            &plain.context("a message is not a cause").unwrap_err()
+        ));
+    }
 }

@@ -118,13 +118,31 @@ impl Worker {
             while let Ok(p) = slots.clone().try_acquire_owned() {
                 permits.push(p);
             }
-            let (ids, lease) = match worker.claim(permits.len() as u64).await {
-                Ok(claimed) => claimed,
-                Err(e) => {
+            // A claim waits on the database, which may be unreachable (each statement then
+            // waits out the pool's acquire timeout): shutdown does not wait behind it. A
+            // claim under way when shutdown comes gets a short bound to finish, and what it
+            // claimed is handed back at once.
+            let claim = worker.claim(permits.len() as u64);
+            tokio::pin!(claim);
+            let (claimed, stopping) = tokio::select! {
+                claimed = &mut claim => (Some(claimed), false),
+                _ = &mut shutdown => (tokio::time::timeout(RELEASE_TIMEOUT, claim).await.ok(), true),
+            };
+            let (ids, lease) = match claimed {
+                Some(Ok(claimed)) => claimed,
+                Some(Err(e)) => {
                     tracing::warn!(error = %e, "claiming webhook deliveries failed");
                     (Vec::new(), OffsetDateTime::now_utc())
                 }
+                None => (Vec::new(), OffsetDateTime::now_utc()),
             };
+            if stopping {
+                drop(permits);
+                for id in ids {
+                    worker.release(id, lease).await;
+                }
+                break;
+            }
             if ids.is_empty() {
                 drop(permits);
                 tokio::select! {

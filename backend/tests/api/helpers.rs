@@ -204,6 +204,16 @@ impl TestApp {
         app
     }
 
+    /// The server on a migrated database it does not own (not dropped with the app), with
+    /// no Redis: the private PostgreSQL cluster the outage tests stop and start.
+    #[allow(dead_code)]
+    pub async fn spawn_on(database_url: &str, extra_env: &[(&str, &str)]) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let app = Self::launch(dir, database_url.to_owned(), None, None, extra_env, None);
+        app.wait_ready().await;
+        app
+    }
+
     /// A freshly migrated database of its own (dropped with the returned handle).
     pub async fn empty_database() -> ScratchDatabase {
         let name = create_test_database().await;
@@ -315,6 +325,32 @@ impl TestApp {
     /// [`crate::webhook_support::terminate`]).
     pub async fn terminate(&mut self) -> std::process::ExitStatus {
         crate::webhook_support::terminate(&mut self.child).await
+    }
+
+    /// Sends SIGTERM to the server and returns at once.
+    #[allow(dead_code)]
+    pub fn sigterm(&self) {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("running kill");
+        assert!(sent.success(), "SIGTERM sent");
+    }
+
+    /// Waits for the server to exit (bounded like [`TestApp::terminate`]).
+    #[allow(dead_code)]
+    pub async fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server did not exit"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Everything the server wrote to stdout and stderr so far.

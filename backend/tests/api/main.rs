@@ -14,6 +14,7 @@ mod keys;
 mod merchant_api;
 mod metrics;
 mod openapi;
+mod outage;
 mod payments;
 mod redis_cluster;
 mod refunds;

@@ -432,11 +432,11 @@ async fn the_magic_test_codes_always_behave_as_documented() {
     let r = app
         .pay(&m.pk, "EXPIRED", "1.00", &["TEST-EXP1-RED0-000M"], None)
         .await;
-    assert_eq!(body(r).await["error"]["code"], "voucher_expired");
+    assert_eq!(body(r).await["error"]["code"], "voucher_declined");
     let r = app
         .pay(&m.pk, "BLOCKED", "1.00", &["TEST-B10C-KED0-000Q"], None)
         .await;
-    assert_eq!(body(r).await["error"]["code"], "voucher_blocked");
+    assert_eq!(body(r).await["error"]["code"], "voucher_declined");
     let r = app
         .post(
             "/api/vouchers/check",

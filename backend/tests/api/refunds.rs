@@ -170,7 +170,7 @@ async fn an_expired_voucher_gets_its_share_on_a_newly_issued_voucher() {
     let r = app
         .post("/api/vouchers/check", &m.pk, &json!({"code": code}), None)
         .await;
-    assert_eq!(body(r).await["reason"], "voucher_expired");
+    assert_eq!(body(r).await["reason"], "voucher_declined");
 
     let r = refund(
         &app,

@@ -136,3 +136,85 @@ async fn sigterm_stops_serve_and_its_in_process_worker_releases_the_delivery_in_
         "the release is logged:\n{logs}"
     );
 }
+
+/// Waits until `cond` holds, polling; fails the test after a minute.
+async fn until<F: std::future::Future<Output = bool>>(what: &str, mut cond: impl FnMut() -> F) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !cond().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited a minute for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// PostgreSQL only: the payment is held in flight by a row lock the test takes on the
+/// vouchers, which SQLite (one writer, no row locks) cannot express.
+#[tokio::test]
+async fn sigterm_lets_a_payment_in_flight_finish_and_then_serve_exits() {
+    use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+    if crate::helpers::is_sqlite() {
+        return;
+    }
+    let mut app = TestApp::spawn_with(&[("SERVE_WORKER", "off")]).await;
+    let m = app.create_merchant(0).await;
+    let code = app.issue_one("50.00").await;
+
+    // The voucher is locked: the payment reaches its database transaction and waits there.
+    let db = app.db().await;
+    let lock = db.begin().await.unwrap();
+    lock.execute(Statement::from_string(
+        lock.get_database_backend(),
+        "SELECT id FROM vouchers FOR UPDATE",
+    ))
+    .await
+    .unwrap();
+    let client = app.client.clone();
+    let url = app.url("/api/process-payment/");
+    let pk = m.pk.clone();
+    let code_sent = code.clone();
+    let payment = tokio::spawn(async move {
+        client
+            .post(url)
+            .bearer_auth(pk)
+            .header("Idempotency-Key", "in-flight-1")
+            .json(
+                &serde_json::json!({"order_id": "IN_FLIGHT", "amount": "20.00",
+                "currency": "EUR", "vouchers": [{"code": code_sent}]}),
+            )
+            .send()
+            .await
+    });
+    let watcher = app.db().await;
+    until("the payment waiting on the voucher's lock", || async {
+        let row = watcher
+            .query_one(Statement::from_string(
+                watcher.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap() > 0
+    })
+    .await;
+
+    app.sigterm();
+    let address = app.address.trim_start_matches("http://").to_owned();
+    until("the listener to close", || async {
+        tokio::net::TcpStream::connect(&address).await.is_err()
+    })
+    .await;
+    // Shutting down, no longer accepting: the payment in flight is finished, not cut.
+    lock.commit().await.unwrap();
+    let r = payment.await.unwrap().expect("the payment is answered");
+    assert_eq!(r.status(), 201, "{}", body(r).await);
+    let status = app.wait_exit().await;
+    assert!(status.success(), "serve exits cleanly: {status}");
+    assert_eq!(app.count("transactions").await, 1);
+    watcher.close().await.ok();
+    db.close().await.ok();
+    assert!(app.logs().contains("shutdown requested"));
+}

@@ -41,16 +41,21 @@ async fn an_unknown_code_gets_the_uniform_answer() {
 }
 
 #[tokio::test]
-async fn checking_too_often_is_rate_limited_with_retry_after() {
+async fn checking_too_often_is_rate_limited_with_retry_after_and_the_gcra_headers_of_payments() {
     let app = TestApp::spawn_with(&[("CHECK_RATE_LIMIT", "5")]).await;
     let m = app.create_merchant(250).await;
     let code = app.issue_one("50.00").await;
-    for _ in 0..5 {
-        assert_eq!(
-            app.post("/api/vouchers/check", &m.pk, &json!({"code": code}), None)
-                .await
-                .status(),
-            200
+    for left in (0..5).rev() {
+        let r = app
+            .post("/api/vouchers/check", &m.pk, &json!({"code": code}), None)
+            .await;
+        assert_eq!(r.status(), 200);
+        // The one limiting mechanism (GCRA) and its IETF headers, as on process-payment.
+        assert_eq!(r.headers()["ratelimit-policy"], "\"per-client\";q=5;w=60");
+        let state = r.headers()["ratelimit"].to_str().unwrap().to_owned();
+        assert!(
+            state.starts_with(&format!("\"per-client\";r={left};t=")),
+            "{state}"
         );
     }
     let r = app
@@ -59,5 +64,17 @@ async fn checking_too_often_is_rate_limited_with_retry_after() {
     assert_eq!(r.status(), 429);
     let retry = retry_after(&r);
     assert!((1..=60).contains(&retry));
+    assert!(r.headers().contains_key("ratelimit"));
     assert_eq!(body(r).await["error"]["code"], "rate_limited");
+    // Another shop's key at the same address has a budget of its own.
+    let other = app.create_merchant(250).await;
+    let r = app
+        .post(
+            "/api/vouchers/check",
+            &other.pk,
+            &json!({"code": code}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 200);
 }

@@ -168,7 +168,8 @@ describe("checkout on the demo shop", () => {
     await frame.click("#start");
     await frame.locator("#code-0").fill(blocked);
     await frame.waitForSelector("#msg-0.err");
-    assert.match(await frame.textContent("#msg-0"), /blocked/);
+    // A blocked code reads as any code that cannot be used: the uniform decline.
+    assert.match(await frame.textContent("#msg-0"), /cannot be used/);
     assert.ok(await frame.locator("#pay").isDisabled());
     await shot(page.locator("iframe"), "07-declined");
 
@@ -178,11 +179,11 @@ describe("checkout on the demo shop", () => {
     await server.block(later);
     await frame.click("#pay");
     await frame.waitForSelector("#msg-0.err");
-    assert.match(await frame.textContent("#msg-0"), /blocked/);
-    assert.equal(await frame.textContent("#status"), "This voucher has been blocked.", "announced, not Paying…");
+    assert.match(await frame.textContent("#msg-0"), /cannot be used/);
+    assert.equal(await frame.textContent("#status"), "This voucher cannot be used.", "announced, not Paying…");
     assert.equal(await frame.evaluate(() => document.activeElement.id), "code-0");
     const errors = seen.events.filter((e) => e.type === "error").map((e) => JSON.parse(e.detail));
-    assert.equal(errors.at(-1).code, "voucher_blocked");
+    assert.equal(errors.at(-1).code, "voucher_declined");
 
     await frame.locator("#code-0").fill(good);
     await frame.waitForSelector("#msg-0.ok");

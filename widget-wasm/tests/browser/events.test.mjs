@@ -277,7 +277,7 @@ describe("error codes a payment can end with", () => {
     await checkout.context.close();
   });
 
-  test("voucher_expired: the voucher expired since its balance check", async () => {
+  test("voucher_declined: the voucher expired since its balance check (the uniform decline)", async () => {
     const issued = await server.api("POST", "/api/admin/vouchers", ADMIN_TOKEN, {
       currency: "EUR",
       amount: "150.00",
@@ -289,9 +289,9 @@ describe("error codes a payment can end with", () => {
     const checkout = await readyToPay(code);
     // Midnight passes between the balance check and the click.
     server.sql(`UPDATE vouchers SET expires_at = now() - interval '1 second' WHERE id = ${Number(id)}`);
-    const { status } = await payAndHear(checkout, "voucher_expired");
+    const { status } = await payAndHear(checkout, "voucher_declined");
     await checkout.frame.waitForSelector("#msg-0.err");
-    assert.equal(status, "This voucher has expired.");
+    assert.equal(status, "This voucher cannot be used.");
     await checkout.context.close();
   });
 

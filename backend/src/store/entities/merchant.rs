@@ -10,6 +10,12 @@ pub struct Model {
     pub commission_bps: i32,
     /// How long a hold (`capture: false`) lasts before it is released.
     pub hold_period_seconds: i64,
+    /// Overrides of the gateway's limits (NULL: the server's default; 0: off), requests
+    /// per minute: payments per client address, payments per key, voucher checks per key
+    /// and client address.
+    pub pay_limit_per_client: Option<i32>,
+    pub pay_limit_per_key: Option<i32>,
+    pub check_limit: Option<i32>,
     pub status: MerchantStatus,
     pub created_at: TimeDateTimeWithTimeZone,
 }
