@@ -16,6 +16,7 @@
 //! - [`web`]: the checkout iframe document, widget assets and the demo shop.
 //! - [`coordination`]: dedup locks and rate limits, Redis or in process (never a source of truth).
 //! - [`webhooks`]: the outbox, signed deliveries, the worker, endpoint secrets.
+//! - [`notify`]: notification emails, queued in the outbox and sent by the worker over SMTP.
 //! - [`fraud`]: velocity rules screening payments in the worker (`payment.flagged`).
 //! - [`refunds`]: refunds back to the original vouchers.
 //! - [`transactions`]: the merchant's view of its transactions and refunds.
@@ -37,6 +38,7 @@ pub mod ids;
 pub mod keys;
 pub mod money;
 pub mod monitoring;
+pub mod notify;
 pub mod payments;
 pub mod refunds;
 pub mod secret;

@@ -25,7 +25,8 @@ pub struct Application {
     port: u16,
     acceptor: poem::listener::TcpAcceptor,
     app: poem::endpoint::BoxEndpoint<'static, Response>,
-    /// The in-process webhook worker and fraud screener, and what tells them to stop.
+    /// The in-process webhook worker, email sender and fraud screener, and what tells
+    /// them to stop.
     worker: Option<(
         tokio::sync::watch::Sender<bool>,
         tokio::task::JoinHandle<()>,
@@ -141,6 +142,7 @@ impl Application {
                 .fraud
                 .enabled()
                 .then(|| crate::fraud::Screener::new(state.db.clone(), &args.fraud));
+            let sender = crate::notify::sender::Sender::new(state.db.clone(), &args.email)?;
             let (stop, stopped) = tokio::sync::watch::channel(false);
             let until_stopped = move || {
                 let mut stopped = stopped.clone();
@@ -154,7 +156,11 @@ impl Application {
                         s.run(until_stopped()).await;
                     }
                 };
-                tokio::join!(worker.run(until_stopped()), screening);
+                tokio::join!(
+                    worker.run(until_stopped()),
+                    sender.run(until_stopped()),
+                    screening
+                );
             });
             Some((stop, task))
         } else {

@@ -1,11 +1,13 @@
 //! The only module that speaks SeaORM: connections, migrations and every query.
 pub mod checkout;
+pub mod emails;
 pub mod entities;
 pub mod holds;
 pub mod idempotency;
 pub mod keys;
 pub mod ledger;
 pub mod merchants;
+pub mod outbox;
 pub mod payment_write;
 pub mod payments;
 pub mod refunds;

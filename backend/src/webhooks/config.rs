@@ -72,6 +72,8 @@ pub struct WorkerArgs {
     #[command(flatten)]
     pub fraud: crate::fraud::FraudArgs,
     #[command(flatten)]
+    pub email: crate::notify::EmailArgs,
+    #[command(flatten)]
     pub metrics: crate::config::MetricsArgs,
     /// `json` (production) or `pretty` (development).
     #[arg(long, env = "LOG_FORMAT", default_value = "json")]

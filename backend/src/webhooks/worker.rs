@@ -413,8 +413,9 @@ impl Worker {
             outcome.as_str(),
             Duration::from_millis(u64::try_from(duration_ms).unwrap_or(0)),
         );
-        let moved = store::webhooks::record_attempt(
-            &self.db,
+        let tx = store::begin(&self.db).await?;
+        let recorded = store::webhooks::record_attempt(
+            &tx,
             webhook_attempt::Model {
                 id: 0,
                 delivery_id: delivery.id,
@@ -430,10 +431,14 @@ impl Worker {
             },
             update,
             // 410 Gone is the receiver saying it will never want these again.
-            gone.then_some((endpoint.id.as_str(), "gone")),
+            gone.then_some((endpoint.id.as_str(), GONE)),
         )
         .await?;
-        if !moved {
+        if recorded.disabled {
+            notify_disabled(&tx, endpoint, GONE).await?;
+        }
+        tx.commit().await?;
+        if !recorded.moved {
             tracing::warn!(
                 delivery_id = delivery.id,
                 attempt = number,
@@ -445,6 +450,31 @@ impl Worker {
         }
         Ok(())
     }
+}
+
+/// Why an endpoint that answered 410 Gone was disabled (`disabled_reason`).
+const GONE: &str = "gone";
+
+/// Queues the "your webhook endpoint was disabled" email in the transaction that disabled
+/// `endpoint`.
+async fn notify_disabled(
+    tx: &impl sea_orm::ConnectionTrait,
+    endpoint: &webhook_endpoint::Model,
+    reason: &str,
+) -> Result<(), sea_orm::DbErr> {
+    use crate::notify::{self, EmailKind, Recipient};
+    let reason = match reason {
+        GONE => "it answered 410 Gone, which asks for no more deliveries".to_owned(),
+        other => other.to_owned(),
+    };
+    let kind = EmailKind::WebhookEndpointDisabled {
+        merchant_name: notify::merchant_name(tx, &endpoint.merchant_id).await?,
+        mode: endpoint.mode.0.to_string(),
+        url: endpoint.url.clone(),
+        reason,
+    };
+    notify::enqueue(tx, Recipient::Merchant(&endpoint.merchant_id), kind).await?;
+    Ok(())
 }
 
 /// reqwest errors print the URL, which may carry a merchant's token; keep only the cause.
@@ -507,8 +537,9 @@ pub async fn run_standalone(args: super::WorkerArgs) -> anyhow::Result<()> {
         .fraud
         .enabled()
         .then(|| crate::fraud::Screener::new(db.clone(), &args.fraud));
+    let sender = crate::notify::sender::Sender::new(db.clone(), &args.email)?;
     let worker = Worker::new(db, settings, &args.webhooks, Some(url))?;
-    // One signal stops both: the delivery loop and the screener.
+    // One signal stops them all: the delivery loop, the email sender and the screener.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let until_stopped = move || {
         let mut stopped = stopped.clone();
@@ -525,7 +556,12 @@ pub async fn run_standalone(args: super::WorkerArgs) -> anyhow::Result<()> {
         stop_signal().await;
         let _ = stop.send(true);
     };
-    tokio::join!(worker.run(until_stopped()), screening, signal);
+    tokio::join!(
+        worker.run(until_stopped()),
+        sender.run(until_stopped()),
+        screening,
+        signal
+    );
     Ok(())
 }
 

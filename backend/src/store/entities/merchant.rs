@@ -11,6 +11,8 @@ pub struct Model {
     /// How long a hold (`capture: false`) lasts before it is released.
     pub hold_period_seconds: i64,
     pub status: MerchantStatus,
+    /// Where the merchant's notification emails go (None: none are sent).
+    pub notify_email: Option<String>,
     pub created_at: TimeDateTimeWithTimeZone,
 }
 
