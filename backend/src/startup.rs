@@ -83,7 +83,17 @@ impl Application {
             args.db.is_embedded(),
         )?;
         let pepper = secrets.voucher_pepper;
+        let run_worker = match args.worker.as_str() {
+            "on" => true,
+            "off" => false,
+            _ => args.db.is_embedded(),
+        };
         let state = AppState {
+            email_sending: match (run_worker, args.email.smtp_url.is_some()) {
+                (false, _) => crate::notify::Sending::WorkerOff,
+                (true, true) => crate::notify::Sending::Configured,
+                (true, false) => crate::notify::Sending::NotConfigured,
+            },
             fraud: args
                 .fraud
                 .enabled()
@@ -111,11 +121,6 @@ impl Application {
         crate::testmode::ensure_magic_vouchers(&state.db, &state.pepper)
             .await
             .context("creating the magic test vouchers")?;
-        let run_worker = match args.worker.as_str() {
-            "on" => true,
-            "off" => false,
-            _ => args.db.is_embedded(),
-        };
         let metrics_port = match args.metrics.metrics_bind {
             Some(bind) => {
                 let mut pools = vec![("primary", state.db.clone())];

@@ -37,6 +37,8 @@ pub struct AppState {
     pub fraud: Option<crate::fraud::AttemptLog>,
     /// Webhook secrets' encryption and the in-process worker's wake-up.
     pub webhooks: crate::webhooks::WebhookSettings,
+    /// Whether this process sends notification emails (for `/readyz`).
+    pub email_sending: crate::notify::Sending,
 }
 
 impl AppState {
@@ -57,6 +59,7 @@ impl AppState {
             )),
             fraud: None,
             webhooks: crate::webhooks::WebhookSettings::for_spec(),
+            email_sending: crate::notify::Sending::WorkerOff,
         }
     }
 }

@@ -25,6 +25,28 @@ pub use config::EmailArgs;
 
 use crate::store;
 
+/// Whether this process sends the email outbox, as `/readyz` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sending {
+    /// Its worker sends through SMTP_URL.
+    Configured,
+    /// Its worker runs without SMTP_URL: emails stay queued.
+    NotConfigured,
+    /// It runs no worker (`SERVE_WORKER=off`); `superpayment worker` processes send.
+    WorkerOff,
+}
+
+impl Sending {
+    /// What `/readyz` shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sending::Configured => "configured",
+            Sending::NotConfigured => "not_configured",
+            Sending::WorkerOff => "worker_off",
+        }
+    }
+}
+
 /// An email address, parsed once at the boundary (SMTP rules, via lettre).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmailAddress(lettre::Address);
