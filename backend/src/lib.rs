@@ -18,6 +18,7 @@
 //! - [`webhooks`]: the outbox, signed deliveries, the worker, endpoint secrets.
 //! - [`notify`]: notification emails, queued in the outbox and sent by the worker over SMTP.
 //! - [`fraud`]: velocity rules screening payments in the worker (`payment.flagged`).
+//! - [`replica`]: which connection serves report-only reads, and how fresh it is.
 //! - [`refunds`]: refunds back to the original vouchers.
 //! - [`transactions`]: the merchant's view of its transactions and refunds.
 //! - [`keys`]: API keys managed by the merchant (create, roll, revoke).
@@ -41,6 +42,7 @@ pub mod monitoring;
 pub mod notify;
 pub mod payments;
 pub mod refunds;
+pub mod replica;
 pub mod secret;
 pub mod startup;
 pub mod state;

@@ -47,12 +47,17 @@ impl Application {
         if !args.no_migrate {
             store::migrate(&db).await.context("applying migrations")?;
         }
-        let read_db = match &args.db.database_replica_url {
-            Some(replica) => store::connect(replica.expose(), args.db.database_pool_size)
-                .await
-                .context("connecting to the read replica")?,
-            None => db.clone(),
+        // Lazily: a replica that is down at start-up must not keep the service from
+        // starting; reads fall back to the primary until it answers.
+        let replica = match &args.db.database_replica_url {
+            Some(replica) => Some(
+                store::connect_lazy(replica.expose(), args.db.database_pool_size)
+                    .await
+                    .context("configuring the read replica (DATABASE_REPLICA_URL)")?,
+            ),
+            None => None,
         };
+        let reads = Arc::new(crate::replica::ReadPools::new(db.clone(), replica));
         let coord = match &args.redis_url {
             Some(url) => Coordinator::Redis(
                 RedisCoordinator::connect_lazily(
@@ -99,7 +104,7 @@ impl Application {
                 .enabled()
                 .then(|| crate::fraud::AttemptLog::new(&pepper)),
             db,
-            read_db,
+            reads,
             coord: Arc::new(coord),
             pepper,
             signing_key: secrets.signing_key,
@@ -124,8 +129,8 @@ impl Application {
         let metrics_port = match args.metrics.metrics_bind {
             Some(bind) => {
                 let mut pools = vec![("primary", state.db.clone())];
-                if args.db.database_replica_url.is_some() {
-                    pools.push(("replica", state.read_db.clone()));
+                if let Some(replica) = state.reads.replica() {
+                    pools.push(("replica", replica.clone()));
                 }
                 let sources = crate::monitoring::Sources {
                     pools,

@@ -17,8 +17,8 @@ use crate::{
 pub struct AppState {
     /// The primary: every write and every read that decides a write.
     pub db: DatabaseConnection,
-    /// The replica (or the primary again) for reads that only report.
-    pub read_db: DatabaseConnection,
+    /// The replica (or the primary) for reads that only report; see [`AppState::read_db`].
+    pub reads: Arc<crate::replica::ReadPools>,
     pub coord: Arc<Coordinator>,
     /// Keys the voucher-code HMACs (and nothing else).
     pub pepper: Secret<String>,
@@ -46,7 +46,10 @@ impl AppState {
     pub fn for_spec() -> Self {
         AppState {
             db: DatabaseConnection::Disconnected,
-            read_db: DatabaseConnection::Disconnected,
+            reads: Arc::new(crate::replica::ReadPools::new(
+                DatabaseConnection::Disconnected,
+                None,
+            )),
             coord: Arc::new(Coordinator::Memory(MemoryCoordinator::default())),
             pepper: Secret::new(String::new()),
             signing_key: Secret::new(String::new()),
@@ -61,5 +64,15 @@ impl AppState {
             webhooks: crate::webhooks::WebhookSettings::for_spec(),
             email_sending: crate::notify::Sending::WorkerOff,
         }
+    }
+}
+
+impl AppState {
+    /// The connection for a read that only reports (lists): the replica when
+    /// DATABASE_REPLICA_URL is set and it answers, else the primary; with its freshness,
+    /// which list answers show in `Data-Source` and `Data-Lag`. Reads that decide money
+    /// (verify, pay, refund, capture) use [`AppState::db`].
+    pub async fn read_db(&self) -> crate::replica::ReadDb {
+        self.reads.reader().await
     }
 }

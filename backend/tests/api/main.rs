@@ -18,6 +18,7 @@ mod openapi;
 mod payments;
 mod redis_cluster;
 mod refunds;
+mod replica;
 mod secrets;
 mod shutdown;
 mod smtp_support;
