@@ -93,14 +93,10 @@ pub async fn retrieve(
     caller: &Caller,
     id: &str,
 ) -> Result<TransactionRecord, TransactionsError> {
-    let row = store::payments::find_transaction(
-        &state.db,
-        &caller.merchant_id,
-        caller.mode_str(),
-        id,
-    )
-    .await?
-    .ok_or(TransactionsError::NotFound)?;
+    let row =
+        store::payments::find_transaction(&state.db, &caller.merchant_id, caller.mode_str(), id)
+            .await?
+            .ok_or(TransactionsError::NotFound)?;
     Ok(assemble(&state.db, vec![row])
         .await?
         .pop()

@@ -44,8 +44,7 @@ pub async fn lag(db: &impl ConnectionTrait) -> Result<ReplicaLag, DbErr> {
     .ok_or_else(|| DbErr::RecordNotFound("replica lag".into()))?;
     Ok(match row {
         LagRow {
-            in_recovery: false,
-            ..
+            in_recovery: false, ..
         } => ReplicaLag::NotAReplica,
         LagRow {
             caught_up: Some(true),

@@ -113,10 +113,9 @@ pub async fn retrieve(
     caller: &Caller,
     id: &str,
 ) -> Result<EventView, WebhookError> {
-    let event =
-        store::webhooks::find_event(&state.db, &caller.merchant_id, caller.mode_str(), id)
-            .await?
-            .ok_or(WebhookError::EventNotFound)?;
+    let event = store::webhooks::find_event(&state.db, &caller.merchant_id, caller.mode_str(), id)
+        .await?
+        .ok_or(WebhookError::EventNotFound)?;
     let deliveries =
         store::webhooks::deliveries_of(&state.db, std::slice::from_ref(&event.id)).await?;
     let attempts = store::webhooks::attempts_of(&state.db, &event.id).await?;

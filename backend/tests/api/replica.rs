@@ -30,7 +30,13 @@ async fn list(app: &TestApp, path: &str, sk: &str) -> (Vec<String>, String, Opti
         .as_array()
         .unwrap()
         .iter()
-        .map(|t| t["order_id"].as_str().or(t["id"].as_str()).unwrap().to_owned())
+        .map(|t| {
+            t["order_id"]
+                .as_str()
+                .or(t["id"].as_str())
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     (ids, source, lag)
 }
@@ -95,7 +101,11 @@ async fn a_replica_url_naming_a_primary_reads_there_with_no_lag() {
     let (orders, source, lag) = list(&peer, "/api/transactions", &m.sk).await;
     assert!(orders.is_empty());
     assert_eq!(source, "replica");
-    assert_eq!(lag.as_deref(), Some("0.000"), "a server not in recovery is current");
+    assert_eq!(
+        lag.as_deref(),
+        Some("0.000"),
+        "a server not in recovery is current"
+    );
 }
 
 /// Waits (up to 60 s) until `check` holds for the transaction list.
@@ -138,7 +148,9 @@ async fn lists_are_read_on_the_replica_and_money_on_the_primary() {
     let app = TestApp::spawn_on_database(&primary, &[("DATABASE_REPLICA_URL", &replica)]).await;
     let standby = Database::connect(&replica).await.unwrap();
     assert_eq!(
-        sql(&standby, "SELECT pg_is_in_recovery()::text").await.as_deref(),
+        sql(&standby, "SELECT pg_is_in_recovery()::text")
+            .await
+            .as_deref(),
         Some("true"),
         "SP_REPLICA_URL is a standby"
     );
@@ -167,7 +179,7 @@ async fn lists_are_read_on_the_replica_and_money_on_the_primary() {
         .post(
             "/api/verify-transaction/",
             &m.sk,
-            &json!({"transaction_id": txn, "expected_amount": "10.00", "expected_currency": "EUR"}),
+            &json!({"transaction_id": txn, "order_id": "ORDER_B", "expected_amount": "10.00", "expected_currency": "EUR"}),
             None,
         )
         .await;
