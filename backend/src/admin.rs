@@ -63,6 +63,15 @@ impl AdminError {
         .into_iter()
     }
 
+    /// Each way setting a notification address is refused, for the documentation.
+    pub fn notify_email_examples() -> impl Iterator<Item = AdminError> {
+        [
+            field_error("email", "invalid_email", INVALID_EMAIL),
+            AdminError::MerchantNotFound,
+        ]
+        .into_iter()
+    }
+
     /// Each way blocking is refused, for the documentation.
     pub fn block_examples() -> impl Iterator<Item = AdminError> {
         [

@@ -322,3 +322,51 @@ async fn without_smtp_url_emails_stay_queued_and_the_worker_says_so() {
     assert_eq!(rows[0].status.as_str(), "pending");
     assert_eq!(rows[0].attempt_count, 0);
 }
+
+#[tokio::test]
+async fn the_admin_api_sets_and_clears_the_notification_address() {
+    use crate::helpers::ADMIN_TOKEN;
+    let app = TestApp::spawn().await;
+    let m = app.create_merchant(250).await;
+    let put = |id: String, body: Value| {
+        let app = &app;
+        async move {
+            let r = app
+                .client
+                .put(app.url(&format!("/api/admin/merchants/{id}/notify-email")))
+                .bearer_auth(ADMIN_TOKEN)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, merchant) = put(m.id.clone(), json!({"email": "ops@shop.example"})).await;
+    assert_eq!(status, 200, "{merchant}");
+    assert_eq!(merchant["notify_email"], "ops@shop.example");
+    let r = app
+        .client
+        .get(app.url("/api/admin/merchants"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let all: Value = r.json().await.unwrap();
+    assert_eq!(all[0]["notify_email"], "ops@shop.example");
+
+    let (status, err) = put(m.id.clone(), json!({"email": "Ops <ops@shop.example>"})).await;
+    assert_eq!(status, 400);
+    assert_eq!(err["error"]["code"], "invalid_email");
+    assert_eq!(err["error"]["param"], "email");
+    let (status, err) = put(m.id.clone(), json!({"email": "a@b.example", "cc": "x"})).await;
+    assert_eq!(status, 400, "unknown fields are refused: {err}");
+    let (status, _) = put("mer_nosuch".into(), json!({"email": "ops@shop.example"})).await;
+    assert_eq!(status, 404);
+
+    let (status, merchant) = put(m.id.clone(), json!({"email": null})).await;
+    assert_eq!(status, 200);
+    assert!(merchant.get("notify_email").is_none(), "{merchant}");
+    create_key(&app, &m.sk, "secret").await;
+    assert_eq!(app.count("emails").await, 0);
+}
