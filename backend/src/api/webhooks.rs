@@ -66,7 +66,8 @@ pub struct WebhookEndpoint {
     pub url: String,
     /// `test` or `live`: the mode whose events go here.
     pub mode: String,
-    /// `enabled`, or `disabled` (after a 410 answer; set the URL again to enable).
+    /// `enabled`, or `disabled` (after a 410 answer, or after several deliveries in a row
+    /// were given up; set the URL again to enable).
     pub status: String,
     #[oai(skip_serializing_if_is_none)]
     pub disabled_reason: Option<String>,

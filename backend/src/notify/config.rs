@@ -55,6 +55,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_readme_states_the_default_schedule_as_it_is_parsed() {
+        let readme = include_str!("../../../README.md");
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with("| `EMAIL_RETRY_SCHEDULE` |"))
+            .expect("the README documents EMAIL_RETRY_SCHEDULE");
+        assert!(
+            row.contains(&format!("| `{DEFAULT_EMAIL_SCHEDULE}` |")),
+            "README default differs from {DEFAULT_EMAIL_SCHEDULE}: {row}"
+        );
+    }
+
+    #[test]
     fn the_default_schedule_parses_and_lasts_about_a_day() {
         let s = RetrySchedule::parse(DEFAULT_EMAIL_SCHEDULE).unwrap();
         assert_eq!(s.max_attempts(), 9);

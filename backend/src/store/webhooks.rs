@@ -107,7 +107,7 @@ pub async fn replace_secrets(
 
 /// Disables an endpoint and cancels what was still queued for it (inside the caller's
 /// transaction); false if it was already disabled.
-async fn disable_endpoint(
+pub async fn disable_endpoint(
     tx: &impl ConnectionTrait,
     id: &str,
     reason: &str,
@@ -352,6 +352,30 @@ pub async fn record_attempt(
         moved: moved.rows_affected == 1,
         disabled,
     })
+}
+
+/// Whether the endpoint's last `n` finished deliveries since `since` (when its URL was
+/// last set) all failed: at least `n` of them, none succeeded. Read inside the
+/// transaction that recorded the latest one.
+pub async fn last_deliveries_failed(
+    db: &impl ConnectionTrait,
+    endpoint_id: &str,
+    since: OffsetDateTime,
+    n: u64,
+) -> Result<bool, DbErr> {
+    let last = webhook_delivery::Entity::find()
+        .filter(webhook_delivery::Column::EndpointId.eq(endpoint_id))
+        .filter(
+            webhook_delivery::Column::Status
+                .is_in([DeliveryStatus::Succeeded, DeliveryStatus::Failed]),
+        )
+        .filter(webhook_delivery::Column::LastAttemptAt.gte(since))
+        .order_by_desc(webhook_delivery::Column::LastAttemptAt)
+        .order_by_desc(webhook_delivery::Column::Id)
+        .limit(n)
+        .all(db)
+        .await?;
+    Ok(n > 0 && last.len() as u64 == n && last.iter().all(|d| d.status == DeliveryStatus::Failed))
 }
 
 /// Ends a delivery without an attempt (its endpoint was disabled or removed meanwhile).

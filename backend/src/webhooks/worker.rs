@@ -45,6 +45,8 @@ pub struct Worker {
     grace: Duration,
     /// PostgreSQL URL to LISTEN on for new events; None polls only.
     listen_url: Option<String>,
+    /// Given-up deliveries in a row that disable an endpoint (0: never).
+    disable_after: u64,
 }
 
 /// Releases expired holds every `poll` until `stopped` (several workers may sweep at once:
@@ -87,6 +89,7 @@ impl Worker {
             concurrency: args.webhook_concurrency.max(1),
             grace: args.webhook_shutdown_grace,
             listen_url: listen_url.filter(|u| u.starts_with("postgres")),
+            disable_after: args.webhook_disable_after_failed_deliveries,
         })
     }
 
@@ -429,13 +432,31 @@ impl Worker {
                 error,
                 response_excerpt: excerpt,
             },
-            update,
+            update.clone(),
             // 410 Gone is the receiver saying it will never want these again.
             gone.then_some((endpoint.id.as_str(), GONE)),
         )
         .await?;
-        if recorded.disabled {
-            notify_disabled(&tx, endpoint, GONE).await?;
+        let mut disabled = recorded.disabled.then_some(GONE);
+        // Given up after every retry: one too many in a row disables the endpoint, in the
+        // transaction that gave the last one up.
+        if recorded.moved
+            && !gone
+            && update.status == DeliveryStatus::Failed
+            && self.disable_after > 0
+            && store::webhooks::last_deliveries_failed(
+                &tx,
+                &endpoint.id,
+                endpoint.updated_at,
+                self.disable_after,
+            )
+            .await?
+            && store::webhooks::disable_endpoint(&tx, &endpoint.id, FAILING, started).await?
+        {
+            disabled = Some(FAILING);
+        }
+        if let Some(reason) = disabled {
+            notify_disabled(&tx, endpoint, reason, self.disable_after).await?;
         }
         tx.commit().await?;
         if !recorded.moved {
@@ -445,8 +466,14 @@ impl Worker {
                 "another worker recorded this attempt first; its outcome stands"
             );
         }
-        if gone {
-            tracing::warn!(endpoint_id = %endpoint.id, "webhook endpoint answered 410 and was disabled");
+        match disabled {
+            Some(GONE) => {
+                tracing::warn!(endpoint_id = %endpoint.id, "webhook endpoint answered 410 and was disabled")
+            }
+            Some(_) => {
+                tracing::warn!(endpoint_id = %endpoint.id, deliveries = self.disable_after, "webhook endpoint disabled: its last deliveries all failed after every retry")
+            }
+            None => {}
         }
         Ok(())
     }
@@ -454,6 +481,8 @@ impl Worker {
 
 /// Why an endpoint that answered 410 Gone was disabled (`disabled_reason`).
 const GONE: &str = "gone";
+/// Why an endpoint whose deliveries kept failing was disabled (`disabled_reason`).
+const FAILING: &str = "failing";
 
 /// Queues the "your webhook endpoint was disabled" email in the transaction that disabled
 /// `endpoint`.
@@ -461,10 +490,12 @@ async fn notify_disabled(
     tx: &impl sea_orm::ConnectionTrait,
     endpoint: &webhook_endpoint::Model,
     reason: &str,
+    failed_in_a_row: u64,
 ) -> Result<(), sea_orm::DbErr> {
     use crate::notify::{self, EmailKind, Recipient};
     let reason = match reason {
         GONE => "it answered 410 Gone, which asks for no more deliveries".to_owned(),
+        FAILING => format!("its last {failed_in_a_row} deliveries all failed after every retry"),
         other => other.to_owned(),
     };
     let kind = EmailKind::WebhookEndpointDisabled {

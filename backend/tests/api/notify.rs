@@ -370,3 +370,72 @@ async fn the_admin_api_sets_and_clears_the_notification_address() {
     create_key(&app, &m.sk, "secret").await;
     assert_eq!(app.count("emails").await, 0);
 }
+
+#[tokio::test]
+async fn an_endpoint_whose_deliveries_keep_failing_is_disabled_and_the_merchant_emailed() {
+    let smtp = shared().await;
+    let mut env = email_env(&smtp.url());
+    env.push(("WEBHOOK_DISABLE_AFTER_FAILED_DELIVERIES", "2".into()));
+    let app = spawn(&env).await;
+    let m = app.create_merchant(250).await;
+    let address = unique_address("failing");
+    set_notify_email(&app, &m.id, &address);
+    let receiver = Receiver::start().await;
+    receiver.answer(500);
+    set_endpoint(&app, &m.sk, &receiver.url).await;
+    let code = app.issue_one("50.00").await;
+
+    // One delivery given up: the endpoint stays enabled, nothing is emailed.
+    let r = app.pay(&m.pk, "ORDER_1", "10.00", &[&code], None).await;
+    assert_eq!(r.status(), 201);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, events) = get(&app, "/api/events", &m.sk).await;
+        if events["data"][0]["deliveries"][0]["status"] == "failed" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "first delivery not given up: {events}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, endpoint) = get(&app, "/api/webhook-endpoint", &m.sk).await;
+    assert_eq!(endpoint["status"], "enabled");
+    assert_eq!(app.count("emails").await, 0);
+
+    // The second in a row disables it, in the transaction that gave it up.
+    let r = app.pay(&m.pk, "ORDER_2", "10.00", &[&code], None).await;
+    assert_eq!(r.status(), 201);
+    let got = smtp.wait_for(&address, 1).await;
+    assert_eq!(got[0]["subject"], "Your test webhook endpoint was disabled");
+    let text = got[0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("its last 2 deliveries all failed after every retry"),
+        "{text}"
+    );
+    let (_, endpoint) = get(&app, "/api/webhook-endpoint", &m.sk).await;
+    assert_eq!(endpoint["status"], "disabled");
+    assert_eq!(endpoint["disabled_reason"], "failing");
+
+    // Setting the URL again starts the count afresh: one more failure does not disable it.
+    receiver.answer(500);
+    set_endpoint(&app, &m.sk, &receiver.url).await;
+    let r = app.pay(&m.pk, "ORDER_3", "10.00", &[&code], None).await;
+    assert_eq!(r.status(), 201);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, events) = get(&app, "/api/events?limit=1", &m.sk).await;
+        if events["data"][0]["deliveries"][0]["status"] == "failed" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "third delivery not given up: {events}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, endpoint) = get(&app, "/api/webhook-endpoint", &m.sk).await;
+    assert_eq!(endpoint["status"], "enabled");
+    assert_eq!(smtp.messages_to(&address).await.len(), 1);
+}
