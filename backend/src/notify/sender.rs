@@ -1,5 +1,7 @@
 //! The sending loop of the worker: claim due emails, render, send over SMTP, record.
-use std::{future::Future, time::Duration};
+use std::{future::Future, pin::Pin, time::Duration};
+
+use futures::FutureExt;
 
 use lettre::{
     message::{Mailbox, MultiPart},
@@ -78,7 +80,9 @@ impl Sender {
         })
     }
 
-    /// Sends until `shutdown` completes (an email being sent then is finished first).
+    /// Sends until `shutdown` completes. An email being sent then is finished (within
+    /// SMTP_TIMEOUT: cutting an SMTP conversation short could send it twice); the rest of
+    /// its batch is handed back, due at once for another worker.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let Some(transport) = &self.transport else {
@@ -95,11 +99,11 @@ impl Sender {
             "email sender started"
         );
         loop {
-            let sent = tokio::select! {
-                n = self.send_due(transport) => n,
-                _ = &mut shutdown => break,
-            };
-            if sent < BATCH {
+            let (claimed, stopped) = self.send_due(transport, shutdown.as_mut()).await;
+            if stopped {
+                break;
+            }
+            if claimed < BATCH {
                 tokio::select! {
                     _ = tokio::time::sleep(self.poll) => {},
                     _ = &mut shutdown => break,
@@ -109,8 +113,13 @@ impl Sender {
         tracing::info!("email sender stopped");
     }
 
-    /// Claims one batch and sends it; returns how many were claimed.
-    async fn send_due(&self, transport: &AsyncSmtpTransport<Tokio1Executor>) -> u64 {
+    /// Claims one batch and sends it; returns how many were claimed, and whether
+    /// `shutdown` completed meanwhile (then the emails not yet sent were handed back).
+    async fn send_due<F: Future<Output = ()>>(
+        &self,
+        transport: &AsyncSmtpTransport<Tokio1Executor>,
+        mut shutdown: Pin<&mut F>,
+    ) -> (u64, bool) {
         let now = OffsetDateTime::now_utc();
         let lease = (now + self.timeout * LEASE_TIMEOUTS * BATCH as u32)
             .replace_nanosecond(0)
@@ -119,15 +128,35 @@ impl Sender {
             Ok(ids) => ids,
             Err(e) => {
                 tracing::warn!(error = %e, "claiming emails failed");
-                return 0;
+                return (0, shutdown.now_or_never().is_some());
             }
         };
-        for &id in &ids {
+        for (i, &id) in ids.iter().enumerate() {
+            if shutdown.as_mut().now_or_never().is_some() {
+                let left = &ids[i..];
+                match store::emails::release_claims(
+                    &self.db,
+                    left,
+                    lease,
+                    OffsetDateTime::now_utc(),
+                )
+                .await
+                {
+                    Ok(n) => tracing::info!(
+                        released = n,
+                        "email sender stopping: unsent claims handed back"
+                    ),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "handing email claims back failed; they are retried after their lease")
+                    }
+                }
+                return (ids.len() as u64, true);
+            }
             if let Err(e) = self.send_one(transport, id).await {
                 tracing::warn!(email_id = id, error = %e, "an email attempt could not be recorded; it will be retried after its lease");
             }
         }
-        ids.len() as u64
+        (ids.len() as u64, false)
     }
 
     #[tracing::instrument(skip(self, transport), fields(merchant_id, kind))]

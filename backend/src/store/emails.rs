@@ -60,6 +60,16 @@ pub async fn claim_due(
     outbox::claim_due(db, Queue::Emails, now, lease_until, limit).await
 }
 
+/// Hands claimed emails back at shutdown ([`outbox::release`]).
+pub async fn release_claims(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+    lease_until: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<u64, DbErr> {
+    outbox::release(db, Queue::Emails, ids, lease_until, now).await
+}
+
 /// One email.
 pub async fn find(db: &impl ConnectionTrait, id: i64) -> Result<Option<email::Model>, DbErr> {
     email::Entity::find_by_id(id).one(db).await

@@ -550,26 +550,19 @@ pub async fn queue_stats(
     })
 }
 
-/// Hands claimed deliveries back, due now, without recording an attempt: a stopping
-/// worker's claims are taken up by another worker at once instead of after their lease.
-/// Only deliveries still pending under this claim's `lease_until` are touched, so an
-/// attempt recorded meanwhile, or another worker's claim, is never undone. Returns how
-/// many were released.
+/// Hands claimed deliveries back at shutdown ([`super::outbox::release`]).
 pub async fn release_claims(
     db: &impl ConnectionTrait,
     ids: &[i64],
     lease_until: OffsetDateTime,
     now: OffsetDateTime,
 ) -> Result<u64, DbErr> {
-    if ids.is_empty() {
-        return Ok(0);
-    }
-    let res = webhook_delivery::Entity::update_many()
-        .col_expr(webhook_delivery::Column::NextAttemptAt, Expr::value(now))
-        .filter(webhook_delivery::Column::Id.is_in(ids.iter().copied()))
-        .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending))
-        .filter(webhook_delivery::Column::NextAttemptAt.eq(lease_until))
-        .exec(db)
-        .await?;
-    Ok(res.rows_affected)
+    super::outbox::release(
+        db,
+        super::outbox::Queue::WebhookDeliveries,
+        ids,
+        lease_until,
+        now,
+    )
+    .await
 }
