@@ -439,3 +439,29 @@ async fn an_endpoint_whose_deliveries_keep_failing_is_disabled_and_the_merchant_
     assert_eq!(endpoint["status"], "enabled");
     assert_eq!(smtp.messages_to(&address).await.len(), 1);
 }
+
+#[tokio::test]
+async fn the_smtp_password_never_reaches_a_log_or_an_attempt() {
+    // Nothing listens there: every attempt fails and says why.
+    let password = "smtp-Pa55word-never-logged";
+    let url = format!(
+        "smtp://mailer:{password}@127.0.0.1:{}",
+        crate::helpers::free_port()
+    );
+    let app = spawn(&email_env(&url)).await;
+    let m = app.create_merchant(250).await;
+    set_notify_email(&app, &m.id, &unique_address("secret"));
+    create_key(&app, &m.sk, "secret").await;
+    let rows = wait_for_emails(&app, &m.id, "a failed attempt", |rows| {
+        rows.len() == 1 && rows[0].attempt_count >= 1
+    })
+    .await;
+    let attempts = attempts_of(&app, rows[0].id).await;
+    assert!(attempts[0].error.is_some());
+    for a in &attempts {
+        assert!(!a.error.as_deref().unwrap_or("").contains(password));
+    }
+    let logs = app.logs();
+    assert!(logs.contains("email attempt"), "attempts are logged");
+    assert!(!logs.contains(password), "the SMTP password is in the logs");
+}
