@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use crate::store::entities::text::AsText;
 use crate::{
-    crypto::{random_bytes, sha256_hex, voucher_hmac},
+    crypto::{random_bytes, voucher_hmac},
     ids::new_id,
     payments::rules::VoucherRules,
     secret::Secret,
@@ -65,6 +65,15 @@ impl AdminError {
         .into_iter()
     }
 
+    /// Each way setting a notification address is refused, for the documentation.
+    pub fn notify_email_examples() -> impl Iterator<Item = AdminError> {
+        [
+            field_error("email", "invalid_email", INVALID_EMAIL),
+            AdminError::MerchantNotFound,
+        ]
+        .into_iter()
+    }
+
     /// Each way blocking is refused, for the documentation.
     pub fn block_examples() -> impl Iterator<Item = AdminError> {
         [
@@ -79,6 +88,7 @@ const INVALID_NAME: &str = "The name must have 1 to 200 characters.";
 const EXPIRY_IN_PAST: &str = "expires_at must be in the future.";
 const UNKNOWN_MERCHANT: &str = "No such merchant.";
 const TOTAL_TOO_LARGE: &str = "count x amount is too large.";
+const INVALID_EMAIL: &str = "Not a valid email address (name@domain, without a display name).";
 const VOUCHER_USED: &str = "A used single-use voucher cannot change status.";
 
 fn invalid_count() -> String {
@@ -124,12 +134,14 @@ pub async fn create_merchant(
         pay_limit_per_key: None,
         check_limit: None,
         status: MerchantStatus::Active,
+        notify_email: None,
         created_at: now,
     };
     let tx = store::begin(db).await?;
     store::merchants::insert_merchant(&tx, merchant.clone()).await?;
-    let publishable_key = insert_key(&tx, &merchant.id, KeyKind::Publishable, mode, now).await?;
-    let secret_key = insert_key(&tx, &merchant.id, KeyKind::Secret, mode, now).await?;
+    let (_, publishable_key) =
+        insert_key(&tx, &merchant.id, KeyKind::Publishable, mode, now).await?;
+    let (_, secret_key) = insert_key(&tx, &merchant.id, KeyKind::Secret, mode, now).await?;
     tx.commit().await?;
     tracing::info!(merchant_id = %merchant.id, "merchant created");
     Ok(NewMerchant {
@@ -139,7 +151,8 @@ pub async fn create_merchant(
     })
 }
 
-/// Creates a key pair of another mode (a merchant going live gets live keys).
+/// Creates a key pair of another mode (a merchant going live gets live keys); the
+/// merchant's notification address is told.
 pub async fn create_keys(
     db: &DatabaseConnection,
     merchant_id: &str,
@@ -150,8 +163,9 @@ pub async fn create_keys(
         .ok_or(AdminError::MerchantNotFound)?;
     let now = OffsetDateTime::now_utc();
     let tx = store::begin(db).await?;
-    let pk = insert_key(&tx, merchant_id, KeyKind::Publishable, mode, now).await?;
-    let sk = insert_key(&tx, merchant_id, KeyKind::Secret, mode, now).await?;
+    let (pk_row, pk) = insert_key(&tx, merchant_id, KeyKind::Publishable, mode, now).await?;
+    let (sk_row, sk) = insert_key(&tx, merchant_id, KeyKind::Secret, mode, now).await?;
+    crate::keys::notify_created(&tx, merchant_id, mode, &[&pk_row, &sk_row]).await?;
     tx.commit().await?;
     Ok((pk, sk))
 }
@@ -162,28 +176,8 @@ async fn insert_key(
     kind: KeyKind,
     mode: Mode,
     now: OffsetDateTime,
-) -> Result<ApiKey, AdminError> {
-    let key = ApiKey::generate(kind, mode, random_bytes::<20>());
-    store::merchants::insert_key(
-        db,
-        api_key::Model {
-            id: new_id("key"),
-            merchant_id: merchant_id.to_owned(),
-            kind: match kind {
-                KeyKind::Publishable => "publishable".into(),
-                KeyKind::Secret => "secret".into(),
-            },
-            mode: AsText(mode),
-            key_hash: sha256_hex(key.expose()),
-            prefix: key.prefix().into(),
-            last4: key.last4().into(),
-            created_at: now,
-            expires_at: None,
-            revoked_at: None,
-        },
-    )
-    .await?;
-    Ok(key)
+) -> Result<(api_key::Model, ApiKey), AdminError> {
+    Ok(crate::keys::insert(db, merchant_id, kind, mode, now).await?)
 }
 
 /// What to issue.
@@ -438,6 +432,24 @@ pub async fn set_voucher_blocked(
         }
         store::vouchers::BlockChange::Missing => Err(AdminError::VoucherNotFound),
     }
+}
+
+/// Sets (or with None clears) a merchant's notification address.
+pub async fn set_notify_email(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    email: Option<&str>,
+) -> Result<(), AdminError> {
+    let address = email
+        .map(|e| {
+            crate::notify::EmailAddress::parse(e)
+                .map_err(|_| field_error("email", "invalid_email", INVALID_EMAIL))
+        })
+        .transpose()?;
+    if !crate::notify::set_notify_email(db, merchant_id, address.as_ref()).await? {
+        return Err(AdminError::MerchantNotFound);
+    }
+    Ok(())
 }
 
 /// The embedded default's demo: one merchant with test keys and a few test vouchers,

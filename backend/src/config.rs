@@ -156,6 +156,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub fraud: crate::fraud::FraudArgs,
     #[command(flatten)]
+    pub email: crate::notify::EmailArgs,
+    #[command(flatten)]
     pub metrics: MetricsArgs,
 }
 

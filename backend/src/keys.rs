@@ -11,6 +11,7 @@ use crate::{
     auth::Caller,
     crypto::{random_bytes, sha256_hex},
     ids::new_id,
+    notify::{self, EmailKind, KeySummary, Recipient},
     state::AppState,
     store::{self, entities::api_key},
 };
@@ -76,13 +77,15 @@ pub fn kind_from_request(s: &str) -> Result<KeyKind, KeyError> {
     parse_kind(s).ok_or(KeyError::InvalidKind)
 }
 
-async fn insert(
+/// Stores a new key (its hash, prefix and last 4) and returns it: the key itself exists
+/// only in the returned value. Every way a key is made goes through here.
+pub(crate) async fn insert(
     db: &impl ConnectionTrait,
     merchant_id: &str,
     kind: KeyKind,
     mode: Mode,
     now: OffsetDateTime,
-) -> Result<(api_key::Model, ApiKey), KeyError> {
+) -> Result<(api_key::Model, ApiKey), sea_orm::DbErr> {
     let key = ApiKey::generate(kind, mode, random_bytes::<20>());
     let row = api_key::Model {
         id: new_id("key"),
@@ -100,6 +103,31 @@ async fn insert(
     Ok((row, key))
 }
 
+/// Queues the "a new API key was created" email to the merchant's notification address
+/// (inside the transaction that created `keys`); nothing when it has none.
+pub async fn notify_created(
+    conn: &impl ConnectionTrait,
+    merchant_id: &str,
+    mode: Mode,
+    keys: &[&api_key::Model],
+) -> Result<(), sea_orm::DbErr> {
+    let kind = EmailKind::ApiKeyCreated {
+        merchant_name: notify::merchant_name(conn, merchant_id).await?,
+        mode: mode.to_string(),
+        keys: keys
+            .iter()
+            .map(|k| KeySummary {
+                id: k.id.clone(),
+                kind: k.kind.clone(),
+                prefix: k.prefix.clone(),
+                last4: k.last4.clone(),
+            })
+            .collect(),
+    };
+    notify::enqueue(conn, Recipient::Merchant(merchant_id), kind).await?;
+    Ok(())
+}
+
 /// The caller's keys of its mode (prefix and last 4 only).
 pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<api_key::Model>, KeyError> {
     Ok(store::keys::list_in_mode(&state.db, &caller.merchant_id, caller.mode_str()).await?)
@@ -112,14 +140,18 @@ pub async fn create(
     caller: &Caller,
     kind: KeyKind,
 ) -> Result<(api_key::Model, ApiKey), KeyError> {
+    // The key and the email telling about it commit together.
+    let tx = store::begin(&state.db).await?;
     let created = insert(
-        &state.db,
+        &tx,
         &caller.merchant_id,
         kind,
         caller.mode,
         OffsetDateTime::now_utc(),
     )
     .await?;
+    notify_created(&tx, &caller.merchant_id, caller.mode, &[&created.0]).await?;
+    tx.commit().await?;
     tracing::info!(key_id = %created.0.id, "API key created");
     Ok(created)
 }
@@ -157,6 +189,7 @@ pub async fn roll(
         tx.rollback().await?;
         return Err(KeyError::Inactive);
     }
+    notify_created(&tx, &caller.merchant_id, caller.mode, &[&new_row]).await?;
     tx.commit().await?;
     state.key_cache.clear();
     let old = find(state, caller, id).await?;

@@ -16,7 +16,9 @@
 //! - [`web`]: the checkout iframe document, widget assets and the demo shop.
 //! - [`coordination`]: dedup locks and rate limits, Redis or in process (never a source of truth).
 //! - [`webhooks`]: the outbox, signed deliveries, the worker, endpoint secrets.
+//! - [`notify`]: notification emails, queued in the outbox and sent by the worker over SMTP.
 //! - [`fraud`]: velocity rules screening payments in the worker (`payment.flagged`).
+//! - [`replica`]: which connection serves report-only reads, and how fresh it is.
 //! - [`refunds`]: refunds back to the original vouchers.
 //! - [`reports`]: the operator's liability, commission and settlement reports; payouts.
 //! - [`transactions`]: the merchant's view of its transactions and refunds.
@@ -40,8 +42,10 @@ pub mod keys;
 pub mod lifecycle;
 pub mod money;
 pub mod monitoring;
+pub mod notify;
 pub mod payments;
 pub mod refunds;
+pub mod replica;
 pub mod reports;
 pub mod secret;
 pub mod startup;

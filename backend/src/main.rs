@@ -231,6 +231,18 @@ enum AdminCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Set where a merchant's notification emails go (new API keys, a webhook endpoint
+    /// disabled); `--clear` removes the address, and then no email is queued.
+    SetNotifyEmail {
+        #[arg(long)]
+        merchant: String,
+        #[arg(long, required_unless_present = "clear", conflicts_with = "clear")]
+        email: Option<String>,
+        #[arg(long)]
+        clear: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Block (or with --unblock, unblock) a voucher by its code.
     BlockVoucher {
         #[arg(long)]
@@ -689,8 +701,11 @@ async fn admin_command(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
         } => {
             let conn = open(&db).await?;
             let state = AppState {
-                db: conn.clone(),
-                read_db: conn,
+                reads: std::sync::Arc::new(superpayment_backend::replica::ReadPools::new(
+                    conn.clone(),
+                    None,
+                )),
+                db: conn,
                 webhooks: WebhookSettings {
                     cipher: db.resolved_cipher()?,
                     ..WebhookSettings::for_spec()
@@ -758,6 +773,21 @@ async fn admin_command(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
                 shown(pay_per_key),
                 shown(checks)
             );
+        }
+        AdminCommand::SetNotifyEmail {
+            merchant,
+            email,
+            clear: _,
+            db,
+        } => {
+            let conn = open(&db).await?;
+            admin::set_notify_email(&conn, &merchant, email.as_deref())
+                .await
+                .map_err(failure)?;
+            match email {
+                Some(e) => println!("merchant {merchant} notification email {}", e.trim()),
+                None => println!("merchant {merchant} notification email cleared"),
+            }
         }
         AdminCommand::BlockVoucher { code, unblock, db } => {
             let code = VoucherCode::parse(&code).map_err(|e| anyhow::anyhow!("--code: {e}"))?;

@@ -13,6 +13,8 @@
 //! | `payments_total` | counter | `mode`, `outcome` (`succeeded`, `replayed`, `declined`, `refused`, `error`), `reason` (the decline or refusal code, `none`) |
 //! | `webhook_attempts_total` | counter | `outcome` (`succeeded`, `failed`, `refused`) |
 //! | `webhook_attempt_duration_seconds` | histogram | `outcome` |
+//! | `email_attempts_total` | counter | `outcome` (`sent`, `failed`, `rejected`) |
+//! | `replica_fallbacks_total` | counter | — (list reads served by the primary because the replica failed) |
 //! | `webhook_deliveries_released_total` | counter | — (claims handed back at shutdown) |
 //! | `webhook_deliveries_in_flight` | gauge | — (this process) |
 //! | `webhook_queue_depth` | gauge | `state`: `undispatched` (events not yet relayed), `due` (deliveries due now), `pending` (every pending delivery, retries scheduled later included) |
@@ -48,6 +50,8 @@ pub const WEBHOOK_RELEASED: &str = "superpayment_webhook_deliveries_released_tot
 pub const WEBHOOK_IN_FLIGHT: &str = "superpayment_webhook_deliveries_in_flight";
 pub const WEBHOOK_QUEUE_DEPTH: &str = "superpayment_webhook_queue_depth";
 pub const WEBHOOK_QUEUE_OLDEST: &str = "superpayment_webhook_queue_oldest_age_seconds";
+pub const EMAIL_ATTEMPTS: &str = "superpayment_email_attempts_total";
+pub const REPLICA_FALLBACKS: &str = "superpayment_replica_fallbacks_total";
 pub const RATE_LIMIT_REJECTIONS: &str = "superpayment_rate_limit_rejections_total";
 pub const LOCKOUTS: &str = "superpayment_lockouts_total";
 pub const FRAUD_FLAGS: &str = "superpayment_fraud_flags_total";
@@ -123,6 +127,11 @@ fn describe() {
         Unit::Seconds,
         "How long the oldest due webhook work has been waiting."
     );
+    describe_counter!(EMAIL_ATTEMPTS, "Notification email attempts by outcome.");
+    describe_counter!(
+        REPLICA_FALLBACKS,
+        "Replica reads that failed and were served by the primary."
+    );
     describe_counter!(RATE_LIMIT_REJECTIONS, "Requests refused by a rate limit.");
     describe_counter!(LOCKOUTS, "Clients locked out after repeated failures.");
     describe_counter!(
@@ -168,6 +177,16 @@ pub fn webhook_attempt(outcome: &'static str, elapsed: Duration) {
     metrics::counter!(WEBHOOK_ATTEMPTS, "outcome" => outcome).increment(1);
     metrics::histogram!(WEBHOOK_ATTEMPT_DURATION, "outcome" => outcome)
         .record(elapsed.as_secs_f64());
+}
+
+/// One SMTP attempt of a notification email: `outcome` as recorded.
+pub fn email_attempt(outcome: &'static str) {
+    metrics::counter!(EMAIL_ATTEMPTS, "outcome" => outcome).increment(1);
+}
+
+/// A replica read that failed and was served by the primary instead.
+pub fn replica_fallback() {
+    metrics::counter!(REPLICA_FALLBACKS).increment(1);
 }
 
 /// Claimed deliveries handed back at shutdown.

@@ -25,7 +25,8 @@ pub struct Application {
     port: u16,
     acceptor: poem::listener::TcpAcceptor,
     app: poem::endpoint::BoxEndpoint<'static, Response>,
-    /// The in-process webhook worker and fraud screener, and what tells them to stop.
+    /// The in-process webhook worker, email sender and fraud screener, and what tells
+    /// them to stop.
     worker: Option<(
         tokio::sync::watch::Sender<bool>,
         tokio::task::JoinHandle<()>,
@@ -46,12 +47,17 @@ impl Application {
         if !args.no_migrate {
             store::migrate(&db).await.context("applying migrations")?;
         }
-        let read_db = match &args.db.database_replica_url {
-            Some(replica) => store::connect(replica.expose(), args.db.database_pool_size)
-                .await
-                .context("connecting to the read replica")?,
-            None => db.clone(),
+        // Lazily: a replica that is down at start-up must not keep the service from
+        // starting; reads fall back to the primary until it answers.
+        let replica = match &args.db.database_replica_url {
+            Some(replica) => Some(
+                store::connect_lazy(replica.expose(), args.db.database_pool_size)
+                    .await
+                    .context("configuring the read replica (DATABASE_REPLICA_URL)")?,
+            ),
+            None => None,
         };
+        let reads = Arc::new(crate::replica::ReadPools::new(db.clone(), replica));
         let coord = match &args.redis_url {
             Some(url) => Coordinator::Redis(
                 RedisCoordinator::connect_lazily(
@@ -82,13 +88,23 @@ impl Application {
             args.db.is_embedded(),
         )?;
         let pepper = secrets.voucher_pepper;
+        let run_worker = match args.worker.as_str() {
+            "on" => true,
+            "off" => false,
+            _ => args.db.is_embedded(),
+        };
         let state = AppState {
+            email_sending: match (run_worker, args.email.smtp_url.is_some()) {
+                (false, _) => crate::notify::Sending::WorkerOff,
+                (true, true) => crate::notify::Sending::Configured,
+                (true, false) => crate::notify::Sending::NotConfigured,
+            },
             fraud: args
                 .fraud
                 .enabled()
                 .then(|| crate::fraud::AttemptLog::new(&pepper)),
             db,
-            read_db,
+            reads,
             coord: Arc::new(coord),
             pepper,
             signing_key: secrets.signing_key,
@@ -109,16 +125,11 @@ impl Application {
         crate::testmode::ensure_magic_vouchers(&state.db, &state.pepper)
             .await
             .context("creating the magic test vouchers")?;
-        let run_worker = match args.worker.as_str() {
-            "on" => true,
-            "off" => false,
-            _ => args.db.is_embedded(),
-        };
         let metrics_port = match args.metrics.metrics_bind {
             Some(bind) => {
                 let mut pools = vec![("primary", state.db.clone())];
-                if args.db.database_replica_url.is_some() {
-                    pools.push(("replica", state.read_db.clone()));
+                if let Some(replica) = state.reads.replica() {
+                    pools.push(("replica", replica.clone()));
                 }
                 let sources = crate::monitoring::Sources {
                     pools,
@@ -140,6 +151,7 @@ impl Application {
                 .fraud
                 .enabled()
                 .then(|| crate::fraud::Screener::new(state.db.clone(), &args.fraud));
+            let sender = crate::notify::sender::Sender::new(state.db.clone(), &args.email)?;
             let (stop, stopped) = tokio::sync::watch::channel(false);
             let until_stopped = move || {
                 let mut stopped = stopped.clone();
@@ -153,7 +165,11 @@ impl Application {
                         s.run(until_stopped()).await;
                     }
                 };
-                tokio::join!(worker.run(until_stopped()), screening);
+                tokio::join!(
+                    worker.run(until_stopped()),
+                    sender.run(until_stopped()),
+                    screening
+                );
             });
             Some((stop, task))
         } else {

@@ -17,8 +17,8 @@ use crate::{
 pub struct AppState {
     /// The primary: every write and every read that decides a write.
     pub db: DatabaseConnection,
-    /// The replica (or the primary again) for reads that only report.
-    pub read_db: DatabaseConnection,
+    /// The replica (or the primary) for reads that only report; see [`AppState::read_db`].
+    pub reads: Arc<crate::replica::ReadPools>,
     pub coord: Arc<Coordinator>,
     /// Keys the voucher-code HMACs (and nothing else).
     pub pepper: Secret<String>,
@@ -35,6 +35,8 @@ pub struct AppState {
     pub fraud: Option<crate::fraud::AttemptLog>,
     /// Webhook secrets' encryption and the in-process worker's wake-up.
     pub webhooks: crate::webhooks::WebhookSettings,
+    /// Whether this process sends notification emails (for `/readyz`).
+    pub email_sending: crate::notify::Sending,
 }
 
 impl AppState {
@@ -42,7 +44,10 @@ impl AppState {
     pub fn for_spec() -> Self {
         AppState {
             db: DatabaseConnection::Disconnected,
-            read_db: DatabaseConnection::Disconnected,
+            reads: Arc::new(crate::replica::ReadPools::new(
+                DatabaseConnection::Disconnected,
+                None,
+            )),
             coord: Arc::new(Coordinator::Memory(MemoryCoordinator::default())),
             pepper: Secret::new(String::new()),
             signing_key: Secret::new(String::new()),
@@ -54,6 +59,17 @@ impl AppState {
             )),
             fraud: None,
             webhooks: crate::webhooks::WebhookSettings::for_spec(),
+            email_sending: crate::notify::Sending::WorkerOff,
         }
+    }
+}
+
+impl AppState {
+    /// The connection for a read that only reports (lists): the replica when
+    /// DATABASE_REPLICA_URL is set and it answers, else the primary; with its freshness,
+    /// which list answers show in `Data-Source` and `Data-Lag`. Reads that decide money
+    /// (verify, pay, refund, capture) use [`AppState::db`].
+    pub async fn read_db(&self) -> crate::replica::ReadDb {
+        self.reads.reader().await
     }
 }

@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use crate::{
     auth::Caller,
     payments::{TransactionStatus, TransactionView},
+    replica::Freshness,
     state::AppState,
     store::{
         self,
@@ -59,17 +60,19 @@ pub struct RefundRecord {
     pub vouchers: Vec<(String, String, i64)>,
 }
 
-/// A page of the caller's transactions (newest first) and whether more follow.
+/// A page of the caller's transactions (newest first), whether more follow, and how
+/// fresh the page is (it is read from the replica when there is one).
 #[tracing::instrument(skip_all, fields(merchant_id = %caller.merchant_id))]
 pub async fn list(
     state: &AppState,
     caller: &Caller,
     filter: &TransactionFilter,
     limit: u64,
-) -> Result<(Vec<TransactionRecord>, bool), TransactionsError> {
+) -> Result<(Vec<TransactionRecord>, bool, Freshness), TransactionsError> {
     let limit = limit.clamp(1, MAX_PAGE);
+    let read = state.read_db().await;
     let mut rows = store::transactions::list(
-        &state.read_db,
+        &read.db,
         &caller.merchant_id,
         caller.mode_str(),
         filter,
@@ -78,35 +81,32 @@ pub async fn list(
     .await?;
     let has_more = rows.len() as u64 > limit;
     rows.truncate(limit as usize);
-    let records = assemble(state, rows).await?;
-    Ok((records, has_more))
+    let records = assemble(&read.db, rows).await?;
+    Ok((records, has_more, read.freshness))
 }
 
 /// One of the caller's transactions; another merchant's or mode's is simply not found.
+/// Read from the primary: a merchant fetches a transaction right after it was made, and
+/// a replica that has not replayed it yet would answer 404.
 pub async fn retrieve(
     state: &AppState,
     caller: &Caller,
     id: &str,
 ) -> Result<TransactionRecord, TransactionsError> {
-    let row = store::payments::find_transaction(
-        &state.read_db,
-        &caller.merchant_id,
-        caller.mode_str(),
-        id,
-    )
-    .await?
-    .ok_or(TransactionsError::NotFound)?;
-    Ok(assemble(state, vec![row])
+    let row =
+        store::payments::find_transaction(&state.db, &caller.merchant_id, caller.mode_str(), id)
+            .await?
+            .ok_or(TransactionsError::NotFound)?;
+    Ok(assemble(&state.db, vec![row])
         .await?
         .pop()
         .expect("one row in, one record out"))
 }
 
 async fn assemble(
-    state: &AppState,
+    db: &sea_orm::DatabaseConnection,
     rows: Vec<store::entities::transaction::Model>,
 ) -> Result<Vec<TransactionRecord>, TransactionsError> {
-    let db = &state.read_db;
     let ids: Vec<String> = rows.iter().map(|t| t.id.clone()).collect();
     let redemptions = store::transactions::redemptions_of_many(db, &ids).await?;
     let refunds = store::refunds::refunds_of(db, &ids).await?;

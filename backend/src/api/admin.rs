@@ -64,7 +64,19 @@ pub struct MerchantBody {
     pub name: String,
     pub commission_bps: i32,
     pub status: String,
+    /// Where its notification emails go (new API keys, a webhook endpoint disabled);
+    /// absent: none are sent.
+    #[oai(skip_serializing_if_is_none)]
+    pub notify_email: Option<String>,
     pub created_at: String,
+}
+
+/// A merchant's notification address.
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct SetNotifyEmail {
+    /// An address (`ops@shop.example`, no display name), or null to send no more emails.
+    pub email: Option<String>,
 }
 
 /// A new merchant with its keys: shown this once, stored only as hashes.
@@ -230,6 +242,30 @@ pub enum BlockVoucherResponse {
 }
 error_responses!(BlockVoucherResponse { 400 => BadRequest, 401 => Unauthorized, 404 => NotFound });
 
+#[derive(ApiResponse)]
+pub enum SetNotifyEmailResponse {
+    /// The merchant with its new notification address.
+    #[oai(status = 200)]
+    Ok(Json<MerchantBody>),
+    /// Not an email address, or a malformed body.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// Missing or wrong admin token.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// No such merchant.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// Unexpected error; quote `request_id`.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+    /// The database cannot be reached right now (`service_unavailable`); retry after
+    /// `Retry-After` seconds.
+    #[oai(status = 503)]
+    ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
+}
+error_responses!(SetNotifyEmailResponse { 400 => BadRequest, 401 => Unauthorized, 404 => NotFound });
+
 /// The refusal of an unknown mode, for the documentation.
 pub fn invalid_mode_example() -> ApiError {
     parse_mode(Some("production")).expect_err("only test and live are modes")
@@ -248,6 +284,7 @@ fn merchant_body(m: store::entities::merchant::Model) -> MerchantBody {
         name: m.name,
         commission_bps: m.commission_bps,
         status: m.status.as_str().into(),
+        notify_email: m.notify_email,
         created_at: rfc3339(m.created_at),
     }
 }
@@ -293,6 +330,34 @@ impl AdminApi {
             Ok(ListMerchantsResponse::Ok(Json(
                 all.into_iter().map(merchant_body).collect(),
             )))
+        }
+        .await
+        .unwrap_or_else(|e: ApiError| e.into())
+    }
+
+    /// Set a merchant's notification address
+    ///
+    /// Where the merchant's notification emails go ("a new API key was created", "your
+    /// webhook endpoint was disabled"); `null` stops them. Same as
+    /// `superpayment admin set-notify-email`.
+    #[oai(
+        path = "/merchants/:id/notify-email",
+        method = "put",
+        operation_id = "adminSetNotifyEmail"
+    )]
+    async fn set_notify_email(
+        &self,
+        auth: AdminToken,
+        id: poem_openapi::param::Path<String>,
+        body: Json<SetNotifyEmail>,
+    ) -> SetNotifyEmailResponse {
+        async {
+            self.check(&auth)?;
+            admin::set_notify_email(&self.state.db, &id.0, body.email.as_deref()).await?;
+            let m = store::merchants::find_merchant(&self.state.db, &id.0)
+                .await?
+                .ok_or(ApiError::NotFound("merchant"))?;
+            Ok(SetNotifyEmailResponse::Ok(Json(merchant_body(m))))
         }
         .await
         .unwrap_or_else(|e: ApiError| e.into())

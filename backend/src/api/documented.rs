@@ -306,6 +306,11 @@ pub fn errors_of(operation_id: &str) -> Option<Vec<ApiError>> {
             e
         }),
         "adminListMerchants" => with_admin(vec![]),
+        "adminSetNotifyEmail" => with_admin({
+            let mut e = body(false);
+            e.extend(crate::admin::AdminError::notify_email_examples().map(ApiError::from));
+            e
+        }),
         "adminIssueVouchers" => with_admin({
             let mut e = body(true);
             e.extend(crate::admin::AdminError::issue_examples().map(ApiError::from));

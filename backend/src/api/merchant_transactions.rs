@@ -199,9 +199,17 @@ fn transaction_body(r: TransactionRecord) -> Result<Transaction, ApiError> {
 
 secret_key_response! {
     pub enum ListTransactionsResponse {
-        /// A page of transactions.
+        /// A page of transactions. Read from the read replica when the server has one:
+        /// `Data-Source` says which (`replica` or `primary`) and `Data-Lag` how many
+        /// seconds the data may be behind (`0.000` when current; absent when a replica
+        /// cannot tell yet). A payment made a moment ago may be missing from a lagging
+        /// replica's page; retrieve it by id, which always reads the primary.
         #[oai(status = 200)]
-        Ok(Json<TransactionList>),
+        Ok(
+            Json<TransactionList>,
+            #[oai(header = "Data-Source")] String,
+            #[oai(header = "Data-Lag")] Option<String>,
+        ),
         /// Invalid filter or limit.
         #[oai(status = 400)]
         BadRequest(Json<ErrorBody>),
@@ -282,15 +290,19 @@ impl MerchantTransactionsApi {
                 order_id.0,
                 starting_after.0,
             )?;
-            let (records, has_more) =
+            let (records, has_more, freshness) =
                 transactions::list(&self.state, &caller, &filter, limit).await?;
-            Ok(ListTransactionsResponse::Ok(Json(TransactionList {
-                data: records
-                    .into_iter()
-                    .map(transaction_body)
-                    .collect::<Result<_, _>>()?,
-                has_more,
-            })))
+            Ok(ListTransactionsResponse::Ok(
+                Json(TransactionList {
+                    data: records
+                        .into_iter()
+                        .map(transaction_body)
+                        .collect::<Result<_, _>>()?,
+                    has_more,
+                }),
+                freshness.source().to_owned(),
+                freshness.lag_header(),
+            ))
         }
         .await
         .unwrap_or_else(|e: ApiError| e.into())

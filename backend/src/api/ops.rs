@@ -20,7 +20,11 @@ pub async fn healthz() -> &'static str {
 /// outage must not pull every instance out of the load balancer.
 #[handler]
 pub async fn readyz(state: Data<&AppState>) -> Response {
-    let (db, redis) = tokio::join!(store::ping(&state.db), state.coord.ping());
+    let (db, redis, pending) = tokio::join!(
+        store::ping(&state.db),
+        state.coord.ping(),
+        store::emails::pending_count(&state.db)
+    );
     let (db, redis) = (db.is_ok(), redis.is_ok());
     let redis_kind = match state.coord.as_ref() {
         Coordinator::Redis(_) => "redis",
@@ -30,6 +34,8 @@ pub async fn readyz(state: Data<&AppState>) -> Response {
         "status": if db { "ready" } else { "not_ready" },
         "database": if db { "ok" } else { "unavailable" },
         "coordination": { "kind": redis_kind, "status": if redis { "ok" } else { "degraded" } },
+        // Never a reason to be unready: queued emails wait for a worker with SMTP_URL.
+        "emails": { "smtp": state.email_sending.as_str(), "pending": pending.ok() },
     });
     let status = if db {
         StatusCode::OK
@@ -66,6 +72,14 @@ pub fn document(doc: &mut serde_json::Value, root: &str) {
                 "properties": {
                     "kind": {"type": "string", "enum": ["redis", "in-process"]},
                     "status": {"type": "string", "enum": ["ok", "degraded", "unavailable"]}
+                }
+            },
+            "emails": {
+                "type": "object",
+                "description": "Notification emails: whether this process sends them (`configured`: its worker has SMTP_URL; `not_configured`: its worker has none, so they stay queued; `worker_off`: it runs no worker) and how many wait to be sent (null when it could not be counted).",
+                "properties": {
+                    "smtp": {"type": "string", "enum": ["configured", "not_configured", "worker_off"]},
+                    "pending": {"type": "integer", "nullable": true, "minimum": 0}
                 }
             }
         }

@@ -66,7 +66,8 @@ pub struct WebhookEndpoint {
     pub url: String,
     /// `test` or `live`: the mode whose events go here.
     pub mode: String,
-    /// `enabled`, or `disabled` (after a 410 answer; set the URL again to enable).
+    /// `enabled`, or `disabled` (after a 410 answer, or after several deliveries in a row
+    /// were given up; set the URL again to enable).
     pub status: String,
     #[oai(skip_serializing_if_is_none)]
     pub disabled_reason: Option<String>,
@@ -274,9 +275,15 @@ secret_key_response! {
 
 secret_key_response! {
     pub enum EventListResponse {
-        /// A page of events.
+        /// A page of events. Read from the read replica when the server has one:
+        /// `Data-Source` (`replica` or `primary`) and `Data-Lag` (seconds the data may be
+        /// behind; absent when a replica cannot tell yet), as on the transaction list.
         #[oai(status = 200)]
-        Ok(Json<EventList>),
+        Ok(
+            Json<EventList>,
+            #[oai(header = "Data-Source")] String,
+            #[oai(header = "Data-Lag")] Option<String>,
+        ),
         /// Invalid limit.
         #[oai(status = 400)]
         BadRequest(Json<ErrorBody>),
@@ -418,7 +425,7 @@ impl WebhooksApi {
         async {
             let caller = self.caller(&auth).await?;
             let limit = page_limit(limit.0)?;
-            let (views, has_more) = events::list(
+            let (views, has_more, freshness) = events::list(
                 &self.state,
                 &caller,
                 kind.0.as_deref(),
@@ -426,10 +433,14 @@ impl WebhooksApi {
                 limit,
             )
             .await?;
-            Ok(EventListResponse::Ok(Json(EventList {
-                data: views.into_iter().map(|v| event_body(v, false)).collect(),
-                has_more,
-            })))
+            Ok(EventListResponse::Ok(
+                Json(EventList {
+                    data: views.into_iter().map(|v| event_body(v, false)).collect(),
+                    has_more,
+                }),
+                freshness.source().to_owned(),
+                freshness.lag_header(),
+            ))
         }
         .await
         .unwrap_or_else(|e: ApiError| e.into())

@@ -242,7 +242,9 @@ pub(super) fn parse_tokens(tokens: &[String]) -> Result<Vec<String>, CheckoutErr
 }
 
 /// Balance and validity of remembered vouchers, in the order asked. Revoked, expired,
-/// unknown and foreign tokens all get the same answer: `voucher_token_invalid`.
+/// unknown and foreign tokens all get the same answer: `voucher_token_invalid`. Read
+/// from the primary: the widget offers a token right after the payment that saved it,
+/// and a lagging replica would call it invalid.
 #[tracing::instrument(skip_all, fields(merchant_id = %caller.merchant_id, tokens = tokens.len()))]
 pub async fn lookup(
     state: &AppState,
@@ -253,7 +255,7 @@ pub async fn lookup(
     let now = OffsetDateTime::now_utc();
     let hashes: Vec<String> = tokens.iter().map(|t| sha256_hex(t)).collect();
     let rows = store::checkout::usable_tokens(
-        &state.read_db,
+        &state.db,
         &hashes,
         &caller.merchant_id,
         caller.mode_str(),
@@ -261,7 +263,7 @@ pub async fn lookup(
     )
     .await?;
     let ids: Vec<i64> = rows.iter().map(|r| r.voucher_id).collect();
-    let vouchers = store::vouchers::find_by_ids(&state.read_db, &ids).await?;
+    let vouchers = store::vouchers::find_by_ids(&state.db, &ids).await?;
     hashes
         .iter()
         .map(|hash| {

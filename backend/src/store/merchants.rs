@@ -20,6 +20,7 @@ pub async fn insert_merchant(
         pay_limit_per_key: Set(m.pay_limit_per_key),
         check_limit: Set(m.check_limit),
         status: Set(m.status),
+        notify_email: Set(m.notify_email),
         created_at: Set(m.created_at),
     }
     .insert(db)
@@ -145,6 +146,24 @@ pub async fn set_hold_period(
         .col_expr(
             merchant::Column::HoldPeriodSeconds,
             sea_orm::sea_query::Expr::value(seconds),
+        )
+        .filter(merchant::Column::Id.eq(merchant_id))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// Sets (or clears) where a merchant's notification emails go; false when there is no
+/// such merchant.
+pub async fn set_notify_email(
+    db: &impl ConnectionTrait,
+    merchant_id: &str,
+    email: Option<&str>,
+) -> Result<bool, sea_orm::DbErr> {
+    let res = merchant::Entity::update_many()
+        .col_expr(
+            merchant::Column::NotifyEmail,
+            sea_orm::sea_query::Expr::value(email.map(str::to_owned)),
         )
         .filter(merchant::Column::Id.eq(merchant_id))
         .exec(db)

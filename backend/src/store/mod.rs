@@ -2,16 +2,19 @@
 pub mod activities;
 pub mod breakage;
 pub mod checkout;
+pub mod emails;
 pub mod entities;
 pub mod holds;
 pub mod idempotency;
 pub mod keys;
 pub mod ledger;
 pub mod merchants;
+pub mod outbox;
 pub mod payment_write;
 pub mod payments;
 pub mod payouts;
 pub mod refunds;
+pub mod replica;
 pub mod reports;
 pub mod risk;
 pub mod sealed;
@@ -55,6 +58,19 @@ pub async fn connect(url: &str, pool_size: u32) -> anyhow::Result<DatabaseConnec
             .busy_timeout(SQLITE_BUSY_TIMEOUT)
             .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
     });
+    Ok(Database::connect(opts).await?)
+}
+
+/// A pool that connects on first use (PostgreSQL): a server that is down now does not
+/// fail the caller until a query needs it.
+pub async fn connect_lazy(url: &str, pool_size: u32) -> anyhow::Result<DatabaseConnection> {
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.max_connections(pool_size)
+        .min_connections(0)
+        .connect_timeout(Duration::from_secs(2))
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_lazy(true)
+        .sqlx_logging(false);
     Ok(Database::connect(opts).await?)
 }
 

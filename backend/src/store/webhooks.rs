@@ -107,7 +107,7 @@ pub async fn replace_secrets(
 
 /// Disables an endpoint and cancels what was still queued for it (inside the caller's
 /// transaction); false if it was already disabled.
-async fn disable_endpoint(
+pub async fn disable_endpoint(
     tx: &impl ConnectionTrait,
     id: &str,
     reason: &str,
@@ -237,42 +237,21 @@ pub async fn dispatch_events(
     Ok(created)
 }
 
-/// Claims up to `limit` due deliveries until `lease_until`: a claimed delivery is not due
-/// for anyone else, and one whose worker died becomes due again when the lease ends.
+/// Claims up to `limit` due deliveries until `lease_until` ([`super::outbox::claim_due`]).
 pub async fn claim_due(
     db: &impl ConnectionTrait,
     now: OffsetDateTime,
     lease_until: OffsetDateTime,
     limit: u64,
 ) -> Result<Vec<i64>, DbErr> {
-    let backend = db.get_database_backend();
-    let postgres = backend == sea_orm::DbBackend::Postgres;
-    let sql = format!(
-        "UPDATE webhook_deliveries SET next_attempt_at = {p1}
-         WHERE id IN (SELECT id FROM webhook_deliveries
-                      WHERE status = 'pending' AND next_attempt_at <= {p2}
-                      ORDER BY next_attempt_at LIMIT {limit}{skip})
-         RETURNING id",
-        p1 = placeholders(backend, 1, 1),
-        p2 = placeholders(backend, 2, 1),
-        skip = if postgres {
-            " FOR UPDATE SKIP LOCKED"
-        } else {
-            ""
-        },
-    );
-    Ok(
-        DeliveryIdRow::find_by_statement(Statement::from_sql_and_values(
-            backend,
-            sql,
-            [lease_until.into(), now.into()],
-        ))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|r| r.id)
-        .collect(),
+    super::outbox::claim_due(
+        db,
+        super::outbox::Queue::WebhookDeliveries,
+        now,
+        lease_until,
+        limit,
     )
+    .await
 }
 
 /// A delivery with its event and endpoint.
@@ -309,19 +288,28 @@ pub struct DeliveryUpdate {
     pub next_attempt_at: Option<OffsetDateTime>,
 }
 
-/// Records one attempt and moves its delivery on, in one transaction. The attempt is
-/// always kept (it happened); the delivery moves on only if no other worker recorded this
-/// attempt number first (possible when a slow worker's lease ran out and another claimed
-/// the delivery), so a late answer never undoes a newer one. False in that case.
+/// What [`record_attempt`] changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recorded {
+    /// The delivery moved on (false: another worker recorded this attempt first).
+    pub moved: bool,
+    /// The endpoint was disabled by this record (false also when it already was).
+    pub disabled: bool,
+}
+
+/// Records one attempt and moves its delivery on, inside the caller's transaction (`tx`).
+/// The attempt is always kept (it happened); the delivery moves on only if no other
+/// worker recorded this attempt number first (possible when a slow worker's lease ran out
+/// and another claimed the delivery), so a late answer never undoes a newer one.
 /// `disable` (endpoint id, reason) disables the endpoint in the same transaction (a 410),
-/// so nobody sees the delivery failed while its endpoint is still enabled.
+/// so nobody sees the delivery failed while its endpoint is still enabled, and whatever
+/// the caller writes about it (the merchant's email) commits with it.
 pub async fn record_attempt(
-    db: &impl TransactionTrait,
+    tx: &impl ConnectionTrait,
     attempt: webhook_attempt::Model,
     update: DeliveryUpdate,
     disable: Option<(&str, &str)>,
-) -> Result<bool, DbErr> {
-    let tx = super::begin(db).await?;
+) -> Result<Recorded, DbErr> {
     let delivery_id = attempt.delivery_id;
     let started = attempt.started_at;
     let number = attempt.attempt_number;
@@ -338,7 +326,7 @@ pub async fn record_attempt(
         error: Set(attempt.error),
         response_excerpt: Set(attempt.response_excerpt),
     })
-    .exec_without_returning(&tx)
+    .exec_without_returning(tx)
     .await?;
     let moved = webhook_delivery::Entity::update_many()
         .col_expr(webhook_delivery::Column::Status, Expr::value(update.status))
@@ -354,13 +342,40 @@ pub async fn record_attempt(
         .filter(webhook_delivery::Column::Id.eq(delivery_id))
         .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending))
         .filter(webhook_delivery::Column::AttemptCount.eq(number - 1))
-        .exec(&tx)
+        .exec(tx)
         .await?;
-    if let Some((endpoint_id, reason)) = disable {
-        disable_endpoint(&tx, endpoint_id, reason, started).await?;
-    }
-    tx.commit().await?;
-    Ok(moved.rows_affected == 1)
+    let disabled = match disable {
+        Some((endpoint_id, reason)) => disable_endpoint(tx, endpoint_id, reason, started).await?,
+        None => false,
+    };
+    Ok(Recorded {
+        moved: moved.rows_affected == 1,
+        disabled,
+    })
+}
+
+/// Whether the endpoint's last `n` finished deliveries since `since` (when its URL was
+/// last set) all failed: at least `n` of them, none succeeded. Read inside the
+/// transaction that recorded the latest one.
+pub async fn last_deliveries_failed(
+    db: &impl ConnectionTrait,
+    endpoint_id: &str,
+    since: OffsetDateTime,
+    n: u64,
+) -> Result<bool, DbErr> {
+    let last = webhook_delivery::Entity::find()
+        .filter(webhook_delivery::Column::EndpointId.eq(endpoint_id))
+        .filter(
+            webhook_delivery::Column::Status
+                .is_in([DeliveryStatus::Succeeded, DeliveryStatus::Failed]),
+        )
+        .filter(webhook_delivery::Column::LastAttemptAt.gte(since))
+        .order_by_desc(webhook_delivery::Column::LastAttemptAt)
+        .order_by_desc(webhook_delivery::Column::Id)
+        .limit(n)
+        .all(db)
+        .await?;
+    Ok(n > 0 && last.len() as u64 == n && last.iter().all(|d| d.status == DeliveryStatus::Failed))
 }
 
 /// Ends a delivery without an attempt (its endpoint was disabled or removed meanwhile).
@@ -535,26 +550,19 @@ pub async fn queue_stats(
     })
 }
 
-/// Hands claimed deliveries back, due now, without recording an attempt: a stopping
-/// worker's claims are taken up by another worker at once instead of after their lease.
-/// Only deliveries still pending under this claim's `lease_until` are touched, so an
-/// attempt recorded meanwhile, or another worker's claim, is never undone. Returns how
-/// many were released.
+/// Hands claimed deliveries back at shutdown ([`super::outbox::release`]).
 pub async fn release_claims(
     db: &impl ConnectionTrait,
     ids: &[i64],
     lease_until: OffsetDateTime,
     now: OffsetDateTime,
 ) -> Result<u64, DbErr> {
-    if ids.is_empty() {
-        return Ok(0);
-    }
-    let res = webhook_delivery::Entity::update_many()
-        .col_expr(webhook_delivery::Column::NextAttemptAt, Expr::value(now))
-        .filter(webhook_delivery::Column::Id.is_in(ids.iter().copied()))
-        .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending))
-        .filter(webhook_delivery::Column::NextAttemptAt.eq(lease_until))
-        .exec(db)
-        .await?;
-    Ok(res.rows_affected)
+    super::outbox::release(
+        db,
+        super::outbox::Queue::WebhookDeliveries,
+        ids,
+        lease_until,
+        now,
+    )
+    .await
 }

@@ -21,6 +21,15 @@ pub struct WebhookArgs {
     /// and their claims released (due again at once, for another worker).
     #[arg(long, env = "WEBHOOK_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub webhook_shutdown_grace: Duration,
+    /// Disable an endpoint once this many of its deliveries in a row were given up after
+    /// every retry (none succeeded in between, counted since its URL was last set), and
+    /// email the merchant; 0: never. A 410 answer disables it at once whatever this is.
+    #[arg(
+        long,
+        env = "WEBHOOK_DISABLE_AFTER_FAILED_DELIVERIES",
+        default_value_t = 3
+    )]
+    pub webhook_disable_after_failed_deliveries: u64,
     /// Deliveries in flight per worker.
     #[arg(long, env = "WEBHOOK_CONCURRENCY", default_value_t = 16)]
     pub webhook_concurrency: usize,
@@ -71,6 +80,8 @@ pub struct WorkerArgs {
     pub webhooks: WebhookArgs,
     #[command(flatten)]
     pub fraud: crate::fraud::FraudArgs,
+    #[command(flatten)]
+    pub email: crate::notify::EmailArgs,
     #[command(flatten)]
     pub metrics: crate::config::MetricsArgs,
     /// `json` (production) or `pretty` (development).

@@ -7,6 +7,7 @@ use super::WebhookError;
 use crate::{
     auth::Caller,
     ids::new_id,
+    replica::Freshness,
     state::AppState,
     store::{
         self,
@@ -65,17 +66,19 @@ pub struct EventView {
     pub attempts: Vec<webhook_attempt::Model>,
 }
 
-/// A page of the caller's events, newest first.
+/// A page of the caller's events, newest first, and how fresh it is (read from the
+/// replica when there is one).
 pub async fn list(
     state: &AppState,
     caller: &Caller,
     kind: Option<&str>,
     starting_after: Option<&str>,
     limit: u64,
-) -> Result<(Vec<EventView>, bool), WebhookError> {
+) -> Result<(Vec<EventView>, bool, Freshness), WebhookError> {
     let limit = limit.clamp(1, MAX_PAGE);
+    let read = state.read_db().await;
     let mut rows = store::webhooks::list_events(
-        &state.read_db,
+        &read.db,
         &caller.merchant_id,
         caller.mode_str(),
         kind,
@@ -86,7 +89,7 @@ pub async fn list(
     let has_more = rows.len() as u64 > limit;
     rows.truncate(limit as usize);
     let ids: Vec<String> = rows.iter().map(|e| e.id.clone()).collect();
-    let deliveries = store::webhooks::deliveries_of(&state.read_db, &ids).await?;
+    let deliveries = store::webhooks::deliveries_of(&read.db, &ids).await?;
     let views = rows
         .into_iter()
         .map(|event| EventView {
@@ -99,23 +102,23 @@ pub async fn list(
             event,
         })
         .collect();
-    Ok((views, has_more))
+    Ok((views, has_more, read.freshness))
 }
 
 /// One of the caller's events with its deliveries and attempts; another merchant's or
-/// mode's event is simply not found.
+/// mode's event is simply not found. Read from the primary, like a transaction: it is
+/// fetched right after the change that wrote it.
 pub async fn retrieve(
     state: &AppState,
     caller: &Caller,
     id: &str,
 ) -> Result<EventView, WebhookError> {
-    let event =
-        store::webhooks::find_event(&state.read_db, &caller.merchant_id, caller.mode_str(), id)
-            .await?
-            .ok_or(WebhookError::EventNotFound)?;
+    let event = store::webhooks::find_event(&state.db, &caller.merchant_id, caller.mode_str(), id)
+        .await?
+        .ok_or(WebhookError::EventNotFound)?;
     let deliveries =
-        store::webhooks::deliveries_of(&state.read_db, std::slice::from_ref(&event.id)).await?;
-    let attempts = store::webhooks::attempts_of(&state.read_db, &event.id).await?;
+        store::webhooks::deliveries_of(&state.db, std::slice::from_ref(&event.id)).await?;
+    let attempts = store::webhooks::attempts_of(&state.db, &event.id).await?;
     Ok(EventView {
         event,
         deliveries,

@@ -45,6 +45,8 @@ pub struct Worker {
     grace: Duration,
     /// PostgreSQL URL to LISTEN on for new events; None polls only.
     listen_url: Option<String>,
+    /// Given-up deliveries in a row that disable an endpoint (0: never).
+    disable_after: u64,
 }
 
 /// Releases expired holds every `poll` until `stopped` (several workers may sweep at once:
@@ -87,6 +89,7 @@ impl Worker {
             concurrency: args.webhook_concurrency.max(1),
             grace: args.webhook_shutdown_grace,
             listen_url: listen_url.filter(|u| u.starts_with("postgres")),
+            disable_after: args.webhook_disable_after_failed_deliveries,
         })
     }
 
@@ -431,8 +434,9 @@ impl Worker {
             outcome.as_str(),
             Duration::from_millis(u64::try_from(duration_ms).unwrap_or(0)),
         );
-        let moved = store::webhooks::record_attempt(
-            &self.db,
+        let tx = store::begin(&self.db).await?;
+        let recorded = store::webhooks::record_attempt(
+            &tx,
             webhook_attempt::Model {
                 id: 0,
                 delivery_id: delivery.id,
@@ -446,23 +450,80 @@ impl Worker {
                 error,
                 response_excerpt: excerpt,
             },
-            update,
+            update.clone(),
             // 410 Gone is the receiver saying it will never want these again.
-            gone.then_some((endpoint.id.as_str(), "gone")),
+            gone.then_some((endpoint.id.as_str(), GONE)),
         )
         .await?;
-        if !moved {
+        let mut disabled = recorded.disabled.then_some(GONE);
+        // Given up after every retry: one too many in a row disables the endpoint, in the
+        // transaction that gave the last one up.
+        if recorded.moved
+            && !gone
+            && update.status == DeliveryStatus::Failed
+            && self.disable_after > 0
+            && store::webhooks::last_deliveries_failed(
+                &tx,
+                &endpoint.id,
+                endpoint.updated_at,
+                self.disable_after,
+            )
+            .await?
+            && store::webhooks::disable_endpoint(&tx, &endpoint.id, FAILING, started).await?
+        {
+            disabled = Some(FAILING);
+        }
+        if let Some(reason) = disabled {
+            notify_disabled(&tx, endpoint, reason, self.disable_after).await?;
+        }
+        tx.commit().await?;
+        if !recorded.moved {
             tracing::warn!(
                 delivery_id = delivery.id,
                 attempt = number,
                 "another worker recorded this attempt first; its outcome stands"
             );
         }
-        if gone {
-            tracing::warn!(endpoint_id = %endpoint.id, "webhook endpoint answered 410 and was disabled");
+        match disabled {
+            Some(GONE) => {
+                tracing::warn!(endpoint_id = %endpoint.id, "webhook endpoint answered 410 and was disabled")
+            }
+            Some(_) => {
+                tracing::warn!(endpoint_id = %endpoint.id, deliveries = self.disable_after, "webhook endpoint disabled: its last deliveries all failed after every retry")
+            }
+            None => {}
         }
         Ok(())
     }
+}
+
+/// Why an endpoint that answered 410 Gone was disabled (`disabled_reason`).
+const GONE: &str = "gone";
+/// Why an endpoint whose deliveries kept failing was disabled (`disabled_reason`).
+const FAILING: &str = "failing";
+
+/// Queues the "your webhook endpoint was disabled" email in the transaction that disabled
+/// `endpoint`.
+async fn notify_disabled(
+    tx: &impl sea_orm::ConnectionTrait,
+    endpoint: &webhook_endpoint::Model,
+    reason: &str,
+    failed_in_a_row: u64,
+) -> Result<(), sea_orm::DbErr> {
+    use crate::notify::{self, EmailKind, Recipient};
+    let reason = match reason {
+        GONE => "it answered 410 Gone, which asks for no more deliveries".to_owned(),
+        FAILING => format!("its last {failed_in_a_row} deliveries all failed after every retry"),
+        other => other.to_owned(),
+    };
+    let kind = EmailKind::WebhookEndpointDisabled {
+        merchant_name: notify::merchant_name(tx, &endpoint.merchant_id).await?,
+        mode: endpoint.mode.0.to_string(),
+        url: endpoint.url.clone(),
+        reason,
+    };
+    notify::enqueue(tx, Recipient::Merchant(&endpoint.merchant_id), kind).await?;
+    Ok(())
 }
 
 /// reqwest errors print the URL, which may carry a merchant's token; keep only the cause.
@@ -525,8 +586,9 @@ pub async fn run_standalone(args: super::WorkerArgs) -> anyhow::Result<()> {
         .fraud
         .enabled()
         .then(|| crate::fraud::Screener::new(db.clone(), &args.fraud));
+    let sender = crate::notify::sender::Sender::new(db.clone(), &args.email)?;
     let worker = Worker::new(db, settings, &args.webhooks, Some(url))?;
-    // One signal stops both: the delivery loop and the screener.
+    // One signal stops them all: the delivery loop, the email sender and the screener.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let until_stopped = move || {
         let mut stopped = stopped.clone();
@@ -543,7 +605,12 @@ pub async fn run_standalone(args: super::WorkerArgs) -> anyhow::Result<()> {
         stop_signal().await;
         let _ = stop.send(true);
     };
-    tokio::join!(worker.run(until_stopped()), screening, signal);
+    tokio::join!(
+        worker.run(until_stopped()),
+        sender.run(until_stopped()),
+        screening,
+        signal
+    );
     Ok(())
 }
 

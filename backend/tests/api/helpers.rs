@@ -195,6 +195,15 @@ impl TestApp {
         Self::start(extra_env, true, Some(cwd)).await
     }
 
+    /// A server on a database this harness did not create (left in place afterwards),
+    /// e.g. the primary that scripts/test-replica starts beside its streaming replica.
+    pub async fn spawn_on_database(database_url: &str, extra_env: &[(&str, &str)]) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let app = Self::launch(dir, database_url.to_owned(), None, None, extra_env, None);
+        app.wait_ready().await;
+        app
+    }
+
     /// A second instance on this app's database (its own port, no Redis), for what must
     /// hold between instances. The database stays owned by `self`.
     pub async fn spawn_peer(&self, extra_env: &[(&str, &str)]) -> TestApp {

@@ -526,14 +526,17 @@ async fn a_late_attempt_record_never_undoes_what_another_worker_recorded() {
         status: DeliveryStatus::Succeeded,
         next_attempt_at: None,
     };
-    assert!(record_attempt(
-        &db,
-        attempt(AttemptOutcome::Succeeded, Some(200)),
-        succeeded,
-        None
-    )
-    .await
-    .unwrap());
+    assert!(
+        record_attempt(
+            &db,
+            attempt(AttemptOutcome::Succeeded, Some(200)),
+            succeeded,
+            None
+        )
+        .await
+        .unwrap()
+        .moved
+    );
     let retry = DeliveryUpdate {
         status: DeliveryStatus::Pending,
         next_attempt_at: Some(now),
@@ -541,7 +544,8 @@ async fn a_late_attempt_record_never_undoes_what_another_worker_recorded() {
     assert!(
         !record_attempt(&db, attempt(AttemptOutcome::Failed, Some(500)), retry, None)
             .await
-            .unwrap(),
+            .unwrap()
+            .moved,
         "the late record must not move the delivery"
     );
 

@@ -1,6 +1,8 @@
 //! SeaORM entities, one per table of the migrations crate.
 pub mod api_key;
 pub mod checkout_settings;
+pub mod email;
+pub mod email_attempt;
 pub mod event;
 pub mod idempotency_key;
 pub mod journal;
