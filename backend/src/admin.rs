@@ -329,6 +329,9 @@ pub async fn set_voucher_blocked(
     }
 }
 
+/// The demo merchant's back-office owner.
+pub const DEMO_OWNER_EMAIL: &str = "owner@demo.example";
+
 /// The embedded default's demo: one merchant with test keys and a few test vouchers,
 /// created on first start (or by `superpayment seed-demo`) and printed for the newcomer.
 pub async fn seed_demo(
@@ -365,5 +368,19 @@ pub async fn seed_demo(
             ));
         }
     }
+    let password = crate::accounts::generate_password();
+    let owner = crate::accounts::create_user(
+        db,
+        &m.merchant.id,
+        DEMO_OWNER_EMAIL,
+        crate::accounts::Role::Owner,
+        &password,
+    )
+    .await
+    .map_err(|e| AdminError::Internal(e.into()))?;
+    out.push_str(&format!(
+        "  back-office (/dashboard/): {} / {password}\n",
+        owner.email
+    ));
     Ok(out)
 }

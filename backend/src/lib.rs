@@ -10,6 +10,8 @@
 //! - [`payments`]: the payment rules (pay, verify, check), voucher acceptance rules and
 //!   the one derivation of a transaction's status.
 //! - [`idempotency`]: the one Idempotency-Key mechanism of every money call.
+//! - [`accounts`]: back-office users, roles, sessions, CSRF and the login lockout.
+//! - [`dashboard`]: the back-office pages under `/dashboard` (templates in `templates/`).
 //! - [`admin`]: operator actions (merchants, issuance, blocking, demo seed).
 //! - [`store`]: the only module that speaks SeaORM.
 //! - [`checkout`]: the widget's server side: remembered vouchers, signed amounts, settings.
@@ -23,6 +25,7 @@
 //! - [`money`]: stored amounts as the wire's decimal strings.
 //! - [`testmode`]: the documented magic test voucher codes.
 //! - [`timestamps`]: the one RFC 3339 formatting of every timestamp.
+pub mod accounts;
 pub mod admin;
 pub mod api;
 pub mod auth;
@@ -30,6 +33,7 @@ pub mod checkout;
 pub mod config;
 pub mod coordination;
 pub mod crypto;
+pub mod dashboard;
 pub mod fraud;
 pub mod gateway;
 pub mod idempotency;

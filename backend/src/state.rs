@@ -37,6 +37,8 @@ pub struct AppState {
     pub fraud: Option<crate::fraud::AttemptLog>,
     /// Webhook secrets' encryption and the in-process worker's wake-up.
     pub webhooks: crate::webhooks::WebhookSettings,
+    /// Back-office sessions and the login lockout.
+    pub accounts: crate::accounts::AccountSettings,
 }
 
 impl AppState {
@@ -57,6 +59,7 @@ impl AppState {
             )),
             fraud: None,
             webhooks: crate::webhooks::WebhookSettings::for_spec(),
+            accounts: crate::accounts::AccountSettings::defaults(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Reading a merchant's transactions: filtered listing with keyset pagination, and one
 //! transaction with its vouchers and refunds.
+use sea_orm::DatabaseConnection;
 use superpayment_core::FieldError;
 use time::OffsetDateTime;
 
@@ -67,18 +68,29 @@ pub async fn list(
     filter: &TransactionFilter,
     limit: u64,
 ) -> Result<(Vec<TransactionRecord>, bool), TransactionsError> {
-    let limit = limit.clamp(1, MAX_PAGE);
-    let mut rows = store::transactions::list(
+    list_in(
         &state.read_db,
         &caller.merchant_id,
         caller.mode_str(),
         filter,
-        limit + 1,
+        limit,
     )
-    .await?;
+    .await
+}
+
+/// [`list`] read from `db`, for readers that choose their connection (the back-office).
+pub async fn list_in(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    mode: &str,
+    filter: &TransactionFilter,
+    limit: u64,
+) -> Result<(Vec<TransactionRecord>, bool), TransactionsError> {
+    let limit = limit.clamp(1, MAX_PAGE);
+    let mut rows = store::transactions::list(db, merchant_id, mode, filter, limit + 1).await?;
     let has_more = rows.len() as u64 > limit;
     rows.truncate(limit as usize);
-    let records = assemble(state, rows).await?;
+    let records = assemble(db, rows).await?;
     Ok((records, has_more))
 }
 
@@ -88,25 +100,29 @@ pub async fn retrieve(
     caller: &Caller,
     id: &str,
 ) -> Result<TransactionRecord, TransactionsError> {
-    let row = store::payments::find_transaction(
-        &state.read_db,
-        &caller.merchant_id,
-        caller.mode_str(),
-        id,
-    )
-    .await?
-    .ok_or(TransactionsError::NotFound)?;
-    Ok(assemble(state, vec![row])
+    retrieve_in(&state.read_db, &caller.merchant_id, caller.mode_str(), id).await
+}
+
+/// [`retrieve`] read from `db`, for readers that choose their connection (the back-office).
+pub async fn retrieve_in(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    mode: &str,
+    id: &str,
+) -> Result<TransactionRecord, TransactionsError> {
+    let row = store::payments::find_transaction(db, merchant_id, mode, id)
+        .await?
+        .ok_or(TransactionsError::NotFound)?;
+    Ok(assemble(db, vec![row])
         .await?
         .pop()
         .expect("one row in, one record out"))
 }
 
 async fn assemble(
-    state: &AppState,
+    db: &DatabaseConnection,
     rows: Vec<store::entities::transaction::Model>,
 ) -> Result<Vec<TransactionRecord>, TransactionsError> {
-    let db = &state.read_db;
     let ids: Vec<String> = rows.iter().map(|t| t.id.clone()).collect();
     let redemptions = store::transactions::redemptions_of_many(db, &ids).await?;
     let refunds = store::refunds::refunds_of(db, &ids).await?;
@@ -187,6 +203,7 @@ pub fn filter(
             .transpose()?,
         order_id,
         starting_after,
+        ..TransactionFilter::default()
     })
 }
 

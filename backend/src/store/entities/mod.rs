@@ -1,6 +1,8 @@
 //! SeaORM entities, one per table of the migrations crate.
 pub mod api_key;
 pub mod checkout_settings;
+pub mod dashboard_session;
+pub mod dashboard_user;
 pub mod event;
 pub mod idempotency_key;
 pub mod journal;

@@ -1,0 +1,182 @@
+//! Back-office accounts: dashboard users (one merchant each, a role, an argon2id password
+//! hash) and their server-side sessions, stored by the SHA-256 of the cookie's token.
+//!
+//! An email is unique across the whole platform: the login form asks for an email and a
+//! password only, so one email must name one account. A person working for two merchants
+//! uses two addresses.
+use sea_orm_migration::prelude::*;
+
+pub struct Migration;
+
+impl MigrationName for Migration {
+    fn name(&self) -> &str {
+        "m20261204_100000_dashboard_accounts"
+    }
+}
+
+#[derive(DeriveIden)]
+enum DashboardUsers {
+    Table,
+    Id,
+    MerchantId,
+    Email,
+    PasswordHash,
+    Role,
+    TotpSecret,
+    TotpEnabledAt,
+    Disabled,
+    CreatedAt,
+    PasswordChangedAt,
+}
+
+#[derive(DeriveIden)]
+enum DashboardSessions {
+    Table,
+    Id,
+    UserId,
+    MerchantId,
+    Mode,
+    CreatedAt,
+    LastSeenAt,
+    ExpiresAt,
+    RevokedAt,
+}
+
+#[derive(DeriveIden)]
+enum Merchants {
+    Table,
+    Id,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(DashboardUsers::Table)
+                    .col(
+                        ColumnDef::new(DashboardUsers::Id)
+                            .text()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(DashboardUsers::MerchantId).text().not_null())
+                    // Stored lower-cased, so the unique index is case-insensitive.
+                    .col(ColumnDef::new(DashboardUsers::Email).text().not_null())
+                    .col(
+                        ColumnDef::new(DashboardUsers::PasswordHash)
+                            .text()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(DashboardUsers::Role).text().not_null())
+                    // Encrypted like webhook secrets when the second factor is enabled.
+                    .col(ColumnDef::new(DashboardUsers::TotpSecret).text())
+                    .col(ColumnDef::new(DashboardUsers::TotpEnabledAt).timestamp_with_time_zone())
+                    .col(
+                        ColumnDef::new(DashboardUsers::Disabled)
+                            .boolean()
+                            .not_null()
+                            .default(false),
+                    )
+                    .col(
+                        ColumnDef::new(DashboardUsers::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(DashboardUsers::PasswordChangedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(DashboardUsers::Table, DashboardUsers::MerchantId)
+                            .to(Merchants::Table, Merchants::Id),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("uq_dashboard_users_email")
+                    .table(DashboardUsers::Table)
+                    .col(DashboardUsers::Email)
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_dashboard_users_merchant")
+                    .table(DashboardUsers::Table)
+                    .col(DashboardUsers::MerchantId)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(DashboardSessions::Table)
+                    // Hex SHA-256 of the 256-bit token in the cookie; the token itself is
+                    // never stored.
+                    .col(
+                        ColumnDef::new(DashboardSessions::Id)
+                            .text()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(DashboardSessions::UserId).text().not_null())
+                    .col(
+                        ColumnDef::new(DashboardSessions::MerchantId)
+                            .text()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(DashboardSessions::Mode).text().not_null())
+                    .col(
+                        ColumnDef::new(DashboardSessions::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(DashboardSessions::LastSeenAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(DashboardSessions::ExpiresAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(DashboardSessions::RevokedAt).timestamp_with_time_zone())
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(DashboardSessions::Table, DashboardSessions::UserId)
+                            .to(DashboardUsers::Table, DashboardUsers::Id),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_dashboard_sessions_user")
+                    .table(DashboardSessions::Table)
+                    .col(DashboardSessions::UserId)
+                    .to_owned(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(DashboardSessions::Table).to_owned())
+            .await?;
+        manager
+            .drop_table(Table::drop().table(DashboardUsers::Table).to_owned())
+            .await
+    }
+}
