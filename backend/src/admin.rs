@@ -369,14 +369,20 @@ pub async fn seed_demo(
         }
     }
     let password = crate::accounts::generate_password();
-    let owner = crate::accounts::create_user(
-        db,
-        &m.merchant.id,
-        DEMO_OWNER_EMAIL,
-        crate::accounts::Role::Owner,
-        &password,
-    )
-    .await
+    let create = |email: String| {
+        let (id, password) = (m.merchant.id.clone(), password.clone());
+        async move {
+            crate::accounts::create_user(db, &id, &email, crate::accounts::Role::Owner, &password)
+                .await
+        }
+    };
+    // A second demo merchant on the same database (`seed-demo` run again) gets its own email.
+    let owner = match create(DEMO_OWNER_EMAIL.to_owned()).await {
+        Err(crate::accounts::AccountError::EmailTaken) => {
+            create(format!("owner-{}@demo.example", m.merchant.id)).await
+        }
+        other => other,
+    }
     .map_err(|e| AdminError::Internal(e.into()))?;
     out.push_str(&format!(
         "  back-office (/dashboard/): {} / {password}\n",

@@ -10,7 +10,7 @@ use poem::{
 };
 use serde::{Deserialize, Serialize};
 use superpayment_core::{Currency, Money};
-use time::{Date, Duration, Time};
+use time::{Date, Time};
 
 use super::{html, reads, see_other, signed_in, signed_in_for, templates, PageError};
 use crate::{
@@ -201,7 +201,7 @@ pub(crate) async fn list(
         }
         Err(msg) => (Vec::new(), None, Some(msg), StatusCode::BAD_REQUEST),
     };
-    let export = ListQuery {
+    let export_query = ListQuery {
         after: None,
         ..q.clone()
     }
@@ -211,7 +211,7 @@ pub(crate) async fn list(
         templates::frame(
             &s,
             "transactions",
-            context! { rows, next, error, statuses, f => q, query => export },
+            context! { rows, next, error, statuses, f => q, query => export_query },
         ),
     )?;
     Ok(html(status, body))
@@ -328,6 +328,17 @@ async fn find(state: &AppState, s: &SignedIn, id: &str) -> Result<txns::Transact
     }
 }
 
+/// A transaction as its page shows it.
+#[derive(Serialize)]
+struct DetailView {
+    #[serde(flatten)]
+    row: Row,
+    vouchers: Vec<minijinja::Value>,
+    refunds: Vec<minijinja::Value>,
+    remaining: String,
+    refundable: bool,
+}
+
 #[derive(Deserialize)]
 pub(crate) struct DetailQuery {
     #[serde(default)]
@@ -405,6 +416,13 @@ pub(crate) async fn detail(
         .map(|(last4, amount)| Ok(context! { last4, amount => format_minor(*amount, c)? }))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let row = row_of(t)?;
+    let refundable = remaining > 0
+        && matches!(
+            status,
+            TransactionStatus::Succeeded
+                | TransactionStatus::Captured
+                | TransactionStatus::PartiallyRefunded
+        );
     let notice = dq.refunded.map(|r| format!("Refund {r} made."));
     let body = templates::render(
         "transaction.html",
@@ -412,15 +430,12 @@ pub(crate) async fn detail(
             &s,
             "transactions",
             context! {
-                t => context! {
-                    ..minijinja::Value::from_serialize(&row),
-                    ..context! {
-                        vouchers,
-                        refunds,
-                        remaining => format_minor(remaining, c)?,
-                        refundable => remaining > 0 && matches!(status,
-                            TransactionStatus::Succeeded | TransactionStatus::Captured | TransactionStatus::PartiallyRefunded),
-                    }
+                t => DetailView {
+                    row,
+                    vouchers,
+                    refunds,
+                    remaining: format_minor(remaining, c)?,
+                    refundable,
                 },
                 postings,
                 events => event_views,
