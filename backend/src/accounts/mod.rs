@@ -314,17 +314,12 @@ pub async fn login(
 /// A PHC string no password matches in practice, verified when the email is unknown.
 fn dummy_hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| {
-        hash_password(&generate_password()).expect("hashing a random password")
-    })
+    HASH.get_or_init(|| hash_password(&generate_password()).expect("hashing a random password"))
 }
 
 /// The live session holding `token`: not revoked, not idle past its expiry, not older than
 /// the maximum, not older than its user's last password change, user not disabled.
-pub async fn authenticate(
-    state: &AppState,
-    token: &str,
-) -> Result<Option<SignedIn>, AccountError> {
+pub async fn authenticate(state: &AppState, token: &str) -> Result<Option<SignedIn>, AccountError> {
     let id = session_id(token);
     let Some((session, user)) = store::accounts::find_session(&state.db, &id).await? else {
         return Ok(None);
@@ -360,9 +355,8 @@ pub async fn logout(state: &AppState, s: &SignedIn) -> Result<(), AccountError> 
 
 /// Ends every session of this user, this one included.
 pub async fn logout_everywhere(state: &AppState, s: &SignedIn) -> Result<u64, AccountError> {
-    let n =
-        store::accounts::revoke_sessions_of(&state.db, &s.user.id, OffsetDateTime::now_utc())
-            .await?;
+    let n = store::accounts::revoke_sessions_of(&state.db, &s.user.id, OffsetDateTime::now_utc())
+        .await?;
     tracing::info!(user_id = %s.user.id, sessions = n, "back-office logout everywhere");
     Ok(n)
 }
@@ -408,7 +402,15 @@ mod tests {
             Email::parse(" Owner@Shop.Example ").unwrap().as_str(),
             "owner@shop.example"
         );
-        for bad in ["", "owner", "@shop.example", "a@b", "a b@shop.example", "a@@b.c", "a@b."] {
+        for bad in [
+            "",
+            "owner",
+            "@shop.example",
+            "a@b",
+            "a b@shop.example",
+            "a@@b.c",
+            "a@b.",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }

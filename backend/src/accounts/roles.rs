@@ -56,7 +56,14 @@ mod tests {
     #[test]
     fn each_role_may_do_exactly_what_the_issue_lists() {
         use Action::*;
-        let all = [Read, Refund, ManageKeys, ManageWebhooks, ManageSettings, ManageTeam];
+        let all = [
+            Read,
+            Refund,
+            ManageKeys,
+            ManageWebhooks,
+            ManageSettings,
+            ManageTeam,
+        ];
         let allowed = |r: Role| all.into_iter().filter(|a| r.can(*a)).collect::<Vec<_>>();
         assert_eq!(allowed(Role::Owner), all.to_vec());
         assert_eq!(

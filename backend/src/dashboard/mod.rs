@@ -137,7 +137,11 @@ impl poem::error::ResponseError for PageError {
             ),
             PageError::Internal(e) => {
                 tracing::error!(error = ?e, "back-office page failed");
-                (None, "Something went wrong", "The page could not be shown; try again.")
+                (
+                    None,
+                    "Something went wrong",
+                    "The page could not be shown; try again.",
+                )
             }
         };
         let body = match s {

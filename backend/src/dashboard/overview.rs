@@ -80,7 +80,10 @@ pub async fn figures(
     let today = now.date();
     let month_start = today.replace_day(1)?;
     let chart_start = today - Duration::days(CHART_DAYS - 1);
-    let since = month_start.min(chart_start).with_time(Time::MIDNIGHT).assume_utc();
+    let since = month_start
+        .min(chart_start)
+        .with_time(Time::MIDNIGHT)
+        .assume_utc();
     let db = reads(state);
     let sales = store::dashboard::sales_by_day(db, merchant_id, mode, since).await?;
     let refunds = store::dashboard::refunds_by_day(db, merchant_id, mode, since).await?;
@@ -96,12 +99,14 @@ pub async fn figures(
                 .currency
                 .parse()
                 .map_err(|_| anyhow::anyhow!("stored currency {:?}", d.currency))?;
-            let f = out.entry(d.currency.clone()).or_insert_with(|| CurrencyFigures {
-                currency,
-                today: Totals::default(),
-                month: Totals::default(),
-                daily_volume: vec![0; CHART_DAYS as usize],
-            });
+            let f = out
+                .entry(d.currency.clone())
+                .or_insert_with(|| CurrencyFigures {
+                    currency,
+                    today: Totals::default(),
+                    month: Totals::default(),
+                    daily_volume: vec![0; CHART_DAYS as usize],
+                });
             let mut periods = Vec::new();
             if d.day == today_s {
                 periods.push(&mut f.today);
@@ -177,7 +182,12 @@ struct PeriodView {
     refunded: String,
 }
 
-fn period(name: &'static str, label: &'static str, t: Totals, c: Currency) -> anyhow::Result<PeriodView> {
+fn period(
+    name: &'static str,
+    label: &'static str,
+    t: Totals,
+    c: Currency,
+) -> anyhow::Result<PeriodView> {
     Ok(PeriodView {
         name,
         label,

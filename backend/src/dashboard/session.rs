@@ -178,7 +178,11 @@ pub(crate) async fn switch_mode(
     Ok(see_other("/dashboard/"))
 }
 
-fn account_form(s: &accounts::SignedIn, status: StatusCode, error: Option<&str>) -> Result<Response, PageError> {
+fn account_form(
+    s: &accounts::SignedIn,
+    status: StatusCode,
+    error: Option<&str>,
+) -> Result<Response, PageError> {
     let body = templates::render(
         "account.html",
         templates::frame(

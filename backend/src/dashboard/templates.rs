@@ -8,14 +8,38 @@ use crate::accounts::SignedIn;
 
 /// Every template, by name, with its source compiled in: the binary needs no files.
 const TEMPLATES: &[(&str, &str)] = &[
-    ("base.html", include_str!("../../templates/dashboard/base.html")),
-    ("login.html", include_str!("../../templates/dashboard/login.html")),
-    ("error.html", include_str!("../../templates/dashboard/error.html")),
-    ("overview.html", include_str!("../../templates/dashboard/overview.html")),
-    ("transactions.html", include_str!("../../templates/dashboard/transactions.html")),
-    ("transaction.html", include_str!("../../templates/dashboard/transaction.html")),
-    ("refund_confirm.html", include_str!("../../templates/dashboard/refund_confirm.html")),
-    ("account.html", include_str!("../../templates/dashboard/account.html")),
+    (
+        "base.html",
+        include_str!("../../templates/dashboard/base.html"),
+    ),
+    (
+        "login.html",
+        include_str!("../../templates/dashboard/login.html"),
+    ),
+    (
+        "error.html",
+        include_str!("../../templates/dashboard/error.html"),
+    ),
+    (
+        "overview.html",
+        include_str!("../../templates/dashboard/overview.html"),
+    ),
+    (
+        "transactions.html",
+        include_str!("../../templates/dashboard/transactions.html"),
+    ),
+    (
+        "transaction.html",
+        include_str!("../../templates/dashboard/transaction.html"),
+    ),
+    (
+        "refund_confirm.html",
+        include_str!("../../templates/dashboard/refund_confirm.html"),
+    ),
+    (
+        "account.html",
+        include_str!("../../templates/dashboard/account.html"),
+    ),
 ];
 
 const STYLESHEET: &str = include_str!("../../templates/dashboard/dashboard.css");

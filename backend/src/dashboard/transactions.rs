@@ -78,7 +78,11 @@ impl ListQuery {
             f.status = Some(TransactionStatus::parse(s).ok_or("Unknown status.")?);
         }
         if let Some(d) = given(&self.from) {
-            f.created_gte = Some(parse_date("From", d)?.with_time(Time::MIDNIGHT).assume_utc());
+            f.created_gte = Some(
+                parse_date("From", d)?
+                    .with_time(Time::MIDNIGHT)
+                    .assume_utc(),
+            );
         }
         if let Some(d) = given(&self.to) {
             // Through the whole of that day.
@@ -241,7 +245,10 @@ pub(crate) async fn export(
 ) -> Result<Response, PageError> {
     let s = signed_in(&state, jar).await?;
     let Ok(filter) = q.filter() else {
-        return Ok(see_other(&format!("/dashboard/transactions{}", q.query_string())));
+        return Ok(see_other(&format!(
+            "/dashboard/transactions{}",
+            q.query_string()
+        )));
     };
     let state = (*state).clone();
     let merchant = s.user.merchant_id.clone();
@@ -320,7 +327,11 @@ pub(crate) async fn export(
         .into_response())
 }
 
-async fn find(state: &AppState, s: &SignedIn, id: &str) -> Result<txns::TransactionRecord, PageError> {
+async fn find(
+    state: &AppState,
+    s: &SignedIn,
+    id: &str,
+) -> Result<txns::TransactionRecord, PageError> {
     match txns::retrieve_in(reads(state), &s.user.merchant_id, s.mode.as_str(), id).await {
         Ok(r) => Ok(r),
         Err(TransactionsError::NotFound) => Err(PageError::NotFound(Box::new(s.clone()))),
@@ -369,7 +380,9 @@ pub(crate) async fn detail(
             .collect::<anyhow::Result<Vec<_>>>()?;
         postings.push(context! { id => j.id, kind => j.kind, lines });
     }
-    let events = store::dashboard::events_of_transaction(db, &t.merchant_id, t.mode.0.as_str(), &t.id).await?;
+    let events =
+        store::dashboard::events_of_transaction(db, &t.merchant_id, t.mode.0.as_str(), &t.id)
+            .await?;
     let event_ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
     let deliveries = store::webhooks::deliveries_of(db, &event_ids).await?;
     let mut event_views = Vec::new();
@@ -508,7 +521,15 @@ pub(crate) async fn confirm_refund(
         Money::parse(&field, c).map(|m| m.minor())
     };
     match amount {
-        Ok(minor) => confirm_page(&s, StatusCode::OK, t, Some(format_minor(minor, c)?), &field, &reason, None),
+        Ok(minor) => confirm_page(
+            &s,
+            StatusCode::OK,
+            t,
+            Some(format_minor(minor, c)?),
+            &field,
+            &reason,
+            None,
+        ),
         Err(_) => confirm_page(
             &s,
             StatusCode::BAD_REQUEST,
@@ -554,7 +575,10 @@ pub(crate) async fn refund(
     match refunds::refund(&state, &caller, req).await {
         Ok(refunds::RefundOutcome::Created(r) | refunds::RefundOutcome::Replayed(r)) => {
             tracing::info!(user_id = %s.user.id, refund_id = %r.id, "refund made from the back-office");
-            Ok(see_other(&format!("/dashboard/transactions/{id}?refunded={}", r.id)))
+            Ok(see_other(&format!(
+                "/dashboard/transactions/{id}?refunded={}",
+                r.id
+            )))
         }
         Err(RefundError::TransactionNotFound) => Err(PageError::NotFound(Box::new(s))),
         Err(RefundError::Internal(e)) => Err(PageError::Internal(e)),
@@ -564,12 +588,19 @@ pub(crate) async fn refund(
                 _ => StatusCode::BAD_REQUEST,
             };
             let message = match &e {
-                RefundError::ExceedsRemaining { remaining, currency } => {
+                RefundError::ExceedsRemaining {
+                    remaining,
+                    currency,
+                } => {
                     format!("At most {remaining} {currency} is left to refund.")
                 }
                 RefundError::FullyRefunded => "The transaction is already fully refunded.".into(),
-                RefundError::InvalidAmount(_) => "That is not an amount of the transaction's currency.".into(),
-                RefundError::VoucherBlocked { last4 } => format!("Voucher •••• {last4} is blocked; it cannot be credited."),
+                RefundError::InvalidAmount(_) => {
+                    "That is not an amount of the transaction's currency.".into()
+                }
+                RefundError::VoucherBlocked { last4 } => {
+                    format!("Voucher •••• {last4} is blocked; it cannot be credited.")
+                }
                 other => format!("The refund was refused: {other}."),
             };
             let record = find(&state, &s, &id).await?;

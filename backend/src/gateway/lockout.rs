@@ -117,9 +117,7 @@ impl<'a> Attempt<'a> {
     /// every code of the attempt), and locks out each source that passes its threshold.
     pub async fn failed(&self, coord: &Coordinator, at_fault: Option<usize>) {
         let codes: Vec<&Source> = self.sources.iter().filter(|s| s.is_code).collect();
-        let fault = at_fault
-            .and_then(|f| codes.get(f))
-            .map(|s| s.name.as_str());
+        let fault = at_fault.and_then(|f| codes.get(f)).map(|s| s.name.as_str());
         for source in self.sources() {
             if source.is_code && fault.is_some_and(|f| f != source.name) {
                 continue;
@@ -131,7 +129,9 @@ impl<'a> Attempt<'a> {
             {
                 tracing::warn!(scope = source.scope, "lockout after repeated failures");
                 crate::monitoring::locked_out(source.scope);
-                coord.block(&block_key(&source.name), self.policy.cooldown).await;
+                coord
+                    .block(&block_key(&source.name), self.policy.cooldown)
+                    .await;
             }
         }
     }

@@ -119,7 +119,10 @@ pub async fn touch_session(
 ) -> Result<(), DbErr> {
     dashboard_session::Entity::update_many()
         .col_expr(dashboard_session::Column::LastSeenAt, Expr::value(now))
-        .col_expr(dashboard_session::Column::ExpiresAt, Expr::value(expires_at))
+        .col_expr(
+            dashboard_session::Column::ExpiresAt,
+            Expr::value(expires_at),
+        )
         .filter(dashboard_session::Column::Id.eq(id))
         .filter(dashboard_session::Column::RevokedAt.is_null())
         .exec(db)
@@ -134,10 +137,7 @@ pub async fn set_session_mode(
     mode: Mode,
 ) -> Result<(), DbErr> {
     dashboard_session::Entity::update_many()
-        .col_expr(
-            dashboard_session::Column::Mode,
-            Expr::value(AsText(mode)),
-        )
+        .col_expr(dashboard_session::Column::Mode, Expr::value(AsText(mode)))
         .filter(dashboard_session::Column::Id.eq(id))
         .exec(db)
         .await

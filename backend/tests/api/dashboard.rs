@@ -161,7 +161,10 @@ fn create_user(app: &TestApp, merchant: &Merchant, role: &str) -> String {
     ]);
     assert!(ok, "{out}");
     assert!(out.contains(&format!("email={email}")), "{out}");
-    assert!(!out.contains(PASSWORD), "the password is never printed back");
+    assert!(
+        !out.contains(PASSWORD),
+        "the password is never printed back"
+    );
     email
 }
 
@@ -206,7 +209,8 @@ async fn a_user_logs_in_and_out_and_a_wrong_password_opens_nothing() {
     let token = b.cookies["sp_session"].clone();
     assert!(token.len() >= 43, "256 random bits");
     assert_eq!(
-        app.count(&format!("dashboard_sessions WHERE id = '{token}'")).await,
+        app.count(&format!("dashboard_sessions WHERE id = '{token}'"))
+            .await,
         0,
         "the token itself is never stored"
     );
@@ -289,14 +293,19 @@ async fn a_form_without_the_sessions_csrf_token_is_refused_and_changes_nothing()
     // Another session's token does not fit either.
     let mut other = Browser::signed_in(&app, &email).await;
     let foreign = other.csrf().await;
-    let p = b.post(&refund, &[("csrf", &foreign), ("amount", "10.00")]).await;
+    let p = b
+        .post(&refund, &[("csrf", &foreign), ("amount", "10.00")])
+        .await;
     assert_eq!(p.status, 403);
     assert_eq!(app.count("refunds").await, 0);
 
     // The login form has its own token too.
     let mut fresh = Browser::new(&app);
     let p = fresh
-        .post("/dashboard/login", &[("email", &email), ("password", PASSWORD)])
+        .post(
+            "/dashboard/login",
+            &[("email", &email), ("password", PASSWORD)],
+        )
         .await;
     assert_eq!(p.status, 403);
     assert!(!fresh.cookies.contains_key("sp_session"));
@@ -314,7 +323,11 @@ async fn a_password_change_and_logout_everywhere_end_every_session_of_the_user()
     let p = a
         .post(
             "/dashboard/account/password",
-            &[("csrf", &csrf), ("current", "wrong"), ("new", "a new long password")],
+            &[
+                ("csrf", &csrf),
+                ("current", "wrong"),
+                ("new", "a new long password"),
+            ],
         )
         .await;
     assert_eq!(p.status, 400);
@@ -330,12 +343,20 @@ async fn a_password_change_and_logout_everywhere_end_every_session_of_the_user()
     let p = a
         .post(
             "/dashboard/account/password",
-            &[("csrf", &csrf), ("current", PASSWORD), ("new", "a new long password")],
+            &[
+                ("csrf", &csrf),
+                ("current", PASSWORD),
+                ("new", "a new long password"),
+            ],
         )
         .await;
     assert_eq!(p.status, 303);
     assert_eq!(a.get("/dashboard/").await.status, 303);
-    assert_eq!(b.get("/dashboard/").await.status, 303, "the other session ended too");
+    assert_eq!(
+        b.get("/dashboard/").await.status,
+        303,
+        "the other session ended too"
+    );
     assert_eq!(Browser::new(&app).login(&email, PASSWORD).await.status, 401);
 
     let mut c = Browser::new(&app);
@@ -343,7 +364,9 @@ async fn a_password_change_and_logout_everywhere_end_every_session_of_the_user()
     let mut d = Browser::new(&app);
     assert_eq!(d.login(&email, "a new long password").await.status, 303);
     let csrf = c.csrf().await;
-    let p = c.post("/dashboard/logout-everywhere", &[("csrf", &csrf)]).await;
+    let p = c
+        .post("/dashboard/logout-everywhere", &[("csrf", &csrf)])
+        .await;
     assert_eq!(p.status, 303);
     assert_eq!(c.get("/dashboard/").await.status, 303);
     assert_eq!(d.get("/dashboard/").await.status, 303);
@@ -361,17 +384,29 @@ async fn a_viewer_cannot_refund_and_staff_refunds_once_on_a_double_submit() {
     let mut v = Browser::signed_in(&app, &viewer).await;
     let detail = v.get(&format!("/dashboard/transactions/{txn}")).await;
     assert_eq!(detail.status, 200, "{}", app.logs());
-    assert!(!detail.text.contains("id=\"refund\""), "no refund button for a viewer");
+    assert!(
+        !detail.text.contains("id=\"refund\""),
+        "no refund button for a viewer"
+    );
     assert_eq!(v.get(&format!("{refund}?amount=10.00")).await.status, 403);
     let csrf = detail.input("csrf");
     let p = v
-        .post(&refund, &[("csrf", &csrf), ("amount", "10.00"), ("idempotency_key", "v1")])
+        .post(
+            &refund,
+            &[
+                ("csrf", &csrf),
+                ("amount", "10.00"),
+                ("idempotency_key", "v1"),
+            ],
+        )
         .await;
     assert_eq!(p.status, 403);
     assert_eq!(app.count("refunds").await, 0);
 
     let mut s = Browser::signed_in(&app, &staff).await;
-    let confirm = s.get(&format!("{refund}?amount=10.00&reason=damaged")).await;
+    let confirm = s
+        .get(&format!("{refund}?amount=10.00&reason=damaged"))
+        .await;
     assert_eq!(confirm.status, 200, "{}", confirm.text);
     assert!(confirm.text.contains("10.00 EUR"));
     let form = [
@@ -385,7 +420,10 @@ async fn a_viewer_cannot_refund_and_staff_refunds_once_on_a_double_submit() {
     assert_eq!(first.status, 303, "{}", first.text);
     let second = s.post(&refund, &form).await;
     assert_eq!(second.status, 303, "{}", second.text);
-    assert_eq!(first.location, second.location, "the same refund both times");
+    assert_eq!(
+        first.location, second.location,
+        "the same refund both times"
+    );
     assert_eq!(app.count("refunds").await, 1);
 
     let p = s.get(first.location.as_deref().unwrap()).await;
@@ -413,11 +451,15 @@ async fn a_user_never_sees_another_merchants_transaction_even_by_its_url() {
     let mut br = Browser::signed_in(&app, &owner_a).await;
 
     assert_eq!(
-        br.get(&format!("/dashboard/transactions/{txn_b}")).await.status,
+        br.get(&format!("/dashboard/transactions/{txn_b}"))
+            .await
+            .status,
         404
     );
     assert_eq!(
-        br.get(&format!("/dashboard/transactions/{txn_b}/refund")).await.status,
+        br.get(&format!("/dashboard/transactions/{txn_b}/refund"))
+            .await
+            .status,
         404
     );
     let csrf = br.csrf().await;
@@ -457,7 +499,9 @@ async fn the_mode_switch_shows_only_that_modes_transactions() {
     assert!(p.text.contains(&test_txn) && !p.text.contains(&live_txn));
     assert!(p.text.contains("test data"));
     assert_eq!(
-        b.get(&format!("/dashboard/transactions/{live_txn}")).await.status,
+        b.get(&format!("/dashboard/transactions/{live_txn}"))
+            .await
+            .status,
         404
     );
 
@@ -474,7 +518,9 @@ async fn the_mode_switch_shows_only_that_modes_transactions() {
     let overview = b.get("/dashboard/").await;
     assert!(overview.text.contains("20.00") && !overview.text.contains(">10.00<"));
     assert_eq!(
-        b.get(&format!("/dashboard/transactions/{test_txn}")).await.status,
+        b.get(&format!("/dashboard/transactions/{test_txn}"))
+            .await
+            .status,
         404
     );
 }
@@ -500,7 +546,17 @@ async fn the_csv_export_holds_every_filtered_row_and_the_list_pages_by_cursor() 
     let headers = reader.headers().unwrap().clone();
     assert_eq!(
         headers.iter().collect::<Vec<_>>(),
-        ["id", "created_at", "order_id", "status", "currency", "amount", "commission", "net", "refunded"]
+        [
+            "id",
+            "created_at",
+            "order_id",
+            "status",
+            "currency",
+            "amount",
+            "commission",
+            "net",
+            "refunded"
+        ]
     );
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 4);
@@ -529,13 +585,17 @@ async fn the_csv_export_holds_every_filtered_row_and_the_list_pages_by_cursor() 
     let csv = b
         .get("/dashboard/transactions.csv?currency=EUR&min=12.00")
         .await;
-    let n = csv::Reader::from_reader(csv.text.as_bytes()).records().count();
+    let n = csv::Reader::from_reader(csv.text.as_bytes())
+        .records()
+        .count();
     assert_eq!(n, 2);
     let p = b.get("/dashboard/transactions?min=12.00").await;
     assert_eq!(p.status, 400, "an amount needs its currency");
     let p = b.get("/dashboard/transactions?q=ORDER_CSV_2").await;
     assert!(p.text.contains(&ids[2]) && !p.text.contains(&ids[1]));
-    let p = b.get(&format!("/dashboard/transactions?q={}", ids[1])).await;
+    let p = b
+        .get(&format!("/dashboard/transactions?q={}", ids[1]))
+        .await;
     assert!(p.text.contains(&ids[1]) && !p.text.contains(&ids[2]));
 }
 
@@ -590,7 +650,10 @@ async fn the_overview_figures_equal_the_sums_of_the_transactions() {
     for period in ["today", "month"] {
         assert_eq!(figure(&page.text, period, "volume"), format!("{volume:.2}"));
         assert_eq!(figure(&page.text, period, "count"), "3");
-        assert_eq!(figure(&page.text, period, "commission"), format!("{commission:.2}"));
+        assert_eq!(
+            figure(&page.text, period, "commission"),
+            format!("{commission:.2}")
+        );
         assert_eq!(figure(&page.text, period, "net"), format!("{net:.2}"));
         assert_eq!(figure(&page.text, period, "refund_count"), "1");
         assert_eq!(figure(&page.text, period, "refunded"), "2.50");
