@@ -436,7 +436,11 @@ pub(crate) async fn detail(
                 | TransactionStatus::Captured
                 | TransactionStatus::PartiallyRefunded
         );
-    let notice = dq.refunded.map(|r| format!("Refund {r} made."));
+    // Only a refund of this transaction is announced: the query string is the visitor's.
+    let notice = dq
+        .refunded
+        .filter(|r| record.refunds.iter().any(|x| x.refund.id == *r))
+        .map(|r| format!("Refund {r} made."));
     let body = templates::render(
         "transaction.html",
         templates::frame(
