@@ -11,6 +11,7 @@
 //!   the one derivation of a transaction's status.
 //! - [`idempotency`]: the one Idempotency-Key mechanism of every money call.
 //! - [`accounts`]: back-office users, roles, sessions, CSRF and the login lockout.
+//! - [`activity`]: the activity log, written by the functions that act.
 //! - [`dashboard`]: the back-office pages under `/dashboard` (templates in `templates/`).
 //! - [`admin`]: operator actions (merchants, issuance, blocking, demo seed).
 //! - [`store`]: the only module that speaks SeaORM.
@@ -26,6 +27,7 @@
 //! - [`testmode`]: the documented magic test voucher codes.
 //! - [`timestamps`]: the one RFC 3339 formatting of every timestamp.
 pub mod accounts;
+pub mod activity;
 pub mod admin;
 pub mod api;
 pub mod auth;

@@ -1,5 +1,6 @@
 //! Back-office accounts: dashboard users (one merchant each, a role, an argon2id password
-//! hash) and their server-side sessions, stored by the SHA-256 of the cookie's token.
+//! hash), their server-side sessions, stored by the SHA-256 of the cookie's token, and the
+//! activity log (who did what: logins, refunds, key and webhook changes).
 //!
 //! An email is unique across the whole platform: the login form asks for an email and a
 //! password only, so one email must name one account. A person working for two merchants
@@ -40,6 +41,19 @@ enum DashboardSessions {
     LastSeenAt,
     ExpiresAt,
     RevokedAt,
+}
+
+#[derive(DeriveIden)]
+enum ActivityLog {
+    Table,
+    Id,
+    MerchantId,
+    Mode,
+    Actor,
+    Action,
+    Target,
+    Detail,
+    CreatedAt,
 }
 
 #[derive(DeriveIden)]
@@ -168,10 +182,50 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(ActivityLog::Table)
+                    .col(
+                        ColumnDef::new(ActivityLog::Id)
+                            .big_integer()
+                            .not_null()
+                            .auto_increment()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(ActivityLog::MerchantId).text().not_null())
+                    // None for what is not of one mode (a login, a password change).
+                    .col(ColumnDef::new(ActivityLog::Mode).text())
+                    // `usr_...` (a back-office user) or `key_...` (an API key).
+                    .col(ColumnDef::new(ActivityLog::Actor).text().not_null())
+                    .col(ColumnDef::new(ActivityLog::Action).text().not_null())
+                    .col(ColumnDef::new(ActivityLog::Target).text())
+                    .col(ColumnDef::new(ActivityLog::Detail).text())
+                    .col(
+                        ColumnDef::new(ActivityLog::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_activity_log_merchant")
+                    .table(ActivityLog::Table)
+                    .col(ActivityLog::MerchantId)
+                    .col(ActivityLog::Id)
+                    .to_owned(),
+            )
+            .await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(ActivityLog::Table).to_owned())
+            .await?;
         manager
             .drop_table(Table::drop().table(DashboardSessions::Table).to_owned())
             .await?;

@@ -19,6 +19,7 @@ use time::OffsetDateTime;
 pub use roles::{Action, Role};
 
 use crate::{
+    activity::Action as Activity,
     crypto::{random_bytes, secrets_equal, sha256_hex},
     gateway::lockout::{Attempt, LockoutPolicy},
     ids::new_id,
@@ -220,7 +221,7 @@ impl SignedIn {
             .await?
             .ok_or_else(|| anyhow::anyhow!("the session's merchant is gone"))?;
         Ok(crate::auth::Caller {
-            key_id: format!("dashboard:{}", self.user.id),
+            key_id: self.user.id.clone(),
             merchant_id: merchant.id,
             mode: self.mode,
             kind: superpayment_core::KeyKind::Secret,
@@ -265,6 +266,12 @@ pub async fn login(
     let account = sha256_hex(&format!("login:{typed}"));
     let attempt = Attempt::login(&settings.login_lockout, client, &account);
     if let Some(retry_after) = attempt.refused_for(&state.coord).await {
+        // The owner sees in the log that someone keeps trying an account.
+        if let Ok(e) = Email::parse(&typed) {
+            if let Some(u) = store::accounts::find_user_by_email(&state.db, e.as_str()).await? {
+                record(state, &u, Activity::LoginLockedOut).await?;
+            }
+        }
         return Err(AccountError::LockedOut { retry_after });
     }
     let user = match Email::parse(&typed) {
@@ -304,11 +311,27 @@ pub async fn login(
         },
     )
     .await?;
+    record(state, &user, Activity::Login).await?;
     tracing::info!(user_id = %user.id, merchant_id = %user.merchant_id, "back-office login");
     Ok(NewSession {
         token: crate::secret::Secret::new(token),
         user,
     })
+}
+
+/// Appends an account event (of no mode) to the merchant's activity log.
+async fn record(state: &AppState, user: &User, action: Activity) -> Result<(), AccountError> {
+    crate::activity::record(
+        &state.db,
+        &user.merchant_id,
+        None,
+        &user.id,
+        action,
+        None,
+        None,
+    )
+    .await?;
+    Ok(())
 }
 
 /// A PHC string no password matches in practice, verified when the email is unknown.
@@ -349,6 +372,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Option<Signed
 /// Ends this session.
 pub async fn logout(state: &AppState, s: &SignedIn) -> Result<(), AccountError> {
     store::accounts::revoke_session(&state.db, &s.session_id, OffsetDateTime::now_utc()).await?;
+    record(state, &s.user, Activity::Logout).await?;
     tracing::info!(user_id = %s.user.id, "back-office logout");
     Ok(())
 }
@@ -357,6 +381,7 @@ pub async fn logout(state: &AppState, s: &SignedIn) -> Result<(), AccountError> 
 pub async fn logout_everywhere(state: &AppState, s: &SignedIn) -> Result<u64, AccountError> {
     let n = store::accounts::revoke_sessions_of(&state.db, &s.user.id, OffsetDateTime::now_utc())
         .await?;
+    record(state, &s.user, Activity::LogoutEverywhere).await?;
     tracing::info!(user_id = %s.user.id, sessions = n, "back-office logout everywhere");
     Ok(n)
 }
@@ -387,6 +412,16 @@ pub async fn change_password(
     let hash = hash_password(new)?;
     let tx = store::begin(&state.db).await?;
     store::accounts::set_password(&tx, &s.user.id, &hash, OffsetDateTime::now_utc()).await?;
+    crate::activity::record(
+        &tx,
+        &s.user.merchant_id,
+        None,
+        &s.user.id,
+        Activity::PasswordChanged,
+        None,
+        None,
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(user_id = %s.user.id, "back-office password changed; sessions revoked");
     Ok(())

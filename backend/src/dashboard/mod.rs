@@ -6,6 +6,10 @@
 //! - [`session`]: log in and out, the test/live switch, the password.
 //! - [`overview`]: today's and this month's figures and the 30-day chart.
 //! - [`transactions`]: search, detail, refunds, CSV export.
+//! - [`keys`]: API keys: create, roll, revoke.
+//! - [`activity`]: the activity log.
+mod activity;
+mod keys;
 mod overview;
 mod session;
 mod templates;
@@ -52,6 +56,11 @@ pub fn mount(route: Route) -> Route {
                 "/transactions/:id/refund",
                 get(transactions::confirm_refund).post(transactions::refund),
             )
+            .at("/keys", get(keys::list).post(keys::create))
+            .at("/keys/:id/roll", post(keys::roll))
+            .at("/keys/:id/revoke", post(keys::revoke))
+            .at("/activity", get(activity::page))
+            .at("/activity.csv", get(activity::export))
             .at("/assets/dashboard.css", get(templates::stylesheet))
             .with(poem::middleware::CookieJarManager::new())
             // Forms are small; cap them like the API's bodies.

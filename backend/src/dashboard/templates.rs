@@ -40,6 +40,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         "account.html",
         include_str!("../../templates/dashboard/account.html"),
     ),
+    (
+        "keys.html",
+        include_str!("../../templates/dashboard/keys.html"),
+    ),
+    (
+        "activity.html",
+        include_str!("../../templates/dashboard/activity.html"),
+    ),
 ];
 
 const STYLESHEET: &str = include_str!("../../templates/dashboard/dashboard.css");

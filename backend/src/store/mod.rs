@@ -1,5 +1,6 @@
 //! The only module that speaks SeaORM: connections, migrations and every query.
 pub mod accounts;
+pub mod activity;
 pub mod checkout;
 pub mod dashboard;
 pub mod entities;

@@ -660,3 +660,193 @@ async fn the_overview_figures_equal_the_sums_of_the_transactions() {
     }
     assert!(page.text.contains("<svg"), "the 30-day chart");
 }
+
+/// The id of the merchant's secret test key `sk`, from the keys page's data.
+async fn key_row_ids(b: &mut Browser) -> Vec<String> {
+    let p = b.get("/dashboard/keys").await;
+    assert_eq!(p.status, 200, "{}", p.text);
+    p.text
+        .match_indices("<tr data-id=\"")
+        .map(|(i, m)| {
+            let rest = &p.text[i + m.len()..];
+            rest[..rest.find('"').unwrap()].to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn staff_cannot_roll_a_key_and_an_admins_roll_shows_the_new_key_once() {
+    let app = TestApp::spawn().await;
+    let m = app.create_merchant(250).await;
+    let staff = create_user(&app, &m, "staff");
+    let admin = create_user(&app, &m, "admin");
+
+    let mut s = Browser::signed_in(&app, &staff).await;
+    let ids = key_row_ids(&mut s).await;
+    assert_eq!(
+        ids.len(),
+        2,
+        "the merchant's publishable and secret test keys"
+    );
+    let page = s.get("/dashboard/keys").await;
+    assert!(!page.text.contains("/roll\""), "no roll form for staff");
+    let csrf = page.input("csrf");
+    let before = app.count("api_keys").await;
+    for id in &ids {
+        let p = s
+            .post(
+                &format!("/dashboard/keys/{id}/roll"),
+                &[("csrf", &csrf), ("overlap", "0")],
+            )
+            .await;
+        assert_eq!(p.status, 403);
+        let p = s
+            .post(&format!("/dashboard/keys/{id}/revoke"), &[("csrf", &csrf)])
+            .await;
+        assert_eq!(p.status, 403);
+    }
+    let p = s
+        .post("/dashboard/keys", &[("csrf", &csrf), ("kind", "secret")])
+        .await;
+    assert_eq!(p.status, 403);
+    assert_eq!(app.count("api_keys").await, before);
+    assert_eq!(
+        app.count("api_keys WHERE expires_at IS NOT NULL OR revoked_at IS NOT NULL")
+            .await,
+        0
+    );
+    let r = app
+        .client
+        .get(app.url("/api/transactions"))
+        .bearer_auth(&m.sk)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the secret key still works");
+
+    // An admin rolls the secret key without overlap: the new key is shown once and works;
+    // the old one stops.
+    let mut a = Browser::signed_in(&app, &admin).await;
+    let page = a.get("/dashboard/keys").await;
+    let csrf = page.input("csrf");
+    let sk_last4 = &m.sk[m.sk.len() - 4..];
+    let sk_id = ids
+        .iter()
+        .find(|id| {
+            let row = &page.text[page.text.find(&format!("data-id=\"{id}\"")).unwrap()..];
+            row[..row.find("</tr>").unwrap()].contains(sk_last4)
+        })
+        .unwrap()
+        .clone();
+    let p = a
+        .post(
+            &format!("/dashboard/keys/{sk_id}/roll"),
+            &[("csrf", &csrf), ("overlap", "0")],
+        )
+        .await;
+    assert_eq!(p.status, 200, "{}", p.text);
+    let marker = "<code id=\"new-key\">";
+    let start = p.text.find(marker).unwrap() + marker.len();
+    let new_sk = p.text[start..start + p.text[start..].find('<').unwrap()].to_owned();
+    assert!(new_sk.starts_with("sk_test_"), "{new_sk}");
+    let again = a.get("/dashboard/keys").await;
+    assert!(!again.text.contains(&new_sk), "shown only once");
+    let status = |key: String| {
+        let app = &app;
+        async move {
+            app.client
+                .get(app.url("/api/transactions"))
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(status(new_sk.clone()).await, 200);
+    // The key cache may remember the old key for KEY_CACHE_TTL; the database says rolled.
+    assert_eq!(
+        app.count(&format!(
+            "api_keys WHERE id = '{sk_id}' AND expires_at IS NOT NULL"
+        ))
+        .await,
+        1
+    );
+
+    // The activity log names who rolled it.
+    let log = a.get("/dashboard/activity?action=key.rolled").await;
+    assert_eq!(log.status, 200);
+    let row = &log.text[log.text.find("data-action=\"key.rolled\"").unwrap()..];
+    assert!(row[..row.find("</tr>").unwrap()].contains(&admin), "{row}");
+    assert!(row.contains(&sk_id));
+}
+
+#[tokio::test]
+async fn the_activity_log_records_logins_refunds_and_api_changes_by_their_actor() {
+    let app = TestApp::spawn().await;
+    let m = app.create_merchant(250).await;
+    let owner = create_user(&app, &m, "owner");
+    let txn = paid(&app, &m, "ORDER_ACTIVITY", "30.00").await;
+    let mut b = Browser::signed_in(&app, &owner).await;
+
+    let confirm = b
+        .get(&format!("/dashboard/transactions/{txn}/refund?amount=5.00"))
+        .await;
+    let form = [
+        ("csrf", confirm.input("csrf")),
+        ("idempotency_key", confirm.input("idempotency_key")),
+        ("amount", confirm.input("amount")),
+    ];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(
+        b.post(&format!("/dashboard/transactions/{txn}/refund"), &form)
+            .await
+            .status,
+        303
+    );
+    // A refund through the API with the secret key is logged under that key.
+    let r = app
+        .post(
+            &format!("/api/transactions/{txn}/refunds"),
+            &m.sk,
+            &json!({"amount": "1.00"}),
+            Some(&uuid::Uuid::new_v4().to_string()),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+
+    let log = b.get("/dashboard/activity").await;
+    assert_eq!(log.status, 200);
+    let rows: Vec<&str> = log.text.split("<tr data-action=").skip(1).collect();
+    let of = |action: &str| -> Vec<&str> {
+        rows.iter()
+            .copied()
+            .filter(|r| r.starts_with(&format!("\"{action}\"")))
+            .collect()
+    };
+    assert_eq!(of("login").len(), 1);
+    assert!(of("login")[0].contains(&owner));
+    let refunds = of("refund.created");
+    assert_eq!(refunds.len(), 2, "{}", log.text);
+    assert!(refunds
+        .iter()
+        .any(|r| r.contains(&owner) && r.contains("5.00 EUR")));
+    assert!(refunds
+        .iter()
+        .any(|r| r.contains("API key key_") && r.contains("1.00 EUR")));
+
+    let csv = b.get("/dashboard/activity.csv?action=refund.created").await;
+    assert_eq!(csv.status, 200);
+    let n = csv::Reader::from_reader(csv.text.as_bytes())
+        .records()
+        .count();
+    assert_eq!(n, 2);
+
+    // Live mode shows none of the test refunds; the login (of no mode) stays.
+    let csrf = log.input("csrf");
+    b.post("/dashboard/mode", &[("csrf", &csrf), ("mode", "live")])
+        .await;
+    let live = b.get("/dashboard/activity").await;
+    assert!(!live.text.contains("data-action=\"refund.created\""));
+    assert!(live.text.contains("data-action=\"login\""));
+}

@@ -1,4 +1,5 @@
 //! SeaORM entities, one per table of the migrations crate.
+pub mod activity;
 pub mod api_key;
 pub mod checkout_settings;
 pub mod dashboard_session;
