@@ -7,6 +7,7 @@
 //! - [`overview`]: today's and this month's figures and the 30-day chart.
 //! - [`transactions`]: search, detail, refunds, CSV export.
 //! - [`keys`]: API keys: create, roll, revoke.
+//! - [`webhooks`]: the endpoint, secret rotation, the delivery log, redelivery.
 //! - [`activity`]: the activity log.
 mod activity;
 mod keys;
@@ -14,6 +15,7 @@ mod overview;
 mod session;
 mod templates;
 mod transactions;
+mod webhooks;
 
 use poem::{
     get,
@@ -59,6 +61,10 @@ pub fn mount(route: Route) -> Route {
             .at("/keys", get(keys::list).post(keys::create))
             .at("/keys/:id/roll", post(keys::roll))
             .at("/keys/:id/revoke", post(keys::revoke))
+            .at("/webhooks", get(webhooks::show))
+            .at("/webhooks/endpoint", post(webhooks::set_endpoint))
+            .at("/webhooks/rotate-secret", post(webhooks::rotate))
+            .at("/webhooks/events/:id/redeliver", post(webhooks::redeliver))
             .at("/activity", get(activity::page))
             .at("/activity.csv", get(activity::export))
             .at("/assets/dashboard.css", get(templates::stylesheet))

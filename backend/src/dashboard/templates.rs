@@ -45,6 +45,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/dashboard/keys.html"),
     ),
     (
+        "webhooks.html",
+        include_str!("../../templates/dashboard/webhooks.html"),
+    ),
+    (
         "activity.html",
         include_str!("../../templates/dashboard/activity.html"),
     ),

@@ -850,3 +850,100 @@ async fn the_activity_log_records_logins_refunds_and_api_changes_by_their_actor(
     assert!(!live.text.contains("data-action=\"refund.created\""));
     assert!(live.text.contains("data-action=\"login\""));
 }
+
+#[tokio::test]
+async fn an_admin_sets_the_endpoint_rotates_its_secret_and_redelivers_while_staff_cannot() {
+    use crate::webhook_support::{Receiver, FAST_WORKER_ENV};
+    let app = TestApp::spawn_with(&FAST_WORKER_ENV).await;
+    let receiver = Receiver::start().await;
+    let m = app.create_merchant(250).await;
+    let admin = create_user(&app, &m, "admin");
+    let staff = create_user(&app, &m, "staff");
+    let mut a = Browser::signed_in(&app, &admin).await;
+
+    let page = a.get("/dashboard/webhooks").await;
+    assert_eq!(page.status, 200);
+    let csrf = page.input("csrf");
+    let p = a
+        .post(
+            "/dashboard/webhooks/endpoint",
+            &[("csrf", &csrf), ("url", &receiver.url)],
+        )
+        .await;
+    assert_eq!(p.status, 200, "{}", p.text);
+    assert!(p.text.contains("whsec_"), "the secret, shown once");
+    assert!(!a.get("/dashboard/webhooks").await.text.contains("whsec_"));
+
+    let txn = paid(&app, &m, "ORDER_HOOKS", "12.00").await;
+    let hits = receiver
+        .wait_for("the payment's event", |h| !h.is_empty())
+        .await;
+    let event_id = hits[0].id().to_owned();
+    // The delivery log shows the attempt with its HTTP code.
+    let mut log = String::new();
+    for _ in 0..200 {
+        log = a.get("/dashboard/webhooks").await.text;
+        if log.contains("HTTP 200") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(log.contains(&event_id) && log.contains("HTTP 200"), "{log}");
+    let detail = a.get(&format!("/dashboard/transactions/{txn}")).await;
+    assert!(detail.text.contains(&event_id) && detail.text.contains("HTTP 200"));
+
+    // Staff may look but not redeliver nor rotate.
+    let mut s = Browser::signed_in(&app, &staff).await;
+    let staff_page = s.get("/dashboard/webhooks").await;
+    assert!(!staff_page.text.contains("/redeliver\""));
+    let staff_csrf = staff_page.input("csrf");
+    let p = s
+        .post(
+            &format!("/dashboard/webhooks/events/{event_id}/redeliver"),
+            &[("csrf", &staff_csrf)],
+        )
+        .await;
+    assert_eq!(p.status, 403);
+    let p = s
+        .post(
+            "/dashboard/webhooks/rotate-secret",
+            &[("csrf", &staff_csrf), ("overlap", "0")],
+        )
+        .await;
+    assert_eq!(p.status, 403);
+    assert_eq!(receiver.hits().len(), 1);
+
+    let p = a
+        .post(
+            &format!("/dashboard/webhooks/events/{event_id}/redeliver"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(p.status, 303);
+    receiver
+        .wait_for("the redelivery", |h| {
+            h.iter().filter(|x| x.id() == event_id).count() == 2
+        })
+        .await;
+
+    let p = a
+        .post(
+            "/dashboard/webhooks/rotate-secret",
+            &[("csrf", &csrf), ("overlap", "86400")],
+        )
+        .await;
+    assert_eq!(p.status, 200, "{}", p.text);
+    assert!(p.text.contains("whsec_") && p.text.contains("still signs until"));
+
+    let activity = a.get("/dashboard/activity").await.text;
+    for action in [
+        "webhook_endpoint.set",
+        "event.redelivered",
+        "webhook_endpoint.secret_rotated",
+    ] {
+        assert!(
+            activity.contains(&format!("data-action=\"{action}\"")),
+            "{action}"
+        );
+    }
+}
