@@ -57,6 +57,14 @@ enum ActivityLog {
 }
 
 #[derive(DeriveIden)]
+enum Transactions {
+    Table,
+    MerchantId,
+    Mode,
+    OrderId,
+}
+
+#[derive(DeriveIden)]
 enum Merchants {
     Table,
     Id,
@@ -182,6 +190,19 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // The back-office's search by order id: the unique index on (merchant, mode, order)
+        // is partial (released holds free their order id), so it serves only the payment path.
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_transactions_merchant_mode_order")
+                    .table(Transactions::Table)
+                    .col(Transactions::MerchantId)
+                    .col(Transactions::Mode)
+                    .col(Transactions::OrderId)
+                    .to_owned(),
+            )
+            .await?;
         manager
             .create_table(
                 Table::create()
@@ -225,6 +246,14 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
             .drop_table(Table::drop().table(ActivityLog::Table).to_owned())
+            .await?;
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("idx_transactions_merchant_mode_order")
+                    .table(Transactions::Table)
+                    .to_owned(),
+            )
             .await?;
         manager
             .drop_table(Table::drop().table(DashboardSessions::Table).to_owned())
