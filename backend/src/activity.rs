@@ -22,11 +22,16 @@ pub enum Action {
     WebhookEndpointSet,
     WebhookSecretRotated,
     WebhookRedelivered,
+    SettingsChanged,
+    SigningSecretRotated,
+    RoleChanged,
+    UserDisabled,
+    UserEnabled,
 }
 
 impl Action {
     /// Every action, for the log's filter.
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 17] = [
         Action::Login,
         Action::LoginLockedOut,
         Action::Logout,
@@ -39,6 +44,11 @@ impl Action {
         Action::WebhookEndpointSet,
         Action::WebhookSecretRotated,
         Action::WebhookRedelivered,
+        Action::SettingsChanged,
+        Action::SigningSecretRotated,
+        Action::RoleChanged,
+        Action::UserDisabled,
+        Action::UserEnabled,
     ];
 
     /// The stored name.
@@ -56,6 +66,11 @@ impl Action {
             Action::WebhookEndpointSet => "webhook_endpoint.set",
             Action::WebhookSecretRotated => "webhook_endpoint.secret_rotated",
             Action::WebhookRedelivered => "event.redelivered",
+            Action::SettingsChanged => "checkout_settings.changed",
+            Action::SigningSecretRotated => "checkout_settings.signing_secret_rotated",
+            Action::RoleChanged => "user.role_changed",
+            Action::UserDisabled => "user.disabled",
+            Action::UserEnabled => "user.enabled",
         }
     }
 

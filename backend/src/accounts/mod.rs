@@ -89,6 +89,12 @@ pub enum AccountError {
     /// Too many failed logins from this address or for this account.
     #[error("too many failed logins")]
     LockedOut { retry_after: Duration },
+    /// No such user in this merchant's team.
+    #[error("user not found")]
+    UserNotFound,
+    /// An owner may not demote or disable their own account (the team keeps an owner).
+    #[error("you cannot change your own role")]
+    OwnAccount,
     /// Anything unexpected.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -384,6 +390,64 @@ pub async fn logout_everywhere(state: &AppState, s: &SignedIn) -> Result<u64, Ac
     record(state, &s.user, Activity::LogoutEverywhere).await?;
     tracing::info!(user_id = %s.user.id, sessions = n, "back-office logout everywhere");
     Ok(n)
+}
+
+/// Changes a team member's role and whether the account is disabled (a disabled account's
+/// sessions end at once). The caller's role must allow [`Action::ManageTeam`]; nobody
+/// changes their own account, so a team always keeps the owner who manages it.
+pub async fn set_role(
+    state: &AppState,
+    s: &SignedIn,
+    user_id: &str,
+    role: Role,
+    disabled: bool,
+) -> Result<(), AccountError> {
+    if user_id == s.user.id {
+        return Err(AccountError::OwnAccount);
+    }
+    let before = store::accounts::find_user(&state.db, &s.user.merchant_id, user_id)
+        .await?
+        .ok_or(AccountError::UserNotFound)?;
+    let tx = store::begin(&state.db).await?;
+    let now = OffsetDateTime::now_utc();
+    if !store::accounts::set_role(&tx, &s.user.merchant_id, user_id, role, disabled, now).await? {
+        return Err(AccountError::UserNotFound);
+    }
+    let mut changes = Vec::new();
+    if before.role != role {
+        changes.push((
+            Activity::RoleChanged,
+            Some(format!(
+                "{} from {} to {}",
+                before.email,
+                before.role.as_str(),
+                role.as_str()
+            )),
+        ));
+    }
+    if before.disabled != disabled {
+        let action = if disabled {
+            Activity::UserDisabled
+        } else {
+            Activity::UserEnabled
+        };
+        changes.push((action, Some(before.email.clone())));
+    }
+    for (action, detail) in changes {
+        crate::activity::record(
+            &tx,
+            &s.user.merchant_id,
+            None,
+            &s.user.id,
+            action,
+            Some(user_id),
+            detail,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    tracing::info!(user_id = %s.user.id, target = %user_id, role = role.as_str(), disabled, "team member changed");
+    Ok(())
 }
 
 /// Switches the session between test and live data.

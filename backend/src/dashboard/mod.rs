@@ -8,11 +8,13 @@
 //! - [`transactions`]: search, detail, refunds, CSV export.
 //! - [`keys`]: API keys: create, roll, revoke.
 //! - [`webhooks`]: the endpoint, secret rotation, the delivery log, redelivery.
+//! - [`settings`]: checkout settings and the team's roles.
 //! - [`activity`]: the activity log.
 mod activity;
 mod keys;
 mod overview;
 mod session;
+mod settings;
 mod templates;
 mod transactions;
 mod webhooks;
@@ -65,6 +67,13 @@ pub fn mount(route: Route) -> Route {
             .at("/webhooks/endpoint", post(webhooks::set_endpoint))
             .at("/webhooks/rotate-secret", post(webhooks::rotate))
             .at("/webhooks/events/:id/redeliver", post(webhooks::redeliver))
+            .at("/settings", get(settings::show))
+            .at("/settings/checkout", post(settings::checkout))
+            .at(
+                "/settings/rotate-signing-secret",
+                post(settings::rotate_signing_secret),
+            )
+            .at("/settings/team/:id", post(settings::member))
             .at("/activity", get(activity::page))
             .at("/activity.csv", get(activity::export))
             .at("/assets/dashboard.css", get(templates::stylesheet))

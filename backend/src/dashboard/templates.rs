@@ -52,6 +52,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "activity.html",
         include_str!("../../templates/dashboard/activity.html"),
     ),
+    (
+        "settings.html",
+        include_str!("../../templates/dashboard/settings.html"),
+    ),
 ];
 
 const STYLESHEET: &str = include_str!("../../templates/dashboard/dashboard.css");

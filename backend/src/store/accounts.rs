@@ -173,3 +173,28 @@ pub async fn revoke_sessions_of(
         .await
         .map(|r| r.rows_affected)
 }
+
+/// Sets a merchant's user's role and disabled flag; revokes every session of the user
+/// when it is disabled. Returns false when the user is not the merchant's.
+pub async fn set_role(
+    db: &impl ConnectionTrait,
+    merchant_id: &str,
+    user_id: &str,
+    role: dashboard_user::Role,
+    disabled: bool,
+    now: OffsetDateTime,
+) -> Result<bool, DbErr> {
+    let done = dashboard_user::Entity::update_many()
+        .col_expr(dashboard_user::Column::Role, Expr::value(role))
+        .col_expr(dashboard_user::Column::Disabled, Expr::value(disabled))
+        .filter(dashboard_user::Column::Id.eq(user_id))
+        .filter(dashboard_user::Column::MerchantId.eq(merchant_id))
+        .exec(db)
+        .await?
+        .rows_affected
+        == 1;
+    if done && disabled {
+        revoke_sessions_of(db, user_id, now).await?;
+    }
+    Ok(done)
+}

@@ -947,3 +947,123 @@ async fn an_admin_sets_the_endpoint_rotates_its_secret_and_redelivers_while_staf
         );
     }
 }
+
+#[tokio::test]
+async fn settings_change_the_checkout_and_only_an_owner_changes_the_team() {
+    let app = TestApp::spawn().await;
+    let m = app.create_merchant(250).await;
+    let owner = create_user(&app, &m, "owner");
+    let admin = create_user(&app, &m, "admin");
+    let staff = create_user(&app, &m, "staff");
+    let settings = |app: &TestApp| {
+        let (client, url, sk) = (
+            app.client.clone(),
+            app.url("/api/checkout-settings"),
+            m.sk.clone(),
+        );
+        async move { body(client.get(url).bearer_auth(sk).send().await.unwrap()).await }
+    };
+    let before = settings(&app).await;
+
+    let mut a = Browser::signed_in(&app, &admin).await;
+    let page = a.get("/dashboard/settings").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        !page.text.contains("/settings/team/"),
+        "no team forms for an admin"
+    );
+    let csrf = page.input("csrf");
+    let p = a
+        .post(
+            "/dashboard/settings/checkout",
+            &[("csrf", &csrf), ("origins", "not an origin")],
+        )
+        .await;
+    assert_eq!(p.status, 400, "{}", p.text);
+    let p = a
+        .post(
+            "/dashboard/settings/checkout",
+            &[
+                ("csrf", &csrf),
+                ("require_signature", "on"),
+                ("origins", "https://shop.example\nhttps://www.shop.example"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.text);
+    let after = settings(&app).await;
+    assert_eq!(after["require_signature"], true);
+    assert_eq!(
+        after["allowed_origins"],
+        json!(["https://shop.example", "https://www.shop.example"])
+    );
+    let p = a
+        .post(
+            "/dashboard/settings/rotate-signing-secret",
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(p.status, 200);
+    let rotated = settings(&app).await["signing_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(before["signing_secret"].as_str().unwrap(), rotated);
+    assert!(p.text.contains(&rotated), "the new secret, shown once");
+    assert!(!a.get("/dashboard/settings").await.text.contains(&rotated));
+
+    // The team: an admin may not change roles; the owner disables staff, whose session ends.
+    let staff_id = {
+        let page = a.get("/dashboard/settings").await;
+        let i = page.text.find(&staff).unwrap();
+        let row = &page.text[..i];
+        let start = row.rfind("<tr data-id=\"").unwrap() + "<tr data-id=\"".len();
+        row[start..start + row[start..].find('"').unwrap()].to_owned()
+    };
+    let mut st = Browser::signed_in(&app, &staff).await;
+    let p = a
+        .post(
+            &format!("/dashboard/settings/team/{staff_id}"),
+            &[("csrf", &csrf), ("role", "owner")],
+        )
+        .await;
+    assert_eq!(p.status, 403);
+    let mut o = Browser::signed_in(&app, &owner).await;
+    let ocsrf = o.csrf().await;
+    let p = o
+        .post(
+            &format!("/dashboard/settings/team/{staff_id}"),
+            &[("csrf", &ocsrf), ("role", "viewer"), ("disabled", "on")],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.text);
+    assert_eq!(st.get("/dashboard/").await.status, 303, "the session ended");
+    assert_eq!(Browser::new(&app).login(&staff, PASSWORD).await.status, 401);
+    let owner_id = {
+        let page = o.get("/dashboard/settings").await;
+        let i = page.text.find("(you)").unwrap();
+        let row = &page.text[..i];
+        let start = row.rfind("<tr data-id=\"").unwrap() + "<tr data-id=\"".len();
+        row[start..start + row[start..].find('"').unwrap()].to_owned()
+    };
+    let p = o
+        .post(
+            &format!("/dashboard/settings/team/{owner_id}"),
+            &[("csrf", &ocsrf), ("role", "viewer")],
+        )
+        .await;
+    assert_eq!(p.status, 400, "an owner keeps their own role");
+
+    let log = o.get("/dashboard/activity").await.text;
+    for action in [
+        "checkout_settings.changed",
+        "checkout_settings.signing_secret_rotated",
+        "user.role_changed",
+        "user.disabled",
+    ] {
+        assert!(
+            log.contains(&format!("data-action=\"{action}\"")),
+            "{action}"
+        );
+    }
+}
