@@ -25,6 +25,7 @@
 //! - [`keys`]: API keys managed by the merchant (create, roll, revoke).
 //! - [`money`]: stored amounts as the wire's decimal strings.
 //! - [`testmode`]: the documented magic test voucher codes.
+//! - [`templates`]: the page templates (back-office, demo shop), built into the binary.
 //! - [`timestamps`]: the one RFC 3339 formatting of every timestamp.
 pub mod accounts;
 pub mod activity;
@@ -50,6 +51,7 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod templates;
 pub mod testmode;
 pub mod timestamps;
 pub mod transactions;

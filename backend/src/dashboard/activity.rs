@@ -8,7 +8,7 @@ use poem::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{html, reads, signed_in, templates, PageError};
+use super::{frame, html, reads, signed_in, PageError};
 use crate::{
     accounts::SignedIn, activity::Action as Activity, state::AppState, store, timestamps::rfc3339,
 };
@@ -93,9 +93,9 @@ pub(crate) async fn page(
         }
     });
     let actions: Vec<&str> = Activity::ALL.iter().map(|a| a.as_str()).collect();
-    let body = templates::render(
-        "activity.html",
-        templates::frame(
+    let body = frame::render(
+        "dashboard/activity.html",
+        frame::frame(
             &s,
             "activity",
             context! { rows, next, actions, action, export => action.map(|a| format!("?action={a}")).unwrap_or_default() },

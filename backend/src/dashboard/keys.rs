@@ -11,7 +11,7 @@ use poem::{
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::{html, see_other, signed_in, signed_in_for, templates, PageError};
+use super::{frame, html, see_other, signed_in, signed_in_for, PageError};
 use crate::{
     accounts::{Action, SignedIn},
     keys::{self, KeyError},
@@ -62,9 +62,9 @@ async fn page(
         .iter()
         .map(|(secs, label)| context! { secs, label, default => *secs == 86_400 })
         .collect();
-    let body = templates::render(
-        "keys.html",
-        templates::frame(
+    let body = frame::render(
+        "dashboard/keys.html",
+        frame::frame(
             s,
             "keys",
             context! {

@@ -1,5 +1,5 @@
 //! The back-office under `/dashboard`: server-rendered pages (templates in
-//! `backend/templates/dashboard/`, built into the binary) over one merchant's data in the
+//! `backend/templates/dashboard/`, built into the binary by [`crate::templates`]) over one merchant's data in the
 //! session's mode. Every form is a plain POST carrying the session's CSRF token, so the
 //! pages work without JavaScript.
 //!
@@ -11,11 +11,11 @@
 //! - [`settings`]: checkout settings and the team's roles.
 //! - [`activity`]: the activity log.
 mod activity;
+mod frame;
 mod keys;
 mod overview;
 mod session;
 mod settings;
-mod templates;
 mod transactions;
 mod webhooks;
 
@@ -76,7 +76,7 @@ pub fn mount(route: Route) -> Route {
             .at("/settings/team/:id", post(settings::member))
             .at("/activity", get(activity::page))
             .at("/activity.csv", get(activity::export))
-            .at("/assets/dashboard.css", get(templates::stylesheet))
+            .at("/assets/dashboard.css", get(frame::stylesheet))
             .with(poem::middleware::CookieJarManager::new())
             // Forms are small; cap them like the API's bodies.
             .with(crate::api::body_limit::BodyLimit::new(16 * 1024))
@@ -169,9 +169,9 @@ impl poem::error::ResponseError for PageError {
             }
         };
         let body = match s {
-            Some(s) => templates::render(
-                "error.html",
-                templates::frame(s, "", minijinja::context! { heading, message }),
+            Some(s) => frame::render(
+                "dashboard/error.html",
+                frame::frame(s, "", minijinja::context! { heading, message }),
             ),
             None => Ok(format!("{heading}: {message}")),
         };

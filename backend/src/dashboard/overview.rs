@@ -13,7 +13,7 @@ use serde::Serialize;
 use superpayment_core::Currency;
 use time::{Date, Duration, OffsetDateTime, Time};
 
-use super::{html, reads, signed_in, templates, PageError};
+use super::{frame, html, reads, signed_in, PageError};
 use crate::{money::format_minor, state::AppState, store};
 
 /// Days in the chart, today included.
@@ -216,9 +216,9 @@ pub(crate) async fn page(state: Data<&AppState>, jar: &CookieJar) -> Result<Resp
             peak => format_minor(peak, f.currency)?,
         });
     }
-    let body = templates::render(
-        "overview.html",
-        templates::frame(
+    let body = frame::render(
+        "dashboard/overview.html",
+        frame::frame(
             &s,
             "overview",
             context! {

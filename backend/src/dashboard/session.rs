@@ -9,9 +9,7 @@ use poem::{
 use serde::Deserialize;
 use superpayment_core::Mode;
 
-use super::{
-    cookie, expired_cookie, html, see_other, signed_in, signed_in_for, templates, PageError,
-};
+use super::{cookie, expired_cookie, frame, html, see_other, signed_in, signed_in_for, PageError};
 use crate::{
     accounts::{self, AccountError, Action, SESSION_COOKIE},
     crypto::{random_bytes, secrets_equal},
@@ -37,8 +35,8 @@ fn login_form(
 ) -> Result<Response, PageError> {
     let token = hex::encode(random_bytes::<16>());
     jar.add(cookie(state, LOGIN_COOKIE, &token));
-    let body = templates::render(
-        "login.html",
+    let body = frame::render(
+        "dashboard/login.html",
         context! { csrf => token, email, error, notice },
     )?;
     Ok(html(status, body))
@@ -183,9 +181,9 @@ fn account_form(
     status: StatusCode,
     error: Option<&str>,
 ) -> Result<Response, PageError> {
-    let body = templates::render(
-        "account.html",
-        templates::frame(
+    let body = frame::render(
+        "dashboard/account.html",
+        frame::frame(
             s,
             "account",
             context! { error, min_len => accounts::MIN_PASSWORD_LEN },

@@ -9,7 +9,7 @@ use poem::{
 };
 use serde::Deserialize;
 
-use super::{html, reads, see_other, signed_in, signed_in_for, templates, PageError};
+use super::{frame, html, reads, see_other, signed_in, signed_in_for, PageError};
 use crate::{
     accounts::{self, AccountError, Action, Role, SignedIn},
     checkout::{
@@ -47,9 +47,9 @@ async fn page(
             }
         })
         .collect();
-    let body = templates::render(
-        "settings.html",
-        templates::frame(
+    let body = frame::render(
+        "dashboard/settings.html",
+        frame::frame(
             s,
             "settings",
             context! {

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use superpayment_core::{Currency, Money};
 use time::{Date, Time};
 
-use super::{html, reads, see_other, signed_in, signed_in_for, templates, PageError};
+use super::{frame, html, reads, see_other, signed_in, signed_in_for, PageError};
 use crate::{
     accounts::{Action, SignedIn},
     money::format_minor,
@@ -210,9 +210,9 @@ pub(crate) async fn list(
         ..q.clone()
     }
     .query_string();
-    let body = templates::render(
-        "transactions.html",
-        templates::frame(
+    let body = frame::render(
+        "dashboard/transactions.html",
+        frame::frame(
             &s,
             "transactions",
             context! { rows, next, error, statuses, f => q, query => export_query },
@@ -441,9 +441,9 @@ pub(crate) async fn detail(
         .refunded
         .filter(|r| record.refunds.iter().any(|x| x.refund.id == *r))
         .map(|r| format!("Refund {r} made."));
-    let body = templates::render(
-        "transaction.html",
-        templates::frame(
+    let body = frame::render(
+        "dashboard/transaction.html",
+        frame::frame(
             &s,
             "transactions",
             context! {
@@ -481,9 +481,9 @@ fn confirm_page(
     reason: &str,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    let body = templates::render(
-        "refund_confirm.html",
-        templates::frame(
+    let body = frame::render(
+        "dashboard/refund_confirm.html",
+        frame::frame(
             s,
             "transactions",
             context! {

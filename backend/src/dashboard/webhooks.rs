@@ -11,7 +11,7 @@ use poem::{
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::{html, see_other, signed_in, signed_in_for, templates, PageError};
+use super::{frame, html, see_other, signed_in, signed_in_for, PageError};
 use crate::{
     accounts::{Action, SignedIn},
     state::AppState,
@@ -95,9 +95,9 @@ async fn page(
         .as_deref()
         .filter(|id| views.iter().any(|v| v.event.id == *id))
         .map(|id| format!("Event {id} queued for delivery again."));
-    let body = templates::render(
-        "webhooks.html",
-        templates::frame(
+    let body = frame::render(
+        "dashboard/webhooks.html",
+        frame::frame(
             s,
             "webhooks",
             context! {
