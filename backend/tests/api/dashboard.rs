@@ -526,7 +526,7 @@ async fn the_mode_switch_shows_only_that_modes_transactions() {
 }
 
 #[tokio::test]
-async fn the_csv_export_holds_every_filtered_row_and_the_list_pages_by_cursor() {
+async fn the_csv_export_holds_every_filtered_row_and_search_finds_by_order_or_transaction_id() {
     let app = TestApp::spawn().await;
     let m = app.create_merchant(250).await;
     let owner = create_user(&app, &m, "viewer");
