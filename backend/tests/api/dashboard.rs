@@ -1067,3 +1067,50 @@ async fn settings_change_the_checkout_and_only_an_owner_changes_the_team() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_transaction_list_pages_by_cursor_without_gaps_or_repeats() {
+    let app = TestApp::spawn().await;
+    let m = app.create_merchant(250).await;
+    let viewer = create_user(&app, &m, "viewer");
+    let code = app.issue_one("100.00").await;
+    let mut ids = Vec::new();
+    for i in 0..52 {
+        let r = app
+            .pay(&m.pk, &format!("ORDER_PAGE_{i}"), "1.00", &[&code], None)
+            .await;
+        assert_eq!(r.status(), 201);
+        ids.push(body(r).await["id"].as_str().unwrap().to_owned());
+    }
+    let mut b = Browser::signed_in(&app, &viewer).await;
+    let listed = |text: &str| -> Vec<String> {
+        text.match_indices("<tr data-id=\"")
+            .map(|(i, m)| {
+                let rest = &text[i + m.len()..];
+                rest[..rest.find('"').unwrap()].to_owned()
+            })
+            .collect()
+    };
+    let first = b.get("/dashboard/transactions").await;
+    let page1 = listed(&first.text);
+    assert_eq!(page1.len(), 50);
+    let marker = "rel=\"next\" href=\"";
+    let start = first.text.find(marker).expect("a next link") + marker.len();
+    let next =
+        first.text[start..start + first.text[start..].find('"').unwrap()].replace("&amp;", "&");
+    let second = b.get(&next).await;
+    let page2 = listed(&second.text);
+    assert_eq!(page2.len(), 2);
+    assert!(
+        !second.text.contains(marker),
+        "the last page has no next link"
+    );
+    let mut all: Vec<String> = page1.into_iter().chain(page2).collect();
+    // Newest first: the reverse of the order they were paid in.
+    let mut expected = ids.clone();
+    expected.reverse();
+    assert_eq!(all, expected);
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 52);
+}
