@@ -451,6 +451,8 @@ pub async fn set_notify_email(
     }
     Ok(())
 }
+/// The demo merchant's back-office owner.
+pub const DEMO_OWNER_EMAIL: &str = "owner@demo.example";
 
 /// The embedded default's demo: one merchant with test keys and a few test vouchers,
 /// created on first start (or by `superpayment seed-demo`) and printed for the newcomer.
@@ -489,5 +491,25 @@ pub async fn seed_demo(
             ));
         }
     }
+    let password = crate::accounts::generate_password();
+    let create = |email: String| {
+        let (id, password) = (m.merchant.id.clone(), password.clone());
+        async move {
+            crate::accounts::create_user(db, &id, &email, crate::accounts::Role::Owner, &password)
+                .await
+        }
+    };
+    // A second demo merchant on the same database (`seed-demo` run again) gets its own email.
+    let owner = match create(DEMO_OWNER_EMAIL.to_owned()).await {
+        Err(crate::accounts::AccountError::EmailTaken) => {
+            create(format!("owner-{}@demo.example", m.merchant.id)).await
+        }
+        other => other,
+    }
+    .map_err(|e| AdminError::Internal(e.into()))?;
+    out.push_str(&format!(
+        "  back-office (/dashboard/): {} / {password}\n",
+        owner.email
+    ));
     Ok(out)
 }

@@ -140,6 +140,8 @@ pub async fn limit_overrides(
 /// An authenticated merchant key.
 #[derive(Debug, Clone)]
 pub struct Caller {
+    /// The API key's id; or, for a back-office user acting for its merchant through the
+    /// same domain functions, the user's id (`usr_...`). The activity log names it.
     pub key_id: String,
     pub merchant_id: String,
     pub mode: Mode,

@@ -112,6 +112,26 @@ pub struct ServeArgs {
     /// How long a source past its threshold is refused.
     #[arg(long, env = "GUESS_LOCKOUT_COOLDOWN", default_value = "15m", value_parser = humantime::parse_duration)]
     pub guess_lockout_cooldown: std::time::Duration,
+    /// Failed back-office logins per client address within LOGIN_LOCKOUT_WINDOW before that
+    /// address is refused for LOGIN_LOCKOUT_COOLDOWN (0: off).
+    #[arg(long, env = "LOGIN_LOCKOUT_THRESHOLD", default_value_t = 20)]
+    pub login_lockout_threshold: u32,
+    /// Failed back-office logins per account (email) within LOGIN_LOCKOUT_WINDOW before
+    /// logins to it are refused for LOGIN_LOCKOUT_COOLDOWN (0: off).
+    #[arg(long, env = "LOGIN_LOCKOUT_ACCOUNT_THRESHOLD", default_value_t = 5)]
+    pub login_lockout_account_threshold: u32,
+    /// The window failed back-office logins are counted in.
+    #[arg(long, env = "LOGIN_LOCKOUT_WINDOW", default_value = "15m", value_parser = humantime::parse_duration)]
+    pub login_lockout_window: std::time::Duration,
+    /// How long a locked-out address or account is refused.
+    #[arg(long, env = "LOGIN_LOCKOUT_COOLDOWN", default_value = "15m", value_parser = humantime::parse_duration)]
+    pub login_lockout_cooldown: std::time::Duration,
+    /// A back-office session unused this long ends.
+    #[arg(long, env = "SESSION_IDLE_TIMEOUT", default_value = "12h", value_parser = humantime::parse_duration)]
+    pub session_idle_timeout: std::time::Duration,
+    /// A back-office session ends this long after its login, used or not.
+    #[arg(long, env = "SESSION_MAX_AGE", default_value = "7d", value_parser = humantime::parse_duration)]
+    pub session_max_age: std::time::Duration,
     /// Payment requests (POST /api/process-payment) allowed per client address per minute (0: no limit).
     #[arg(long, env = "PAY_RATE_LIMIT_PER_CLIENT", default_value_t = 20)]
     pub pay_rate_limit_per_client: u32,

@@ -37,9 +37,10 @@ fn pin_hasher(pepper: &Secret<String>) -> anyhow::Result<argon2::Argon2<'_>> {
 /// A PIN as stored: Argon2id (a slow hash: a PIN has few digits) with a random salt per
 /// voucher and the pepper as its secret, as a PHC string. Never the PIN itself.
 pub fn pin_hash(pepper: &Secret<String>, pin: &Secret<String>) -> anyhow::Result<String> {
-    use argon2::password_hash::PasswordHasher;
+    use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+    let salt = SaltString::generate(&mut OsRng);
     Ok(pin_hasher(pepper)?
-        .hash_password(pin.expose().as_bytes())
+        .hash_password(pin.expose().as_bytes(), &salt)
         .map_err(|e| anyhow::anyhow!("hashing a PIN: {e}"))?
         .to_string())
 }
@@ -47,7 +48,7 @@ pub fn pin_hash(pepper: &Secret<String>, pin: &Secret<String>) -> anyhow::Result
 /// Whether `pin` is the one hashed in `stored`. Anything but a few digits is not a PIN and
 /// is refused without spending a hash on it.
 pub fn pin_matches(pepper: &Secret<String>, pin: &str, stored: &str) -> bool {
-    use argon2::password_hash::{phc::PasswordHash, PasswordVerifier};
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
     if pin.is_empty() || pin.len() > 12 || !pin.bytes().all(|b| b.is_ascii_digit()) {
         return false;
     }

@@ -151,6 +151,14 @@ pub async fn create(
     )
     .await?;
     notify_created(&tx, &caller.merchant_id, caller.mode, &[&created.0]).await?;
+    crate::activity::record_for(
+        &tx,
+        caller,
+        crate::activity::Action::KeyCreated,
+        Some(&created.0.id),
+        Some(format!("{}...{}", created.0.prefix, created.0.last4)),
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(key_id = %created.0.id, "API key created");
     Ok(created)
@@ -190,6 +198,18 @@ pub async fn roll(
         return Err(KeyError::Inactive);
     }
     notify_created(&tx, &caller.merchant_id, caller.mode, &[&new_row]).await?;
+    crate::activity::record_for(
+        &tx,
+        caller,
+        crate::activity::Action::KeyRolled,
+        Some(&old.id),
+        Some(format!(
+            "replaced by {}; old key works {}s more",
+            new_row.id,
+            overlap.as_secs()
+        )),
+    )
+    .await?;
     tx.commit().await?;
     state.key_cache.clear();
     let old = find(state, caller, id).await?;
@@ -206,6 +226,14 @@ pub async fn revoke(
 ) -> Result<api_key::Model, KeyError> {
     let row = find(state, caller, id).await?;
     store::merchants::revoke_key(&state.db, &row.id, OffsetDateTime::now_utc()).await?;
+    crate::activity::record_for(
+        &state.db,
+        caller,
+        crate::activity::Action::KeyRevoked,
+        Some(&row.id),
+        None,
+    )
+    .await?;
     state.key_cache.clear();
     tracing::info!("API key revoked");
     find(state, caller, id).await

@@ -10,6 +10,9 @@
 //! - [`payments`]: the payment rules (pay, verify, check), voucher acceptance rules and
 //!   the one derivation of a transaction's status.
 //! - [`idempotency`]: the one Idempotency-Key mechanism of every money call.
+//! - [`accounts`]: back-office users, roles, sessions, CSRF and the login lockout.
+//! - [`activity`]: the activity log, written by the functions that act.
+//! - [`dashboard`]: the back-office pages under `/dashboard` (templates in `templates/`).
 //! - [`admin`]: operator actions (merchants, issuance, blocking, demo seed).
 //! - [`store`]: the only module that speaks SeaORM.
 //! - [`checkout`]: the widget's server side: remembered vouchers, signed amounts, settings.
@@ -26,7 +29,10 @@
 //! - [`lifecycle`]: voucher activities (block, adjust, load, clear...) and history.
 //! - [`money`]: stored amounts as the wire's decimal strings.
 //! - [`testmode`]: the documented magic test voucher codes.
+//! - [`templates`]: the page templates (back-office, demo shop), built into the binary.
 //! - [`timestamps`]: the one RFC 3339 formatting of every timestamp.
+pub mod accounts;
+pub mod activity;
 pub mod admin;
 pub mod api;
 pub mod auth;
@@ -34,6 +40,7 @@ pub mod checkout;
 pub mod config;
 pub mod coordination;
 pub mod crypto;
+pub mod dashboard;
 pub mod fraud;
 pub mod gateway;
 pub mod idempotency;
@@ -52,6 +59,7 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod templates;
 pub mod testmode;
 pub mod timestamps;
 pub mod transactions;

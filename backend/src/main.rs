@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use poem_openapi::types::ToJSON;
 use superpayment_backend::{
+    accounts,
     admin::{self, IssueSpec},
     api::reports as api_reports,
     config::{DbArgs, ServeArgs},
@@ -240,6 +241,22 @@ enum AdminCommand {
         email: Option<String>,
         #[arg(long)]
         clear: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Create a back-office user and print its login. The password is read from
+    /// --password-file (`-`: standard input, first line); without it one is generated and
+    /// printed once. Never a flag of its own: it would land in the shell's history.
+    CreateUser {
+        #[arg(long)]
+        merchant: String,
+        #[arg(long)]
+        email: String,
+        /// owner, admin, staff or viewer.
+        #[arg(long, default_value = "owner")]
+        role: String,
+        #[arg(long)]
+        password_file: Option<PathBuf>,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -479,6 +496,40 @@ async fn admin_command(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
             println!("publishable_key={}", m.publishable_key.expose());
             println!("secret_key={}", m.secret_key.expose());
             eprintln!("Store the secret key now: it is shown only this once.");
+        }
+        AdminCommand::CreateUser {
+            merchant,
+            email,
+            role,
+            password_file,
+            db,
+        } => {
+            let role = accounts::Role::parse(&role)
+                .ok_or_else(|| anyhow::anyhow!("--role must be owner, admin, staff or viewer"))?;
+            let (password, generated) = match password_file {
+                Some(path) => {
+                    let text = if path.as_os_str() == "-" {
+                        std::io::read_to_string(std::io::stdin()).context("reading stdin")?
+                    } else {
+                        std::fs::read_to_string(&path)
+                            .with_context(|| format!("reading {}", path.display()))?
+                    };
+                    let line = text.lines().next().unwrap_or_default().to_owned();
+                    (line, false)
+                }
+                None => (accounts::generate_password(), true),
+            };
+            let conn = open(&db).await?;
+            let user = accounts::create_user(&conn, &merchant, &email, role, &password)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("user_id={}", user.id);
+            println!("email={}", user.email);
+            println!("role={}", user.role.as_str());
+            if generated {
+                println!("password={password}");
+                eprintln!("Store the password now: it is shown only this once.");
+            }
         }
         AdminCommand::CreateKeys { merchant, mode, db } => {
             let mode = Mode::from_str(&mode)

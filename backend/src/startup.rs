@@ -93,6 +93,7 @@ impl Application {
             "off" => false,
             _ => args.db.is_embedded(),
         };
+        let public = args.public_url.as_deref().map(|u| u.trim_end_matches('/'));
         let state = AppState {
             email_sending: match (run_worker, args.email.smtp_url.is_some()) {
                 (false, _) => crate::notify::Sending::WorkerOff,
@@ -120,6 +121,17 @@ impl Application {
                 args.key_cache_ttl,
             )),
             webhooks,
+            accounts: crate::accounts::AccountSettings {
+                login_lockout: crate::gateway::lockout::LockoutPolicy {
+                    threshold: args.login_lockout_threshold,
+                    key_threshold: args.login_lockout_account_threshold,
+                    window: args.login_lockout_window,
+                    cooldown: args.login_lockout_cooldown,
+                },
+                session_idle: args.session_idle_timeout,
+                session_max: args.session_max_age,
+                secure_cookie: public.is_some_and(|u| u.starts_with("https://")),
+            },
         };
         spawn_housekeeping(state.clone());
         crate::testmode::ensure_magic_vouchers(&state.db, &state.pepper)
@@ -178,7 +190,6 @@ impl Application {
 
         // Without PUBLIC_URL the spec's servers stay relative (`/api`): right for whatever
         // host and port the document was fetched from.
-        let public = args.public_url.as_deref().map(|u| u.trim_end_matches('/'));
         let api_service = api::service(&state, &format!("{}/api", public.unwrap_or("")));
         let docs = api_service.swagger_ui();
         let spec = api::spec_json_at(&state, public);
@@ -189,7 +200,7 @@ impl Application {
         let spec = Arc::new(spec);
         let www = crate::web::www::Www::new(args.www_dir.as_deref());
         tracing::info!(www = %www.describe(), "static files");
-        let app = crate::web::mount(Route::new(), &args, &www)
+        let app = crate::dashboard::mount(crate::web::mount(Route::new(), &args, &www))
             .nest(
                 "/api",
                 api_service

@@ -37,6 +37,8 @@ pub struct AppState {
     pub webhooks: crate::webhooks::WebhookSettings,
     /// Whether this process sends notification emails (for `/readyz`).
     pub email_sending: crate::notify::Sending,
+    /// Back-office sessions and the login lockout.
+    pub accounts: crate::accounts::AccountSettings,
 }
 
 impl AppState {
@@ -60,6 +62,7 @@ impl AppState {
             fraud: None,
             webhooks: crate::webhooks::WebhookSettings::for_spec(),
             email_sending: crate::notify::Sending::WorkerOff,
+            accounts: crate::accounts::AccountSettings::defaults(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Reading a merchant's transactions: filtered listing with keyset pagination, and one
 //! transaction with its vouchers and refunds.
+use sea_orm::DatabaseConnection;
 use superpayment_core::FieldError;
 use time::OffsetDateTime;
 
@@ -69,20 +70,32 @@ pub async fn list(
     filter: &TransactionFilter,
     limit: u64,
 ) -> Result<(Vec<TransactionRecord>, bool, Freshness), TransactionsError> {
-    let limit = limit.clamp(1, MAX_PAGE);
     let read = state.read_db().await;
-    let mut rows = store::transactions::list(
+    let (records, has_more) = list_in(
         &read.db,
         &caller.merchant_id,
         caller.mode_str(),
         filter,
-        limit + 1,
+        limit,
     )
     .await?;
+    Ok((records, has_more, read.freshness))
+}
+
+/// [`list`] read from `db`, for readers that choose their connection (the back-office).
+pub async fn list_in(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    mode: &str,
+    filter: &TransactionFilter,
+    limit: u64,
+) -> Result<(Vec<TransactionRecord>, bool), TransactionsError> {
+    let limit = limit.clamp(1, MAX_PAGE);
+    let mut rows = store::transactions::list(db, merchant_id, mode, filter, limit + 1).await?;
     let has_more = rows.len() as u64 > limit;
     rows.truncate(limit as usize);
-    let records = assemble(&read.db, rows).await?;
-    Ok((records, has_more, read.freshness))
+    let records = assemble(db, rows).await?;
+    Ok((records, has_more))
 }
 
 /// One of the caller's transactions; another merchant's or mode's is simply not found.
@@ -93,18 +106,27 @@ pub async fn retrieve(
     caller: &Caller,
     id: &str,
 ) -> Result<TransactionRecord, TransactionsError> {
-    let row =
-        store::payments::find_transaction(&state.db, &caller.merchant_id, caller.mode_str(), id)
-            .await?
-            .ok_or(TransactionsError::NotFound)?;
-    Ok(assemble(&state.db, vec![row])
+    retrieve_in(&state.db, &caller.merchant_id, caller.mode_str(), id).await
+}
+
+/// [`retrieve`] read from `db`, for readers that choose their connection (the back-office).
+pub async fn retrieve_in(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    mode: &str,
+    id: &str,
+) -> Result<TransactionRecord, TransactionsError> {
+    let row = store::payments::find_transaction(db, merchant_id, mode, id)
+        .await?
+        .ok_or(TransactionsError::NotFound)?;
+    Ok(assemble(db, vec![row])
         .await?
         .pop()
         .expect("one row in, one record out"))
 }
 
 async fn assemble(
-    db: &sea_orm::DatabaseConnection,
+    db: &DatabaseConnection,
     rows: Vec<store::entities::transaction::Model>,
 ) -> Result<Vec<TransactionRecord>, TransactionsError> {
     let ids: Vec<String> = rows.iter().map(|t| t.id.clone()).collect();
@@ -187,6 +209,7 @@ pub fn filter(
             .transpose()?,
         order_id,
         starting_after,
+        ..TransactionFilter::default()
     })
 }
 

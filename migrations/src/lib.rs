@@ -12,6 +12,7 @@ mod m20261202_000001_journal_transaction_index;
 mod m20261202_100000_payment_guarantees;
 mod m20261203_200000_fraud_screening;
 mod m20261203_300000_payment_holds;
+mod m20261204_100000_dashboard_accounts;
 mod m20261204_200000_notification_emails;
 mod m20261204_300000_voucher_lifecycle;
 mod m20261204_400000_payouts;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_100000_payment_guarantees::Migration),
             Box::new(m20261203_200000_fraud_screening::Migration),
             Box::new(m20261203_300000_payment_holds::Migration),
+            Box::new(m20261204_100000_dashboard_accounts::Migration),
             Box::new(m20261204_200000_notification_emails::Migration),
             Box::new(m20261204_300000_voucher_lifecycle::Migration),
             Box::new(m20261204_400000_payouts::Migration),

@@ -224,6 +224,7 @@ pub async fn update(
     caller: &Caller,
     patch: SettingsPatch,
 ) -> Result<CheckoutSettings, CheckoutError> {
+    let changed = patch.require_signature.is_some() || patch.allowed_origins.is_some();
     let origins = match patch.allowed_origins {
         Some(list) => Some(normalise_origins(&list)?),
         None => None,
@@ -250,7 +251,34 @@ pub async fn update(
     )
     .await?;
     state.settings_cache.clear();
+    if changed {
+        let detail = format!(
+            "require signed amounts: {}; origins: {}",
+            patch.require_signature.unwrap_or(s.require_signature),
+            if allowed_origins.is_empty() {
+                "any".to_owned()
+            } else {
+                allowed_origins.join(" ")
+            }
+        );
+        crate::activity::record_for(
+            &state.db,
+            caller,
+            crate::activity::Action::SettingsChanged,
+            None,
+            Some(detail),
+        )
+        .await?;
+    }
     if patch.rotate_signing_secret {
+        crate::activity::record_for(
+            &state.db,
+            caller,
+            crate::activity::Action::SigningSecretRotated,
+            None,
+            None,
+        )
+        .await?;
         tracing::info!("checkout signing secret rotated");
     }
     get(state, caller).await

@@ -1,5 +1,6 @@
-//! Voucher-guessing lockout: failed code attempts counted per client address, per API key
-//! and per code fingerprint; a source past its threshold is refused for a cool-down.
+//! Lockouts after repeated failures: voucher guessing (failed code attempts counted per
+//! client address, per API key and per code fingerprint) and back-office logins (per client
+//! address and per account); a source past its threshold is refused for a cool-down.
 //!
 //! The counters live in the [`Coordinator`] (Redis, or this process while it is
 //! unreachable): a lockout narrows who may try, it never decides money.
@@ -31,46 +32,81 @@ impl LockoutPolicy {
     }
 }
 
-/// Who makes one attempt: the client address, the API key and the codes tried (as HMAC
-/// fingerprints, never the codes).
+/// One counter an attempt is held against: its key in the coordinator, its threshold,
+/// and its scope as reported in logs and metrics.
+struct Source {
+    name: String,
+    threshold: u32,
+    scope: &'static str,
+    /// A code's counter: only the code at fault counts a failure.
+    is_code: bool,
+}
+
+/// Who makes one attempt. Voucher guessing: the client address, the API key and the codes
+/// tried (as HMAC fingerprints, never the codes). Back-office login: the client address
+/// and the account's email (as a hash).
 pub struct Attempt<'a> {
     policy: &'a LockoutPolicy,
-    client: String,
-    key: String,
-    codes: Vec<String>,
+    sources: Vec<Source>,
 }
 
 impl<'a> Attempt<'a> {
     pub fn new(policy: &'a LockoutPolicy, client: &str, key_id: &str, codes: Vec<String>) -> Self {
+        let mut sources = vec![
+            Source {
+                name: format!("a:{client}"),
+                threshold: policy.threshold,
+                scope: "client",
+                is_code: false,
+            },
+            Source {
+                name: format!("k:{key_id}"),
+                threshold: policy.key_threshold,
+                scope: "key",
+                is_code: false,
+            },
+        ];
+        // Half an HMAC-SHA256 still tells codes apart and keeps Redis keys short.
+        sources.extend(codes.into_iter().map(|h| Source {
+            name: format!("c:{}", &h[..h.len().min(32)]),
+            threshold: policy.threshold,
+            scope: "code",
+            is_code: true,
+        }));
+        Self { policy, sources }
+    }
+
+    /// A back-office login: counted per client address (`threshold`) and per account
+    /// (`key_threshold`, so that one address rotating through many accounts and many
+    /// addresses trying one account are both stopped). `account` is a hash of the email,
+    /// so that no address lands in Redis; the counters are apart from voucher guessing.
+    pub fn login(policy: &'a LockoutPolicy, client: &str, account: &str) -> Self {
         Self {
             policy,
-            client: format!("a:{client}"),
-            key: format!("k:{key_id}"),
-            // Half an HMAC-SHA256 still tells codes apart and keeps Redis keys short.
-            codes: codes
-                .into_iter()
-                .map(|h| format!("c:{}", &h[..h.len().min(32)]))
-                .collect(),
+            sources: vec![
+                Source {
+                    name: format!("la:{client}"),
+                    threshold: policy.threshold,
+                    scope: "login_client",
+                    is_code: false,
+                },
+                Source {
+                    name: format!("lu:{}", &account[..account.len().min(32)]),
+                    threshold: policy.key_threshold,
+                    scope: "login_account",
+                    is_code: false,
+                },
+            ],
         }
     }
 
-    fn sources(&self) -> impl Iterator<Item = (&str, u32)> {
-        [
-            (self.client.as_str(), self.policy.threshold),
-            (self.key.as_str(), self.policy.key_threshold),
-        ]
-        .into_iter()
-        .chain(
-            self.codes
-                .iter()
-                .map(|c| (c.as_str(), self.policy.threshold)),
-        )
-        .filter(|(_, threshold)| *threshold > 0)
+    fn sources(&self) -> impl Iterator<Item = &Source> {
+        self.sources.iter().filter(|s| s.threshold > 0)
     }
 
     /// How long this attempt must wait when any of its sources is locked out.
     pub async fn refused_for(&self, coord: &Coordinator) -> Option<Duration> {
-        let keys: Vec<String> = self.sources().map(|(s, _)| block_key(s)).collect();
+        let keys: Vec<String> = self.sources().map(|s| block_key(&s.name)).collect();
         if keys.is_empty() {
             return None;
         }
@@ -80,24 +116,22 @@ impl<'a> Attempt<'a> {
     /// Counts a failed attempt against the client, the key and the codes at fault (`None`:
     /// every code of the attempt), and locks out each source that passes its threshold.
     pub async fn failed(&self, coord: &Coordinator, at_fault: Option<usize>) {
-        let fault = at_fault.and_then(|f| self.codes.get(f)).map(String::as_str);
-        for (source, threshold) in self.sources() {
-            if source.starts_with("c:") && fault.is_some_and(|f| f != source) {
+        let codes: Vec<&Source> = self.sources.iter().filter(|s| s.is_code).collect();
+        let fault = at_fault.and_then(|f| codes.get(f)).map(|s| s.name.as_str());
+        for source in self.sources() {
+            if source.is_code && fault.is_some_and(|f| f != source.name) {
                 continue;
             }
-            let count = count_key(source);
+            let count = count_key(&source.name);
             if let RateDecision::Limited { .. } = coord
-                .rate_limit(&count, threshold, self.policy.window)
+                .rate_limit(&count, source.threshold, self.policy.window)
                 .await
             {
-                let scope = match source.split(':').next() {
-                    Some("a") => "client",
-                    Some("k") => "key",
-                    _ => "code",
-                };
-                tracing::warn!(scope, "voucher guessing lockout");
-                crate::monitoring::locked_out(scope);
-                coord.block(&block_key(source), self.policy.cooldown).await;
+                tracing::warn!(scope = source.scope, "lockout after repeated failures");
+                crate::monitoring::locked_out(source.scope);
+                coord
+                    .block(&block_key(&source.name), self.policy.cooldown)
+                    .await;
             }
         }
     }

@@ -58,7 +58,7 @@ pub fn render(kind: &EmailKind) -> anyhow::Result<Rendered> {
         .get("params")
         .cloned()
         .unwrap_or_default();
-    let ctx = minijinja::Value::from(minijinja::value::Serde(&params));
+    let ctx = minijinja::Value::from_serialize(&params);
     let name = kind.name();
     Ok(Rendered {
         subject: kind.subject(),

@@ -437,6 +437,17 @@ async fn write_refund(
         now,
     )
     .await?;
+    crate::activity::record_for(
+        tx,
+        caller,
+        crate::activity::Action::RefundCreated,
+        Some(&txn.id),
+        Some(format!(
+            "{} {} ({})",
+            receipt.amount, receipt.currency, receipt.id
+        )),
+    )
+    .await?;
 
     if let Some(row) = recorder.row(201, &receipt, now)? {
         if let Err(e) = store::idempotency::insert(tx, row).await {

@@ -1,7 +1,10 @@
 //! The only module that speaks SeaORM: connections, migrations and every query.
+pub mod accounts;
 pub mod activities;
+pub mod activity;
 pub mod breakage;
 pub mod checkout;
+pub mod dashboard;
 pub mod emails;
 pub mod entities;
 pub mod holds;
@@ -111,10 +114,12 @@ pub enum Unique {
     VoucherCode,
     /// `uq_webhook_endpoints_merchant_mode`: one endpoint per merchant and mode.
     WebhookEndpoint,
+    /// `uq_dashboard_users_email`: one back-office account per email.
+    DashboardEmail,
 }
 
 impl Unique {
-    const ALL: [(Unique, &'static str, &'static str); 4] = [
+    const ALL: [(Unique, &'static str, &'static str); 5] = [
         (
             Unique::TransactionOrder,
             "uq_transactions_merchant_mode_order",
@@ -134,6 +139,11 @@ impl Unique {
             Unique::WebhookEndpoint,
             "uq_webhook_endpoints_merchant_mode",
             "webhook_endpoints.merchant_id, webhook_endpoints.mode",
+        ),
+        (
+            Unique::DashboardEmail,
+            "uq_dashboard_users_email",
+            "dashboard_users.email",
         ),
     ];
 }

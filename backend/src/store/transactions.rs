@@ -19,6 +19,13 @@ pub struct TransactionFilter {
     pub created_gte: Option<OffsetDateTime>,
     pub created_lt: Option<OffsetDateTime>,
     pub order_id: Option<String>,
+    /// Only the transaction with this id (the back-office's search box).
+    pub id: Option<String>,
+    /// Only transactions in this currency (required to bound amounts, which are minor units).
+    pub currency: Option<superpayment_core::Currency>,
+    /// Only amounts at least / at most these minor units.
+    pub amount_gte: Option<i64>,
+    pub amount_lte: Option<i64>,
     /// Only transactions listed after this id (ids sort by creation, newest first).
     pub starting_after: Option<String>,
 }
@@ -78,6 +85,18 @@ pub async fn list(
     }
     if let Some(o) = &f.order_id {
         q = q.filter(transaction::Column::OrderId.eq(o.as_str()));
+    }
+    if let Some(id) = &f.id {
+        q = q.filter(transaction::Column::Id.eq(id.as_str()));
+    }
+    if let Some(c) = f.currency {
+        q = q.filter(transaction::Column::Currency.eq(super::entities::text::AsText(c)));
+    }
+    if let Some(a) = f.amount_gte {
+        q = q.filter(transaction::Column::AmountMinor.gte(a));
+    }
+    if let Some(a) = f.amount_lte {
+        q = q.filter(transaction::Column::AmountMinor.lte(a));
     }
     if let Some(after) = &f.starting_after {
         q = q.filter(transaction::Column::Id.lt(after.as_str()));

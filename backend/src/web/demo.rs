@@ -1,5 +1,6 @@
 //! The demo shop under `/demo/`: products, a cart, a checkout page with the one script tag,
 //! and a confirmation page that verifies the payment server-side with the secret key.
+//! Its pages are the templates of `backend/templates/demo/`.
 //!
 //! It plays the merchant's server: prices come from its own catalogue (never from the
 //! browser), it signs each order's amount with the checkout signing secret, and it only
@@ -20,7 +21,6 @@ use poem::{
 use serde::Deserialize;
 use superpayment_core::{Currency, KeyKind, Money, OrderId};
 
-use super::escape;
 use crate::{
     auth::authenticate,
     checkout,
@@ -28,6 +28,7 @@ use crate::{
     payments::{self, VerifyQuery},
     state::AppState,
 };
+use minijinja::context;
 
 /// One product of the catalogue.
 struct Product {
@@ -147,29 +148,25 @@ fn eur(minor: i64) -> Money {
 }
 
 fn price(m: Money) -> String {
-    escape(&m.format_locale(superpayment_core::Locale::En))
+    m.format_locale(superpayment_core::Locale::En)
 }
 
-/// The page around every demo view. Scripts and frames come only from this origin and the
-/// widget's, with no inline script: the shop works under a strict CSP, as a real one should.
-fn page(title: &str, body: &str, widget_origin: Option<&str>) -> Response {
+/// A demo page rendered from its template (`backend/templates/demo/`). Scripts and frames
+/// come only from this origin and the widget's, with no inline script: the shop works
+/// under a strict CSP, as a real one should.
+fn page(template: &str, ctx: minijinja::Value, widget_origin: Option<&str>) -> Response {
+    let html = match crate::templates::render(template, ctx) {
+        Ok(html) => html,
+        Err(e) => {
+            tracing::error!(error = ?e, "demo page failed");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
     let extra = widget_origin.map(|o| format!(" {o}")).unwrap_or_default();
     let csp = format!(
         "default-src 'self'; script-src 'self'{extra}; frame-src{frame}; style-src 'self'; \
          img-src 'self' data:; base-uri 'none'; form-action 'self'; object-src 'none'",
         frame = if extra.is_empty() { " 'none'" } else { &extra },
-    );
-    let html = format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <title>{title} · Alpine Outfitters (demo)</title>\
-         <link rel=\"stylesheet\" href=\"/demo/assets/shop.css\"></head>\
-         <body><header class=\"top\"><a class=\"brand\" href=\"/demo/\">Alpine Outfitters</a>\
-         <span class=\"tag\">demo shop</span><a class=\"cartlink\" href=\"/demo/cart\">Cart</a></header>\
-         <main>{body}</main>\
-         <footer>A demonstration shop of SuperPayment. Test vouchers only; nothing is shipped.</footer>\
-         </body></html>",
-        title = escape(title),
     );
     html.with_content_type("text/html; charset=utf-8")
         .with_header(header::CONTENT_SECURITY_POLICY, csp)
@@ -214,23 +211,11 @@ fn cart_cookie(cart: &[(&'static Product, u32)]) -> String {
 
 #[handler]
 async fn index() -> Response {
-    let mut body = String::from(
-        "<h1>Gear for the trail</h1><p class=\"lead\">Pick something, then pay with a voucher \
-         at checkout.</p><ul class=\"products\">",
-    );
-    for p in CATALOGUE {
-        body.push_str(&format!(
-            "<li class=\"product\"><h2>{name}</h2><p>{blurb}</p><p class=\"price\">{price}</p>\
-             <form method=\"post\" action=\"/demo/cart\"><input type=\"hidden\" name=\"sku\" value=\"{sku}\">\
-             <button class=\"btn\" type=\"submit\">Add to cart</button></form></li>",
-            name = escape(p.name),
-            blurb = escape(p.blurb),
-            price = price(eur(p.price)),
-            sku = escape(p.sku),
-        ));
-    }
-    body.push_str("</ul>");
-    page("Products", &body, None)
+    let products: Vec<_> = CATALOGUE
+        .iter()
+        .map(|p| context! { name => p.name, blurb => p.blurb, price => price(eur(p.price)), sku => p.sku })
+        .collect();
+    page("demo/index.html", context! { products }, None)
 }
 
 #[derive(Deserialize)]
@@ -266,35 +251,22 @@ fn total(cart: &[(&'static Product, u32)]) -> Money {
 #[handler]
 async fn cart_page(req: &Request) -> Response {
     let cart = read_cart(req);
-    if cart.is_empty() {
-        return page(
-            "Cart",
-            "<h1>Your cart</h1><p>Your cart is empty. <a href=\"/demo/\">Browse the products</a>.</p>",
-            None,
-        );
-    }
-    let mut body = String::from("<h1>Your cart</h1><table class=\"lines\"><tbody>");
-    for (p, q) in &cart {
-        body.push_str(&format!(
-            "<tr><td>{name}</td><td>× {q}</td><td class=\"num\">{sum}</td><td>\
-             <form method=\"post\" action=\"/demo/cart\"><input type=\"hidden\" name=\"sku\" value=\"{sku}\">\
-             <input type=\"hidden\" name=\"action\" value=\"remove\"><button class=\"link\" type=\"submit\">Remove</button></form></td></tr>",
-            name = escape(p.name),
-            sum = price(eur(p.price * i64::from(*q))),
-            sku = escape(p.sku),
-        ));
-    }
-    body.push_str(&format!(
-        "</tbody><tfoot><tr><th>Total</th><td></td><th class=\"num\">{}</th><td></td></tr></tfoot></table>\
-         <form method=\"post\" action=\"/demo/checkout\" class=\"checkout-form\">\
-         <label>Language of the payment form <select name=\"lang\"><option value=\"\">Browser's language</option>\
-         <option value=\"en\">English</option><option value=\"fr\">Français</option><option value=\"de\">Deutsch</option></select></label>\
-         <label>Theme <select name=\"theme\"><option value=\"\">System</option><option value=\"light\">Light</option>\
-         <option value=\"dark\">Dark</option></select></label>\
-         <button class=\"btn primary\" id=\"to-checkout\" type=\"submit\">Go to checkout</button></form>",
-        price(total(&cart))
-    ));
-    page("Cart", &body, None)
+    let lines: Vec<_> = cart
+        .iter()
+        .map(|(p, q)| {
+            context! {
+                name => p.name,
+                qty => q,
+                sum => price(eur(p.price * i64::from(*q))),
+                sku => p.sku,
+            }
+        })
+        .collect();
+    page(
+        "demo/cart.html",
+        context! { lines, total => price(total(&cart)) },
+        None,
+    )
 }
 
 #[derive(Deserialize)]
@@ -410,20 +382,22 @@ struct CheckoutView {
     theme: Option<String>,
 }
 
-fn order_table(order: &Order) -> String {
-    let mut s = String::from("<table class=\"lines\"><tbody>");
-    for (name, q, sum) in &order.lines {
-        s.push_str(&format!(
-            "<tr><td>{}</td><td>× {q}</td><td class=\"num\">{}</td></tr>",
-            escape(name),
-            price(*sum)
-        ));
-    }
-    s.push_str(&format!(
-        "</tbody><tfoot><tr><th>Total</th><td></td><th class=\"num\" id=\"total\">{}</th></tr></tfoot></table>",
-        price(order.amount)
-    ));
-    s
+/// An order as `demo/order_table.html` shows it.
+fn order_view(order: &Order) -> minijinja::Value {
+    let lines: Vec<_> = order
+        .lines
+        .iter()
+        .map(|(name, q, sum)| context! { name, qty => q, sum => price(*sum) })
+        .collect();
+    context! { lines, total => price(order.amount) }
+}
+
+fn unknown_order() -> Response {
+    page(
+        "demo/message.html",
+        context! { title => "Unknown order", heading => "Unknown order", text => "", back => true },
+        None,
+    )
 }
 
 /// The checkout page: the order and the one script tag, with the amount signed here.
@@ -442,11 +416,7 @@ async fn checkout_page(
         .get(&order_id)
         .cloned()
     else {
-        return page(
-            "Unknown order",
-            "<h1>Unknown order</h1><p><a href=\"/demo/\">Back to the shop</a></p>",
-            None,
-        );
+        return unknown_order();
     };
     let (Some(pk), Some(sk)) = (&shop.publishable_key, &shop.secret_key) else {
         return not_configured();
@@ -474,41 +444,32 @@ async fn checkout_page(
         .theme
         .as_deref()
         .filter(|t| ["light", "dark"].contains(t));
-    let mut tag = format!(
-        "<script src=\"{origin}/widget.js\" data-api-key=\"{pk}\" data-amount=\"{amount}\" \
-         data-currency=\"{currency}\" data-order-id=\"{order}\" data-signature=\"{signature}\" \
-         data-success-url=\"/demo/confirmation/{order}\"",
-        origin = escape(&origin),
-        pk = escape(pk),
-        amount = order.amount,
-        currency = order.amount.currency().code(),
-        order = escape(&order_id),
-    );
-    if let Some(lang) = lang {
-        tag.push_str(&format!(" data-locale=\"{lang}\""));
-    }
-    if let Some(theme) = theme {
-        tag.push_str(&format!(" data-theme=\"{theme}\""));
-    }
-    tag.push_str("></script>");
-    let body = format!(
-        "<h1>Checkout</h1><p class=\"lead\">Order <strong id=\"order-id\">{order}</strong></p>{table}\
-         <section class=\"pay\" id=\"payment\"><h2>Payment</h2>{tag}</section>\
-         <section class=\"events\"><h2>Events the shop page received</h2>\
-         <ol id=\"events\" aria-live=\"polite\"></ol></section>\
-         <script src=\"/demo/assets/shop.js\"></script>",
-        order = escape(&order_id),
-        table = order_table(&order),
-    );
-    page("Checkout", &body, Some(&origin))
+    page(
+        "demo/checkout.html",
+        context! {
+            order_id,
+            order => order_view(&order),
+            widget_origin => &origin,
+            pk,
+            amount => order.amount.to_string(),
+            currency => order.amount.currency().code(),
+            signature,
+            lang,
+            theme,
+        },
+        Some(&origin),
+    )
 }
 
 fn not_configured() -> Response {
     page(
-        "Demo not configured",
-        "<h1>The demo shop is not configured</h1><p>Start the server on the embedded default \
-         (it creates a demo merchant on first start) or set DEMO_PUBLISHABLE_KEY and \
-         DEMO_SECRET_KEY.</p>",
+        "demo/message.html",
+        context! {
+            title => "Demo not configured",
+            heading => "The demo shop is not configured",
+            text => "Start the server on the embedded default (it creates a demo merchant on \
+                     first start) or set DEMO_PUBLISHABLE_KEY and DEMO_SECRET_KEY.",
+        },
         None,
     )
 }
@@ -535,11 +496,7 @@ async fn confirmation(
     let (Some(order), Some(sk), Ok(order_ref)) =
         (order, &shop.secret_key, OrderId::parse(&order_id))
     else {
-        return page(
-            "Unknown order",
-            "<h1>Unknown order</h1><p><a href=\"/demo/\">Back to the shop</a></p>",
-            None,
-        );
+        return unknown_order();
     };
     let caller = match authenticate(&state, Some(sk), KeyKind::Secret).await {
         Ok(c) => c,
@@ -557,32 +514,21 @@ async fn confirmation(
         expected_currency: Some(order.amount.currency()),
         accept_partially_refunded: false,
     };
-    let body = match payments::verify(&state, &caller, query).await {
-        Ok(outcome) if outcome.verified => format!(
-            "<h1 id=\"verdict\" data-verified=\"true\">Thank you! Your order is confirmed.</h1>\
-             <p>Order <strong id=\"order-id\">{order}</strong> was paid and verified by the shop's \
-             server with SuperPayment (transaction <code id=\"transaction-id\">{txn}</code>).</p>{table}\
-             <p><a class=\"btn\" href=\"/demo/\">Continue shopping</a></p>",
-            order = escape(&order_id),
-            txn = escape(&outcome.transaction.row.id),
-            table = order_table(&order),
-        ),
-        Ok(outcome) => format!(
-            "<h1 id=\"verdict\" data-verified=\"false\">Payment not verified</h1>\
-             <p>The payment for order <strong>{order}</strong> does not match the order: \
-             <span id=\"mismatches\">{m}</span>. Nothing will be shipped.</p>",
-            order = escape(&order_id),
-            m = escape(&outcome.mismatches.join(", ")),
-        ),
-        Err(_) => format!(
-            "<h1 id=\"verdict\" data-verified=\"false\">No payment found</h1>\
-             <p>No payment was found for order <strong>{}</strong>. \
-             <a href=\"/demo/checkout/{}\">Back to the checkout</a></p>",
-            escape(&order_id),
-            escape(&order_id),
-        ),
+    let ctx = match payments::verify(&state, &caller, query).await {
+        Ok(outcome) if outcome.verified => context! {
+            verdict => "verified",
+            order_id,
+            transaction_id => &outcome.transaction.row.id,
+            order => order_view(&order),
+        },
+        Ok(outcome) => context! {
+            verdict => "mismatch",
+            order_id,
+            mismatches => outcome.mismatches.join(", "),
+        },
+        Err(_) => context! { verdict => "not_found", order_id },
     };
-    page("Confirmation", &body, None)
+    page("demo/confirmation.html", ctx, None)
 }
 
 #[cfg(test)]

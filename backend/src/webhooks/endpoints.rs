@@ -88,6 +88,14 @@ pub async fn set_endpoint(
             row
         }
     };
+    crate::activity::record_for(
+        &state.db,
+        caller,
+        crate::activity::Action::WebhookEndpointSet,
+        Some(&row.id),
+        Some(row.url.clone()),
+    )
+    .await?;
     tracing::info!(endpoint_id = %row.id, "webhook endpoint set");
     let secret = settings.cipher.decrypt(&row.secret_ciphertext, &row.id)?;
     Ok(EndpointView {
@@ -145,6 +153,14 @@ pub async fn rotate_secret(
             break row;
         }
     };
+    crate::activity::record_for(
+        &state.db,
+        caller,
+        crate::activity::Action::WebhookSecretRotated,
+        Some(&row.id),
+        Some(format!("old secret signs {}s more", overlap.as_secs())),
+    )
+    .await?;
     tracing::info!(endpoint_id = %row.id, overlap_secs = overlap.as_secs(), "webhook secret rotated");
     Ok(EndpointView {
         row,

@@ -144,6 +144,14 @@ pub async fn redeliver(state: &AppState, caller: &Caller, id: &str) -> Result<i6
         OffsetDateTime::now_utc(),
     )
     .await?;
+    crate::activity::record_for(
+        &state.db,
+        caller,
+        crate::activity::Action::WebhookRedelivered,
+        Some(&event.id),
+        None,
+    )
+    .await?;
     state.webhooks.wake.notify_one();
     tracing::info!(delivery_id = delivery, "redelivery queued");
     Ok(delivery)

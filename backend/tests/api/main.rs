@@ -3,6 +3,7 @@ mod checkout;
 mod cli;
 mod concurrency;
 mod coordination;
+mod dashboard;
 mod docs;
 mod fraud;
 mod gateway;

@@ -148,6 +148,35 @@ export async function startServer(extraEnv = {}) {
       if (r.status !== 201) throw new Error(`issuing vouchers: ${JSON.stringify(r.body)}`);
       return r.body.vouchers.map((v) => v.code);
     },
+    /**
+     * Creates a back-office user of the demo merchant with the CLI, the password given on
+     * standard input; returns its login.
+     */
+    createUser(role, email = `${role}@alpine.example`) {
+      const password = `browser-${role}-${randomUUID()}`;
+      execFileSync(
+        BIN,
+        ["admin", "create-user", "--merchant", merchant.id, "--email", email, "--role", role, "--password-file", "-"],
+        { env: { PATH: process.env.PATH, ...env }, input: `${password}\n`, encoding: "utf8" },
+      );
+      return { email, password };
+    },
+    /** Pays an order with fresh vouchers through the API, as the widget does; returns the transaction. */
+    async pay(orderId, amount) {
+      const [code] = await this.issue("200.00");
+      const r = await fetch(`${shop}/api/process-payment/`, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${merchant.pk}`,
+          "content-type": "application/json",
+          "idempotency-key": randomUUID(),
+        },
+        body: JSON.stringify({ order_id: orderId, amount, currency: "EUR", vouchers: [{ code }] }),
+      });
+      const body = await r.json();
+      if (r.status !== 201) throw new Error(`paying: ${JSON.stringify(body)}`);
+      return body;
+    },
     /** Blocks a voucher. */
     async block(code) {
       const r = await this.api("POST", "/api/admin/vouchers/block", ADMIN_TOKEN, { code, blocked: true });

@@ -1,6 +1,9 @@
 //! SeaORM entities, one per table of the migrations crate.
+pub mod activity;
 pub mod api_key;
 pub mod checkout_settings;
+pub mod dashboard_session;
+pub mod dashboard_user;
 pub mod email;
 pub mod email_attempt;
 pub mod event;

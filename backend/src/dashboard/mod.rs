@@ -1,0 +1,246 @@
+//! The back-office under `/dashboard`: server-rendered pages (templates in
+//! `backend/templates/dashboard/`, built into the binary by [`crate::templates`]) over one merchant's data in the
+//! session's mode. Every form is a plain POST carrying the session's CSRF token, so the
+//! pages work without JavaScript.
+//!
+//! - [`session`]: log in and out, the test/live switch, the password.
+//! - [`overview`]: today's and this month's figures and the 30-day chart.
+//! - [`transactions`]: search, detail, refunds, CSV export.
+//! - [`keys`]: API keys: create, roll, revoke.
+//! - [`webhooks`]: the endpoint, secret rotation, the delivery log, redelivery.
+//! - [`settings`]: checkout settings and the team's roles.
+//! - [`activity`]: the activity log.
+mod activity;
+mod frame;
+mod keys;
+mod overview;
+mod session;
+mod settings;
+mod transactions;
+mod webhooks;
+
+use poem::{
+    get,
+    http::{header, StatusCode},
+    post,
+    web::{
+        cookie::{Cookie, CookieJar, SameSite},
+        Redirect,
+    },
+    EndpointExt, IntoResponse, Request, Response, Route,
+};
+use sea_orm::DatabaseConnection;
+
+use crate::{
+    accounts::{self, Action, SignedIn},
+    state::AppState,
+};
+
+/// The connection every back-office page reads from: the one place to point at a replica.
+pub(crate) fn reads(state: &AppState) -> &DatabaseConnection {
+    &state.db
+}
+
+/// Adds the back-office under `/dashboard`.
+pub fn mount(route: Route) -> Route {
+    route.nest(
+        "/dashboard",
+        Route::new()
+            .at("/", get(overview::page))
+            .at("/login", get(session::login_page).post(session::login))
+            .at("/logout", post(session::logout))
+            .at("/logout-everywhere", post(session::logout_everywhere))
+            .at("/mode", post(session::switch_mode))
+            .at("/account", get(session::account_page))
+            .at("/account/password", post(session::change_password))
+            .at("/transactions", get(transactions::list))
+            .at("/transactions.csv", get(transactions::export))
+            .at("/transactions/:id", get(transactions::detail))
+            .at(
+                "/transactions/:id/refund",
+                get(transactions::confirm_refund).post(transactions::refund),
+            )
+            .at("/keys", get(keys::list).post(keys::create))
+            .at("/keys/:id/roll", post(keys::roll))
+            .at("/keys/:id/revoke", post(keys::revoke))
+            .at("/webhooks", get(webhooks::show))
+            .at("/webhooks/endpoint", post(webhooks::set_endpoint))
+            .at("/webhooks/rotate-secret", post(webhooks::rotate))
+            .at("/webhooks/events/:id/redeliver", post(webhooks::redeliver))
+            .at("/settings", get(settings::show))
+            .at("/settings/checkout", post(settings::checkout))
+            .at(
+                "/settings/rotate-signing-secret",
+                post(settings::rotate_signing_secret),
+            )
+            .at("/settings/team/:id", post(settings::member))
+            .at("/activity", get(activity::page))
+            .at("/activity.csv", get(activity::export))
+            .at("/assets/dashboard.css", get(frame::stylesheet))
+            .with(poem::middleware::CookieJarManager::new())
+            // Forms are small; cap them like the API's bodies.
+            .with(crate::api::body_limit::BodyLimit::new(16 * 1024))
+            .with(crate::telemetry::RouteLabel("/dashboard/*")),
+    )
+}
+
+/// The policy of every page: nothing inline but the chart's SVG, no framing.
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
+                   form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// A rendered page with the back-office's headers.
+pub(crate) fn html(status: StatusCode, body: String) -> Response {
+    body.with_content_type("text/html; charset=utf-8")
+        .with_status(status)
+        .with_header(header::CONTENT_SECURITY_POLICY, CSP)
+        .with_header(header::CACHE_CONTROL, "no-store")
+        .into_response()
+}
+
+/// Why a page was not shown.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PageError {
+    /// No live session: back to the login page.
+    #[error("not signed in")]
+    SignedOut,
+    /// A form without this session's CSRF token.
+    #[error("form expired")]
+    Csrf(Box<SignedIn>),
+    /// The role does not allow it.
+    #[error("forbidden")]
+    Forbidden(Box<SignedIn>),
+    /// Not this merchant's (in this mode), or does not exist.
+    #[error("not found")]
+    NotFound(Box<SignedIn>),
+    /// Anything unexpected: logged, answered with an opaque page.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sea_orm::DbErr> for PageError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl From<accounts::AccountError> for PageError {
+    fn from(e: accounts::AccountError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl poem::error::ResponseError for PageError {
+    fn status(&self) -> StatusCode {
+        match self {
+            PageError::SignedOut => StatusCode::SEE_OTHER,
+            PageError::Csrf(_) | PageError::Forbidden(_) => StatusCode::FORBIDDEN,
+            PageError::NotFound(_) => StatusCode::NOT_FOUND,
+            PageError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn as_response(&self) -> Response {
+        let (s, heading, message) = match self {
+            PageError::SignedOut => {
+                return Redirect::see_other("/dashboard/login").into_response();
+            }
+            PageError::Csrf(s) => (
+                Some(s),
+                "Form expired",
+                "This form was not sent from this session. Reload the page and try again.",
+            ),
+            PageError::Forbidden(s) => (
+                Some(s),
+                "Not allowed",
+                "Your role does not allow this. Ask an owner of the account.",
+            ),
+            PageError::NotFound(s) => (
+                Some(s),
+                "Not found",
+                "There is no such page in this account and mode.",
+            ),
+            PageError::Internal(e) => {
+                tracing::error!(error = ?e, "back-office page failed");
+                (
+                    None,
+                    "Something went wrong",
+                    "The page could not be shown; try again.",
+                )
+            }
+        };
+        let body = match s {
+            Some(s) => frame::render(
+                "dashboard/error.html",
+                frame::frame(s, "", minijinja::context! { heading, message }),
+            ),
+            None => Ok(format!("{heading}: {message}")),
+        };
+        match body {
+            Ok(b) => html(self.status(), b),
+            Err(e) => {
+                tracing::error!(error = ?e, "rendering an error page failed");
+                StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            }
+        }
+    }
+}
+
+/// The signed-in session of the request, or [`PageError::SignedOut`].
+pub(crate) async fn signed_in(state: &AppState, jar: &CookieJar) -> Result<SignedIn, PageError> {
+    let Some(cookie) = jar.get(accounts::SESSION_COOKIE) else {
+        return Err(PageError::SignedOut);
+    };
+    accounts::authenticate(state, cookie.value_str())
+        .await?
+        .ok_or(PageError::SignedOut)
+}
+
+/// The signed-in session of a form post: its CSRF token checked, and its role allowing
+/// `action` (the one role check of every handler that changes something).
+pub(crate) async fn signed_in_for(
+    state: &AppState,
+    jar: &CookieJar,
+    csrf: &str,
+    action: Action,
+) -> Result<SignedIn, PageError> {
+    let s = signed_in(state, jar).await?;
+    if !accounts::csrf_matches(&s, csrf) {
+        tracing::warn!(user_id = %s.user.id, "back-office form without its CSRF token");
+        return Err(PageError::Csrf(Box::new(s)));
+    }
+    if !s.can(action) {
+        tracing::warn!(user_id = %s.user.id, role = s.user.role.as_str(), ?action, "back-office action refused");
+        return Err(PageError::Forbidden(Box::new(s)));
+    }
+    Ok(s)
+}
+
+/// A cookie of the back-office: HttpOnly, SameSite=Lax, Secure when PUBLIC_URL is https,
+/// sent to `/dashboard` only.
+pub(crate) fn cookie(state: &AppState, name: &str, value: &str) -> Cookie {
+    let mut c = Cookie::new_with_str(name, value);
+    c.set_http_only(true);
+    c.set_same_site(SameSite::Lax);
+    c.set_secure(state.accounts.secure_cookie);
+    c.set_path("/dashboard");
+    c
+}
+
+/// A cookie of [`cookie`]'s kind that the browser drops at once.
+pub(crate) fn expired_cookie(state: &AppState, name: &str) -> Cookie {
+    let mut c = cookie(state, name, "");
+    c.set_max_age(std::time::Duration::ZERO);
+    c
+}
+
+/// Where a form's POST ends: a 303 to `to` (the browser then GETs it).
+pub(crate) fn see_other(to: &str) -> Response {
+    Redirect::see_other(to).into_response()
+}
+
+/// The client address as the gateway resolved it.
+pub(crate) fn client_of(req: &Request) -> String {
+    crate::gateway::ClientAddr::of_request(req)
+        .map(|c| c.to_string())
+        .unwrap_or_else(|| "unknown".into())
+}

@@ -1,0 +1,240 @@
+//! Logging in and out, the test/live switch and the password.
+use minijinja::context;
+use poem::{
+    handler,
+    http::StatusCode,
+    web::{cookie::CookieJar, Data, Form, Query},
+    Request, Response,
+};
+use serde::Deserialize;
+use superpayment_core::Mode;
+
+use super::{cookie, expired_cookie, frame, html, see_other, signed_in, signed_in_for, PageError};
+use crate::{
+    accounts::{self, AccountError, Action, SESSION_COOKIE},
+    crypto::{random_bytes, secrets_equal},
+    state::AppState,
+};
+
+/// The cookie holding the login form's CSRF token (there is no session yet to derive it from).
+const LOGIN_COOKIE: &str = "sp_login";
+
+#[derive(Deserialize)]
+pub(crate) struct LoginNotice {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+fn login_form(
+    state: &AppState,
+    jar: &CookieJar,
+    status: StatusCode,
+    email: &str,
+    error: Option<&str>,
+    notice: Option<&str>,
+) -> Result<Response, PageError> {
+    let token = hex::encode(random_bytes::<16>());
+    jar.add(cookie(state, LOGIN_COOKIE, &token));
+    let body = frame::render(
+        "dashboard/login.html",
+        context! { csrf => token, email, error, notice },
+    )?;
+    Ok(html(status, body))
+}
+
+#[handler]
+pub(crate) async fn login_page(
+    state: Data<&AppState>,
+    jar: &CookieJar,
+    Query(q): Query<LoginNotice>,
+) -> Result<Response, PageError> {
+    if signed_in(&state, jar).await.is_ok() {
+        return Ok(see_other("/dashboard/"));
+    }
+    let notice = match q.done.as_deref() {
+        Some("logout") => Some("You are logged out."),
+        Some("password") => Some("Password changed: log in again with the new one."),
+        Some("everywhere") => Some("Every session of your account has ended."),
+        _ => None,
+    };
+    login_form(&state, jar, StatusCode::OK, "", None, notice)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    email: String,
+    password: String,
+}
+
+#[handler]
+pub(crate) async fn login(
+    req: &Request,
+    state: Data<&AppState>,
+    jar: &CookieJar,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, PageError> {
+    let expected = jar
+        .get(LOGIN_COOKIE)
+        .map(|c| c.value_str().to_owned())
+        .unwrap_or_default();
+    if expected.is_empty() || !secrets_equal(&expected, &form.csrf) {
+        return login_form(
+            &state,
+            jar,
+            StatusCode::FORBIDDEN,
+            &form.email,
+            Some("The form expired; please try again."),
+            None,
+        );
+    }
+    let client = super::client_of(req);
+    match accounts::login(&state, &client, &form.email, &form.password).await {
+        Ok(new) => {
+            jar.add(expired_cookie(&state, LOGIN_COOKIE));
+            jar.add(cookie(&state, SESSION_COOKIE, new.token.expose()));
+            Ok(see_other("/dashboard/"))
+        }
+        Err(AccountError::InvalidCredentials) => login_form(
+            &state,
+            jar,
+            StatusCode::UNAUTHORIZED,
+            &form.email,
+            Some("Wrong email or password."),
+            None,
+        ),
+        Err(AccountError::LockedOut { retry_after }) => {
+            let minutes = retry_after.as_secs().div_ceil(60).max(1);
+            let mut r = login_form(
+                &state,
+                jar,
+                StatusCode::TOO_MANY_REQUESTS,
+                &form.email,
+                Some(&format!(
+                    "Too many failed logins. Try again in {minutes} minute(s)."
+                )),
+                None,
+            )?;
+            r.headers_mut().insert(
+                poem::http::header::RETRY_AFTER,
+                retry_after.as_secs().max(1).into(),
+            );
+            Ok(r)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+#[handler]
+pub(crate) async fn logout(
+    state: Data<&AppState>,
+    jar: &CookieJar,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    let s = signed_in_for(&state, jar, &form.csrf, Action::Read).await?;
+    accounts::logout(&state, &s).await?;
+    jar.add(expired_cookie(&state, SESSION_COOKIE));
+    Ok(see_other("/dashboard/login?done=logout"))
+}
+
+#[handler]
+pub(crate) async fn logout_everywhere(
+    state: Data<&AppState>,
+    jar: &CookieJar,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    let s = signed_in_for(&state, jar, &form.csrf, Action::Read).await?;
+    accounts::logout_everywhere(&state, &s).await?;
+    jar.add(expired_cookie(&state, SESSION_COOKIE));
+    Ok(see_other("/dashboard/login?done=everywhere"))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ModeForm {
+    #[serde(default)]
+    csrf: String,
+    mode: String,
+}
+
+#[handler]
+pub(crate) async fn switch_mode(
+    state: Data<&AppState>,
+    jar: &CookieJar,
+    Form(form): Form<ModeForm>,
+) -> Result<Response, PageError> {
+    let s = signed_in_for(&state, jar, &form.csrf, Action::Read).await?;
+    // Anything but "live" shows test data: the safe side.
+    let mode = form.mode.parse::<Mode>().unwrap_or(Mode::Test);
+    accounts::switch_mode(&state, &s, mode).await?;
+    Ok(see_other("/dashboard/"))
+}
+
+fn account_form(
+    s: &accounts::SignedIn,
+    status: StatusCode,
+    error: Option<&str>,
+) -> Result<Response, PageError> {
+    let body = frame::render(
+        "dashboard/account.html",
+        frame::frame(
+            s,
+            "account",
+            context! { error, min_len => accounts::MIN_PASSWORD_LEN },
+        ),
+    )?;
+    Ok(html(status, body))
+}
+
+#[handler]
+pub(crate) async fn account_page(
+    state: Data<&AppState>,
+    jar: &CookieJar,
+) -> Result<Response, PageError> {
+    let s = signed_in(&state, jar).await?;
+    account_form(&s, StatusCode::OK, None)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    current: String,
+    new: String,
+}
+
+#[handler]
+pub(crate) async fn change_password(
+    state: Data<&AppState>,
+    jar: &CookieJar,
+    Form(form): Form<PasswordForm>,
+) -> Result<Response, PageError> {
+    let s = signed_in_for(&state, jar, &form.csrf, Action::Read).await?;
+    match accounts::change_password(&state, &s, &form.current, &form.new).await {
+        Ok(()) => {
+            jar.add(expired_cookie(&state, SESSION_COOKIE));
+            Ok(see_other("/dashboard/login?done=password"))
+        }
+        Err(AccountError::InvalidCredentials) => account_form(
+            &s,
+            StatusCode::BAD_REQUEST,
+            Some("The current password is wrong."),
+        ),
+        Err(AccountError::WeakPassword) => account_form(
+            &s,
+            StatusCode::BAD_REQUEST,
+            Some(&format!(
+                "The new password must have {} to {} characters.",
+                accounts::MIN_PASSWORD_LEN,
+                accounts::MAX_PASSWORD_LEN
+            )),
+        ),
+        Err(e) => Err(e.into()),
+    }
+}

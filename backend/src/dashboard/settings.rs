@@ -1,0 +1,202 @@
+//! Settings: the checkout's allowed origins, signed amounts and signing-secret rotation
+//! (through the merchant API's checkout-settings function), and the team's roles.
+use minijinja::context;
+use poem::{
+    handler,
+    http::StatusCode,
+    web::{cookie::CookieJar, Data, Form, Path},
+    Response,
+};
+use serde::Deserialize;
+
+use super::{frame, html, reads, see_other, signed_in, signed_in_for, PageError};
+use crate::{
+    accounts::{self, AccountError, Action, Role, SignedIn},
+    checkout::{
+        settings::{self, SettingsPatch},
+        CheckoutError,
+    },
+    state::AppState,
+    store,
+    timestamps::rfc3339,
+};
+
+async fn page(
+    state: &AppState,
+    s: &SignedIn,
+    status: StatusCode,
+    new_secret: Option<String>,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let caller = s.as_caller(state).await?;
+    let current = settings::get(state, &caller)
+        .await
+        .map_err(|e| PageError::Internal(e.into()))?;
+    let secret = current.signing_secret.expose();
+    let team: Vec<_> = store::accounts::users_of(reads(state), &s.user.merchant_id)
+        .await?
+        .into_iter()
+        .map(|u| {
+            context! {
+                id => &u.id,
+                email => &u.email,
+                role => u.role.as_str(),
+                disabled => u.disabled,
+                created_at => rfc3339(u.created_at),
+                is_me => u.id == s.user.id,
+            }
+        })
+        .collect();
+    let body = frame::render(
+        "dashboard/settings.html",
+        frame::frame(
+            s,
+            "settings",
+            context! {
+                require_signature => current.require_signature,
+                origins => current.allowed_origins.join("\n"),
+                secret_hint => format!("…{}", &secret[secret.len().saturating_sub(4)..]),
+                new_secret,
+                error,
+                team,
+                roles => ["owner", "admin", "staff", "viewer"],
+                can_settings => s.can(Action::ManageSettings),
+                can_team => s.can(Action::ManageTeam),
+            },
+        ),
+    )?;
+    Ok(html(status, body))
+}
+
+#[handler]
+pub(crate) async fn show(state: Data<&AppState>, jar: &CookieJar) -> Result<Response, PageError> {
+    let s = signed_in(&state, jar).await?;
+    page(&state, &s, StatusCode::OK, None, None).await
+}
+
+fn refusal(e: CheckoutError) -> Result<String, PageError> {
+    match e {
+        CheckoutError::Invalid(fields) => Ok(fields
+            .iter()
+            .map(|f| f.message.clone())
+            .collect::<Vec<_>>()
+            .join(" ")),
+        CheckoutError::Internal(e) => Err(PageError::Internal(e)),
+        other => Err(PageError::Internal(anyhow::anyhow!("unexpected: {other}"))),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CheckoutForm {
+    #[serde(default)]
+    csrf: String,
+    /// Present (any value) when the box is ticked: an unticked box sends nothing.
+    #[serde(default)]
+    require_signature: Option<String>,
+    #[serde(default)]
+    origins: String,
+}
+
+#[handler]
+pub(crate) async fn checkout(
+    state: Data<&AppState>,
+    jar: &CookieJar,
+    Form(form): Form<CheckoutForm>,
+) -> Result<Response, PageError> {
+    let s = signed_in_for(&state, jar, &form.csrf, Action::ManageSettings).await?;
+    let caller = s.as_caller(&state).await?;
+    let origins: Vec<String> = form
+        .origins
+        .split(|c: char| c == '\n' || c == ',' || c.is_whitespace())
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let patch = SettingsPatch {
+        require_signature: Some(form.require_signature.is_some()),
+        allowed_origins: Some(origins),
+        rotate_signing_secret: false,
+    };
+    match settings::update(&state, &caller, patch).await {
+        Ok(_) => Ok(see_other("/dashboard/settings")),
+        Err(e) => {
+            let msg = refusal(e)?;
+            page(&state, &s, StatusCode::BAD_REQUEST, None, Some(msg)).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+#[handler]
+pub(crate) async fn rotate_signing_secret(
+    state: Data<&AppState>,
+    jar: &CookieJar,
+    Form(form): Form<CsrfOnly>,
+) -> Result<Response, PageError> {
+    let s = signed_in_for(&state, jar, &form.csrf, Action::ManageSettings).await?;
+    let caller = s.as_caller(&state).await?;
+    let patch = SettingsPatch {
+        rotate_signing_secret: true,
+        ..SettingsPatch::default()
+    };
+    match settings::update(&state, &caller, patch).await {
+        Ok(updated) => {
+            let secret = updated.signing_secret.expose().clone();
+            page(&state, &s, StatusCode::OK, Some(secret), None).await
+        }
+        Err(e) => {
+            let msg = refusal(e)?;
+            page(&state, &s, StatusCode::BAD_REQUEST, None, Some(msg)).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct MemberForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    disabled: Option<String>,
+}
+
+#[handler]
+pub(crate) async fn member(
+    state: Data<&AppState>,
+    jar: &CookieJar,
+    Path(id): Path<String>,
+    Form(form): Form<MemberForm>,
+) -> Result<Response, PageError> {
+    let s = signed_in_for(&state, jar, &form.csrf, Action::ManageTeam).await?;
+    let Some(role) = Role::parse(&form.role) else {
+        return page(
+            &state,
+            &s,
+            StatusCode::BAD_REQUEST,
+            None,
+            Some("Unknown role.".into()),
+        )
+        .await;
+    };
+    match accounts::set_role(&state, &s, &id, role, form.disabled.is_some()).await {
+        Ok(()) => Ok(see_other("/dashboard/settings")),
+        Err(AccountError::UserNotFound) => Err(PageError::NotFound(Box::new(s))),
+        Err(AccountError::OwnAccount) => {
+            page(
+                &state,
+                &s,
+                StatusCode::BAD_REQUEST,
+                None,
+                Some("You cannot change your own role or disable your own account.".into()),
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}

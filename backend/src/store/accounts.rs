@@ -1,0 +1,200 @@
+//! Back-office users and their sessions.
+use sea_orm::{
+    sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    QueryFilter, QueryOrder,
+};
+use superpayment_core::Mode;
+use time::OffsetDateTime;
+
+use super::entities::{
+    dashboard_session::{self, Model as Session},
+    dashboard_user::{self, Model as User},
+    text::AsText,
+};
+
+/// Inserts a user; a taken email violates [`super::Unique::DashboardEmail`].
+pub async fn insert_user(db: &impl ConnectionTrait, user: User) -> Result<(), DbErr> {
+    dashboard_user::Entity::insert(dashboard_user::ActiveModel {
+        id: Set(user.id),
+        merchant_id: Set(user.merchant_id),
+        email: Set(user.email),
+        password_hash: Set(user.password_hash),
+        role: Set(user.role),
+        totp_secret: Set(user.totp_secret),
+        totp_enabled_at: Set(user.totp_enabled_at),
+        disabled: Set(user.disabled),
+        created_at: Set(user.created_at),
+        password_changed_at: Set(user.password_changed_at),
+    })
+    .exec_without_returning(db)
+    .await
+    .map(|_| ())
+}
+
+/// The user with this (lower-cased) email, of any merchant.
+pub async fn find_user_by_email(
+    db: &impl ConnectionTrait,
+    email: &str,
+) -> Result<Option<User>, DbErr> {
+    dashboard_user::Entity::find()
+        .filter(dashboard_user::Column::Email.eq(email))
+        .one(db)
+        .await
+}
+
+/// One of a merchant's users.
+pub async fn find_user(
+    db: &impl ConnectionTrait,
+    merchant_id: &str,
+    id: &str,
+) -> Result<Option<User>, DbErr> {
+    dashboard_user::Entity::find_by_id(id)
+        .filter(dashboard_user::Column::MerchantId.eq(merchant_id))
+        .one(db)
+        .await
+}
+
+/// A merchant's users, oldest first.
+pub async fn users_of(db: &impl ConnectionTrait, merchant_id: &str) -> Result<Vec<User>, DbErr> {
+    dashboard_user::Entity::find()
+        .filter(dashboard_user::Column::MerchantId.eq(merchant_id))
+        .order_by_asc(dashboard_user::Column::CreatedAt)
+        .all(db)
+        .await
+}
+
+/// Replaces a user's password hash and revokes every session of the user, in `db`'s
+/// transaction.
+pub async fn set_password(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    hash: &str,
+    now: OffsetDateTime,
+) -> Result<(), DbErr> {
+    dashboard_user::Entity::update_many()
+        .col_expr(dashboard_user::Column::PasswordHash, Expr::value(hash))
+        .col_expr(dashboard_user::Column::PasswordChangedAt, Expr::value(now))
+        .filter(dashboard_user::Column::Id.eq(user_id))
+        .exec(db)
+        .await?;
+    revoke_sessions_of(db, user_id, now).await.map(|_| ())
+}
+
+/// Stores a new session.
+pub async fn insert_session(db: &impl ConnectionTrait, s: Session) -> Result<(), DbErr> {
+    dashboard_session::Entity::insert(dashboard_session::ActiveModel {
+        id: Set(s.id),
+        user_id: Set(s.user_id),
+        merchant_id: Set(s.merchant_id),
+        mode: Set(s.mode),
+        created_at: Set(s.created_at),
+        last_seen_at: Set(s.last_seen_at),
+        expires_at: Set(s.expires_at),
+        revoked_at: Set(s.revoked_at),
+    })
+    .exec_without_returning(db)
+    .await
+    .map(|_| ())
+}
+
+/// A session by the hash of its token, with its user; revoked and expired ones included
+/// (the caller decides).
+pub async fn find_session(
+    db: &impl ConnectionTrait,
+    id: &str,
+) -> Result<Option<(Session, User)>, DbErr> {
+    let Some(session) = dashboard_session::Entity::find_by_id(id).one(db).await? else {
+        return Ok(None);
+    };
+    let user = find_user(db, &session.merchant_id, &session.user_id).await?;
+    Ok(user.map(|u| (session, u)))
+}
+
+/// Records that a session was used and pushes its idle expiry to `expires_at`.
+pub async fn touch_session(
+    db: &impl ConnectionTrait,
+    id: &str,
+    now: OffsetDateTime,
+    expires_at: OffsetDateTime,
+) -> Result<(), DbErr> {
+    dashboard_session::Entity::update_many()
+        .col_expr(dashboard_session::Column::LastSeenAt, Expr::value(now))
+        .col_expr(
+            dashboard_session::Column::ExpiresAt,
+            Expr::value(expires_at),
+        )
+        .filter(dashboard_session::Column::Id.eq(id))
+        .filter(dashboard_session::Column::RevokedAt.is_null())
+        .exec(db)
+        .await
+        .map(|_| ())
+}
+
+/// Switches a session between test and live data.
+pub async fn set_session_mode(
+    db: &impl ConnectionTrait,
+    id: &str,
+    mode: Mode,
+) -> Result<(), DbErr> {
+    dashboard_session::Entity::update_many()
+        .col_expr(dashboard_session::Column::Mode, Expr::value(AsText(mode)))
+        .filter(dashboard_session::Column::Id.eq(id))
+        .exec(db)
+        .await
+        .map(|_| ())
+}
+
+/// Revokes one session.
+pub async fn revoke_session(
+    db: &impl ConnectionTrait,
+    id: &str,
+    now: OffsetDateTime,
+) -> Result<(), DbErr> {
+    dashboard_session::Entity::update_many()
+        .col_expr(dashboard_session::Column::RevokedAt, Expr::value(now))
+        .filter(dashboard_session::Column::Id.eq(id))
+        .filter(dashboard_session::Column::RevokedAt.is_null())
+        .exec(db)
+        .await
+        .map(|_| ())
+}
+
+/// Revokes every live session of a user; returns how many.
+pub async fn revoke_sessions_of(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    now: OffsetDateTime,
+) -> Result<u64, DbErr> {
+    dashboard_session::Entity::update_many()
+        .col_expr(dashboard_session::Column::RevokedAt, Expr::value(now))
+        .filter(dashboard_session::Column::UserId.eq(user_id))
+        .filter(dashboard_session::Column::RevokedAt.is_null())
+        .exec(db)
+        .await
+        .map(|r| r.rows_affected)
+}
+
+/// Sets a merchant's user's role and disabled flag; revokes every session of the user
+/// when it is disabled. Returns false when the user is not the merchant's.
+pub async fn set_role(
+    db: &impl ConnectionTrait,
+    merchant_id: &str,
+    user_id: &str,
+    role: dashboard_user::Role,
+    disabled: bool,
+    now: OffsetDateTime,
+) -> Result<bool, DbErr> {
+    let done = dashboard_user::Entity::update_many()
+        .col_expr(dashboard_user::Column::Role, Expr::value(role))
+        .col_expr(dashboard_user::Column::Disabled, Expr::value(disabled))
+        .filter(dashboard_user::Column::Id.eq(user_id))
+        .filter(dashboard_user::Column::MerchantId.eq(merchant_id))
+        .exec(db)
+        .await?
+        .rows_affected
+        == 1;
+    if done && disabled {
+        revoke_sessions_of(db, user_id, now).await?;
+    }
+    Ok(done)
+}

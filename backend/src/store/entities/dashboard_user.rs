@@ -1,0 +1,44 @@
+//! A back-office user: one merchant, one role, an argon2id password hash.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "dashboard_users")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub merchant_id: String,
+    /// Lower-cased; unique across the platform.
+    pub email: String,
+    /// PHC string of argon2id.
+    pub password_hash: String,
+    pub role: Role,
+    pub totp_secret: Option<String>,
+    pub totp_enabled_at: Option<TimeDateTimeWithTimeZone>,
+    pub disabled: bool,
+    pub created_at: TimeDateTimeWithTimeZone,
+    /// Sessions created before this instant are no longer valid.
+    pub password_changed_at: TimeDateTimeWithTimeZone,
+}
+
+/// What a user may do is decided from this by `accounts::Role::can`; stored as text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum Role {
+    /// Everything, team and settings included.
+    #[sea_orm(string_value = "owner")]
+    Owner,
+    /// Refunds, keys, webhooks, settings.
+    #[sea_orm(string_value = "admin")]
+    Admin,
+    /// Refunds.
+    #[sea_orm(string_value = "staff")]
+    Staff,
+    /// Read only.
+    #[sea_orm(string_value = "viewer")]
+    Viewer,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

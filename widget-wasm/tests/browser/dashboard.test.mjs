@@ -1,0 +1,178 @@
+// The back-office in headless Chromium, as a merchant's owner uses it: log in, the overview
+// with its chart, find a transaction by order id, refund part of it, see the refund in the
+// list and in the ledger postings, export CSV, log out. JavaScript is off: every flow is a
+// plain form. Then roll an API key and redeliver a webhook. A screenshot of each page lands
+// in target/dashboard-screenshots/.
+import assert from "node:assert/strict";
+import { mkdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { after, before, test } from "node:test";
+
+import { launchBrowser, ROOT, startMerchantSite, startServer } from "./harness.mjs";
+
+const SHOTS = path.join(ROOT, "target/dashboard-screenshots");
+
+let server;
+let browser;
+let site;
+
+before(async () => {
+  // The in-process worker delivers webhooks to the merchant's site on this machine.
+  server = await startServer({ SERVE_WORKER: "on", WEBHOOK_LOOPBACK_FOR_TESTS: "true", WEBHOOK_POLL_INTERVAL: "100ms" });
+  browser = await launchBrowser();
+  site = await startMerchantSite();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  await site?.close();
+});
+
+async function shot(page, name) {
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+test("an owner logs in, refunds part of a transaction, exports CSV and logs out", async () => {
+  const owner = server.createUser("owner");
+  const paid = await server.pay("ORDER_BROWSER_7", "80.00");
+  await server.pay("ORDER_BROWSER_8", "15.00");
+
+  const context = await browser.newContext({ javaScriptEnabled: false, acceptDownloads: true });
+  const page = await context.newPage();
+
+  await page.goto(`${server.shop}/dashboard/`);
+  await page.waitForURL(/\/dashboard\/login$/);
+  await shot(page, "01-login");
+  await page.fill('input[name="email"]', owner.email);
+  await page.fill('input[name="password"]', owner.password);
+  await page.click('button[type="submit"]');
+  await page.waitForURL(/\/dashboard\/$/);
+
+  // The overview: today's volume and the 30-day chart.
+  const today = page.locator('section[data-currency="EUR"] tr[data-period="today"]');
+  assert.equal((await today.locator('[data-field="volume"]').textContent()).trim(), "95.00");
+  assert.equal((await today.locator('[data-field="count"]').textContent()).trim(), "2");
+  assert.equal(await page.locator("figure.chart svg").count(), 1);
+  assert.match(await page.textContent('[data-testid="mode"]'), /test/);
+  await shot(page, "02-overview");
+
+  // Find the transaction by its order id.
+  await page.click('nav a[href="/dashboard/transactions"]');
+  await page.fill('input[name="q"]', "ORDER_BROWSER_7");
+  await page.click('form.filters button[type="submit"]');
+  await page.waitForURL(/q=ORDER_BROWSER_7/);
+  const rows = page.locator("#transactions tbody tr[data-id]");
+  assert.equal(await rows.count(), 1);
+  assert.equal(await rows.first().getAttribute("data-id"), paid.id);
+  await shot(page, "03-transactions-search");
+
+  await page.click(`a[href="/dashboard/transactions/${paid.id}"]`);
+  await page.waitForURL(new RegExp(`/dashboard/transactions/${paid.id}$`));
+  assert.equal((await page.textContent("#status")).trim(), "succeeded");
+  await shot(page, "04-transaction");
+
+  // Refund 30.00 of 80.00, through the confirmation page.
+  await page.fill('form.refund input[name="amount"]', "30.00");
+  await page.fill('form.refund input[name="reason"]', "one item returned");
+  await page.click("#refund");
+  await page.waitForURL(/\/refund\?/);
+  assert.match(await page.textContent("#confirm-amount"), /30\.00 EUR/);
+  await shot(page, "05-refund-confirm");
+  await page.click("#confirm-refund");
+  await page.waitForURL(/\?refunded=/);
+  assert.equal((await page.textContent("#status")).trim(), "partially_refunded");
+  assert.match(await page.textContent("#refunds"), /30\.00/);
+  assert.match(await page.textContent("#refunds"), /one item returned/);
+  // The refund's journal in the ledger postings: the merchant's payable debited by the net.
+  const postings = await page.textContent("#postings");
+  assert.match(postings, /refund/);
+  assert.match(postings, /-\d+\.\d\d/);
+  await shot(page, "06-transaction-refunded");
+
+  // The list shows the new status.
+  await page.click('nav a[href="/dashboard/transactions"]');
+  await page.waitForURL(/\/dashboard\/transactions$/);
+  assert.match(
+    await page.textContent(`#transactions tr[data-id="${paid.id}"]`),
+    /partially_refunded/,
+  );
+  await shot(page, "07-transactions");
+
+  // Export every row as CSV.
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export")]);
+  const csv = readFileSync(await download.path(), "utf8");
+  const lines = csv.trim().split("\n");
+  assert.equal(lines[0], "id,created_at,order_id,status,currency,amount,commission,net,refunded");
+  assert.equal(lines.length, 3);
+  assert.ok(lines.some((l) => l.startsWith(`${paid.id},`) && l.includes(",partially_refunded,EUR,80.00,") && l.endsWith(",30.00")));
+
+  await page.click("#logout");
+  await page.waitForURL(/\/dashboard\/login\?done=logout$/);
+  await shot(page, "08-logged-out");
+  await page.goto(`${server.shop}/dashboard/`);
+  await page.waitForURL(/\/dashboard\/login$/);
+  await context.close();
+});
+
+test("an admin rolls an API key and redelivers a webhook", async () => {
+  const admin = server.createUser("admin");
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  await page.goto(`${server.shop}/dashboard/login`);
+  await page.fill('input[name="email"]', admin.email);
+  await page.fill('input[name="password"]', admin.password);
+  await page.click('button[type="submit"]');
+  await page.waitForURL(/\/dashboard\/$/);
+
+  // Roll the secret key with the default overlap of 24 hours: the new key is shown once.
+  await page.click('nav a[href="/dashboard/keys"]');
+  const sk = server.merchant.sk;
+  const row = page.locator("#keys tbody tr", { hasText: sk.slice(-4) });
+  await row.locator('button:has-text("Roll")').click();
+  const newKey = (await page.textContent("#new-key")).trim();
+  assert.match(newKey, /^sk_test_/);
+  assert.notEqual(newKey, sk);
+  await shot(page, "09-key-rolled");
+  const r = await fetch(`${server.shop}/api/transactions`, { headers: { authorization: `Bearer ${newKey}` } });
+  assert.equal(r.status, 200, "the new key works");
+  await page.goto(`${server.shop}/dashboard/keys`);
+  assert.equal(await page.locator("#new-key").count(), 0, "shown only once");
+
+  // Point webhooks at the merchant's site, pay, and see the delivery in the log.
+  site.set("/hooks", "ok");
+  await page.click('nav a[href="/dashboard/webhooks"]');
+  await page.fill('input[name="url"]', `${site.origin}/hooks`);
+  await page.click("#set-endpoint");
+  assert.match(await page.textContent("#secret"), /^whsec_/);
+  await server.pay("ORDER_BROWSER_HOOK", "12.00");
+  let log = "";
+  for (let i = 0; i < 100 && !log.includes("HTTP 200"); i++) {
+    await page.goto(`${server.shop}/dashboard/webhooks`);
+    log = await page.textContent("#deliveries");
+    if (!log.includes("HTTP 200")) await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.match(log, /payment\.succeeded/);
+  assert.match(log, /HTTP 200/);
+  const event = page.locator("#deliveries tbody tr", { hasText: "payment.succeeded" }).first();
+  await event.locator('button:has-text("Redeliver")').click();
+  await page.waitForURL(/\?redelivered=evt_/);
+  for (let i = 0; i < 100; i++) {
+    const attempts = await page.locator("#deliveries tbody tr", { hasText: "payment.succeeded" }).first().textContent();
+    if ((attempts.match(/HTTP 200/g) || []).length >= 2) break;
+    await new Promise((res) => setTimeout(res, 100));
+    await page.reload();
+  }
+  const attempts = await page.locator("#deliveries tbody tr", { hasText: "payment.succeeded" }).first().textContent();
+  assert.ok((attempts.match(/HTTP 200/g) || []).length >= 2, attempts);
+  await shot(page, "10-webhooks");
+
+  await page.click('nav a[href="/dashboard/activity"]');
+  const activity = await page.textContent("#activity");
+  for (const action of ["key.rolled", "webhook_endpoint.set", "event.redelivered"]) {
+    assert.ok(activity.includes(action), action);
+  }
+  await shot(page, "11-activity");
+  await context.close();
+});
