@@ -446,7 +446,7 @@ mod tests {
             }
         }
         // A class added later is still an account, counted as `other`.
-        let later = AccountName::parse("voucher_adjustments:test:EUR").unwrap();
+        let later = AccountName::parse("promotions:test:EUR").unwrap();
         assert_eq!((later.class, later.mode), (None, "test"));
         assert_eq!(AccountName::parse("no_mode"), None);
     }
