@@ -219,8 +219,10 @@ async fn metrics_count_requests_payments_declines_and_deliveries_with_bounded_la
         "superpayment_db_pool_connections",
         &[("pool", "primary"), ("state", "idle")],
     );
+    // The pool holds at least the connection that served this test's requests; whether
+    // it is idle at the scrape depends on what the embedded worker is doing at that moment.
     assert!(
-        in_use.is_some() && idle.is_some_and(|n| n >= 1.0),
+        matches!((in_use, idle), (Some(u), Some(i)) if u + i >= 1.0),
         "pool gauges: {in_use:?} {idle:?}"
     );
     assert!(s.docs.contains_key("superpayment_payments_total"));
