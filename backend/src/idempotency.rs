@@ -183,6 +183,29 @@ pub struct Recorder<'a> {
 }
 
 impl Recorder<'_> {
+    /// Stores `body` as the answer (status `status`) for this request's key inside the
+    /// operation's own transaction `tx`, so that the answer commits with the money it
+    /// describes. Nothing when the request has no key; a row another request stored
+    /// meanwhile under the same key means that request is running: [`IdempotencyError::InFlight`].
+    pub async fn store(
+        &self,
+        tx: &DatabaseTransaction,
+        status: u16,
+        body: &impl Serialize,
+        now: OffsetDateTime,
+    ) -> Result<(), IdempotencyError> {
+        let Some(row) = self.row(status, body, now)? else {
+            return Ok(());
+        };
+        match store::idempotency::insert(tx, row).await {
+            Ok(()) => Ok(()),
+            Err(e) if store::violates(&e, store::Unique::IdempotencyScope) => {
+                Err(IdempotencyError::InFlight)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The row storing `body` as the answer (status `status`) for this request's key;
     /// `None` when the request has no key.
     pub fn row(

@@ -401,15 +401,9 @@ impl IdempotentOperation for Record<'_> {
         recorder: &Recorder<'_>,
     ) -> Result<ActivityReceipt, LifecycleError> {
         let receipt = apply(tx, self.owner, self.actor, self.checked).await?;
-        if let Some(row) = recorder.row(200, &receipt, OffsetDateTime::now_utc())? {
-            if let Err(e) = store::idempotency::insert(tx, row).await {
-                return Err(if store::violates(&e, store::Unique::IdempotencyScope) {
-                    IdempotencyError::InFlight.into()
-                } else {
-                    e.into()
-                });
-            }
-        }
+        recorder
+            .store(tx, 200, &receipt, OffsetDateTime::now_utc())
+            .await?;
         Ok(receipt)
     }
 

@@ -300,15 +300,7 @@ impl<const CAPTURE: bool> IdempotentOperation for End<'_, CAPTURE> {
                 },
             });
         };
-        if let Some(row) = recorder.row(200, &receipt, now)? {
-            if let Err(e) = store::idempotency::insert(tx, row).await {
-                return Err(if store::violates(&e, store::Unique::IdempotencyScope) {
-                    IdempotencyError::InFlight.into()
-                } else {
-                    e.into()
-                });
-            }
-        }
+        recorder.store(tx, 200, &receipt, now).await?;
         Ok(receipt)
     }
 

@@ -449,15 +449,7 @@ async fn write_refund(
     )
     .await?;
 
-    if let Some(row) = recorder.row(201, &receipt, now)? {
-        if let Err(e) = store::idempotency::insert(tx, row).await {
-            return Err(if store::violates(&e, store::Unique::IdempotencyScope) {
-                IdempotencyError::InFlight.into()
-            } else {
-                e.into()
-            });
-        }
-    }
+    recorder.store(tx, 201, &receipt, now).await?;
     Ok(receipt)
 }
 

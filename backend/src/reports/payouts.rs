@@ -264,15 +264,7 @@ impl IdempotentOperation for Pay<'_> {
             payable_after: format_minor(payable - amount, currency)?,
             created_at: rfc3339(now),
         };
-        if let Some(row) = recorder.row(201, &receipt, now)? {
-            if let Err(e) = store::idempotency::insert(tx, row).await {
-                return Err(if store::violates(&e, store::Unique::IdempotencyScope) {
-                    IdempotencyError::InFlight.into()
-                } else {
-                    e.into()
-                });
-            }
-        }
+        recorder.store(tx, 201, &receipt, now).await?;
         Ok(receipt)
     }
 
