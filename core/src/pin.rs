@@ -19,7 +19,14 @@ mod tests {
         assert!(is_well_formed_pin("000000"));
         assert!(is_well_formed_pin("123456"));
         for bad in [
-            "", "12345", "1234567", "12345a", " 12345", "12 345", "１２３４５６", "12345\n",
+            "",
+            "12345",
+            "1234567",
+            "12345a",
+            " 12345",
+            "12 345",
+            "１２３４５６",
+            "12345\n",
         ] {
             assert!(!is_well_formed_pin(bad), "{bad:?}");
         }
