@@ -217,6 +217,8 @@ pub async fn pay(cfg: &Config, attempt: &Attempt) -> PayReply {
                     token: text(r, "token")?,
                     last4: text(r, "last4")?,
                     balance: parse_money(&text(r, "balance")?, &text(r, "currency")?)?,
+                    // Set by the caller, which knows which vouchers were sent with a PIN.
+                    pin: false,
                 })
             })
             .collect();

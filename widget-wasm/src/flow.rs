@@ -133,6 +133,9 @@ pub struct Saved {
     pub last4: String,
     /// Last known balance.
     pub balance: Money,
+    /// The voucher needs its PIN at every payment (it was paid with one, or a payment was
+    /// declined `pin_required`); the PIN itself is never remembered.
+    pub pin: bool,
 }
 
 /// A voucher as sent to `process-payment`.
@@ -301,7 +304,7 @@ impl Checkout {
                         },
                         check: Check::Valid(s.balance),
                         generation: 0,
-                        pin: None,
+                        pin: s.pin.then(Pin::default),
                     });
                 }
             }
@@ -517,6 +520,9 @@ impl Checkout {
                 break;
             }
             if let Check::Valid(balance) = e.check {
+                if e.pin.as_ref().is_some_and(|p| !is_well_formed_pin(&p.text)) {
+                    return None;
+                }
                 covered += balance.minor();
                 vouchers.push(match &e.source {
                     Source::Typed { text } => VoucherArg::Code(
@@ -550,7 +556,8 @@ impl Checkout {
         Some(attempt)
     }
 
-    /// Pays with the remembered vouchers in one click.
+    /// Pays with the remembered vouchers in one click; `None` with the form open when one
+    /// of them needs its PIN first.
     pub fn pay_saved(&mut self, new_key: impl FnOnce() -> String) -> Option<Attempt> {
         let chosen: Vec<Saved> = self.one_click()?.into_iter().cloned().collect();
         self.entries = chosen
@@ -562,7 +569,7 @@ impl Checkout {
                 },
                 check: Check::Valid(s.balance),
                 generation: 0,
-                pin: None,
+                pin: s.pin.then(Pin::default),
             })
             .collect();
         self.remember = false;
@@ -600,6 +607,11 @@ impl Checkout {
                                     text: String::new(),
                                     wrong: code == "pin_invalid",
                                 });
+                                if let Source::Saved { token, .. } = &e.source {
+                                    for s in self.saved.iter_mut().filter(|s| &s.token == token) {
+                                        s.pin = true;
+                                    }
+                                }
                             } else {
                                 e.check = Check::Refused(code);
                             }
@@ -890,11 +902,13 @@ mod tests {
                 token: "vt_a".into(),
                 last4: "AAAA".into(),
                 balance: eur("20.00"),
+                pin: false,
             },
             Saved {
                 token: "vt_b".into(),
                 last4: "BBBB".into(),
                 balance: eur("100.00"),
+                pin: false,
             },
         ];
         let mut c = Checkout::new(eur("99.00"), saved.clone());
@@ -997,6 +1011,7 @@ mod tests {
             token: "vt_a".into(),
             last4: "AAAA".into(),
             balance: eur("20.00"),
+            pin: false,
         }];
         let mut c = Checkout::new(eur("10"), saved);
         c.pay_saved(keys()).unwrap();
@@ -1012,6 +1027,18 @@ mod tests {
             attempt.vouchers,
             vec![VoucherArg::Token("vt_a".into(), Some("123456".into()))]
         );
+        assert!(c.saved[0].pin, "next time the PIN is asked before paying");
+
+        let mut next_visit = Checkout::new(eur("10"), c.saved.clone());
+        assert_eq!(
+            next_visit.pay_saved(keys()),
+            None,
+            "no request without the PIN"
+        );
+        assert_eq!(next_visit.phase, Phase::Entering);
+        assert_eq!(next_visit.entries[0].pin, Some(Pin::default()));
+        next_visit.pin_typed(0, "123456");
+        assert!(next_visit.begin_payment(keys()).is_some());
     }
 
     #[test]

@@ -883,9 +883,18 @@ fn on_click(e: Event) {
         }
         "pay-saved" => {
             let attempt = shared.borrow_mut().co.pay_saved(new_key);
-            if let Some(attempt) = attempt {
-                shared.borrow_mut().render(None);
-                pay(shared.clone(), attempt);
+            let mut a = shared.borrow_mut();
+            match attempt {
+                Some(attempt) => {
+                    a.render(None);
+                    drop(a);
+                    pay(shared.clone(), attempt);
+                }
+                None => {
+                    // A remembered voucher that needs its PIN: ask for it before paying.
+                    let pin = a.co.entries.iter().position(|e| e.pin.is_some());
+                    a.render(pin.map(|i| id("pin-", i)).as_deref());
+                }
             }
         }
         "forget" => forget(shared.clone()),
@@ -1116,7 +1125,10 @@ fn finish(
                 s.balance = *b;
             }
         }
-        for r in remembered {
+        for mut r in remembered {
+            r.pin = attempt.vouchers.iter().any(|v| {
+                matches!(v, crate::flow::VoucherArg::Code(code, Some(_)) if code.ends_with(&r.last4))
+            });
             a.co.saved.retain(|s| s.last4 != r.last4);
             a.co.saved.push(r);
         }
