@@ -104,6 +104,20 @@ mod tests {
     }
 
     #[test]
+    fn only_a_pin_of_the_core_shape_is_ever_matched() {
+        let pepper = Secret::new("pepper-one-0123456789".into());
+        let pin = random_pin();
+        assert!(is_well_formed_pin(pin.expose()));
+        let stored = pin_hash(&pepper, &pin).unwrap();
+        assert!(pin_matches(&pepper, pin.expose(), &stored));
+        assert!(!pin_matches(&pepper, "", &stored));
+        // Hashed but not PIN-shaped (seven digits): refused before any hash is spent.
+        let long = Secret::new("1234567".to_owned());
+        let stored = pin_hash(&pepper, &long).unwrap();
+        assert!(!pin_matches(&pepper, long.expose(), &stored));
+    }
+
+    #[test]
     fn secrets_equal_compares_content() {
         assert!(secrets_equal("abc", "abc"));
         assert!(!secrets_equal("abc", "abd"));

@@ -729,6 +729,12 @@ impl App {
             let (text, _) = self.entry_message(i);
             self.announce(&text);
         }
+        self.patch_pin(i);
+    }
+
+    /// Updates field `i`'s PIN message and the controls; quiet, so a screen reader is not
+    /// told the balance again at every digit.
+    fn patch_pin(&mut self, i: usize) {
         if let (Some(input), Some(msg)) = (
             self.doc.get_element_by_id(&id("pin-", i)),
             self.doc.get_element_by_id(&id("pinmsg-", i)),
@@ -951,7 +957,7 @@ fn on_input(e: Event) {
         if text != raw {
             input.set_value(&text);
         }
-        shared.borrow_mut().patch(i);
+        shared.borrow_mut().patch_pin(i);
         return;
     }
     // Keep the caret after the same number of code symbols once the text is regrouped.
