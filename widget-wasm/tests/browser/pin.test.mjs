@@ -110,3 +110,51 @@ test("a voucher without a PIN shows no PIN field", async () => {
   assert.equal(server.transactionsFor(orderId), 1);
   await context.close();
 });
+
+test("a remembered voucher with a PIN asks for it at one click, before any payment is sent", async () => {
+  const { code, pin } = await issueWithPin("300.00");
+  const context = await browser.newContext();
+  const { page, seen } = await recordingPage(context);
+  await openCheckout(page, server);
+  let frame = await checkoutFrame(page);
+  await frame.click("#start");
+  await frame.locator("#code-0").fill(code);
+  await frame.waitForSelector("#pin-0");
+  await frame.locator("#pin-0").fill(pin);
+  await frame.check("#remember");
+  await frame.click("#pay");
+  await frame.waitForSelector("#done");
+  await page.waitForURL(/\/demo\/confirmation\//);
+
+  const second = await openCheckout(page, server);
+  frame = await checkoutFrame(page);
+  await frame.waitForSelector("#pay-saved");
+  // The iframe's storage: localStorage where the browser allows it, else its cookie.
+  const stored = await frame.evaluate(() => {
+    let local = "";
+    try {
+      local = JSON.stringify({ ...localStorage });
+    } catch {
+      // third-party storage denied: the widget used its partitioned cookie
+    }
+    return local + decodeURIComponent(document.cookie);
+  });
+  assert.ok(stored.includes(code.slice(-4)), "the voucher is remembered");
+  assert.ok(!stored.includes(pin), "its PIN is not");
+  const payments = [];
+  frame.page().on("request", (r) => {
+    if (r.url().includes("/api/process-payment")) payments.push(r.postData());
+  });
+  await frame.click("#pay-saved");
+  await frame.waitForSelector("#pin-0");
+  assert.equal(await frame.evaluate(() => document.activeElement.id), "pin-0");
+  assert.equal(payments.length, 0, "nothing sent without the PIN");
+  assert.equal(seen.events.filter((e) => e.type === "error").length, 0, "no pin_required decline");
+  await frame.locator("#pin-0").fill(pin);
+  await frame.click("#pay");
+  await frame.waitForSelector("#done");
+  assert.equal(payments.length, 1);
+  assert.ok(JSON.parse(payments[0]).vouchers[0].token.startsWith("vt_"));
+  assert.equal(server.transactionsFor(second), 1);
+  await context.close();
+});
