@@ -2,7 +2,7 @@
 //! a per-voucher salt and the pepper) and API keys (SHA-256).
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
-use superpayment_core::VoucherCode;
+use superpayment_core::{is_well_formed_pin, VoucherCode};
 
 use crate::secret::Secret;
 
@@ -14,14 +14,13 @@ pub fn voucher_hmac(pepper: &Secret<String>, code: &VoucherCode) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-/// Digits of a voucher PIN.
-pub const PIN_DIGITS: usize = 6;
-
-/// A new random PIN of [`PIN_DIGITS`] digits.
+/// A new random PIN of [`superpayment_core::PIN_DIGITS`] digits.
 pub fn random_pin() -> Secret<String> {
     use rand::Rng;
     let n: u32 = rand::rngs::OsRng.gen_range(0..1_000_000);
-    Secret::new(format!("{n:06}"))
+    let pin = format!("{n:06}");
+    debug_assert!(is_well_formed_pin(&pin));
+    Secret::new(pin)
 }
 
 fn pin_hasher(pepper: &Secret<String>) -> anyhow::Result<argon2::Argon2<'_>> {
@@ -45,11 +44,11 @@ pub fn pin_hash(pepper: &Secret<String>, pin: &Secret<String>) -> anyhow::Result
         .to_string())
 }
 
-/// Whether `pin` is the one hashed in `stored`. Anything but a few digits is not a PIN and
-/// is refused without spending a hash on it.
+/// Whether `pin` is the one hashed in `stored`. Anything not shaped like a PIN (the rule
+/// the widget runs too, from core) is refused without spending a hash on it.
 pub fn pin_matches(pepper: &Secret<String>, pin: &str, stored: &str) -> bool {
     use argon2::password_hash::{PasswordHash, PasswordVerifier};
-    if pin.is_empty() || pin.len() > 12 || !pin.bytes().all(|b| b.is_ascii_digit()) {
+    if !is_well_formed_pin(pin) {
         return false;
     }
     let (Ok(hasher), Ok(parsed)) = (pin_hasher(pepper), PasswordHash::new(stored)) else {
@@ -103,6 +102,20 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.len(), 64);
         assert!(!a.contains(code.as_str()));
+    }
+
+    #[test]
+    fn only_a_pin_of_the_core_shape_is_ever_matched() {
+        let pepper = Secret::new("pepper-one-0123456789".into());
+        let pin = random_pin();
+        assert!(is_well_formed_pin(pin.expose()));
+        let stored = pin_hash(&pepper, &pin).unwrap();
+        assert!(pin_matches(&pepper, pin.expose(), &stored));
+        assert!(!pin_matches(&pepper, "", &stored));
+        // Hashed but not PIN-shaped (seven digits): refused before any hash is spent.
+        let long = Secret::new("1234567".to_owned());
+        let stored = pin_hash(&pepper, &long).unwrap();
+        assert!(!pin_matches(&pepper, long.expose(), &stored));
     }
 
     #[test]

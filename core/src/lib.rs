@@ -10,6 +10,7 @@
 //! - [`money`]: [`Money`], amount parsing, the wire format and locale display.
 //! - [`commission`]: basis points and the commission/net split.
 //! - [`voucher`]: voucher codes with their check symbol.
+//! - [`pin`]: the shape of voucher PINs.
 //! - [`order`]: merchant order ids.
 //! - [`keys`]: API key formats and modes.
 //! - [`crockford`]: the base32 alphabet codes and keys share.
@@ -26,6 +27,7 @@ pub mod currency;
 pub mod keys;
 pub mod money;
 pub mod order;
+pub mod pin;
 pub mod validate;
 pub mod voucher;
 
@@ -35,6 +37,7 @@ pub use currency::{Currency, CurrencyError};
 pub use keys::{ApiKey, KeyFormatError, KeyKind, Mode, ModeError};
 pub use money::{AmountError, Locale, Money, MAX_MINOR};
 pub use order::{OrderId, OrderIdError};
+pub use pin::{is_well_formed_pin, PIN_DIGITS};
 pub use validate::{
     validate_payment_request, validate_voucher_check, FieldError, PaymentRequestInput,
     ValidPayment, VoucherInput, VoucherRef, MAX_VOUCHERS_PER_PAYMENT,

@@ -119,12 +119,12 @@ fn failure_of(status: u16, e: &ErrorDetail) -> Failure {
     }
 }
 
-/// `POST /api/vouchers/check`: (valid, decline code, balance); `None` when the API refuses
-/// the publishable key itself (401, 403), which no retry mends.
+/// `POST /api/vouchers/check`: (valid, decline code, balance, PIN required); `None` when
+/// the API refuses the publishable key itself (401, 403), which no retry mends.
 pub async fn check(
     key: &str,
     code: &str,
-) -> Option<Result<(bool, Option<String>, Option<Money>), Failure>> {
+) -> Option<Result<(bool, Option<String>, Option<Money>, bool), Failure>> {
     let body = object(&[("code", JsValue::from_str(code))]);
     let (status, json) = match post(key, "/api/vouchers/check", &body, None).await {
         Ok(reply) => reply,
@@ -137,10 +137,16 @@ pub async fn check(
                 _ => None,
             };
             let valid = field(&json, "valid").as_bool().unwrap_or(false);
-            Ok((valid && balance.is_some(), text(&json, "reason"), balance))
+            let pin_required = field(&json, "pin_required").as_bool().unwrap_or(false);
+            Ok((
+                valid && balance.is_some(),
+                text(&json, "reason"),
+                balance,
+                pin_required,
+            ))
         }
         // The code passed the same checks locally; a 400 means the server refuses it anyway.
-        400 => Ok((false, Some(error_of(&json).code), None)),
+        400 => Ok((false, Some(error_of(&json).code), None, false)),
         401 | 403 => return None,
         _ => Err(failure_of(status, &error_of(&json))),
     })
@@ -158,10 +164,13 @@ pub enum PayReply {
 pub async fn pay(cfg: &Config, attempt: &Attempt) -> PayReply {
     let vouchers = Array::new();
     for v in &attempt.vouchers {
-        let item = match v {
-            VoucherArg::Code(code) => object(&[("code", JsValue::from_str(code))]),
-            VoucherArg::Token(token) => object(&[("token", JsValue::from_str(token))]),
+        let (item, pin) = match v {
+            VoucherArg::Code(code, pin) => (object(&[("code", JsValue::from_str(code))]), pin),
+            VoucherArg::Token(token, pin) => (object(&[("token", JsValue::from_str(token))]), pin),
         };
+        if let Some(pin) = pin {
+            let _ = Reflect::set(&item, &JsValue::from_str("pin"), &JsValue::from_str(pin));
+        }
         vouchers.push(&item);
     }
     let body = object(&[
@@ -208,6 +217,8 @@ pub async fn pay(cfg: &Config, attempt: &Attempt) -> PayReply {
                     token: text(r, "token")?,
                     last4: text(r, "last4")?,
                     balance: parse_money(&text(r, "balance")?, &text(r, "currency")?)?,
+                    // Set by the caller, which knows which vouchers were sent with a PIN.
+                    pin: false,
                 })
             })
             .collect();

@@ -4,7 +4,8 @@
 //! codes, each checked for typos locally and for its balance by the API -> paying -> done,
 //! or failed with a retry that reuses the attempt's Idempotency-Key.
 use superpayment_core::{
-    format_partial_code, CodeError, Money, VoucherCode, MAX_VOUCHERS_PER_PAYMENT,
+    format_partial_code, is_well_formed_pin, CodeError, Money, VoucherCode,
+    MAX_VOUCHERS_PER_PAYMENT, PIN_DIGITS,
 };
 
 use crate::i18n::Text;
@@ -71,6 +72,24 @@ pub enum Source {
     },
 }
 
+/// The PIN field of a voucher whose kind needs one. It exists only once the balance check
+/// (or, for a remembered voucher, a `pin_required` decline) said so; it never leaves the
+/// iframe except in the payment request, and is never stored.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Pin {
+    /// The digits typed so far.
+    pub text: String,
+    /// The API answered `pin_invalid` and nothing was typed since.
+    pub wrong: bool,
+}
+
+impl std::fmt::Debug for Pin {
+    // A derived Debug would print the PIN wherever a state is debugged.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Pin({} digits, wrong: {})", self.text.len(), self.wrong)
+    }
+}
+
 /// One voucher of the form.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
@@ -80,6 +99,8 @@ pub struct Entry {
     pub check: Check,
     /// Bumped on every edit, so a late balance answer for older text is ignored.
     pub generation: u32,
+    /// Its PIN field, when the voucher needs one.
+    pub pin: Option<Pin>,
 }
 
 impl Entry {
@@ -90,6 +111,7 @@ impl Entry {
             },
             check: Check::Empty,
             generation: 0,
+            pin: None,
         }
     }
 
@@ -111,15 +133,18 @@ pub struct Saved {
     pub last4: String,
     /// Last known balance.
     pub balance: Money,
+    /// The voucher needs its PIN at every payment (it was paid with one, or a payment was
+    /// declined `pin_required`); the PIN itself is never remembered.
+    pub pin: bool,
 }
 
 /// A voucher as sent to `process-payment`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum VoucherArg {
-    /// Canonical code.
-    Code(String),
-    /// Remembered token.
-    Token(String),
+    /// Canonical code, with its PIN when the voucher needs one.
+    Code(String, Option<String>),
+    /// Remembered token, with the voucher's PIN when it needs one.
+    Token(String, Option<String>),
 }
 
 /// One payment attempt: what was sent and under which Idempotency-Key.
@@ -279,6 +304,7 @@ impl Checkout {
                         },
                         check: Check::Valid(s.balance),
                         generation: 0,
+                        pin: s.pin.then(Pin::default),
                     });
                 }
             }
@@ -327,6 +353,8 @@ impl Checkout {
         if changed {
             entry.generation = entry.generation.wrapping_add(1);
             entry.source = Source::Typed { text: text.clone() };
+            // Another code: only its own balance check can say whether it needs a PIN.
+            entry.pin = None;
         }
         let mut check = None;
         if symbols < CODE_SYMBOLS {
@@ -379,12 +407,13 @@ impl Checkout {
         }
     }
 
-    /// Applies a balance answer, unless the field changed since it was asked.
+    /// Applies a balance answer (valid, decline code, balance, PIN required), unless the
+    /// field changed since it was asked.
     pub fn checked(
         &mut self,
         index: usize,
         generation: u32,
-        answer: Result<(bool, Option<String>, Option<Money>), Failure>,
+        answer: Result<(bool, Option<String>, Option<Money>, bool), Failure>,
     ) {
         let currency = self.amount.currency();
         let Some(entry) = self.entries.get_mut(index) else {
@@ -395,14 +424,37 @@ impl Checkout {
         }
         entry.check = match answer {
             Err(failure) => Check::Failed(failure),
-            Ok((true, _, Some(balance))) if balance.currency() != currency => {
+            Ok((true, _, Some(balance), _)) if balance.currency() != currency => {
                 Check::Refused("voucher_currency_mismatch".into())
             }
-            Ok((true, _, Some(balance))) => Check::Valid(balance),
-            Ok((_, reason, _)) => {
+            Ok((true, _, Some(balance), pin_required)) => {
+                if pin_required && entry.pin.is_none() {
+                    entry.pin = Some(Pin::default());
+                }
+                Check::Valid(balance)
+            }
+            Ok((_, reason, _, _)) => {
                 Check::Refused(reason.unwrap_or_else(|| "voucher_declined".into()))
             }
         };
+    }
+
+    /// The shopper typed into the PIN field of entry `index`; returns what the field must
+    /// show (digits only, at most [`PIN_DIGITS`]).
+    pub fn pin_typed(&mut self, index: usize, raw: &str) -> String {
+        let text: String = raw
+            .chars()
+            .filter(char::is_ascii_digit)
+            .take(PIN_DIGITS)
+            .collect();
+        if let Some(pin) = self.entries.get_mut(index).and_then(|e| e.pin.as_mut()) {
+            if pin.text != text {
+                pin.text = text.clone();
+                pin.wrong = false;
+                self.notice = None;
+            }
+        }
+        text
     }
 
     /// Marks a field as being checked again (after a failed check); returns what to check.
@@ -430,6 +482,11 @@ impl Checkout {
                 _ => blocked = true,
             }
         }
+        // A voucher waiting for its PIN counts towards the amount but cannot be sent yet.
+        let pin_missing = self
+            .entries
+            .iter()
+            .any(|e| e.pin.as_ref().is_some_and(|p| !is_well_formed_pin(&p.text)));
         let covered = covered.min(self.amount);
         let missing = self
             .amount
@@ -438,7 +495,11 @@ impl Checkout {
         Plan {
             covered,
             missing,
-            can_pay: self.phase == Phase::Entering && usable > 0 && !blocked && missing.is_zero(),
+            can_pay: self.phase == Phase::Entering
+                && usable > 0
+                && !blocked
+                && !pin_missing
+                && missing.is_zero(),
             can_add: self.phase == Phase::Entering
                 && !blocked
                 && !missing.is_zero()
@@ -459,12 +520,18 @@ impl Checkout {
                 break;
             }
             if let Check::Valid(balance) = e.check {
+                if e.pin.as_ref().is_some_and(|p| !is_well_formed_pin(&p.text)) {
+                    return None;
+                }
                 covered += balance.minor();
                 vouchers.push(match &e.source {
-                    Source::Typed { text } => {
-                        VoucherArg::Code(VoucherCode::parse(text).ok()?.as_str().to_owned())
+                    Source::Typed { text } => VoucherArg::Code(
+                        VoucherCode::parse(text).ok()?.as_str().to_owned(),
+                        e.pin.as_ref().map(|p| p.text.clone()),
+                    ),
+                    Source::Saved { token, .. } => {
+                        VoucherArg::Token(token.clone(), e.pin.as_ref().map(|p| p.text.clone()))
                     }
-                    Source::Saved { token, .. } => VoucherArg::Token(token.clone()),
                 });
                 entries.push(i);
             }
@@ -489,7 +556,8 @@ impl Checkout {
         Some(attempt)
     }
 
-    /// Pays with the remembered vouchers in one click.
+    /// Pays with the remembered vouchers in one click; `None` with the form open when one
+    /// of them needs its PIN first.
     pub fn pay_saved(&mut self, new_key: impl FnOnce() -> String) -> Option<Attempt> {
         let chosen: Vec<Saved> = self.one_click()?.into_iter().cloned().collect();
         self.entries = chosen
@@ -501,6 +569,7 @@ impl Checkout {
                 },
                 check: Check::Valid(s.balance),
                 generation: 0,
+                pin: s.pin.then(Pin::default),
             })
             .collect();
         self.remember = false;
@@ -532,7 +601,20 @@ impl Checkout {
                 {
                     Some(entry) => {
                         if let Some(e) = self.entries.get_mut(entry) {
-                            e.check = Check::Refused(code);
+                            if code == "pin_invalid" || code == "pin_required" {
+                                // The code (or token) is right: keep it, ask for the PIN.
+                                e.pin = Some(Pin {
+                                    text: String::new(),
+                                    wrong: code == "pin_invalid",
+                                });
+                                if let Source::Saved { token, .. } = &e.source {
+                                    for s in self.saved.iter_mut().filter(|s| &s.token == token) {
+                                        s.pin = true;
+                                    }
+                                }
+                            } else {
+                                e.check = Check::Refused(code);
+                            }
                         }
                     }
                     None => self.notice = Some(crate::i18n::decline_text(&code)),
@@ -635,7 +717,7 @@ mod tests {
         assert_eq!(checked, code(1));
         assert_eq!(c.entries[0].check, Check::Checking);
 
-        c.checked(0, generation, Ok((true, None, Some(eur("150.00")))));
+        c.checked(0, generation, Ok((true, None, Some(eur("150.00")), false)));
         assert_eq!(c.entries[0].check, Check::Valid(eur("150.00")));
         assert!(c.plan().can_pay);
     }
@@ -655,9 +737,9 @@ mod tests {
         c.start_entering(false);
         let (_, old) = c.typed(0, code(1).as_str()).check.unwrap();
         let (_, new) = c.typed(0, code(2).as_str()).check.unwrap();
-        c.checked(0, old, Ok((true, None, Some(eur("1.00")))));
+        c.checked(0, old, Ok((true, None, Some(eur("1.00")), false)));
         assert_eq!(c.entries[0].check, Check::Checking);
-        c.checked(0, new, Ok((true, None, Some(eur("20.00")))));
+        c.checked(0, new, Ok((true, None, Some(eur("20.00")), false)));
         assert_eq!(c.entries[0].check, Check::Valid(eur("20.00")));
     }
 
@@ -666,7 +748,7 @@ mod tests {
         let mut c = Checkout::new(eur("99.00"), vec![]);
         c.start_entering(false);
         let (_, g) = c.typed(0, code(1).as_str()).check.unwrap();
-        c.checked(0, g, Ok((true, None, Some(eur("60.00")))));
+        c.checked(0, g, Ok((true, None, Some(eur("60.00")), false)));
         let plan = c.plan();
         assert!(!plan.can_pay);
         assert!(plan.can_add);
@@ -675,15 +757,15 @@ mod tests {
         let i = c.add_entry().unwrap();
         assert!(!c.plan().can_add, "no second empty field");
         let (_, g) = c.typed(i, code(2).as_str()).check.unwrap();
-        c.checked(i, g, Ok((true, None, Some(eur("50.00")))));
+        c.checked(i, g, Ok((true, None, Some(eur("50.00")), false)));
         assert!(c.plan().can_pay);
 
         let attempt = c.begin_payment(keys()).unwrap();
         assert_eq!(
             attempt.vouchers,
             vec![
-                VoucherArg::Code(code(1).as_str().into()),
-                VoucherArg::Code(code(2).as_str().into())
+                VoucherArg::Code(code(1).as_str().into(), None),
+                VoucherArg::Code(code(2).as_str().into(), None)
             ]
         );
         assert_eq!(c.phase, Phase::Paying);
@@ -694,7 +776,7 @@ mod tests {
         let mut c = Checkout::new(eur("99.00"), vec![]);
         c.start_entering(false);
         let (_, g) = c.typed(0, code(1).as_str()).check.unwrap();
-        c.checked(0, g, Ok((true, None, Some(eur("60.00")))));
+        c.checked(0, g, Ok((true, None, Some(eur("60.00")), false)));
         let i = c.add_entry().unwrap();
         let t = c.typed(i, &code(1).formatted());
         assert_eq!(t.check, None);
@@ -710,14 +792,23 @@ mod tests {
         c.checked(
             0,
             g,
-            Ok((true, None, Some(Money::parse("50", Currency::CHF).unwrap()))),
+            Ok((
+                true,
+                None,
+                Some(Money::parse("50", Currency::CHF).unwrap()),
+                false,
+            )),
         );
         assert_eq!(
             c.entries[0].check,
             Check::Refused("voucher_currency_mismatch".into())
         );
         let (_, g) = c.typed(0, code(2).as_str()).check.unwrap();
-        c.checked(0, g, Ok((false, Some("voucher_declined".into()), None)));
+        c.checked(
+            0,
+            g,
+            Ok((false, Some("voucher_declined".into()), None, false)),
+        );
         assert_eq!(
             c.entries[0].check,
             Check::Refused("voucher_declined".into())
@@ -730,7 +821,7 @@ mod tests {
         let mut c = Checkout::new(eur("10"), vec![]);
         c.start_entering(false);
         let (_, g) = c.typed(0, code(1).as_str()).check.unwrap();
-        c.checked(0, g, Ok((true, None, Some(eur("50")))));
+        c.checked(0, g, Ok((true, None, Some(eur("50")), false)));
         let mut next = keys();
         let first = c.begin_payment(&mut next).unwrap();
         c.paid(PayAnswer::Failed(Failure::Offline));
@@ -754,10 +845,10 @@ mod tests {
         let mut c = Checkout::new(eur("99.00"), vec![]);
         c.start_entering(false);
         let (_, g) = c.typed(0, code(1).as_str()).check.unwrap();
-        c.checked(0, g, Ok((true, None, Some(eur("60.00")))));
+        c.checked(0, g, Ok((true, None, Some(eur("60.00")), false)));
         let i = c.add_entry().unwrap();
         let (_, g) = c.typed(i, code(2).as_str()).check.unwrap();
-        c.checked(i, g, Ok((true, None, Some(eur("50.00")))));
+        c.checked(i, g, Ok((true, None, Some(eur("50.00")), false)));
         c.begin_payment(keys()).unwrap();
         c.paid(PayAnswer::Declined {
             code: "voucher_declined".into(),
@@ -794,7 +885,7 @@ mod tests {
         let (_, g) = c.typed(0, code(1).as_str()).check.unwrap();
         c.key_refused();
         assert_eq!(c.phase, Phase::Fatal(Text::NotSetUp));
-        c.checked(0, g, Ok((true, None, Some(eur("50")))));
+        c.checked(0, g, Ok((true, None, Some(eur("50")), false)));
         assert!(
             !c.plan().can_pay,
             "a late balance answer does not reopen it"
@@ -803,7 +894,7 @@ mod tests {
         let mut c = Checkout::new(eur("10"), vec![]);
         c.start_entering(false);
         let (_, g) = c.typed(0, code(1).as_str()).check.unwrap();
-        c.checked(0, g, Ok((true, None, Some(eur("50")))));
+        c.checked(0, g, Ok((true, None, Some(eur("50")), false)));
         c.begin_payment(keys()).unwrap();
         c.paid(PayAnswer::NotAllowed);
         assert_eq!(c.phase, Phase::Fatal(Text::NotSetUp));
@@ -817,11 +908,13 @@ mod tests {
                 token: "vt_a".into(),
                 last4: "AAAA".into(),
                 balance: eur("20.00"),
+                pin: false,
             },
             Saved {
                 token: "vt_b".into(),
                 last4: "BBBB".into(),
                 balance: eur("100.00"),
+                pin: false,
             },
         ];
         let mut c = Checkout::new(eur("99.00"), saved.clone());
@@ -830,8 +923,8 @@ mod tests {
         assert_eq!(
             attempt.vouchers,
             vec![
-                VoucherArg::Token("vt_a".into()),
-                VoucherArg::Token("vt_b".into())
+                VoucherArg::Token("vt_a".into(), None),
+                VoucherArg::Token("vt_b".into(), None)
             ]
         );
 
@@ -845,6 +938,113 @@ mod tests {
             "both saved vouchers and an empty field"
         );
         assert_eq!(form.plan().missing, eur("380.00"));
+    }
+
+    #[test]
+    fn a_voucher_that_needs_a_pin_is_sent_with_it_and_a_wrong_pin_is_asked_again() {
+        let mut c = Checkout::new(eur("10"), vec![]);
+        c.start_entering(false);
+        let (_, g) = c.typed(0, code(1).as_str()).check.unwrap();
+        c.checked(0, g, Ok((true, None, Some(eur("50")), true)));
+        assert_eq!(c.entries[0].pin, Some(Pin::default()));
+        assert!(!c.plan().can_pay, "no payment before the PIN");
+        assert_eq!(c.pin_typed(0, "12a3 45"), "12345");
+        assert!(!c.plan().can_pay, "five digits are not a PIN");
+        assert_eq!(c.pin_typed(0, "1234567"), "123456", "cut at six digits");
+        assert!(c.plan().can_pay);
+
+        let mut next = keys();
+        let first = c.begin_payment(&mut next).unwrap();
+        assert_eq!(
+            first.vouchers,
+            vec![VoucherArg::Code(
+                code(1).as_str().into(),
+                Some("123456".into())
+            )]
+        );
+        c.paid(PayAnswer::Declined {
+            code: "pin_invalid".into(),
+            param: Some("vouchers[0]".into()),
+        });
+        assert_eq!(c.phase, Phase::Entering);
+        assert_eq!(c.entries[0].check, Check::Valid(eur("50")), "code kept");
+        assert_eq!(c.entries[0].text(), code(1).formatted());
+        assert_eq!(
+            c.entries[0].pin,
+            Some(Pin {
+                text: String::new(),
+                wrong: true
+            }),
+            "PIN cleared"
+        );
+        assert!(!c.plan().can_pay);
+        c.pin_typed(0, "654321");
+        assert_eq!(c.entries[0].pin.as_ref().map(|p| p.wrong), Some(false));
+        let second = c.begin_payment(&mut next).unwrap();
+        assert_ne!(second.key, first.key, "another PIN is another request");
+        assert!(
+            !format!("{:?}", c.entries).contains("654321"),
+            "Debug hides the PIN"
+        );
+
+        c.typed(0, code(2).as_str());
+        assert_eq!(c.entries[0].pin, None, "another code drops the PIN field");
+    }
+
+    #[test]
+    fn a_voucher_without_pin_gets_no_pin_field_unless_the_payment_asks() {
+        let mut c = Checkout::new(eur("10"), vec![]);
+        c.start_entering(false);
+        let (_, g) = c.typed(0, code(1).as_str()).check.unwrap();
+        c.checked(0, g, Ok((true, None, Some(eur("50")), false)));
+        assert_eq!(c.entries[0].pin, None);
+        let attempt = c.begin_payment(keys()).unwrap();
+        assert_eq!(
+            attempt.vouchers,
+            vec![VoucherArg::Code(code(1).as_str().into(), None)]
+        );
+        c.paid(PayAnswer::Declined {
+            code: "pin_required".into(),
+            param: Some("vouchers[0]".into()),
+        });
+        assert_eq!(c.entries[0].pin, Some(Pin::default()));
+        assert_eq!(c.entries[0].check, Check::Valid(eur("50")));
+    }
+
+    #[test]
+    fn a_remembered_voucher_asked_for_its_pin_is_sent_with_it() {
+        let saved = vec![Saved {
+            token: "vt_a".into(),
+            last4: "AAAA".into(),
+            balance: eur("20.00"),
+            pin: false,
+        }];
+        let mut c = Checkout::new(eur("10"), saved);
+        c.pay_saved(keys()).unwrap();
+        c.paid(PayAnswer::Declined {
+            code: "pin_required".into(),
+            param: Some("vouchers[0]".into()),
+        });
+        assert_eq!(c.entries[0].check, Check::Valid(eur("20.00")));
+        assert!(!c.plan().can_pay);
+        c.pin_typed(0, "123456");
+        let attempt = c.begin_payment(keys()).unwrap();
+        assert_eq!(
+            attempt.vouchers,
+            vec![VoucherArg::Token("vt_a".into(), Some("123456".into()))]
+        );
+        assert!(c.saved[0].pin, "next time the PIN is asked before paying");
+
+        let mut next_visit = Checkout::new(eur("10"), c.saved.clone());
+        assert_eq!(
+            next_visit.pay_saved(keys()),
+            None,
+            "no request without the PIN"
+        );
+        assert_eq!(next_visit.phase, Phase::Entering);
+        assert_eq!(next_visit.entries[0].pin, Some(Pin::default()));
+        next_visit.pin_typed(0, "123456");
+        assert!(next_visit.begin_payment(keys()).is_some());
     }
 
     #[test]

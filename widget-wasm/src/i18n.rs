@@ -31,6 +31,12 @@ pub enum Text {
     CodeBadSymbol,
     /// The same code twice.
     CodeDuplicate,
+    /// Label of the PIN field of a voucher that needs one.
+    PinLabel,
+    /// Help under a PIN field not yet complete (also the `pin_required` decline).
+    PinHint,
+    /// The API said `pin_invalid`: the code is kept, the PIN cleared.
+    PinInvalid,
     /// Waiting for `/api/vouchers/check`.
     Checking,
     /// The code is good: `{balance}`.
@@ -113,6 +119,9 @@ pub fn t(locale: Locale, text: Text) -> &'static str {
             CodeTypo => "This code contains a typo. Please check each character.",
             CodeBadSymbol => "“{symbol}” never appears in voucher codes.",
             CodeDuplicate => "This voucher is already in the list.",
+            PinLabel => "PIN",
+            PinHint => "This voucher needs its 6-digit PIN.",
+            PinInvalid => "Wrong PIN. Please enter it again.",
             Checking => "Checking balance…",
             Balance => "Balance {balance}",
             StillToPay => "Still to pay: {amount}. Add another voucher.",
@@ -158,6 +167,9 @@ pub fn t(locale: Locale, text: Text) -> &'static str {
             CodeTypo => "Ce code contient une faute de frappe. Vérifiez chaque caractère.",
             CodeBadSymbol => "« {symbol} » n’apparaît jamais dans un code.",
             CodeDuplicate => "Ce bon figure déjà dans la liste.",
+            PinLabel => "Code PIN",
+            PinHint => "Ce bon demande son code PIN à 6 chiffres.",
+            PinInvalid => "Code PIN incorrect. Saisissez-le à nouveau.",
             Checking => "Vérification du solde…",
             Balance => "Solde {balance}",
             StillToPay => "Reste à payer : {amount}. Ajoutez un autre bon.",
@@ -203,6 +215,9 @@ pub fn t(locale: Locale, text: Text) -> &'static str {
             CodeTypo => "Dieser Code enthält einen Tippfehler. Bitte prüfen Sie jedes Zeichen.",
             CodeBadSymbol => "„{symbol}“ kommt in Gutscheincodes nie vor.",
             CodeDuplicate => "Dieser Gutschein ist bereits in der Liste.",
+            PinLabel => "PIN",
+            PinHint => "Dieser Gutschein braucht seine 6-stellige PIN.",
+            PinInvalid => "Falsche PIN. Bitte erneut eingeben.",
             Checking => "Guthaben wird geprüft…",
             Balance => "Guthaben {balance}",
             StillToPay => "Noch zu zahlen: {amount}. Fügen Sie einen weiteren Gutschein hinzu.",
@@ -277,6 +292,8 @@ pub fn decline_text(code: &str) -> Text {
         "minimum_order_not_met" => Text::DeclinedMinimum,
         "voucher_already_used" => Text::DeclinedUsed,
         "voucher_token_invalid" => Text::DeclinedToken,
+        "pin_required" => Text::PinHint,
+        "pin_invalid" => Text::PinInvalid,
         _ => Text::DeclinedUnknown,
     }
 }

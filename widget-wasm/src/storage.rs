@@ -89,7 +89,8 @@ fn write(publishable_key: &str, text: &str) {
     }
 }
 
-/// The vouchers remembered for this shop: one `token last4 balance currency` line each.
+/// The vouchers remembered for this shop: one `token last4 balance currency` line each,
+/// ending in ` pin` for a voucher that needs its PIN (never the PIN itself).
 pub fn load(publishable_key: &str) -> Vec<Saved> {
     let text = read(publishable_key).unwrap_or_default();
     text.lines()
@@ -101,6 +102,7 @@ pub fn load(publishable_key: &str) -> Vec<Saved> {
                 token: token.to_owned(),
                 last4: last4.to_owned(),
                 balance: parse_money(balance, currency)?,
+                pin: parts.next() == Some("pin"),
             })
         })
         .collect()
@@ -120,6 +122,9 @@ pub fn save(publishable_key: &str, saved: &[Saved]) {
             text.push(' ');
         }
         text.pop();
+        if v.pin {
+            text.push_str(" pin");
+        }
         text.push('\n');
     }
     write(publishable_key, &text);

@@ -140,6 +140,10 @@ impl App {
                     .iter()
                     .position(|e| matches!(e.check, Check::Refused(_)))
                     .map(|i| self.entry_message(i).0)
+                    .or_else(|| {
+                        let i = self.co.entries.iter().position(|e| e.pin.is_some())?;
+                        Some(self.pin_message(i).0.to_owned())
+                    })
                     .unwrap_or_default(),
             },
             Phase::Ready | Phase::Paying => String::new(),
@@ -190,6 +194,14 @@ impl App {
             }
             Check::Refused(code) => (self.text(decline_text(code)).into(), "msg err"),
             Check::Failed(f) => (self.failure_text(f), "msg err"),
+        }
+    }
+
+    /// The message under entry `i`'s PIN field.
+    fn pin_message(&self, i: usize) -> (&'static str, &'static str) {
+        match self.co.entries.get(i).and_then(|e| e.pin.as_ref()) {
+            Some(p) if p.wrong => (self.text(Text::PinInvalid), "msg err"),
+            _ => (self.text(Text::PinHint), "msg"),
         }
     }
 
@@ -470,6 +482,9 @@ impl App {
                     );
                     append(&row, &remove);
                     append(&field, &row);
+                    if let Some(pin) = &e.pin {
+                        self.pin_field(&field, i, &pin.text, paying);
+                    }
                     if let Check::Refused(_) = e.check {
                         let (msg, class) = self.entry_message(i);
                         append(
@@ -525,6 +540,9 @@ impl App {
                     let msg = el(doc, "p", &[("id", &msg_id)], None);
                     append(&field, &msg);
                     self.fill_message(i, &input, &msg);
+                    if let Some(pin) = &e.pin {
+                        self.pin_field(&field, i, &pin.text, paying);
+                    }
                 }
             }
             append(&form, &field);
@@ -533,6 +551,53 @@ impl App {
         self.fill_controls(&controls);
         append(&form, &controls);
         append(view, &form);
+    }
+
+    /// The PIN field of entry `i`: masked, digits only, never autofilled or remembered.
+    fn pin_field(&self, field: &Element, i: usize, text: &str, paying: bool) {
+        let doc = &self.doc;
+        let pin_id = id("pin-", i);
+        let msg_id = id("pinmsg-", i);
+        append(
+            field,
+            &el(
+                doc,
+                "label",
+                &[("for", &pin_id)],
+                Some(self.text(Text::PinLabel)),
+            ),
+        );
+        let input = el(
+            doc,
+            "input",
+            &[
+                ("id", &pin_id),
+                ("data-index", &number(i)),
+                ("class", "pin"),
+                ("type", "password"),
+                ("inputmode", "numeric"),
+                ("autocomplete", "off"),
+                ("maxlength", "6"),
+                ("aria-describedby", &msg_id),
+            ],
+            None,
+        );
+        if let Some(input) = input.dyn_ref::<HtmlInputElement>() {
+            input.set_value(text);
+            input.set_read_only(paying);
+        }
+        append(field, &input);
+        let msg = el(doc, "p", &[("id", &msg_id)], None);
+        append(field, &msg);
+        self.fill_pin_message(i, &input, &msg);
+    }
+
+    fn fill_pin_message(&self, i: usize, input: &Element, msg: &Element) {
+        let (text, class) = self.pin_message(i);
+        msg.set_class_name(class);
+        msg.set_text_content(Some(text));
+        let invalid = if class == "msg err" { "true" } else { "false" };
+        let _ = input.set_attribute("aria-invalid", invalid);
     }
 
     fn fill_message(&self, i: usize, input: &Element, msg: &Element) {
@@ -663,6 +728,18 @@ impl App {
             self.fill_message(i, &input, &msg);
             let (text, _) = self.entry_message(i);
             self.announce(&text);
+        }
+        self.patch_pin(i);
+    }
+
+    /// Updates field `i`'s PIN message and the controls; quiet, so a screen reader is not
+    /// told the balance again at every digit.
+    fn patch_pin(&mut self, i: usize) {
+        if let (Some(input), Some(msg)) = (
+            self.doc.get_element_by_id(&id("pin-", i)),
+            self.doc.get_element_by_id(&id("pinmsg-", i)),
+        ) {
+            self.fill_pin_message(i, &input, &msg);
         }
         if let Some(old) = self.doc.get_element_by_id("controls") {
             let focused = self
@@ -812,9 +889,18 @@ fn on_click(e: Event) {
         }
         "pay-saved" => {
             let attempt = shared.borrow_mut().co.pay_saved(new_key);
-            if let Some(attempt) = attempt {
-                shared.borrow_mut().render(None);
-                pay(shared.clone(), attempt);
+            let mut a = shared.borrow_mut();
+            match attempt {
+                Some(attempt) => {
+                    a.render(None);
+                    drop(a);
+                    pay(shared.clone(), attempt);
+                }
+                None => {
+                    // A remembered voucher that needs its PIN: ask for it before paying.
+                    let pin = a.co.entries.iter().position(|e| e.pin.is_some());
+                    a.render(pin.map(|i| id("pin-", i)).as_deref());
+                }
             }
         }
         "forget" => forget(shared.clone()),
@@ -866,6 +952,14 @@ fn on_input(e: Event) {
     let Some(i) = index_of(&input) else { return };
     let Some(shared) = app() else { return };
     let raw = input.value();
+    if input.class_name() == "pin" {
+        let text = shared.borrow_mut().co.pin_typed(i, &raw);
+        if text != raw {
+            input.set_value(&text);
+        }
+        shared.borrow_mut().patch_pin(i);
+        return;
+    }
     // Keep the caret after the same number of code symbols once the text is regrouped.
     let caret_utf16 = input.selection_start().ok().flatten().unwrap_or(u32::MAX) as usize;
     let mut utf16 = 0;
@@ -939,7 +1033,16 @@ fn check(shared: Shared, i: usize, code: String, generation: u32) {
         };
         let mut a = shared.borrow_mut();
         a.co.checked(i, generation, answer);
-        a.patch(i);
+        let pin_id = id("pin-", i);
+        let pin_asked = a.co.entries.get(i).is_some_and(|e| e.pin.is_some());
+        if pin_asked && a.doc.get_element_by_id(&pin_id).is_none() {
+            // The voucher needs its PIN: show the field and take the shopper there.
+            a.render(Some(&pin_id));
+            let (text, _) = a.pin_message(i);
+            a.announce(text);
+        } else {
+            a.patch(i);
+        }
         drop(a);
         if let Some(seconds) = retry {
             let shared = shared.clone();
@@ -1019,8 +1122,8 @@ fn finish(
             .vouchers
             .iter()
             .filter_map(|v| match v {
-                crate::flow::VoucherArg::Token(t) => Some(t.clone()),
-                crate::flow::VoucherArg::Code(_) => None,
+                crate::flow::VoucherArg::Token(t, _) => Some(t.clone()),
+                crate::flow::VoucherArg::Code(..) => None,
             })
             .collect();
         for s in a.co.saved.iter_mut().filter(|s| used.contains(&s.token)) {
@@ -1028,14 +1131,17 @@ fn finish(
                 s.balance = *b;
             }
         }
-        for r in remembered {
+        for mut r in remembered {
+            r.pin = attempt.vouchers.iter().any(|v| {
+                matches!(v, crate::flow::VoucherArg::Code(code, Some(_)) if code.ends_with(&r.last4))
+            });
             a.co.saved.retain(|s| s.last4 != r.last4);
             a.co.saved.push(r);
         }
         a.co.saved.retain(|s| !s.balance.is_zero());
         a.save_saved();
     }
-    if let Some(crate::flow::VoucherArg::Token(token)) = declined_token
+    if let Some(crate::flow::VoucherArg::Token(token, _)) = declined_token
         .as_deref()
         .and_then(|p| p.strip_prefix("vouchers["))
         .and_then(|r| r.split(']').next())
@@ -1056,7 +1162,14 @@ fn finish(
                     .iter()
                     .position(|e| matches!(e.check, Check::Refused(_)))
                     .or_else(|| a.co.entries.iter().position(|e| e.check == Check::Empty));
-            first_bad.map(|i| id("code-", i)).or(Some("pay".to_owned()))
+            let pin_asked =
+                a.co.entries
+                    .iter()
+                    .position(|e| e.pin.as_ref().is_some_and(|p| p.text.is_empty()));
+            first_bad
+                .map(|i| id("code-", i))
+                .or_else(|| pin_asked.map(|i| id("pin-", i)))
+                .or(Some("pay".to_owned()))
         }
         _ => None,
     };
