@@ -53,6 +53,9 @@ pub enum Text {
     Paying,
     /// Success headline: `{amount}`.
     Paid,
+    /// Success headline of a manual-capture tag (`data-capture="manual"`): the amount is
+    /// held for the shop, not yet taken: `{amount}`.
+    Authorized,
     /// What is left on a voucher after paying: `{last4}`, `{balance}`.
     Remaining,
     /// The order was paid before (409).
@@ -130,6 +133,7 @@ pub fn t(locale: Locale, text: Text) -> &'static str {
             Remember => "Remember my voucher on this device for one-click payments",
             Paying => "Paying…",
             Paid => "Paid {amount}. Thank you!",
+            Authorized => "{amount} reserved for this order. Thank you!",
             Remaining => "Left on voucher ••••{last4}: {balance}",
             AlreadyPaid => "This order has already been paid.",
             UseAnother => "Use another voucher",
@@ -178,6 +182,7 @@ pub fn t(locale: Locale, text: Text) -> &'static str {
             Remember => "Mémoriser mon bon sur cet appareil pour payer en un clic",
             Paying => "Paiement en cours…",
             Paid => "{amount} payés. Merci !",
+            Authorized => "{amount} réservés pour cette commande. Merci !",
             Remaining => "Reste sur le bon ••••{last4} : {balance}",
             AlreadyPaid => "Cette commande a déjà été payée.",
             UseAnother => "Utiliser un autre bon",
@@ -226,6 +231,7 @@ pub fn t(locale: Locale, text: Text) -> &'static str {
             Remember => "Gutschein auf diesem Gerät für Zahlungen mit einem Klick merken",
             Paying => "Zahlung läuft…",
             Paid => "{amount} bezahlt. Vielen Dank!",
+            Authorized => "{amount} für diese Bestellung reserviert. Vielen Dank!",
             Remaining => "Restguthaben auf Gutschein ••••{last4}: {balance}",
             AlreadyPaid => "Diese Bestellung wurde bereits bezahlt.",
             UseAnother => "Anderen Gutschein verwenden",
@@ -318,7 +324,13 @@ mod tests {
     #[test]
     fn every_locale_has_the_amount_in_its_buttons() {
         for locale in [Locale::En, Locale::Fr, Locale::De] {
-            for text in [Text::PayWithVoucher, Text::Pay, Text::PaySaved, Text::Paid] {
+            for text in [
+                Text::PayWithVoucher,
+                Text::Pay,
+                Text::PaySaved,
+                Text::Paid,
+                Text::Authorized,
+            ] {
                 assert!(t(locale, text).contains("{amount}"), "{locale:?} {text:?}");
             }
         }

@@ -120,6 +120,15 @@ impl App {
         fill(self.text(text), &[("amount", &self.money(self.cfg.amount))])
     }
 
+    /// The success headline: a manual-capture tag only reserved the amount.
+    fn done_text(&self) -> String {
+        self.amount_text(if self.cfg.manual_capture {
+            Text::Authorized
+        } else {
+            Text::Paid
+        })
+    }
+
     fn announce(&self, message: &str) {
         self.status.set_text_content(Some(message));
     }
@@ -129,7 +138,7 @@ impl App {
     fn outcome(&self) -> String {
         match &self.co.phase {
             Phase::Done(r) if r.already_paid => self.text(Text::AlreadyPaid).to_owned(),
-            Phase::Done(_) => self.amount_text(Text::Paid),
+            Phase::Done(_) => self.done_text(),
             Phase::Failed(f) => self.failure_text(f),
             Phase::Fatal(text) => self.text(*text).to_owned(),
             Phase::Entering => match self.co.notice {
@@ -233,7 +242,7 @@ impl App {
                 let headline = if receipt.already_paid {
                     self.text(Text::AlreadyPaid).to_owned()
                 } else {
-                    self.amount_text(Text::Paid)
+                    self.done_text()
                 };
                 append(
                     &done,

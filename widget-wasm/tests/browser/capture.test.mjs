@@ -41,6 +41,10 @@ test("a tag with data-capture=manual creates an authorized transaction", async (
   await frame.waitForSelector("#msg-0.ok");
   await frame.click("#pay");
   await frame.waitForSelector("#done");
+  // Nothing is taken yet: the shopper is told the amount is reserved, not paid.
+  const done = await frame.textContent("#done");
+  assert.match(done, /€99\.00 reserved for this order/);
+  assert.doesNotMatch(done, /Paid/);
   await page.waitForURL(/\/demo\/confirmation\//);
   assert.equal(server.transactionsFor(orderId), 1);
   assert.equal(server.holdStateOf(orderId), "authorized");
