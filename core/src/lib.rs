@@ -28,6 +28,8 @@ pub mod keys;
 pub mod money;
 pub mod order;
 pub mod pin;
+#[cfg(feature = "signatures")]
+pub mod signatures;
 pub mod validate;
 pub mod voucher;
 

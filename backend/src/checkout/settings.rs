@@ -7,7 +7,7 @@
 //! JPY): lower-case hex of HMAC-SHA256 keyed with the secret string.
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use superpayment_core::{crockford_encode, FieldError, Money, OrderId, ValidPayment};
+use superpayment_core::{crockford_encode, signatures, FieldError, Money, OrderId, ValidPayment};
 use time::OffsetDateTime;
 
 use super::CheckoutError;
@@ -133,39 +133,20 @@ fn derive_secret(
     Secret::new(format!("sgn_{mode}_{body}"))
 }
 
-fn order_mac(secret: &Secret<String>, order_id: &OrderId, amount: Money) -> Hmac<Sha256> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes())
-        .expect("HMAC accepts keys of any length");
-    mac.update(
-        format!(
-            "{}|{}|{}",
-            order_id.as_str(),
-            amount,
-            amount.currency().code()
-        )
-        .as_bytes(),
-    );
-    mac
-}
-
-/// The signature a merchant puts in `data-signature` for this order.
+/// The signature a merchant puts in `data-signature` for this order
+/// ([`superpayment_core::signatures`] defines it).
 pub fn sign_order(secret: &Secret<String>, order_id: &OrderId, amount: Money) -> String {
-    hex::encode(order_mac(secret, order_id, amount).finalize().into_bytes())
+    signatures::order_signature(secret.expose().as_bytes(), order_id, amount)
 }
 
-/// Whether `signature` (hex, either case) is this order's: the decoded bytes are checked
-/// by the MAC itself (`verify_slice`, constant time), never compared as strings.
+/// Whether `signature` (hex, either case) is this order's, checked in constant time.
 pub fn verify_order(
     secret: &Secret<String>,
     order_id: &OrderId,
     amount: Money,
     signature: &str,
 ) -> bool {
-    hex::decode(signature.trim()).is_ok_and(|bytes| {
-        order_mac(secret, order_id, amount)
-            .verify_slice(&bytes)
-            .is_ok()
-    })
+    signatures::order_signature_matches(secret.expose().as_bytes(), order_id, amount, signature)
 }
 
 /// Refuses a payment whose signature is wrong, or missing where the merchant requires one.

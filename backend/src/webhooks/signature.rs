@@ -1,20 +1,10 @@
-//! Standard Webhooks signatures: `v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>`.
-use base64::{engine::general_purpose::STANDARD, Engine};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-
+//! Standard Webhooks signatures: `v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>`,
+//! computed by [`superpayment_core::signatures::webhook_signature`].
 use super::secrets::SigningSecret;
 
 /// One `v1,...` signature of a message.
 pub fn sign(secret: &SigningSecret, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&secret.key_bytes())
-        .expect("HMAC accepts keys of any length");
-    mac.update(msg_id.as_bytes());
-    mac.update(b".");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+    superpayment_core::signatures::webhook_signature(&secret.key_bytes(), msg_id, timestamp, body)
 }
 
 /// The `webhook-signature` header: one signature per active secret, space-separated, as
