@@ -80,7 +80,7 @@ async fn post(
             reference: String::new(),
         })?;
     let mut request = Request::post(path)
-        .header("Authorization", &format!("Bearer {key}"))
+        .header("Authorization", &["Bearer ", key].concat())
         .header("Content-Type", "application/json");
     if let Some(k) = idempotency_key {
         request = request.header("Idempotency-Key", k);
@@ -175,7 +175,7 @@ pub async fn pay(cfg: &Config, attempt: &Attempt) -> PayReply {
     }
     let body = object(&[
         ("order_id", JsValue::from_str(cfg.order_id.as_str())),
-        ("amount", JsValue::from_str(&cfg.amount.to_string())),
+        ("amount", JsValue::from_str(&cfg.amount.to_wire())),
         ("currency", JsValue::from_str(cfg.amount.currency().code())),
         ("vouchers", vouchers.into()),
         ("remember", JsValue::from_bool(attempt.remember)),
