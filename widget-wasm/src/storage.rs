@@ -31,8 +31,7 @@ fn local() -> Option<web_sys::Storage> {
 fn cookie_jar() -> Option<web_sys::HtmlDocument> {
     let doc: web_sys::HtmlDocument = web_sys::window()?.document()?.dyn_into().ok()?;
     let probe = "superpayment_probe=1";
-    doc.set_cookie(&[probe, COOKIE_ATTRIBUTES].concat())
-        .ok()?;
+    doc.set_cookie(&[probe, COOKIE_ATTRIBUTES].concat()).ok()?;
     let ok = doc.cookie().ok()?.contains(probe);
     let _ = doc.set_cookie(&[probe, COOKIE_ATTRIBUTES, "; Max-Age=0"].concat());
     ok.then_some(doc)
