@@ -53,16 +53,16 @@ MODES = {
     "smoke": dict(vouchers=2000, clients=[2], point=1, warm=0.2, open=0.5, open_warm=0.2,
                   variant=0.5, verify=0.5, scale=1, starts=1, widget_loads=2),
     "quick": dict(vouchers=100_000, clients=[4, 16], point=4, warm=1, open=4, open_warm=1,
-                  variant=4, verify=3, scale=8, starts=3, widget_loads=20),
+                  variant=4, verify=3, scale=8, starts=3, widget_loads=50),
     "default": dict(vouchers=100_000, clients=[1, 2, 4, 8, 16, 32], point=6, warm=1, open=20,
-                    open_warm=2, variant=10, verify=8, scale=32, starts=5, widget_loads=20),
+                    open_warm=2, variant=10, verify=8, scale=32, starts=5, widget_loads=50),
 }
 
 TARGETS = {
     "r": (">=", 0.8), "r_sql": (">=", 0.9), "p99_ms_70": ("<=", 25), "errors": ("<=", 0),
     "commits_per_payment": ("<=", 1), "verify_ratio": (">=", 0.5), "rss_mb_peak": ("<=", 64),
-    "ready_ms": ("<=", 300), "loader_gzip_bytes": ("<=", 1024), "wasm_gzip_bytes": ("<=", 40 * 1024),
-    "clickable_ms": ("<=", 150),
+    "ready_ms": ("<=", 300), "loader_gzip_bytes": ("<=", 1024), "wasm_gzip_bytes": ("<=", 32 * 1024),
+    "clickable_ms": ("<=", 100), "clickable_p95_ms": ("<=", 150),
 }
 
 CHILDREN = []
@@ -771,7 +771,8 @@ class Bench:
 
     def widget(self):
         say("widget: sizes and start-to-clickable")
-        w = {"loader_gzip_bytes": None, "wasm_gzip_bytes": None, "clickable_ms": None}
+        w = {"loader_gzip_bytes": None, "wasm_gzip_bytes": None, "clickable_ms": None,
+             "clickable_p95_ms": None}
         notes = []
         build = ROOT / "scripts" / "build-widget"
         if self.mode_name != "default":
@@ -835,6 +836,8 @@ class Bench:
                     continue
                 if isinstance(obj, dict):
                     value = obj.get("clickable_ms", obj.get("median_ms"))
+                    if obj.get("clickable_p95_ms") is not None:
+                        w["clickable_p95_ms"] = float(obj["clickable_p95_ms"])
                 elif isinstance(obj, (int, float)):
                     value = obj
                 break
@@ -849,7 +852,7 @@ class Bench:
             note("widget not (fully) built: " + "; ".join(notes) + " -> null in the report")
         w["notes"] = notes
         self.details["widget"] = w
-        for k in ("loader_gzip_bytes", "wasm_gzip_bytes", "clickable_ms"):
+        for k in ("loader_gzip_bytes", "wasm_gzip_bytes", "clickable_ms", "clickable_p95_ms"):
             self.report[k] = w[k]
 
     # -- report -------------------------------------------------------------------------
@@ -926,6 +929,8 @@ def print_table(doc):
         ("widget loader gzip bytes", fmt(doc["loader_gzip_bytes"]), tgt("loader_gzip_bytes"), mark("loader_gzip_bytes")),
         ("widget Wasm + glue gzip bytes", fmt(doc["wasm_gzip_bytes"]), tgt("wasm_gzip_bytes"), mark("wasm_gzip_bytes")),
         ("widget start to clickable ms (median)", fmt(doc["clickable_ms"]), tgt("clickable_ms"), mark("clickable_ms")),
+        ("widget start to clickable ms (p95)", fmt(doc["clickable_p95_ms"]), tgt("clickable_p95_ms"),
+         mark("clickable_p95_ms")),
     ]
     w = [max(len(r[i]) for r in rows) for i in range(4)]
     print()

@@ -42,19 +42,20 @@
     fire("error", { code: code, message: message });
   }
 
-  var problem =
-    /^sk_/.test(key) ? "data-api-key holds a secret key: never put it in a page, and roll it now." :
-    !/^pk_(test|live)_[0-9a-z]{32}$/.test(key) ? "data-api-key must be a publishable key (pk_test_... or pk_live_...)." :
-    !/^\d+(\.\d+)?$/.test(amount) || !/[1-9]/.test(amount) ? "data-amount must be a positive decimal such as 99.00." :
-    !/^[A-Z]{3}$/.test(currency) ? "data-currency must be an ISO 4217 code such as EUR." :
-    !/^[A-Za-z0-9_.:#\/-]{1,64}$/.test(order) ? "data-order-id must be 1 to 64 letters, digits or - _ . : # /." : "";
-  if (problem) {
+  // A secret key must never travel on: it would land in the iframe URL and the logs.
+  var problem = "data-" + (
+    /^sk_/.test(key) ? "api-key holds a secret key: never put it in a page; roll it now." :
+    !/^pk_(test|live)_[0-9a-z]{32}$/.test(key) ? "api-key must be a publishable key (pk_test_/pk_live_)." :
+    !/^\d+(\.\d+)?$/.test(amount) || !/[1-9]/.test(amount) ? "amount must be a positive decimal such as 99.00." :
+    !/^[A-Z]{3}$/.test(currency) ? "currency must be an ISO 4217 code such as EUR." :
+    !/^[\w.:#\/-]{1,64}$/.test(order) ? "order-id must be 1 to 64 of A-Z a-z 0-9 - _ . : # /." : "");
+  if (problem != "data-") {
     // A wrong tag shows up where the form would be, not as a silent blank.
     var box = d.createElement("div");
     box.setAttribute("role", "alert");
     box.textContent = "SuperPayment: " + problem;
-    box.style.cssText = "border:1px solid #b3261e;color:#b3261e;padding:12px;border-radius:8px;font:14px/1.4 system-ui,sans-serif";
-    s.parentNode.insertBefore(box, s.nextSibling);
+    box.style.cssText = "border:1px solid;color:#b3261e;padding:12px;font:14px system-ui";
+    s.after(box);
     return fail("invalid_tag", problem);
   }
 
@@ -68,8 +69,8 @@
   var f = me.frame = d.createElement("iframe"), fs = f.style;
   f.src = origin + "/checkout.html?" + q;
   f.title = "Pay with a voucher (SuperPayment)";
-  fs.border = "0"; fs.width = "100%"; fs.height = "64px"; fs.display = "block";
-  s.parentNode.insertBefore(f, s.nextSibling);
+  fs.cssText = "border:0;width:100%;height:64px;display:block";
+  s.after(f);
 
   // A frame that never reports (unreachable server, framing refused by the browser) still
   // gets an answer; a refused origin is reported by the frame itself, at once.
@@ -81,12 +82,18 @@
     var m = e.data;
     // Only this widget's own iframe, from its own origin, is listened to.
     if (e.source !== f.contentWindow || e.origin !== origin || !m || m.sp !== 1) return;
+    // Only the documented fields travel on, as strings.
+    function pick(names) {
+      var o = {};
+      names.forEach(function (n) { o[n] = String(m[n]); });
+      return o;
+    }
+    var detail;
     if (m.type == "height") fs.height = Math.max(0, +m.height || 0) + "px";
     else if (m.type == "ready") clearTimeout(timer), fire("ready", {});
-    else if (m.type == "error") clearTimeout(timer), fire("error", { code: String(m.code), message: String(m.message) });
+    else if (m.type == "error") clearTimeout(timer), fire("error", pick(["code", "message"]));
     else if (m.type == "success") {
-      var detail = { transaction_id: String(m.transaction_id), order_id: String(m.order_id),
-        amount: String(m.amount), currency: String(m.currency) };
+      detail = pick(["transaction_id", "order_id", "amount", "currency"]);
       fire("success", detail, function () {
         if (!a.successUrl) return;
         var u = new URL(a.successUrl, location.href);

@@ -176,11 +176,12 @@ impl Money {
         if integer.len() > MAX_INTEGER_DIGITS {
             return Err(AmountError::TooLarge);
         }
-        let text = if plain.fraction.is_empty() {
-            integer.to_owned()
-        } else {
-            format!("{integer}.{}", plain.fraction)
-        };
+        let mut text = String::with_capacity(integer.len() + 1 + plain.fraction.len());
+        text.push_str(integer);
+        if !plain.fraction.is_empty() {
+            text.push('.');
+            text.push_str(plain.fraction);
+        }
         let mut value = Decimal::from_str_exact(&text).map_err(|_| AmountError::Invalid)?;
         // Scale only grows here, so the rescale is exact and the mantissa is the minor amount.
         value.rescale(exponent);
@@ -246,19 +247,50 @@ impl Money {
             Locale::Fr => ('\u{202F}', ','),
             Locale::De => ('.', ','),
         };
-        let (major, fraction) = self.split_major();
-        let mut number = group_thousands(major, group);
-        if let Some(fraction) = fraction {
-            number.push(decimal);
-            number.push_str(&fraction);
-        }
         let symbol = self.currency.symbol();
-        match locale {
-            Locale::En if symbol.ends_with(|c: char| c.is_alphabetic()) => {
-                format!("{symbol}\u{A0}{number}")
+        let mut out = String::with_capacity(32);
+        if locale == Locale::En {
+            out.push_str(symbol);
+            if symbol.ends_with(|c: char| c.is_alphabetic()) {
+                out.push('\u{A0}');
             }
-            Locale::En => format!("{symbol}{number}"),
-            Locale::Fr | Locale::De => format!("{number}\u{A0}{symbol}"),
+        }
+        self.write_number(&mut out, Some(group), decimal);
+        if locale != Locale::En {
+            out.push('\u{A0}');
+            out.push_str(symbol);
+        }
+        out
+    }
+
+    /// The wire format of [`Display`](fmt::Display) as a `String`: `"99.00"`, `"1000"` JPY.
+    ///
+    /// Built without `core::fmt` (digits from `itoa`), so the widget's Wasm carries no
+    /// formatting machinery; `Display` writes the same string.
+    pub fn to_wire(self) -> String {
+        let mut out = String::with_capacity(24);
+        self.write_number(&mut out, None, '.');
+        out
+    }
+
+    /// Appends the major units (with `group` between thousands, if any), then `decimal` and
+    /// the zero-padded fraction digits for currencies that have them.
+    fn write_number(self, out: &mut String, group: Option<char>, decimal: char) {
+        let exponent = self.currency.exponent();
+        let unit = 10_i64.pow(exponent);
+        let mut digits = itoa::Buffer::new();
+        let major = digits.format(self.minor / unit);
+        match group {
+            Some(separator) => group_thousands(out, major, separator),
+            None => out.push_str(major),
+        }
+        if exponent > 0 {
+            out.push(decimal);
+            let fraction = digits.format(self.minor % unit);
+            for _ in fraction.len()..exponent as usize {
+                out.push('0');
+            }
+            out.push_str(fraction);
         }
     }
 
@@ -270,17 +302,6 @@ impl Money {
         }
     }
 
-    /// Major units and, for currencies with decimals, the zero-padded fraction digits.
-    fn split_major(self) -> (i64, Option<String>) {
-        let exponent = self.currency.exponent();
-        if exponent == 0 {
-            return (self.minor, None);
-        }
-        let unit = 10_i64.pow(exponent);
-        let fraction = format!("{:0width$}", self.minor % unit, width = exponent as usize);
-        (self.minor / unit, Some(fraction))
-    }
-
     /// For modules that have already proven the invariant (e.g. a commission never exceeds
     /// the amount it is taken from).
     pub(crate) fn from_minor_unchecked(minor: i64, currency: Currency) -> Money {
@@ -289,30 +310,25 @@ impl Money {
     }
 }
 
-fn group_thousands(value: i64, separator: char) -> String {
-    let digits = value.to_string();
+/// Appends the ASCII digits of `digits` with `separator` between groups of three.
+fn group_thousands(out: &mut String, digits: &str, separator: char) {
     // The leading group is the short one: 1,234,567 starts with "1".
     let head = match digits.len() % 3 {
         0 => 3.min(digits.len()),
         n => n,
     };
-    let mut out = String::with_capacity(digits.len() * 2);
     out.push_str(&digits[..head]);
     for start in (head..digits.len()).step_by(3) {
         out.push(separator);
         out.push_str(&digits[start..start + 3]);
     }
-    out
 }
 
 impl fmt::Display for Money {
     /// The wire format: exactly `exponent` decimals, `.` as separator, no currency
     /// (`"99.00"`, `"1000"` JPY, `"1.500"` KWD). [`Money::parse`] reads it back.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.split_major() {
-            (major, None) => write!(f, "{major}"),
-            (major, Some(fraction)) => write!(f, "{major}.{fraction}"),
-        }
+        f.write_str(&self.to_wire())
     }
 }
 
@@ -583,10 +599,15 @@ mod tests {
 
     #[test]
     fn grouping_inserts_separators_every_three_digits() {
-        assert_eq!(group_thousands(0, ','), "0");
-        assert_eq!(group_thousands(999, ','), "999");
-        assert_eq!(group_thousands(1000, ','), "1,000");
-        assert_eq!(group_thousands(MAX_MINOR, ','), "99,999,999,999");
+        let grouped = |digits: &str| {
+            let mut out = String::new();
+            group_thousands(&mut out, digits, ',');
+            out
+        };
+        assert_eq!(grouped("0"), "0");
+        assert_eq!(grouped("999"), "999");
+        assert_eq!(grouped("1000"), "1,000");
+        assert_eq!(grouped("99999999999"), "99,999,999,999");
     }
 
     #[test]

@@ -2,10 +2,13 @@
 //!
 //! Bodies are built as JS objects and read back field by field through `Reflect`: the
 //! browser's own JSON parser does the work, and no JSON or serde code is compiled in.
-use gloo_net::http::Request;
+//! Requests go straight through the browser's `fetch` (web-sys), without an HTTP client
+//! crate whose URL and error handling would bring formatting code into the Wasm.
 use js_sys::{Array, Object, Reflect, JSON};
 use superpayment_core::{Currency, Money};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Headers, RequestInit, Response};
 
 use crate::{
     config::Config,
@@ -79,20 +82,31 @@ async fn post(
         .map_err(|_| Failure::Server {
             reference: String::new(),
         })?;
-    let mut request = Request::post(path)
-        .header("Authorization", &format!("Bearer {key}"))
-        .header("Content-Type", "application/json");
+    let window = web_sys::window().ok_or(Failure::Network)?;
+    let headers = Headers::new().map_err(|_| Failure::Network)?;
+    // Setting a header only fails for a forbidden name or a value with line breaks; these
+    // are constants and a key, token or UUID that passed the core's format checks.
+    let _ = headers.set("Authorization", &["Bearer ", key].concat());
+    let _ = headers.set("Content-Type", "application/json");
     if let Some(k) = idempotency_key {
-        request = request.header("Idempotency-Key", k);
+        let _ = headers.set("Idempotency-Key", k);
     }
-    let response = request
-        .body(text)
-        .map_err(|_| offline_or_network())?
-        .send()
+    let init = RequestInit::new();
+    init.set_method("POST");
+    init.set_headers(&headers);
+    init.set_body(&JsValue::from_str(&text));
+    // fetch rejects only when no answer arrived; every HTTP status resolves.
+    let response: Response = JsFuture::from(window.fetch_with_str_and_init(path, &init))
         .await
-        .map_err(|_| offline_or_network())?;
+        .map_err(|_| offline_or_network())?
+        .unchecked_into();
     let status = response.status();
-    let text = response.text().await.map_err(|_| offline_or_network())?;
+    let body = response.text().map_err(|_| offline_or_network())?;
+    let text = JsFuture::from(body)
+        .await
+        .map_err(|_| offline_or_network())?
+        .as_string()
+        .unwrap_or_default();
     Ok((status, JSON::parse(&text).unwrap_or(JsValue::NULL)))
 }
 
@@ -175,7 +189,7 @@ pub async fn pay(cfg: &Config, attempt: &Attempt) -> PayReply {
     }
     let body = object(&[
         ("order_id", JsValue::from_str(cfg.order_id.as_str())),
-        ("amount", JsValue::from_str(&cfg.amount.to_string())),
+        ("amount", JsValue::from_str(&cfg.amount.to_wire())),
         ("currency", JsValue::from_str(cfg.amount.currency().code())),
         ("vouchers", vouchers.into()),
         ("remember", JsValue::from_bool(attempt.remember)),

@@ -31,10 +31,9 @@ fn local() -> Option<web_sys::Storage> {
 fn cookie_jar() -> Option<web_sys::HtmlDocument> {
     let doc: web_sys::HtmlDocument = web_sys::window()?.document()?.dyn_into().ok()?;
     let probe = "superpayment_probe=1";
-    doc.set_cookie(&format!("{probe}{COOKIE_ATTRIBUTES}"))
-        .ok()?;
+    doc.set_cookie(&[probe, COOKIE_ATTRIBUTES].concat()).ok()?;
     let ok = doc.cookie().ok()?.contains(probe);
-    let _ = doc.set_cookie(&format!("{probe}{COOKIE_ATTRIBUTES}; Max-Age=0"));
+    let _ = doc.set_cookie(&[probe, COOKIE_ATTRIBUTES, "; Max-Age=0"].concat());
     ok.then_some(doc)
 }
 
@@ -45,7 +44,7 @@ fn store() -> Option<Store> {
 }
 
 fn key(publishable_key: &str) -> String {
-    format!("superpayment_saved_{publishable_key}")
+    ["superpayment_saved_", publishable_key].concat()
 }
 
 /// Whether this browser lets the iframe keep anything at all.
@@ -83,7 +82,7 @@ fn write(publishable_key: &str, text: &str) {
             } else {
                 COOKIE_MAX_AGE
             };
-            let _ = doc.set_cookie(&format!("{name}={value}{COOKIE_ATTRIBUTES}{age}"));
+            let _ = doc.set_cookie(&[name.as_str(), "=", &value, COOKIE_ATTRIBUTES, age].concat());
         }
         None => {}
     }
@@ -115,7 +114,7 @@ pub fn save(publishable_key: &str, saved: &[Saved]) {
         for part in [
             v.token.as_str(),
             v.last4.as_str(),
-            &v.balance.to_string(),
+            &v.balance.to_wire(),
             v.balance.currency().code(),
         ] {
             text.push_str(part);

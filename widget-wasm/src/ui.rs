@@ -856,7 +856,7 @@ pub fn fatal(doc: &Document, root: &Element, locale: superpayment_core::Locale, 
             Some(t(locale, Text::NotSetUp)),
         ),
     );
-    web_sys::console::error_1(&JsValue::from_str(&format!("SuperPayment: {message}")));
+    web_sys::console::error_1(&JsValue::from_str(&["SuperPayment: ", message].concat()));
 }
 
 fn listen(root: &Element, kind: &str, handler: fn(Event)) {
@@ -1190,7 +1190,7 @@ fn finish(
             &cfg.parent_origin,
             &receipt.transaction_id,
             cfg.order_id.as_str(),
-            &cfg.amount.to_string(),
+            &cfg.amount.to_wire(),
             cfg.amount.currency().code(),
         );
     } else if let Some((code, message)) = error {
