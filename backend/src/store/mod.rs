@@ -10,6 +10,7 @@ pub mod entities;
 pub mod holds;
 pub mod idempotency;
 pub mod keys;
+pub mod links;
 pub mod ledger;
 pub mod merchants;
 pub mod outbox;
