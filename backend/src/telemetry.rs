@@ -75,7 +75,8 @@ impl<E: Endpoint> Endpoint for RequestIdEndpoint<E> {
         // Only the path: query strings may carry data that does not belong in logs, and an
         // emailed link's token is cut from its path.
         let path = crate::accounts::links::loggable_path(req.uri().path());
-        let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %path);
+        let span =
+            tracing::info_span!("request", request_id = %id, method = %req.method(), path = %path);
         let started = Instant::now();
         let method = req.method().clone();
         let inner = &self.0;

@@ -10,8 +10,8 @@ use sea_orm::ConnectionTrait;
 use time::OffsetDateTime;
 
 use super::{
-    check_password, hash_password, new_token, start_session, AccountError, Email, NewSession,
-    Role, SignedIn, User,
+    check_password, hash_password, new_token, start_session, AccountError, Email, NewSession, Role,
+    SignedIn, User,
 };
 use crate::{
     activity::Action as Activity,
@@ -155,11 +155,7 @@ pub async fn invite(
 }
 
 /// A pending invitation of the signed-in user's team whose role the user may grant.
-async fn pending_of(
-    state: &AppState,
-    s: &SignedIn,
-    id: &str,
-) -> Result<Invitation, AccountError> {
+async fn pending_of(state: &AppState, s: &SignedIn, id: &str) -> Result<Invitation, AccountError> {
     let inv = store::links::find_invitation(&state.db, &s.user.merchant_id, id)
         .await?
         .filter(|i| i.accepted_at.is_none() && i.revoked_at.is_none())
@@ -199,7 +195,11 @@ pub async fn resend(state: &AppState, s: &SignedIn, id: &str) -> Result<(), Acco
         &s.user.id,
         Activity::InvitationSent,
         Some(&inv.id),
-        Some(format!("{} as {} (sent again)", inv.email, inv.role.as_str())),
+        Some(format!(
+            "{} as {} (sent again)",
+            inv.email,
+            inv.role.as_str()
+        )),
     )
     .await?;
     tx.commit().await?;
@@ -232,10 +232,7 @@ pub async fn revoke(state: &AppState, s: &SignedIn, id: &str) -> Result<(), Acco
 }
 
 /// The invitation a link opens, while it is pending and unexpired.
-pub async fn invitation_of_link(
-    state: &AppState,
-    token: &str,
-) -> Result<Invitation, AccountError> {
+pub async fn invitation_of_link(state: &AppState, token: &str) -> Result<Invitation, AccountError> {
     let hmac = link_token_hmac(&state.pepper, INVITATION, token);
     let now = OffsetDateTime::now_utc();
     store::links::find_invitation_by_token(&state.db, &hmac)
@@ -305,7 +302,11 @@ pub async fn accept(
 /// email has an account (the email is sent only when it has); requests are limited per
 /// client address and per email, counted whether or not the account exists.
 #[tracing::instrument(skip_all)]
-pub async fn request_reset(state: &AppState, client: &str, email: &str) -> Result<(), AccountError> {
+pub async fn request_reset(
+    state: &AppState,
+    client: &str,
+    email: &str,
+) -> Result<(), AccountError> {
     let typed = email.trim().to_lowercase();
     let account = sha256_hex(&format!("reset:{typed}"));
     let attempt = Attempt::password_reset(&state.accounts.reset_limit, client, &account);

@@ -103,7 +103,11 @@ mod tests {
     fn nobody_invites_above_their_own_role() {
         use Role::*;
         let all = [Owner, Admin, Staff, Viewer];
-        let grants = |r: Role| all.into_iter().filter(|g| r.may_grant(*g)).collect::<Vec<_>>();
+        let grants = |r: Role| {
+            all.into_iter()
+                .filter(|g| r.may_grant(*g))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(grants(Owner), all.to_vec());
         assert_eq!(grants(Admin), vec![Admin, Staff, Viewer]);
         assert_eq!(grants(Staff), vec![]);

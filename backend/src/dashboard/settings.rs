@@ -60,21 +60,20 @@ async fn team_page(
         })
         .collect();
     let now = time::OffsetDateTime::now_utc();
-    let invitations: Vec<_> =
-        store::links::pending_invitations(reads(state), &s.user.merchant_id)
-            .await?
-            .into_iter()
-            .map(|i| {
-                context! {
-                    id => &i.id,
-                    email => &i.email,
-                    role => i.role.as_str(),
-                    expires_at => rfc3339(i.expires_at),
-                    expired => i.expires_at <= now,
-                    manageable => s.user.role.may_grant(i.role),
-                }
-            })
-            .collect();
+    let invitations: Vec<_> = store::links::pending_invitations(reads(state), &s.user.merchant_id)
+        .await?
+        .into_iter()
+        .map(|i| {
+            context! {
+                id => &i.id,
+                email => &i.email,
+                role => i.role.as_str(),
+                expires_at => rfc3339(i.expires_at),
+                expired => i.expires_at <= now,
+                manageable => s.user.role.may_grant(i.role),
+            }
+        })
+        .collect();
     let grantable: Vec<&str> = ALL_ROLES
         .into_iter()
         .filter(|r| s.user.role.may_grant(*r))

@@ -269,10 +269,9 @@ pub async fn enqueue(
     kind: EmailKind,
 ) -> Result<Vec<i64>, DbErr> {
     let (merchant_id, addresses) = match to {
-        Recipient::Merchant(merchant_id) => (
-            Some(merchant_id),
-            team_addresses(conn, merchant_id).await?,
-        ),
+        Recipient::Merchant(merchant_id) => {
+            (Some(merchant_id), team_addresses(conn, merchant_id).await?)
+        }
         Recipient::Address {
             merchant_id,
             address,
@@ -288,8 +287,8 @@ pub async fn enqueue(
     let now = OffsetDateTime::now_utc();
     let mut ids = Vec::with_capacity(addresses.len());
     for address in addresses {
-        let id = store::emails::insert(conn, merchant_id, &name, &address, params.clone(), now)
-            .await?;
+        let id =
+            store::emails::insert(conn, merchant_id, &name, &address, params.clone(), now).await?;
         tracing::info!(email_id = id, merchant_id, "email queued");
         ids.push(id);
     }
@@ -304,7 +303,8 @@ async fn team_addresses(
 ) -> Result<Vec<String>, DbErr> {
     use store::entities::dashboard_user::Role;
     let notify = store::emails::notify_email_of(conn, merchant_id).await?;
-    let team = store::accounts::addresses_of(conn, merchant_id, &[Role::Owner, Role::Admin]).await?;
+    let team =
+        store::accounts::addresses_of(conn, merchant_id, &[Role::Owner, Role::Admin]).await?;
     let mut out: Vec<String> = Vec::new();
     for address in notify.into_iter().chain(team) {
         if !out.iter().any(|a| a.eq_ignore_ascii_case(&address)) {

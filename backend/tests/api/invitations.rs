@@ -237,7 +237,10 @@ async fn expired_revoked_and_unknown_invitation_links_get_one_page() {
         invalid_page(&p);
     }
     assert_eq!(
-        Browser::new(&app).login(&expiring, NEW_PASSWORD).await.status,
+        Browser::new(&app)
+            .login(&expiring, NEW_PASSWORD)
+            .await
+            .status,
         401
     );
     assert!(actions_of(&app, &m)
@@ -370,7 +373,9 @@ async fn a_password_reset_ends_every_session_and_its_link_works_once() {
     assert_eq!(form.status, 200, "{}", form.text);
     assert!(form.text.contains(&address));
     let csrf = form.input("csrf");
-    let p = b.post(&path, &[("csrf", &csrf), ("password", "short")]).await;
+    let p = b
+        .post(&path, &[("csrf", &csrf), ("password", "short")])
+        .await;
     assert_eq!(p.status, 400, "{}", p.text);
     let csrf = p.input("csrf");
     let p = b
@@ -388,7 +393,10 @@ async fn a_password_reset_ends_every_session_and_its_link_works_once() {
         401
     );
     assert_eq!(
-        Browser::new(&app).login(&address, NEW_PASSWORD).await.status,
+        Browser::new(&app)
+            .login(&address, NEW_PASSWORD)
+            .await
+            .status,
         303
     );
     invalid_page(&Browser::new(&app).get(&path).await);
@@ -469,7 +477,11 @@ async fn the_reset_answer_is_the_same_for_an_unknown_email_and_requests_are_limi
     let db = app.db().await;
     let resets = password_reset::Entity::find().all(&db).await.unwrap();
     db.close().await.ok();
-    assert_eq!(resets.len(), 2, "only the known email's two requests made links");
+    assert_eq!(
+        resets.len(),
+        2,
+        "only the known email's two requests made links"
+    );
 }
 
 #[tokio::test]
