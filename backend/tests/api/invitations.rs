@@ -617,3 +617,46 @@ async fn a_new_api_key_is_emailed_to_the_notification_address_and_each_owner_and
     assert_eq!(got[0]["subject"], "A new test API key was created");
     assert!(smtp.messages_to(&staff).await.is_empty());
 }
+
+#[tokio::test]
+async fn two_racing_acceptances_of_one_link_create_one_account() {
+    let smtp = smtp().await;
+    let app = spawn(smtp, &[]).await;
+    let m = app.create_merchant(250).await;
+    let owner = create_user(&app, &m, "owner");
+    let mut b = Browser::signed_in(&app, &owner).await;
+    let address = unique_address("raced");
+    assert_eq!(invite(&mut b, &address, "viewer").await.status, 200);
+    let path = link_in(
+        &app,
+        &smtp.wait_for(&address, 1).await[0],
+        "/dashboard/invitations/",
+    );
+    // Two browsers with the form open submit at once, with different passwords.
+    let (mut one, mut two) = (Browser::new(&app), Browser::new(&app));
+    let csrf_one = one.get(&path).await.input("csrf");
+    let csrf_two = two.get(&path).await.input("csrf");
+    let form_one = [("csrf", csrf_one.as_str()), ("password", NEW_PASSWORD)];
+    let form_two = [
+        ("csrf", csrf_two.as_str()),
+        ("password", "another passphrase 77"),
+    ];
+    let (a, b) = tokio::join!(one.post(&path, &form_one), two.post(&path, &form_two));
+    let mut statuses = [a.status.as_u16(), b.status.as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [303, 404], "{}\n{}", a.text, b.text);
+    let winner = if a.status == 303 {
+        NEW_PASSWORD
+    } else {
+        "another passphrase 77"
+    };
+    assert_eq!(Browser::new(&app).login(&address, winner).await.status, 303);
+    let db = app.db().await;
+    let users = superpayment_backend::store::entities::dashboard_user::Entity::find()
+        .filter(superpayment_backend::store::entities::dashboard_user::Column::Email.eq(&address))
+        .all(&db)
+        .await
+        .unwrap();
+    db.close().await.ok();
+    assert_eq!(users.len(), 1);
+}
