@@ -510,6 +510,18 @@ async fn no_link_token_is_stored_in_plain_text() {
         reset.rsplit('/').next().unwrap().to_owned(),
     ];
     assert!(tokens.iter().all(|t| t.len() >= 43), "{tokens:?}");
+    // Opening the links logs their requests, without the tokens.
+    let mut anon = Browser::new(&app);
+    assert_eq!(anon.get(&invitation).await.status, 200);
+    assert_eq!(anon.get(&reset).await.status, 200);
+    let logs = app.logs();
+    assert!(
+        logs.contains("/dashboard/invitations/{token}"),
+        "the request is logged"
+    );
+    for token in &tokens {
+        assert!(!logs.contains(token.as_str()), "a token reached the log");
+    }
 
     let db = app.db().await;
     let mut stored = Vec::new();
