@@ -27,11 +27,16 @@ pub enum Action {
     RoleChanged,
     UserDisabled,
     UserEnabled,
+    InvitationSent,
+    InvitationRevoked,
+    InvitationAccepted,
+    PasswordResetRequested,
+    PasswordResetDone,
 }
 
 impl Action {
     /// Every action, for the log's filter.
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 22] = [
         Action::Login,
         Action::LoginLockedOut,
         Action::Logout,
@@ -49,6 +54,11 @@ impl Action {
         Action::RoleChanged,
         Action::UserDisabled,
         Action::UserEnabled,
+        Action::InvitationSent,
+        Action::InvitationRevoked,
+        Action::InvitationAccepted,
+        Action::PasswordResetRequested,
+        Action::PasswordResetDone,
     ];
 
     /// The stored name.
@@ -71,6 +81,11 @@ impl Action {
             Action::RoleChanged => "user.role_changed",
             Action::UserDisabled => "user.disabled",
             Action::UserEnabled => "user.enabled",
+            Action::InvitationSent => "invitation.sent",
+            Action::InvitationRevoked => "invitation.revoked",
+            Action::InvitationAccepted => "invitation.accepted",
+            Action::PasswordResetRequested => "password_reset.requested",
+            Action::PasswordResetDone => "password_reset.done",
         }
     }
 

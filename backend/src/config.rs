@@ -132,6 +132,23 @@ pub struct ServeArgs {
     /// A back-office session ends this long after its login, used or not.
     #[arg(long, env = "SESSION_MAX_AGE", default_value = "7d", value_parser = humantime::parse_duration)]
     pub session_max_age: std::time::Duration,
+    /// How long an emailed team invitation's link works.
+    #[arg(long, env = "INVITATION_TTL", default_value = "72h", value_parser = humantime::parse_duration)]
+    pub invitation_ttl: std::time::Duration,
+    /// How long an emailed password-reset link works.
+    #[arg(long, env = "PASSWORD_RESET_TTL", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub password_reset_ttl: std::time::Duration,
+    /// Password-reset requests per client address within PASSWORD_RESET_LIMIT_WINDOW
+    /// before that address is refused for the window (0: no limit).
+    #[arg(long, env = "PASSWORD_RESET_LIMIT_PER_CLIENT", default_value_t = 10)]
+    pub password_reset_limit_per_client: u32,
+    /// Password-reset requests per email address within PASSWORD_RESET_LIMIT_WINDOW
+    /// before that address is refused for the window (0: no limit).
+    #[arg(long, env = "PASSWORD_RESET_LIMIT_PER_EMAIL", default_value_t = 3)]
+    pub password_reset_limit_per_email: u32,
+    /// The window password-reset requests are counted in.
+    #[arg(long, env = "PASSWORD_RESET_LIMIT_WINDOW", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub password_reset_limit_window: std::time::Duration,
     /// Payment requests (POST /api/process-payment) allowed per client address per minute (0: no limit).
     #[arg(long, env = "PAY_RATE_LIMIT_PER_CLIENT", default_value_t = 20)]
     pub pay_rate_limit_per_client: u32,

@@ -1,5 +1,6 @@
 //! Keyed hashes: voucher codes (HMAC-SHA256 with the pepper), voucher PINs (Argon2id with
-//! a per-voucher salt and the pepper) and API keys (SHA-256).
+//! a per-voucher salt and the pepper), emailed links' tokens (HMAC-SHA256 with the pepper)
+//! and API keys (SHA-256).
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use superpayment_core::{is_well_formed_pin, VoucherCode};
@@ -67,6 +68,19 @@ pub fn pin_fingerprint(pepper: &Secret<String>, pin: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+/// HMAC-SHA256(pepper, "link:" + purpose + ":" + token) in hex: how an emailed link's token
+/// (an invitation, a password reset) is stored, keyed so that a dump of the table cannot be
+/// matched against guesses without the pepper.
+pub fn link_token_hmac(pepper: &Secret<String>, purpose: &str, token: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(pepper.expose().as_bytes())
+        .expect("HMAC accepts keys of any length");
+    mac.update(b"link:");
+    mac.update(purpose.as_bytes());
+    mac.update(b":");
+    mac.update(token.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
 /// SHA-256 in hex. API keys carry 160 random bits, so a fast unsalted hash is enough
 /// (no dictionary to attack) and keeps every authenticated request cheap.
 pub fn sha256_hex(value: &str) -> String {
@@ -93,6 +107,17 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_link_tokens_hmac_depends_on_the_pepper_and_the_purpose() {
+        let p1 = Secret::new("pepper-one-0123456789".to_owned());
+        let p2 = Secret::new("pepper-two-0123456789".to_owned());
+        let h = link_token_hmac(&p1, "invitation", "token");
+        assert_eq!(h.len(), 64);
+        assert_ne!(h, link_token_hmac(&p2, "invitation", "token"));
+        assert_ne!(h, link_token_hmac(&p1, "password_reset", "token"));
+        assert_ne!(h, sha256_hex("token"), "keyed, not a plain hash");
+    }
 
     #[test]
     fn the_voucher_hmac_depends_on_the_pepper() {

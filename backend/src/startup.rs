@@ -131,6 +131,17 @@ impl Application {
                 session_idle: args.session_idle_timeout,
                 session_max: args.session_max_age,
                 secure_cookie: public.is_some_and(|u| u.starts_with("https://")),
+                public_url: public
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| format!("http://{}", args.bind)),
+                invitation_ttl: args.invitation_ttl,
+                reset_ttl: args.password_reset_ttl,
+                reset_limit: crate::gateway::lockout::LockoutPolicy {
+                    threshold: args.password_reset_limit_per_client,
+                    key_threshold: args.password_reset_limit_per_email,
+                    window: args.password_reset_limit_window,
+                    cooldown: args.password_reset_limit_window,
+                },
             },
         };
         spawn_housekeeping(state.clone());
@@ -163,7 +174,11 @@ impl Application {
                 .fraud
                 .enabled()
                 .then(|| crate::fraud::Screener::new(state.db.clone(), &args.fraud));
-            let sender = crate::notify::sender::Sender::new(state.db.clone(), &args.email)?;
+            let sender = crate::notify::sender::Sender::new(
+                state.db.clone(),
+                &args.email,
+                state.webhooks.cipher.clone(),
+            )?;
             let (stop, stopped) = tokio::sync::watch::channel(false);
             let until_stopped = move || {
                 let mut stopped = stopped.clone();

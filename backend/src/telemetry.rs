@@ -72,8 +72,11 @@ impl<E: Endpoint> Endpoint for RequestIdEndpoint<E> {
             .filter(|v| acceptable_incoming_id(v))
             .map(str::to_owned)
             .unwrap_or_else(|| format!("req_{}", uuid::Uuid::new_v4().simple()));
-        // Only the path: query strings may carry data that does not belong in logs.
-        let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+        // Only the path: query strings may carry data that does not belong in logs, and an
+        // emailed link's token is cut from its path.
+        let path = crate::accounts::links::loggable_path(req.uri().path());
+        let span =
+            tracing::info_span!("request", request_id = %id, method = %req.method(), path = %path);
         let started = Instant::now();
         let method = req.method().clone();
         let inner = &self.0;

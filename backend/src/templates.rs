@@ -52,6 +52,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/dashboard/activity.html"),
     ),
     (
+        "dashboard/link.html",
+        include_str!("../templates/dashboard/link.html"),
+    ),
+    (
         "dashboard/settings.html",
         include_str!("../templates/dashboard/settings.html"),
     ),

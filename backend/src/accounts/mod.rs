@@ -1,9 +1,11 @@
 //! Back-office accounts: users and roles, passwords (argon2id), server-side sessions,
-//! CSRF tokens and the login lockout.
+//! CSRF tokens, the login lockout, and emailed links (invitations, password resets:
+//! [`links`]).
 //!
 //! A session's token (256 random bits) lives only in the browser's cookie; the database
 //! keeps its SHA-256, so a leaked table opens no session. The CSRF token of a session is
 //! derived from its token, so it needs no storage and dies with the session.
+pub mod links;
 pub mod roles;
 
 use std::time::Duration;
@@ -38,7 +40,8 @@ pub const MAX_PASSWORD_LEN: usize = 256;
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "sp_session";
 
-/// Sessions and logins, from the flags (`SESSION_*`, `LOGIN_LOCKOUT_*`, `PUBLIC_URL`).
+/// Sessions, logins and emailed links, from the flags (`SESSION_*`, `LOGIN_LOCKOUT_*`,
+/// `PUBLIC_URL`, `INVITATION_TTL`, `PASSWORD_RESET_*`).
 #[derive(Clone, Debug)]
 pub struct AccountSettings {
     /// Per client address (`threshold`) and per account (`key_threshold`).
@@ -49,6 +52,16 @@ pub struct AccountSettings {
     pub session_max: Duration,
     /// Cookies carry `Secure` (PUBLIC_URL is https).
     pub secure_cookie: bool,
+    /// Where emailed links point: PUBLIC_URL, else `http://BIND` (never a request's Host,
+    /// which a client chooses).
+    pub public_url: String,
+    /// How long an invitation's link works (INVITATION_TTL).
+    pub invitation_ttl: Duration,
+    /// How long a password-reset link works (PASSWORD_RESET_TTL).
+    pub reset_ttl: Duration,
+    /// Password-reset requests per client address (`threshold`) and per email
+    /// (`key_threshold`) (`PASSWORD_RESET_LIMIT_*`).
+    pub reset_limit: LockoutPolicy,
 }
 
 impl AccountSettings {
@@ -64,6 +77,15 @@ impl AccountSettings {
             session_idle: Duration::from_secs(12 * 3600),
             session_max: Duration::from_secs(7 * 24 * 3600),
             secure_cookie: false,
+            public_url: "http://127.0.0.1:8080".into(),
+            invitation_ttl: Duration::from_secs(72 * 3600),
+            reset_ttl: Duration::from_secs(3600),
+            reset_limit: LockoutPolicy {
+                threshold: 10,
+                key_threshold: 3,
+                window: Duration::from_secs(3600),
+                cooldown: Duration::from_secs(3600),
+            },
         }
     }
 }
@@ -95,6 +117,18 @@ pub enum AccountError {
     /// An owner may not demote or disable their own account (the team keeps an owner).
     #[error("you cannot change your own role")]
     OwnAccount,
+    /// An invitation with a role above the inviter's own.
+    #[error("you cannot invite with a role above your own")]
+    RoleAboveYours,
+    /// No such pending invitation in this merchant's team.
+    #[error("invitation not found")]
+    InvitationNotFound,
+    /// An emailed link that is unknown, expired, used or revoked: one answer for all.
+    #[error("this link is not valid")]
+    InvalidLink,
+    /// Too many password-reset requests from this address or for this email.
+    #[error("too many password-reset requests")]
+    TooManyRequests { retry_after: Duration },
     /// Anything unexpected.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -301,12 +335,31 @@ pub async fn login(
             return Err(AccountError::InvalidCredentials);
         }
     };
-    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>());
+    let new = start_session(&state.db, settings, user).await?;
+    record(state, &new.user, Activity::Login).await?;
+    tracing::info!(user_id = %new.user.id, merchant_id = %new.user.merchant_id, "back-office login");
+    Ok(new)
+}
+
+/// A random token of 256 bits, base64url: a session's, or an emailed link's.
+pub(crate) fn new_token() -> crate::secret::Secret<String> {
+    crate::secret::Secret::new(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>()),
+    )
+}
+
+/// Opens a session of `user` (in `db`'s transaction, when it is one), showing test data.
+pub(crate) async fn start_session(
+    db: &impl sea_orm::ConnectionTrait,
+    settings: &AccountSettings,
+    user: User,
+) -> Result<NewSession, AccountError> {
+    let token = new_token();
     let now = OffsetDateTime::now_utc();
     store::accounts::insert_session(
-        &state.db,
+        db,
         dashboard_session::Model {
-            id: session_id(&token),
+            id: session_id(token.expose()),
             user_id: user.id.clone(),
             merchant_id: user.merchant_id.clone(),
             mode: AsText(Mode::Test),
@@ -317,12 +370,7 @@ pub async fn login(
         },
     )
     .await?;
-    record(state, &user, Activity::Login).await?;
-    tracing::info!(user_id = %user.id, merchant_id = %user.merchant_id, "back-office login");
-    Ok(NewSession {
-        token: crate::secret::Secret::new(token),
-        user,
-    })
+    Ok(NewSession { token, user })
 }
 
 /// Appends an account event (of no mode) to the merchant's activity log.
@@ -475,7 +523,8 @@ pub async fn change_password(
     check_password(new)?;
     let hash = hash_password(new)?;
     let tx = store::begin(&state.db).await?;
-    store::accounts::set_password(&tx, &s.user.id, &hash, OffsetDateTime::now_utc()).await?;
+    let now = OffsetDateTime::now_utc();
+    store::accounts::set_password(&tx, &s.user.id, &hash, now).await?;
     crate::activity::record(
         &tx,
         &s.user.merchant_id,
@@ -486,6 +535,7 @@ pub async fn change_password(
         None,
     )
     .await?;
+    links::tell_password_changed(&tx, &s.user, now).await?;
     tx.commit().await?;
     tracing::info!(user_id = %s.user.id, "back-office password changed; sessions revoked");
     Ok(())

@@ -16,11 +16,13 @@ pub enum Action {
     ManageSettings,
     /// Add, remove and change the role of team members.
     ManageTeam,
+    /// Invite people to the team (with a role no higher than one's own: [`Role::may_grant`]).
+    InviteTeam,
 }
 
 impl Role {
-    /// Owner: everything. Admin: refunds, keys, webhooks, settings. Staff: refunds.
-    /// Viewer: read only.
+    /// Owner: everything. Admin: refunds, keys, webhooks, settings, invitations up to
+    /// admin. Staff: refunds. Viewer: read only.
     pub fn can(self, action: Action) -> bool {
         use Action::*;
         match self {
@@ -28,6 +30,21 @@ impl Role {
             Role::Admin => !matches!(action, ManageTeam),
             Role::Staff => matches!(action, Read | Refund),
             Role::Viewer => matches!(action, Read),
+        }
+    }
+
+    /// Whether this role may invite someone as `role`: it must allow
+    /// [`Action::InviteTeam`], and nobody grants more than they hold.
+    pub fn may_grant(self, role: Role) -> bool {
+        self.can(Action::InviteTeam) && role.rank() <= self.rank()
+    }
+
+    fn rank(self) -> u8 {
+        match self {
+            Role::Owner => 3,
+            Role::Admin => 2,
+            Role::Staff => 1,
+            Role::Viewer => 0,
         }
     }
 
@@ -63,15 +80,38 @@ mod tests {
             ManageWebhooks,
             ManageSettings,
             ManageTeam,
+            InviteTeam,
         ];
         let allowed = |r: Role| all.into_iter().filter(|a| r.can(*a)).collect::<Vec<_>>();
         assert_eq!(allowed(Role::Owner), all.to_vec());
         assert_eq!(
             allowed(Role::Admin),
-            vec![Read, Refund, ManageKeys, ManageWebhooks, ManageSettings]
+            vec![
+                Read,
+                Refund,
+                ManageKeys,
+                ManageWebhooks,
+                ManageSettings,
+                InviteTeam
+            ]
         );
         assert_eq!(allowed(Role::Staff), vec![Read, Refund]);
         assert_eq!(allowed(Role::Viewer), vec![Read]);
+    }
+
+    #[test]
+    fn nobody_invites_above_their_own_role() {
+        use Role::*;
+        let all = [Owner, Admin, Staff, Viewer];
+        let grants = |r: Role| {
+            all.into_iter()
+                .filter(|g| r.may_grant(*g))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(grants(Owner), all.to_vec());
+        assert_eq!(grants(Admin), vec![Admin, Staff, Viewer]);
+        assert_eq!(grants(Staff), vec![]);
+        assert_eq!(grants(Viewer), vec![]);
     }
 
     #[test]

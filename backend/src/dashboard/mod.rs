@@ -4,15 +4,17 @@
 //! pages work without JavaScript.
 //!
 //! - [`session`]: log in and out, the test/live switch, the password.
+//! - [`links`]: the pages of emailed links: accepting an invitation, resetting a password.
 //! - [`overview`]: today's and this month's figures and the 30-day chart.
 //! - [`transactions`]: search, detail, refunds, CSV export.
 //! - [`keys`]: API keys: create, roll, revoke.
 //! - [`webhooks`]: the endpoint, secret rotation, the delivery log, redelivery.
-//! - [`settings`]: checkout settings and the team's roles.
+//! - [`settings`]: checkout settings, the team's roles and invitations.
 //! - [`activity`]: the activity log.
 mod activity;
 mod frame;
 mod keys;
+mod links;
 mod overview;
 mod session;
 mod settings;
@@ -74,6 +76,27 @@ pub fn mount(route: Route) -> Route {
                 post(settings::rotate_signing_secret),
             )
             .at("/settings/team/:id", post(settings::member))
+            .at("/settings/invitations", post(settings::invite))
+            .at(
+                "/settings/invitations/:id/resend",
+                post(settings::resend_invitation),
+            )
+            .at(
+                "/settings/invitations/:id/revoke",
+                post(settings::revoke_invitation),
+            )
+            .at(
+                "/invitations/:token",
+                get(links::invitation_page).post(links::accept),
+            )
+            .at(
+                "/password-reset",
+                get(links::forgot_page).post(links::forgot),
+            )
+            .at(
+                "/password-reset/:token",
+                get(links::reset_page).post(links::reset),
+            )
             .at("/activity", get(activity::page))
             .at("/activity.csv", get(activity::export))
             .at("/assets/dashboard.css", get(frame::stylesheet))
@@ -94,6 +117,8 @@ pub(crate) fn html(status: StatusCode, body: String) -> Response {
         .with_status(status)
         .with_header(header::CONTENT_SECURITY_POLICY, CSP)
         .with_header(header::CACHE_CONTROL, "no-store")
+        // Some addresses carry an emailed link's token: never hand them on.
+        .with_header(header::REFERRER_POLICY, "no-referrer")
         .into_response()
 }
 

@@ -25,6 +25,28 @@ pub(crate) struct LoginNotice {
     done: Option<String>,
 }
 
+/// A CSRF token for a form shown before there is a session (login, forgotten password,
+/// invitation, reset): kept in a cookie and echoed by the form.
+pub(crate) fn pre_session_token(state: &AppState, jar: &CookieJar) -> String {
+    let token = hex::encode(random_bytes::<16>());
+    jar.add(cookie(state, LOGIN_COOKIE, &token));
+    token
+}
+
+/// Whether a pre-session form carries the token of [`pre_session_token`]'s cookie.
+pub(crate) fn pre_session_token_matches(jar: &CookieJar, submitted: &str) -> bool {
+    let expected = jar
+        .get(LOGIN_COOKIE)
+        .map(|c| c.value_str().to_owned())
+        .unwrap_or_default();
+    !expected.is_empty() && secrets_equal(&expected, submitted)
+}
+
+/// Drops the cookie of [`pre_session_token`] once its form did its work.
+pub(crate) fn end_pre_session(state: &AppState, jar: &CookieJar) {
+    jar.add(expired_cookie(state, LOGIN_COOKIE));
+}
+
 fn login_form(
     state: &AppState,
     jar: &CookieJar,
@@ -33,8 +55,7 @@ fn login_form(
     error: Option<&str>,
     notice: Option<&str>,
 ) -> Result<Response, PageError> {
-    let token = hex::encode(random_bytes::<16>());
-    jar.add(cookie(state, LOGIN_COOKIE, &token));
+    let token = pre_session_token(state, jar);
     let body = frame::render(
         "dashboard/login.html",
         context! { csrf => token, email, error, notice },
@@ -55,6 +76,9 @@ pub(crate) async fn login_page(
         Some("logout") => Some("You are logged out."),
         Some("password") => Some("Password changed: log in again with the new one."),
         Some("everywhere") => Some("Every session of your account has ended."),
+        Some("reset") => Some(
+            "Password changed and every session of the account ended: log in with the new one.",
+        ),
         _ => None,
     };
     login_form(&state, jar, StatusCode::OK, "", None, notice)
@@ -75,11 +99,7 @@ pub(crate) async fn login(
     jar: &CookieJar,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PageError> {
-    let expected = jar
-        .get(LOGIN_COOKIE)
-        .map(|c| c.value_str().to_owned())
-        .unwrap_or_default();
-    if expected.is_empty() || !secrets_equal(&expected, &form.csrf) {
+    if !pre_session_token_matches(jar, &form.csrf) {
         return login_form(
             &state,
             jar,
@@ -92,7 +112,7 @@ pub(crate) async fn login(
     let client = super::client_of(req);
     match accounts::login(&state, &client, &form.email, &form.password).await {
         Ok(new) => {
-            jar.add(expired_cookie(&state, LOGIN_COOKIE));
+            end_pre_session(&state, jar);
             jar.add(cookie(&state, SESSION_COOKIE, new.token.expose()));
             Ok(see_other("/dashboard/"))
         }

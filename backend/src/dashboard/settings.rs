@@ -1,5 +1,6 @@
 //! Settings: the checkout's allowed origins, signed amounts and signing-secret rotation
-//! (through the merchant API's checkout-settings function), and the team's roles.
+//! (through the merchant API's checkout-settings function), the team's roles and its
+//! invitations.
 use minijinja::context;
 use poem::{
     handler,
@@ -28,6 +29,17 @@ async fn page(
     new_secret: Option<String>,
     error: Option<String>,
 ) -> Result<Response, PageError> {
+    team_page(state, s, status, new_secret, error, None).await
+}
+
+async fn team_page(
+    state: &AppState,
+    s: &SignedIn,
+    status: StatusCode,
+    new_secret: Option<String>,
+    error: Option<String>,
+    invite_notice: Option<String>,
+) -> Result<Response, PageError> {
     let caller = s.as_caller(state).await?;
     let current = settings::get(state, &caller)
         .await
@@ -47,6 +59,26 @@ async fn page(
             }
         })
         .collect();
+    let now = time::OffsetDateTime::now_utc();
+    let invitations: Vec<_> = store::links::pending_invitations(reads(state), &s.user.merchant_id)
+        .await?
+        .into_iter()
+        .map(|i| {
+            context! {
+                id => &i.id,
+                email => &i.email,
+                role => i.role.as_str(),
+                expires_at => rfc3339(i.expires_at),
+                expired => i.expires_at <= now,
+                manageable => s.user.role.may_grant(i.role),
+            }
+        })
+        .collect();
+    let grantable: Vec<&str> = ALL_ROLES
+        .into_iter()
+        .filter(|r| s.user.role.may_grant(*r))
+        .map(Role::as_str)
+        .collect();
     let body = frame::render(
         "dashboard/settings.html",
         frame::frame(
@@ -59,14 +91,21 @@ async fn page(
                 new_secret,
                 error,
                 team,
-                roles => ["owner", "admin", "staff", "viewer"],
+                roles => ALL_ROLES.map(Role::as_str),
                 can_settings => s.can(Action::ManageSettings),
                 can_team => s.can(Action::ManageTeam),
+                can_invite => s.can(Action::InviteTeam),
+                grantable,
+                invitations,
+                invite_notice,
+                invitation_hours => state.accounts.invitation_ttl.as_secs() / 3600,
             },
         ),
     )?;
     Ok(html(status, body))
 }
+
+const ALL_ROLES: [Role; 4] = [Role::Owner, Role::Admin, Role::Staff, Role::Viewer];
 
 #[handler]
 pub(crate) async fn show(state: Data<&AppState>, jar: &CookieJar) -> Result<Response, PageError> {
@@ -198,5 +237,84 @@ pub(crate) async fn member(
             .await
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct InviteForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    role: String,
+}
+
+async fn invitation_refused(
+    state: &AppState,
+    s: SignedIn,
+    e: AccountError,
+) -> Result<Response, PageError> {
+    let msg = match e {
+        AccountError::InvalidEmail => "That is not an email address.",
+        AccountError::EmailTaken => "This address already has a back-office account.",
+        AccountError::RoleAboveYours => "You cannot invite with a role above your own.",
+        AccountError::InvitationNotFound => return Err(PageError::NotFound(Box::new(s))),
+        e => return Err(e.into()),
+    };
+    page(state, &s, StatusCode::BAD_REQUEST, None, Some(msg.into())).await
+}
+
+#[handler]
+pub(crate) async fn invite(
+    state: Data<&AppState>,
+    jar: &CookieJar,
+    Form(form): Form<InviteForm>,
+) -> Result<Response, PageError> {
+    let s = signed_in_for(&state, jar, &form.csrf, Action::InviteTeam).await?;
+    let Some(role) = Role::parse(&form.role) else {
+        return page(
+            &state,
+            &s,
+            StatusCode::BAD_REQUEST,
+            None,
+            Some("Unknown role.".into()),
+        )
+        .await;
+    };
+    match accounts::links::invite(&state, &s, &form.email, role).await {
+        Ok(inv) => {
+            let notice = format!("Invitation sent to {} as {}.", inv.email, role.as_str());
+            team_page(&state, &s, StatusCode::OK, None, None, Some(notice)).await
+        }
+        Err(e) => invitation_refused(&state, s, e).await,
+    }
+}
+
+#[handler]
+pub(crate) async fn resend_invitation(
+    state: Data<&AppState>,
+    jar: &CookieJar,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfOnly>,
+) -> Result<Response, PageError> {
+    let s = signed_in_for(&state, jar, &form.csrf, Action::InviteTeam).await?;
+    match accounts::links::resend(&state, &s, &id).await {
+        Ok(()) => Ok(see_other("/dashboard/settings")),
+        Err(e) => invitation_refused(&state, s, e).await,
+    }
+}
+
+#[handler]
+pub(crate) async fn revoke_invitation(
+    state: Data<&AppState>,
+    jar: &CookieJar,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfOnly>,
+) -> Result<Response, PageError> {
+    let s = signed_in_for(&state, jar, &form.csrf, Action::InviteTeam).await?;
+    match accounts::links::revoke(&state, &s, &id).await {
+        Ok(()) => Ok(see_other("/dashboard/settings")),
+        Err(e) => invitation_refused(&state, s, e).await,
     }
 }

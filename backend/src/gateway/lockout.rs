@@ -1,6 +1,7 @@
 //! Lockouts after repeated failures: voucher guessing (failed code attempts counted per
 //! client address, per API key and per code fingerprint) and back-office logins (per client
-//! address and per account); a source past its threshold is refused for a cool-down.
+//! address and per account), password-reset requests (per client address and per email); a
+//! source past its threshold is refused for a cool-down.
 //!
 //! The counters live in the [`Coordinator`] (Redis, or this process while it is
 //! unreachable): a lockout narrows who may try, it never decides money.
@@ -94,6 +95,29 @@ impl<'a> Attempt<'a> {
                     name: format!("lu:{}", &account[..account.len().min(32)]),
                     threshold: policy.key_threshold,
                     scope: "login_account",
+                    is_code: false,
+                },
+            ],
+        }
+    }
+
+    /// A password-reset request: counted per client address (`threshold`) and per typed
+    /// email (`key_threshold`, a hash of it), every request whether or not the email has
+    /// an account, so the limit tells nothing about accounts. Apart from the login counters.
+    pub fn password_reset(policy: &'a LockoutPolicy, client: &str, account: &str) -> Self {
+        Self {
+            policy,
+            sources: vec![
+                Source {
+                    name: format!("ra:{client}"),
+                    threshold: policy.threshold,
+                    scope: "reset_client",
+                    is_code: false,
+                },
+                Source {
+                    name: format!("ru:{}", &account[..account.len().min(32)]),
+                    threshold: policy.key_threshold,
+                    scope: "reset_account",
                     is_code: false,
                 },
             ],

@@ -23,7 +23,7 @@ use time::OffsetDateTime;
 
 pub use config::EmailArgs;
 
-use crate::store;
+use crate::{secret::Secret, store, webhooks::secrets::SecretCipher};
 
 /// Whether this process sends the email outbox, as `/readyz` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,8 +77,8 @@ pub struct InvalidEmail;
 /// Who an email goes to.
 #[derive(Debug, Clone, Copy)]
 pub enum Recipient<'a> {
-    /// The merchant's notification address (`merchants.notify_email`); nothing is queued
-    /// when it has none.
+    /// The merchant's team: its notification address (`merchants.notify_email`, if set)
+    /// and every enabled owner and admin, each their own message, an address once.
     Merchant(&'a str),
     /// One explicit address (an invited team member, a user resetting a password), on
     /// behalf of a merchant when there is one.
@@ -99,7 +99,8 @@ pub struct KeySummary {
 }
 
 /// Every message the platform sends; the variant's fields are what its templates show.
-/// Fields are stored in the database as they are, so a variant never carries a secret.
+/// Fields are stored in the database as they are, so a variant never carries a secret in
+/// clear: a link that opens an account is a [`SealedLink`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "params", rename_all = "snake_case")]
 pub enum EmailKind {
@@ -119,6 +120,77 @@ pub enum EmailKind {
         /// Why, in words for the merchant.
         reason: String,
     },
+    /// Someone is invited to a merchant's back-office team.
+    Invitation {
+        merchant_name: String,
+        /// The inviting user's email.
+        inviter: String,
+        role: String,
+        /// RFC 3339.
+        expires_at: String,
+        /// The invitation's id, which the sealed link is bound to.
+        invitation_id: String,
+        link: SealedLink,
+    },
+    /// A user asked to reset a forgotten password.
+    PasswordReset {
+        merchant_name: String,
+        /// RFC 3339.
+        expires_at: String,
+        /// The reset's id, which the sealed link is bound to.
+        reset_id: String,
+        link: SealedLink,
+    },
+    /// A user's password was changed (by a reset or from the account page).
+    PasswordChanged {
+        merchant_name: String,
+        /// RFC 3339.
+        changed_at: String,
+    },
+}
+
+/// A link that opens an account (it carries a single-use token), sealed under
+/// ENCRYPTION_KEY and bound to the row it belongs to: the outbox holds it only in this
+/// form, and the sender opens it when it renders the message.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SealedLink(String);
+
+impl std::fmt::Debug for SealedLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealedLink(..)")
+    }
+}
+
+/// Associated data of a sealed link: the kind of email and the row (invitation or reset).
+fn link_aad(kind: &str, row_id: &str) -> Vec<u8> {
+    [
+        b"superpayment/emails.params.link\0".as_slice(),
+        kind.as_bytes(),
+        b"\0",
+        row_id.as_bytes(),
+    ]
+    .concat()
+}
+
+impl SealedLink {
+    /// Seals `link` for an email of `kind` (an [`EmailKind::name`]) about `row_id`.
+    pub fn seal(
+        cipher: &SecretCipher,
+        kind: &str,
+        row_id: &str,
+        link: &Secret<String>,
+    ) -> anyhow::Result<Self> {
+        Ok(Self(
+            cipher.seal_text_bound(link.expose(), &link_aad(kind, row_id))?,
+        ))
+    }
+
+    fn open(&self, cipher: &SecretCipher, kind: &str, row_id: &str) -> anyhow::Result<String> {
+        cipher
+            .open_text_bound(&self.0, &link_aad(kind, row_id))
+            .map_err(|_| anyhow::anyhow!("the email's link does not open (wrong ENCRYPTION_KEY?)"))
+    }
 }
 
 impl EmailKind {
@@ -127,6 +199,9 @@ impl EmailKind {
         match self {
             EmailKind::ApiKeyCreated { .. } => "api_key_created",
             EmailKind::WebhookEndpointDisabled { .. } => "webhook_endpoint_disabled",
+            EmailKind::Invitation { .. } => "invitation",
+            EmailKind::PasswordReset { .. } => "password_reset",
+            EmailKind::PasswordChanged { .. } => "password_changed",
         }
     }
 
@@ -139,7 +214,34 @@ impl EmailKind {
             EmailKind::WebhookEndpointDisabled { mode, .. } => {
                 format!("Your {mode} webhook endpoint was disabled")
             }
+            EmailKind::Invitation { merchant_name, .. } => {
+                format!("You are invited to the SuperPayment team of {merchant_name}")
+            }
+            EmailKind::PasswordReset { .. } => "Reset your SuperPayment password".to_owned(),
+            EmailKind::PasswordChanged { .. } => {
+                "Your SuperPayment password was changed".to_owned()
+            }
         }
+    }
+
+    /// The parameters the templates see: the stored ones, with a sealed link opened.
+    pub fn template_params(&self, cipher: &SecretCipher) -> anyhow::Result<serde_json::Value> {
+        let (name, mut params) = self.split();
+        let sealed = match self {
+            EmailKind::Invitation {
+                invitation_id: id,
+                link,
+                ..
+            }
+            | EmailKind::PasswordReset {
+                reset_id: id, link, ..
+            } => Some((id, link)),
+            _ => None,
+        };
+        if let Some((id, link)) = sealed {
+            params["link"] = serde_json::Value::String(link.open(cipher, &name, id)?);
+        }
+        Ok(params)
     }
 
     fn split(&self) -> (String, serde_json::Value) {
@@ -157,42 +259,59 @@ impl EmailKind {
     }
 }
 
-/// Queues `kind` for `to` inside `conn` (the transaction of the fact it tells about).
-/// Returns the email's id, or None when a merchant recipient has no notification address
-/// (then nothing is queued, and that is logged).
+/// Queues `kind` for `to` inside `conn` (the transaction of the fact it tells about), one
+/// message per address. Returns the emails' ids: none when a merchant has neither a
+/// notification address nor an enabled owner or admin (that is logged).
 #[tracing::instrument(skip_all, fields(kind = kind.name()))]
 pub async fn enqueue(
     conn: &impl ConnectionTrait,
     to: Recipient<'_>,
     kind: EmailKind,
-) -> Result<Option<i64>, DbErr> {
-    let (merchant_id, address) = match to {
+) -> Result<Vec<i64>, DbErr> {
+    let (merchant_id, addresses) = match to {
         Recipient::Merchant(merchant_id) => {
-            match store::emails::notify_email_of(conn, merchant_id).await? {
-                Some(address) => (Some(merchant_id), address),
-                None => {
-                    tracing::info!(merchant_id, "no notification address: email not queued");
-                    return Ok(None);
-                }
-            }
+            (Some(merchant_id), team_addresses(conn, merchant_id).await?)
         }
         Recipient::Address {
             merchant_id,
             address,
-        } => (merchant_id, address.as_str().to_owned()),
+        } => (merchant_id, vec![address.as_str().to_owned()]),
     };
+    if addresses.is_empty() {
+        tracing::info!(
+            merchant_id,
+            "no notification address, owner or admin: email not queued"
+        );
+    }
     let (name, params) = kind.split();
-    let id = store::emails::insert(
-        conn,
-        merchant_id,
-        &name,
-        &address,
-        params,
-        OffsetDateTime::now_utc(),
-    )
-    .await?;
-    tracing::info!(email_id = id, merchant_id, "email queued");
-    Ok(Some(id))
+    let now = OffsetDateTime::now_utc();
+    let mut ids = Vec::with_capacity(addresses.len());
+    for address in addresses {
+        let id =
+            store::emails::insert(conn, merchant_id, &name, &address, params.clone(), now).await?;
+        tracing::info!(email_id = id, merchant_id, "email queued");
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// Where a merchant's notifications go: the notification address first, then every
+/// enabled owner and admin; an address once, whatever its case.
+async fn team_addresses(
+    conn: &impl ConnectionTrait,
+    merchant_id: &str,
+) -> Result<Vec<String>, DbErr> {
+    use store::entities::dashboard_user::Role;
+    let notify = store::emails::notify_email_of(conn, merchant_id).await?;
+    let team =
+        store::accounts::addresses_of(conn, merchant_id, &[Role::Owner, Role::Admin]).await?;
+    let mut out: Vec<String> = Vec::new();
+    for address in notify.into_iter().chain(team) {
+        if !out.iter().any(|a| a.eq_ignore_ascii_case(&address)) {
+            out.push(address);
+        }
+    }
+    Ok(out)
 }
 
 /// The merchant's name for a message ("" if it is gone, which a caller inside the

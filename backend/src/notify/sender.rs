@@ -17,7 +17,7 @@ use crate::{
         emails::EmailUpdate,
         entities::{email::EmailStatus, email_attempt},
     },
-    webhooks::schedule::RetrySchedule,
+    webhooks::{schedule::RetrySchedule, secrets::SecretCipher},
 };
 
 /// Emails sent one after another per poll; a notification burst is small, and one SMTP
@@ -52,6 +52,8 @@ pub struct Sender {
     /// None without SMTP_URL: the emails stay queued.
     transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
     from: Mailbox,
+    /// Opens the links sealed in the outbox.
+    cipher: SecretCipher,
     schedule: RetrySchedule,
     timeout: Duration,
     poll: Duration,
@@ -60,7 +62,11 @@ pub struct Sender {
 impl Sender {
     /// A sender from the flags; a malformed SMTP_URL or SMTP_FROM is an error here, at
     /// start-up (the URL itself is never printed: it may hold a password).
-    pub fn new(db: DatabaseConnection, args: &EmailArgs) -> anyhow::Result<Self> {
+    pub fn new(
+        db: DatabaseConnection,
+        args: &EmailArgs,
+        cipher: SecretCipher,
+    ) -> anyhow::Result<Self> {
         let transport = match &args.smtp_url {
             Some(url) => Some(
                 AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
@@ -74,6 +80,7 @@ impl Sender {
             db,
             transport,
             from: args.from()?,
+            cipher,
             schedule: args.schedule()?,
             timeout: args.smtp_timeout,
             poll: args.email_poll_interval,
@@ -256,7 +263,7 @@ impl Sender {
         recipient: &str,
     ) -> anyhow::Result<Message> {
         let kind = EmailKind::from_stored(kind, params)?;
-        let rendered = render(&kind)?;
+        let rendered = render(&kind, &self.cipher)?;
         let to: Mailbox = recipient
             .parse()
             .map_err(|e| anyhow::anyhow!("recipient address: {e}"))?;

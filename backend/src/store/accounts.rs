@@ -63,8 +63,8 @@ pub async fn users_of(db: &impl ConnectionTrait, merchant_id: &str) -> Result<Ve
         .await
 }
 
-/// Replaces a user's password hash and revokes every session of the user, in `db`'s
-/// transaction.
+/// Replaces a user's password hash and revokes every session and every unused reset link
+/// of the user, in `db`'s transaction.
 pub async fn set_password(
     db: &impl ConnectionTrait,
     user_id: &str,
@@ -77,6 +77,7 @@ pub async fn set_password(
         .filter(dashboard_user::Column::Id.eq(user_id))
         .exec(db)
         .await?;
+    super::links::revoke_resets_of(db, user_id, now).await?;
     revoke_sessions_of(db, user_id, now).await.map(|_| ())
 }
 
@@ -197,4 +198,22 @@ pub async fn set_role(
         revoke_sessions_of(db, user_id, now).await?;
     }
     Ok(done)
+}
+
+/// The addresses of a merchant's enabled users of these roles, oldest account first.
+pub async fn addresses_of(
+    db: &impl ConnectionTrait,
+    merchant_id: &str,
+    roles: &[dashboard_user::Role],
+) -> Result<Vec<String>, DbErr> {
+    Ok(dashboard_user::Entity::find()
+        .filter(dashboard_user::Column::MerchantId.eq(merchant_id))
+        .filter(dashboard_user::Column::Role.is_in(roles.iter().copied()))
+        .filter(dashboard_user::Column::Disabled.eq(false))
+        .order_by_asc(dashboard_user::Column::CreatedAt)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|u| u.email)
+        .collect())
 }

@@ -11,6 +11,7 @@ pub mod holds;
 pub mod idempotency;
 pub mod keys;
 pub mod ledger;
+pub mod links;
 pub mod merchants;
 pub mod outbox;
 pub mod payment_write;

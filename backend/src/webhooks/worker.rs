@@ -586,7 +586,8 @@ pub async fn run_standalone(args: super::WorkerArgs) -> anyhow::Result<()> {
         .fraud
         .enabled()
         .then(|| crate::fraud::Screener::new(db.clone(), &args.fraud));
-    let sender = crate::notify::sender::Sender::new(db.clone(), &args.email)?;
+    let sender =
+        crate::notify::sender::Sender::new(db.clone(), &args.email, settings.cipher.clone())?;
     let worker = Worker::new(db, settings, &args.webhooks, Some(url))?;
     // One signal stops them all: the delivery loop, the email sender and the screener.
     let (stop, stopped) = tokio::sync::watch::channel(false);

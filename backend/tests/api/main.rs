@@ -11,6 +11,7 @@ mod guarantees;
 mod helpers;
 mod holds;
 mod idempotency;
+mod invitations;
 mod keys;
 mod merchant_api;
 mod metrics;

@@ -173,7 +173,7 @@ async fn a_new_api_key_sends_exactly_one_email_without_the_key() {
 }
 
 #[tokio::test]
-async fn a_merchant_without_a_notification_address_gets_no_email_queued() {
+async fn a_merchant_without_a_notification_address_owner_or_admin_gets_no_email_queued() {
     let smtp = shared().await;
     let app = spawn(&email_env(&smtp.url())).await;
     let m = app.create_merchant(250).await;
@@ -192,7 +192,7 @@ async fn a_merchant_without_a_notification_address_gets_no_email_queued() {
     assert_eq!(app.count("emails").await, 1);
     assert!(app
         .logs()
-        .contains("no notification address: email not queued"));
+        .contains("no notification address, owner or admin: email not queued"));
 }
 
 #[tokio::test]

@@ -1,24 +1,34 @@
 // The back-office in headless Chromium, as a merchant's owner uses it: log in, the overview
 // with its chart, find a transaction by order id, refund part of it, see the refund in the
 // list and in the ledger postings, export CSV, log out. JavaScript is off: every flow is a
-// plain form. Then roll an API key and redeliver a webhook. A screenshot of each page lands
-// in target/dashboard-screenshots/.
+// plain form. Then roll an API key and redeliver a webhook, and invite a staff member who
+// accepts the emailed link. A screenshot of each page lands in target/dashboard-screenshots/.
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
 
-import { launchBrowser, ROOT, startMerchantSite, startServer } from "./harness.mjs";
+import { launchBrowser, ROOT, startMerchantSite, startServer, startSmtpSink } from "./harness.mjs";
 
 const SHOTS = path.join(ROOT, "target/dashboard-screenshots");
 
 let server;
 let browser;
 let site;
+let smtp;
 
 before(async () => {
+  // The emails of the in-process worker (invitations) land in this SMTP server.
+  smtp = await startSmtpSink(2535);
   // The in-process worker delivers webhooks to the merchant's site on this machine.
-  server = await startServer({ SERVE_WORKER: "on", WEBHOOK_LOOPBACK_FOR_TESTS: "true", WEBHOOK_POLL_INTERVAL: "100ms" });
+  server = await startServer({
+    SERVE_WORKER: "on",
+    WEBHOOK_LOOPBACK_FOR_TESTS: "true",
+    WEBHOOK_POLL_INTERVAL: "100ms",
+    SMTP_URL: smtp.url,
+    SMTP_FROM: "SuperPayment <notify@superpayment.test>",
+    EMAIL_POLL_INTERVAL: "100ms",
+  });
   browser = await launchBrowser();
   site = await startMerchantSite();
 });
@@ -27,6 +37,7 @@ after(async () => {
   await browser?.close();
   await server?.stop();
   await site?.close();
+  await smtp?.close();
 });
 
 async function shot(page, name) {
@@ -175,4 +186,51 @@ test("an admin rolls an API key and redelivers a webhook", async () => {
   }
   await shot(page, "11-activity");
   await context.close();
+});
+
+test("an owner invites a staff member, who accepts the emailed link and lands signed in as staff", async () => {
+  const owner = server.createUser("owner", "team-owner@alpine.example");
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  await page.goto(`${server.shop}/dashboard/login`);
+  await page.fill('input[name="email"]', owner.email);
+  await page.fill('input[name="password"]', owner.password);
+  await page.click('button[type="submit"]');
+  await page.waitForURL(/\/dashboard\/$/);
+
+  await page.click('nav a[href="/dashboard/settings"]');
+  const invited = "new-staff@alpine.example";
+  await page.fill('#invite input[name="email"]', invited);
+  await page.selectOption('#invite select[name="role"]', "staff");
+  await page.click('#invite button[type="submit"]');
+  assert.match(await page.textContent('[role="status"]'), /Invitation sent to new-staff@alpine\.example as staff/);
+  assert.equal(await page.locator("#invitations tbody tr", { hasText: invited }).count(), 1);
+  await shot(page, "12-invite");
+  await context.close();
+
+  // The worker sends the email; its link opens in a browser that never signed in.
+  const [mail] = await smtp.waitFor(invited);
+  const link = mail.text.match(/https?:\/\/\S+\/dashboard\/invitations\/\S+/)[0];
+  assert.ok(link.startsWith(server.shop), link);
+  const fresh = await browser.newContext({ javaScriptEnabled: false });
+  const joining = await fresh.newPage();
+  await joining.goto(link);
+  assert.equal(await joining.inputValue('#accept input[name="email"]'), invited);
+  await shot(joining, "13-accept-invitation");
+  await joining.fill('#accept input[name="password"]', "a staff passphrase of mine");
+  await joining.click('#accept button[type="submit"]');
+  await joining.waitForURL(/\/dashboard\/$/);
+  assert.equal((await joining.textContent(".who")).trim(), `${invited} (staff)`);
+  await joining.click('nav a[href="/dashboard/settings"]');
+  const row = joining.locator("#team tbody tr", { hasText: invited });
+  assert.match(await row.textContent(), /staff/);
+  assert.equal(await joining.locator("#invite").count(), 0, "staff invites nobody");
+  await shot(joining, "14-signed-in-as-staff");
+
+  // The link worked once.
+  const again = await fresh.newPage();
+  const r = await again.goto(link);
+  assert.equal(r.status(), 404);
+  assert.match(await again.textContent("h1"), /This link is not valid/);
+  await fresh.close();
 });

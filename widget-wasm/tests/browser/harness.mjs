@@ -206,6 +206,52 @@ export async function startServer(extraEnv = {}) {
   return server;
 }
 
+/**
+ * A real SMTP server (aiosmtpd, from scripts/lib/test-deps.sh, the same script as the API
+ * tests' email fixtures) on 127.0.0.1:`port`, keeping what it accepts in a Maildir. Returns
+ * its `url` (SMTP_URL), `waitFor(address, n)` (the messages to `address`, decoded, once
+ * there are `n`) and `close()`.
+ */
+export async function startSmtpSink(port) {
+  const deps = execFileSync(path.join(ROOT, "scripts/lib/test-deps.sh"), ["--print"], { encoding: "utf8" });
+  const python = deps.match(/^PYTHON=(.+)$/m)[1];
+  const support = path.join(ROOT, "backend/tests/api/support");
+  const maildir = path.join(ROOT, "target/browser-data", `smtp-${randomUUID()}`, "Maildir");
+  mkdirSync(path.dirname(maildir), { recursive: true });
+  const child = spawn(python, [path.join(support, "smtp_server.py"), "127.0.0.1", String(port), maildir], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  await new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+      if (out.includes("ready")) resolve();
+    });
+    child.once("exit", (code) => reject(new Error(`aiosmtpd on port ${port} exited (${code}); in use?`)));
+  });
+  const messagesTo = (address) =>
+    execFileSync(python, [path.join(support, "read_maildir.py"), maildir], { encoding: "utf8" })
+      .split("\n")
+      .filter((l) => l.trim())
+      .map((l) => JSON.parse(l))
+      .filter((m) => m.envelope_to === address);
+  return {
+    url: `smtp://127.0.0.1:${port}`,
+    async waitFor(address, n = 1) {
+      for (let i = 0; ; i++) {
+        const got = messagesTo(address);
+        if (got.length >= n) return got;
+        if (i > 300) throw new Error(`${address} received ${got.length} of ${n} emails within 30 s`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    async close() {
+      child.stdin.end();
+      await new Promise((r) => (child.exitCode !== null ? r() : child.once("exit", r)));
+    },
+  };
+}
+
 /** Debian's Chromium, headless, without its background calls to the outside world. */
 export async function launchBrowser() {
   return chromium.launch({
