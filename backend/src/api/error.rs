@@ -327,9 +327,7 @@ impl ApiError {
         let wait = match self {
             Self::RateLimited { retry_after }
             | Self::TooManyFailedAttempts { retry_after }
-            | Self::TooManyFailedAuthentications { retry_after } => {
-                *retry_after
-            }
+            | Self::TooManyFailedAuthentications { retry_after } => *retry_after,
             Self::Internal(_) if self.is_unavailable() => UNAVAILABLE_RETRY_AFTER,
             Self::RequestTimeout => UNAVAILABLE_RETRY_AFTER,
             _ => return None,

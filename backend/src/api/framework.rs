@@ -105,8 +105,7 @@ impl PathTable {
                 .iter()
                 .filter(|(m, _)| Method::from_bytes(m.to_uppercase().as_bytes()).is_ok())
                 .map(|(m, op)| {
-                    let scheme = match op["security"][0].as_object().and_then(|s| s.keys().next())
-                    {
+                    let scheme = match op["security"][0].as_object().and_then(|s| s.keys().next()) {
                         Some(s) if s == "PublishableKey" => Scheme::Publishable,
                         Some(s) if s == "SecretKey" => Scheme::Secret,
                         Some(s) if s == "AdminToken" => Scheme::Admin,
@@ -149,11 +148,9 @@ impl PathTable {
         } else {
             method.as_str()
         };
-        self.matching(path).into_iter().find_map(|(_, ops)| {
-            ops.iter()
-                .find(|(m, _)| m == method)
-                .map(|(_, op)| *op)
-        })
+        self.matching(path)
+            .into_iter()
+            .find_map(|(_, ops)| ops.iter().find(|(m, _)| m == method).map(|(_, op)| *op))
     }
 
     /// The methods `path` (relative to `/api`) accepts; empty when no operation has it.
@@ -297,10 +294,14 @@ mod tests {
     #[test]
     fn an_operation_is_found_with_its_scheme_literal_segments_first() {
         let t = table();
-        let op = t.operation(&Method::POST, "/admin/vouchers/block/").unwrap();
+        let op = t
+            .operation(&Method::POST, "/admin/vouchers/block/")
+            .unwrap();
         assert_eq!((op.id, op.scheme), ("block", Scheme::Admin));
         assert_eq!(
-            t.operation(&Method::POST, "/admin/vouchers/v_1").unwrap().id,
+            t.operation(&Method::POST, "/admin/vouchers/v_1")
+                .unwrap()
+                .id,
             "other"
         );
         let op = t.operation(&Method::HEAD, "/keys").unwrap();

@@ -83,7 +83,8 @@ async fn a_secret_key_past_its_limit_gets_429_while_other_keys_of_its_merchant_a
 
 #[tokio::test]
 async fn a_merchants_api_per_key_override_raises_its_limit_and_only_its_own() {
-    let app = TestApp::spawn_with(&[("API_RATE_LIMIT_PER_KEY", "2"), ("KEY_CACHE_TTL", "0s")]).await;
+    let app =
+        TestApp::spawn_with(&[("API_RATE_LIMIT_PER_KEY", "2"), ("KEY_CACHE_TTL", "0s")]).await;
     let raised = app.create_merchant(0).await;
     let plain = app.create_merchant(0).await;
     let (ok, out) = app.cli(&[
@@ -155,16 +156,15 @@ async fn a_flood_of_bad_keys_from_one_address_is_refused_while_a_valid_key_elsew
         let r = match n % 4 {
             0 => get_from(&app, "/api/keys", &made_up_key(n), flooder).await,
             1 => get_from(&app, "/api/keys", "sk_test_nonsense", flooder).await,
-            2 => {
-                app.client
-                    .post(app.url("/api/vouchers/check"))
-                    .bearer_auth(format!("pk_test_{}", "x".repeat(32)))
-                    .header("X-Forwarded-For", flooder)
-                    .json(&json!({"code": "TEST-4242-4242-424X"}))
-                    .send()
-                    .await
-                    .unwrap()
-            }
+            2 => app
+                .client
+                .post(app.url("/api/vouchers/check"))
+                .bearer_auth(format!("pk_test_{}", "x".repeat(32)))
+                .header("X-Forwarded-For", flooder)
+                .json(&json!({"code": "TEST-4242-4242-424X"}))
+                .send()
+                .await
+                .unwrap(),
             _ => get_from(&app, "/api/admin/merchants", "wrong-admin-token", flooder).await,
         };
         if r.status() == 429 {
@@ -178,7 +178,10 @@ async fn a_flood_of_bad_keys_from_one_address_is_refused_while_a_valid_key_elsew
         assert_eq!(r.status(), 401);
         answered += 1;
     }
-    assert_eq!(answered, 5, "the failure past the threshold is the last one answered");
+    assert_eq!(
+        answered, 5,
+        "the failure past the threshold is the last one answered"
+    );
     // Refused for the cool-down, made-up key or not...
     let r = get_from(&app, "/api/keys", &made_up_key(99), flooder).await;
     assert_eq!(r.status(), 429);
@@ -221,7 +224,10 @@ async fn a_key_remembered_as_unknown_works_once_the_cache_ttl_has_passed() {
             break;
         }
         assert_eq!(r.status(), 401);
-        assert!(std::time::Instant::now() < deadline, "the new key never worked");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new key never worked"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
 }
