@@ -89,8 +89,11 @@ pub struct Operation {
 /// read from the generated spec so that they can never disagree with the routes.
 #[derive(Debug, Default)]
 pub struct PathTable {
-    paths: Vec<(Vec<String>, Vec<(String, Operation)>)>,
+    paths: Vec<PathItem>,
 }
+
+/// One path template's segments, and its operations by method (`GET`, `POST`, ...).
+type PathItem = (Vec<String>, Vec<(String, Operation)>);
 
 impl PathTable {
     /// The operations under `/api` of an OpenAPI document.
@@ -124,7 +127,7 @@ impl PathTable {
 
     /// The templates matching `path`, those with more literal segments first (so that
     /// `/admin/vouchers/block` is not read as `/admin/vouchers/{id}`).
-    fn matching(&self, path: &str) -> Vec<&(Vec<String>, Vec<(String, Operation)>)> {
+    fn matching(&self, path: &str) -> Vec<&PathItem> {
         let wanted = segments(path);
         let mut found: Vec<_> = self
             .paths
