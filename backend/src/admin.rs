@@ -133,6 +133,7 @@ pub async fn create_merchant(
         pay_limit_per_client: None,
         pay_limit_per_key: None,
         check_limit: None,
+        api_limit_per_key: None,
         status: MerchantStatus::Active,
         notify_email: None,
         created_at: now,
@@ -368,6 +369,8 @@ pub struct LimitOverrides {
     pub pay_per_client: Option<u32>,
     pub pay_per_key: Option<u32>,
     pub checks: Option<u32>,
+    /// Requests per secret key on the merchant's server routes (API_RATE_LIMIT_PER_KEY).
+    pub api_per_key: Option<u32>,
 }
 
 /// Stores a merchant's limit overrides; instances apply them within KEY_CACHE_TTL (they
@@ -395,6 +398,7 @@ pub async fn set_rate_limits(
         column("pay_per_client", limits.pay_per_client)?,
         column("pay_per_key", limits.pay_per_key)?,
         column("checks", limits.checks)?,
+        column("api_per_key", limits.api_per_key)?,
     )
     .await?;
     if !found {

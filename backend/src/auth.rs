@@ -66,9 +66,24 @@ impl AuthError {
 ///
 /// Entries live for KEY_CACHE_TTL (5 s by default). Revoking or rolling a key clears this
 /// instance's cache at once; other instances notice within the TTL. Expiry dates are
-/// checked on every use, cached or not. Unknown keys are never cached.
+/// checked on every use, cached or not.
+///
+/// Keys found nowhere are remembered too, for as long, so that a flood of made-up keys
+/// costs one query per distinct key and TTL, not one per request. A key created after its
+/// hash was remembered as unknown (by another instance, or the command line) works here
+/// within KEY_CACHE_TTL. Both maps are bounded (least recently used entries go first).
 pub struct KeyCache {
     entries: Option<moka::sync::Cache<String, Arc<(api_key::Model, merchant::Model)>>>,
+    unknown: Option<moka::sync::Cache<String, ()>>,
+}
+
+/// What a key is worth before the operation runs, as far as request limits care.
+#[derive(Debug, Clone, Copy)]
+pub enum KeyStanding {
+    /// A key that exists, unrevoked and unexpired: its merchant's limit overrides.
+    Live(LimitOverrides),
+    /// Malformed, unknown, revoked or expired: a failed authentication.
+    Dead,
 }
 
 impl KeyCache {
@@ -81,14 +96,35 @@ impl KeyCache {
                     .time_to_live(ttl)
                     .build()
             }),
+            unknown: (!ttl.is_zero()).then(|| {
+                moka::sync::Cache::builder()
+                    .max_capacity(100_000)
+                    .time_to_live(ttl)
+                    .build()
+            }),
         }
     }
 
-    /// Forgets every cached key (after a revocation or a roll).
+    /// Forgets every cached key, known and unknown (after a creation, revocation or roll).
     pub fn clear(&self) {
         if let Some(entries) = &self.entries {
             entries.invalidate_all();
         }
+        if let Some(unknown) = &self.unknown {
+            unknown.invalidate_all();
+        }
+    }
+
+    /// What this instance remembers of `hash`: `Some(None)` for a key found nowhere,
+    /// `None` when it does not know.
+    fn cached(&self, hash: &str) -> Option<Option<Arc<(api_key::Model, merchant::Model)>>> {
+        if let Some(hit) = self.entries.as_ref().and_then(|e| e.get(hash)) {
+            return Some(Some(hit));
+        }
+        self.unknown
+            .as_ref()
+            .and_then(|u| u.get(hash))
+            .map(|()| None)
     }
 
     async fn lookup(
@@ -96,45 +132,71 @@ impl KeyCache {
         state: &AppState,
         hash: String,
     ) -> Result<Option<Arc<(api_key::Model, merchant::Model)>>, AuthError> {
-        if let Some(hit) = self.entries.as_ref().and_then(|e| e.get(&hash)) {
-            return Ok(Some(hit));
+        if let Some(known) = self.cached(&hash) {
+            return Ok(known);
         }
         let found = store::merchants::find_key_by_hash(&state.db, &hash)
             .await?
             .map(Arc::new);
-        if let (Some(entries), Some(found)) = (&self.entries, &found) {
-            entries.insert(hash, found.clone());
+        match &found {
+            Some(found) => {
+                if let Some(entries) = &self.entries {
+                    entries.insert(hash, found.clone());
+                }
+            }
+            None => {
+                if let Some(unknown) = &self.unknown {
+                    unknown.insert(hash, ());
+                }
+            }
         }
         Ok(found)
     }
 }
 
-/// A merchant's overrides of the gateway's limits, read with its key through the key
-/// cache (so an instance sees a change within KEY_CACHE_TTL, and the operation's own
-/// authentication then finds the key cached). `None` for a malformed or unknown key: the
-/// server's defaults apply, and the operation answers the key's problem. An error when the
-/// lookup fails (the database unreachable), which is the request's answer.
-pub async fn limit_overrides(
-    state: &AppState,
-    token: &str,
-) -> Result<Option<LimitOverrides>, AuthError> {
-    let Ok(key) = ApiKey::parse(token.trim()) else {
-        return Ok(None);
+/// The standing of a key row: live (its merchant's overrides) or dead.
+fn standing_of(found: Option<&(api_key::Model, merchant::Model)>) -> KeyStanding {
+    let Some((row, merchant)) = found else {
+        return KeyStanding::Dead;
     };
-    let Some(found) = state
-        .key_cache
-        .lookup(state, sha256_hex(key.expose()))
-        .await?
-    else {
-        return Ok(None);
-    };
-    let (_, merchant) = &*found;
+    let now = OffsetDateTime::now_utc();
+    if row.revoked_at.is_some() || row.expires_at.is_some_and(|e| e <= now) {
+        return KeyStanding::Dead;
+    }
     let limit = |v: Option<i32>| v.map(|n| u32::try_from(n).unwrap_or(0));
-    Ok(Some(LimitOverrides {
+    KeyStanding::Live(LimitOverrides {
         pay_per_client: limit(merchant.pay_limit_per_client),
         pay_per_key: limit(merchant.pay_limit_per_key),
         checks: limit(merchant.check_limit),
-    }))
+        api_per_key: limit(merchant.api_limit_per_key),
+    })
+}
+
+/// The standing of `token` if it is known without the database (a malformed token, or a
+/// key this instance remembers, found or not); `None` when only a lookup can tell.
+pub fn cached_standing(state: &AppState, token: &str) -> Option<KeyStanding> {
+    let Ok(key) = ApiKey::parse(token.trim()) else {
+        return Some(KeyStanding::Dead);
+    };
+    state
+        .key_cache
+        .cached(&sha256_hex(key.expose()))
+        .map(|found| standing_of(found.as_deref()))
+}
+
+/// The standing of `token`, looked up through the key cache (so that the operation's own
+/// authentication then finds it cached, and a merchant's overrides apply within
+/// KEY_CACHE_TTL). An error when the lookup fails (the database unreachable), which is the
+/// request's answer.
+pub async fn key_standing(state: &AppState, token: &str) -> Result<KeyStanding, AuthError> {
+    let Ok(key) = ApiKey::parse(token.trim()) else {
+        return Ok(KeyStanding::Dead);
+    };
+    let found = state
+        .key_cache
+        .lookup(state, sha256_hex(key.expose()))
+        .await?;
+    Ok(standing_of(found.as_deref()))
 }
 
 /// An authenticated merchant key.

@@ -158,6 +158,27 @@ pub struct ServeArgs {
     /// Voucher balance checks allowed per key and client address per minute.
     #[arg(long, env = "CHECK_RATE_LIMIT", default_value_t = 30)]
     pub check_rate_limit: u32,
+    /// Requests allowed per API key per minute on every other operation taking a key (the
+    /// merchant's server routes, remembered vouchers); 0: no limit. Counted in each
+    /// instance, each allowing its share (see API_RATE_LIMIT_INSTANCES).
+    #[arg(long, env = "API_RATE_LIMIT_PER_KEY", default_value_t = 6000)]
+    pub api_rate_limit_per_key: u32,
+    /// How many instances serve the API: each allows API_RATE_LIMIT_PER_KEY divided by it.
+    #[arg(long, env = "API_RATE_LIMIT_INSTANCES", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub api_rate_limit_instances: u32,
+    /// Requests per minute to the expensive operations (report exports, voucher issuance,
+    /// payouts, breakage, webhook test and redelivery), per API key or, for the operator's,
+    /// per client address; 0: no limit.
+    #[arg(long, env = "API_RATE_LIMIT_EXPENSIVE", default_value_t = 60)]
+    pub api_rate_limit_expensive: u32,
+    /// Operator (/api/admin, ADMIN_TOKEN) requests per client address per minute; 0: no limit.
+    #[arg(long, env = "ADMIN_RATE_LIMIT", default_value_t = 600)]
+    pub admin_rate_limit: u32,
+    /// Bad credentials (malformed, unknown, revoked or expired API keys, a wrong admin
+    /// token) per client address within GUESS_LOCKOUT_WINDOW before the address is refused
+    /// for GUESS_LOCKOUT_COOLDOWN (0: off).
+    #[arg(long, env = "AUTH_LOCKOUT_THRESHOLD", default_value_t = 30)]
+    pub auth_lockout_threshold: u32,
     /// How long an authenticated API key is remembered in process (0s: never). A key
     /// revoked on another instance keeps working here for at most this long.
     #[arg(long, env = "KEY_CACHE_TTL", default_value = "5s", value_parser = humantime::parse_duration)]

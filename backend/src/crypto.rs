@@ -58,6 +58,37 @@ pub fn pin_matches(pepper: &Secret<String>, pin: &str, stored: &str) -> bool {
     hasher.verify_password(pin.as_bytes(), &parsed).is_ok()
 }
 
+/// Whether `pin` matches the hash `stored` ([`pin_matches`]); with no hash (an unknown
+/// code, a voucher without a PIN) the same Argon2 verification is spent on a dummy hash and
+/// the answer is no, so that the time a decline takes does not tell a wrong PIN from a code
+/// that does not exist.
+pub fn pin_matches_or_dummy(pepper: &Secret<String>, pin: &str, stored: Option<&str>) -> bool {
+    match stored {
+        Some(stored) => pin_matches(pepper, pin, stored),
+        None => {
+            pin_matches(pepper, pin, dummy_pin_hash());
+            false
+        }
+    }
+}
+
+/// A PIN hash with the parameters of real ones, matching no PIN under any pepper.
+fn dummy_pin_hash() -> &'static str {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let salt = SaltString::encode_b64(b"dummy-pin-salt16").expect("a 16-byte salt");
+        argon2::Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            argon2::Params::default(),
+        )
+        .hash_password(b"not a PIN", &salt)
+        .expect("hashing with default parameters")
+        .to_string()
+    })
+}
+
 /// HMAC-SHA256(pepper, "pin:" + PIN) in hex: how a PIN enters an idempotency fingerprint
 /// (keyed, so a stored fingerprint cannot be brute-forced back to the PIN).
 pub fn pin_fingerprint(pepper: &Secret<String>, pin: &str) -> String {
@@ -141,6 +172,17 @@ mod tests {
         let long = Secret::new("1234567".to_owned());
         let stored = pin_hash(&pepper, &long).unwrap();
         assert!(!pin_matches(&pepper, long.expose(), &stored));
+    }
+
+    #[test]
+    fn a_missing_pin_hash_never_matches_and_a_dummy_is_a_real_hash() {
+        let pepper = Secret::new("pepper-0123456789".to_owned());
+        assert!(!pin_matches_or_dummy(&pepper, "123456", None));
+        let real = pin_hash(&pepper, &Secret::new("123456".to_owned())).unwrap();
+        assert!(pin_matches_or_dummy(&pepper, "123456", Some(&real)));
+        // Same algorithm and cost as a stored PIN: the dummy costs what a real check costs.
+        let params = |phc: &str| phc.split('$').take(4).collect::<Vec<_>>().join("$");
+        assert_eq!(params(dummy_pin_hash()), params(&real));
     }
 
     #[test]

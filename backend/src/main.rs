@@ -229,6 +229,10 @@ enum AdminCommand {
         /// Voucher checks per API key and client address (default CHECK_RATE_LIMIT).
         #[arg(long)]
         checks: Option<u32>,
+        /// Requests per secret key on the merchant's server routes (default
+        /// API_RATE_LIMIT_PER_KEY); the lower budget of expensive operations stays.
+        #[arg(long)]
+        api_per_key: Option<u32>,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -806,6 +810,7 @@ async fn admin_command(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
             pay_per_client,
             pay_per_key,
             checks,
+            api_per_key,
             db,
         } => {
             let conn = open(&db).await?;
@@ -813,16 +818,18 @@ async fn admin_command(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
                 pay_per_client,
                 pay_per_key,
                 checks,
+                api_per_key,
             };
             admin::set_rate_limits(&conn, &merchant, limits)
                 .await
                 .map_err(failure)?;
             let shown = |v: Option<u32>| v.map_or("default".to_owned(), |n| n.to_string());
             println!(
-                "merchant {merchant} limits: pay_per_client={} pay_per_key={} checks={}",
+                "merchant {merchant} limits: pay_per_client={} pay_per_key={} checks={} api_per_key={}",
                 shown(pay_per_client),
                 shown(pay_per_key),
-                shown(checks)
+                shown(checks),
+                shown(api_per_key)
             );
         }
         AdminCommand::SetNotifyEmail {

@@ -199,10 +199,11 @@ pub fn webhook_in_flight(delta: f64) {
     metrics::gauge!(WEBHOOK_IN_FLIGHT).increment(delta);
 }
 
-/// A request refused by the rate limit named `limit` (`voucher_check`; the gateway's own
-/// limits use their names, e.g. `api_key`, `client_address`).
-pub fn rate_limited(limit: &'static str) {
-    metrics::counter!(RATE_LIMIT_REJECTIONS, "limit" => limit).increment(1);
+/// A request to operation `route` (`processPayment`, `verifyTransaction`, ...) refused by
+/// the gateway's limit named `limit` (`per-client`, `per-key`, `voucher_check`, `admin`,
+/// `expensive`).
+pub fn rate_limited(limit: &'static str, route: &'static str) {
+    metrics::counter!(RATE_LIMIT_REJECTIONS, "limit" => limit, "route" => route).increment(1);
 }
 
 /// A client locked out in `scope` (e.g. `voucher_guessing`) after repeated failures.

@@ -223,11 +223,24 @@ impl Application {
                     .with(api::body_limit::BodyLimit::new(64 * 1024))
                     .with(crate::gateway::limits::RouteLimits::new(
                         state.clone(),
-                        crate::gateway::limits::PaymentLimits {
-                            per_client: args.pay_rate_limit_per_client,
-                            per_key: args.pay_rate_limit_per_key,
+                        crate::gateway::limits::Limits {
+                            payments: crate::gateway::limits::PaymentLimits {
+                                per_client: args.pay_rate_limit_per_client,
+                                per_key: args.pay_rate_limit_per_key,
+                            },
+                            checks: args.check_rate_limit,
+                            per_key: args.api_rate_limit_per_key,
+                            instances: args.api_rate_limit_instances,
+                            expensive: args.api_rate_limit_expensive,
+                            admin: args.admin_rate_limit,
+                            auth_failures: crate::gateway::lockout::LockoutPolicy {
+                                threshold: args.auth_lockout_threshold,
+                                key_threshold: 0,
+                                window: args.guess_lockout_window,
+                                cooldown: args.guess_lockout_cooldown,
+                            },
                         },
-                        args.check_rate_limit,
+                        paths.clone(),
                     ))
                     .with(api::framework::HouseErrors::new(paths))
                     .with(api::documented::CheckAnswers(documented))

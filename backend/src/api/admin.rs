@@ -169,6 +169,16 @@ pub enum CreateMerchantResponse {
     /// Missing or wrong admin token.
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
+    /// Too many requests from this client address (`rate_limited`, see the
+    /// `RateLimit-Policy` and `RateLimit` headers), or too many wrong tokens from it
+    /// (`too_many_failed_authentications`); wait `Retry-After` seconds.
+    #[oai(status = 429)]
+    RateLimited(
+        Json<ErrorBody>,
+        #[oai(header = "Retry-After")] u64,
+        #[oai(header = "RateLimit-Policy")] Option<String>,
+        #[oai(header = "RateLimit")] Option<String>,
+    ),
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -177,7 +187,7 @@ pub enum CreateMerchantResponse {
     #[oai(status = 503)]
     ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
-error_responses!(CreateMerchantResponse { 400 => BadRequest, 401 => Unauthorized });
+error_responses!(CreateMerchantResponse { 400 => BadRequest, 401 => Unauthorized, 429 => RateLimited });
 
 #[derive(ApiResponse)]
 pub enum ListMerchantsResponse {
@@ -187,6 +197,16 @@ pub enum ListMerchantsResponse {
     /// Missing or wrong admin token.
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
+    /// Too many requests from this client address (`rate_limited`, see the
+    /// `RateLimit-Policy` and `RateLimit` headers), or too many wrong tokens from it
+    /// (`too_many_failed_authentications`); wait `Retry-After` seconds.
+    #[oai(status = 429)]
+    RateLimited(
+        Json<ErrorBody>,
+        #[oai(header = "Retry-After")] u64,
+        #[oai(header = "RateLimit-Policy")] Option<String>,
+        #[oai(header = "RateLimit")] Option<String>,
+    ),
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -195,7 +215,7 @@ pub enum ListMerchantsResponse {
     #[oai(status = 503)]
     ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
-error_responses!(ListMerchantsResponse { 401 => Unauthorized });
+error_responses!(ListMerchantsResponse { 401 => Unauthorized, 429 => RateLimited });
 
 #[derive(ApiResponse)]
 pub enum IssueVouchersResponse {
@@ -208,6 +228,16 @@ pub enum IssueVouchersResponse {
     /// Missing or wrong admin token.
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
+    /// Too many requests from this client address (`rate_limited`, see the
+    /// `RateLimit-Policy` and `RateLimit` headers), or too many wrong tokens from it
+    /// (`too_many_failed_authentications`); wait `Retry-After` seconds.
+    #[oai(status = 429)]
+    RateLimited(
+        Json<ErrorBody>,
+        #[oai(header = "Retry-After")] u64,
+        #[oai(header = "RateLimit-Policy")] Option<String>,
+        #[oai(header = "RateLimit")] Option<String>,
+    ),
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -216,7 +246,7 @@ pub enum IssueVouchersResponse {
     #[oai(status = 503)]
     ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
-error_responses!(IssueVouchersResponse { 400 => BadRequest, 401 => Unauthorized });
+error_responses!(IssueVouchersResponse { 400 => BadRequest, 401 => Unauthorized, 429 => RateLimited });
 
 #[derive(ApiResponse)]
 pub enum BlockVoucherResponse {
@@ -232,6 +262,16 @@ pub enum BlockVoucherResponse {
     /// No voucher with this code.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
+    /// Too many requests from this client address (`rate_limited`, see the
+    /// `RateLimit-Policy` and `RateLimit` headers), or too many wrong tokens from it
+    /// (`too_many_failed_authentications`); wait `Retry-After` seconds.
+    #[oai(status = 429)]
+    RateLimited(
+        Json<ErrorBody>,
+        #[oai(header = "Retry-After")] u64,
+        #[oai(header = "RateLimit-Policy")] Option<String>,
+        #[oai(header = "RateLimit")] Option<String>,
+    ),
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -240,7 +280,7 @@ pub enum BlockVoucherResponse {
     #[oai(status = 503)]
     ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
-error_responses!(BlockVoucherResponse { 400 => BadRequest, 401 => Unauthorized, 404 => NotFound });
+error_responses!(BlockVoucherResponse { 400 => BadRequest, 401 => Unauthorized, 404 => NotFound, 429 => RateLimited });
 
 #[derive(ApiResponse)]
 pub enum SetNotifyEmailResponse {
@@ -256,6 +296,16 @@ pub enum SetNotifyEmailResponse {
     /// No such merchant.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
+    /// Too many requests from this client address (`rate_limited`, see the
+    /// `RateLimit-Policy` and `RateLimit` headers), or too many wrong tokens from it
+    /// (`too_many_failed_authentications`); wait `Retry-After` seconds.
+    #[oai(status = 429)]
+    RateLimited(
+        Json<ErrorBody>,
+        #[oai(header = "Retry-After")] u64,
+        #[oai(header = "RateLimit-Policy")] Option<String>,
+        #[oai(header = "RateLimit")] Option<String>,
+    ),
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -264,7 +314,7 @@ pub enum SetNotifyEmailResponse {
     #[oai(status = 503)]
     ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
-error_responses!(SetNotifyEmailResponse { 400 => BadRequest, 401 => Unauthorized, 404 => NotFound });
+error_responses!(SetNotifyEmailResponse { 400 => BadRequest, 401 => Unauthorized, 404 => NotFound, 429 => RateLimited });
 
 /// The refusal of an unknown mode, for the documentation.
 pub fn invalid_mode_example() -> ApiError {

@@ -109,6 +109,16 @@ pub enum LookupResponse {
     /// A secret key was sent (never put one in a page).
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
+    /// Too many requests with this key (`rate_limited`, see the `RateLimit-Policy` and
+    /// `RateLimit` headers), or too many bad keys from this client address
+    /// (`too_many_failed_authentications`); wait `Retry-After` seconds.
+    #[oai(status = 429)]
+    RateLimited(
+        Json<ErrorBody>,
+        #[oai(header = "Retry-After")] u64,
+        #[oai(header = "RateLimit-Policy")] Option<String>,
+        #[oai(header = "RateLimit")] Option<String>,
+    ),
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -117,7 +127,7 @@ pub enum LookupResponse {
     #[oai(status = 503)]
     ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
-error_responses!(LookupResponse { 400 => BadRequest, 401 => Unauthorized, 403 => Forbidden });
+error_responses!(LookupResponse { 400 => BadRequest, 401 => Unauthorized, 403 => Forbidden, 429 => RateLimited });
 
 #[derive(ApiResponse)]
 pub enum RevokeResponse {
@@ -133,6 +143,16 @@ pub enum RevokeResponse {
     /// A secret key was sent (never put one in a page).
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
+    /// Too many requests with this key (`rate_limited`, see the `RateLimit-Policy` and
+    /// `RateLimit` headers), or too many bad keys from this client address
+    /// (`too_many_failed_authentications`); wait `Retry-After` seconds.
+    #[oai(status = 429)]
+    RateLimited(
+        Json<ErrorBody>,
+        #[oai(header = "Retry-After")] u64,
+        #[oai(header = "RateLimit-Policy")] Option<String>,
+        #[oai(header = "RateLimit")] Option<String>,
+    ),
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -141,7 +161,7 @@ pub enum RevokeResponse {
     #[oai(status = 503)]
     ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
-error_responses!(RevokeResponse { 400 => BadRequest, 401 => Unauthorized, 403 => Forbidden });
+error_responses!(RevokeResponse { 400 => BadRequest, 401 => Unauthorized, 403 => Forbidden, 429 => RateLimited });
 
 #[derive(ApiResponse)]
 pub enum AdminRevokeResponse {
@@ -157,6 +177,16 @@ pub enum AdminRevokeResponse {
     /// No voucher has this code.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
+    /// Too many requests from this client address (`rate_limited`, see the
+    /// `RateLimit-Policy` and `RateLimit` headers), or too many wrong tokens from it
+    /// (`too_many_failed_authentications`); wait `Retry-After` seconds.
+    #[oai(status = 429)]
+    RateLimited(
+        Json<ErrorBody>,
+        #[oai(header = "Retry-After")] u64,
+        #[oai(header = "RateLimit-Policy")] Option<String>,
+        #[oai(header = "RateLimit")] Option<String>,
+    ),
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -165,7 +195,7 @@ pub enum AdminRevokeResponse {
     #[oai(status = 503)]
     ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
-error_responses!(AdminRevokeResponse { 400 => BadRequest, 401 => Unauthorized, 404 => NotFound });
+error_responses!(AdminRevokeResponse { 400 => BadRequest, 401 => Unauthorized, 404 => NotFound, 429 => RateLimited });
 
 #[derive(ApiResponse)]
 pub enum SettingsResponse {
@@ -181,6 +211,16 @@ pub enum SettingsResponse {
     /// A publishable key was sent; settings need the secret key.
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
+    /// Too many requests with this key (`rate_limited`, see the `RateLimit-Policy` and
+    /// `RateLimit` headers), or too many bad keys from this client address
+    /// (`too_many_failed_authentications`); wait `Retry-After` seconds.
+    #[oai(status = 429)]
+    RateLimited(
+        Json<ErrorBody>,
+        #[oai(header = "Retry-After")] u64,
+        #[oai(header = "RateLimit-Policy")] Option<String>,
+        #[oai(header = "RateLimit")] Option<String>,
+    ),
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -189,7 +229,7 @@ pub enum SettingsResponse {
     #[oai(status = 503)]
     ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
-error_responses!(SettingsResponse { 400 => BadRequest, 401 => Unauthorized, 403 => Forbidden });
+error_responses!(SettingsResponse { 400 => BadRequest, 401 => Unauthorized, 403 => Forbidden, 429 => RateLimited });
 
 secret_key_response! {
     /// Reading the settings (no body, so no 400).

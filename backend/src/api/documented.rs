@@ -48,6 +48,7 @@ fn with_auth(kind: KeyKind, mut errors: Vec<ApiError>) -> Vec<ApiError> {
     errors.push(ApiError::Unauthenticated {
         code: "invalid_authorization_scheme",
     });
+    errors.extend(gateway_refusals());
     errors.push(internal());
     errors.push(unavailable());
     errors.push(ApiError::RequestTimeout);
@@ -56,10 +57,25 @@ fn with_auth(kind: KeyKind, mut errors: Vec<ApiError>) -> Vec<ApiError> {
 
 fn with_admin(mut errors: Vec<ApiError>) -> Vec<ApiError> {
     errors.push(AuthError::InvalidAdminToken.into());
+    errors.extend(gateway_refusals());
     errors.push(internal());
     errors.push(unavailable());
     errors.push(ApiError::RequestTimeout);
     errors
+}
+
+/// What the gateway answers before any operation runs: a request limit passed
+/// (`crate::gateway::limits`), or a client address locked out after too many bad
+/// credentials.
+fn gateway_refusals() -> [ApiError; 2] {
+    [
+        ApiError::RateLimited {
+            retry_after: std::time::Duration::from_secs(3),
+        },
+        ApiError::TooManyFailedAuthentications {
+            retry_after: std::time::Duration::from_secs(600),
+        },
+    ]
 }
 
 fn internal() -> ApiError {
@@ -184,9 +200,6 @@ pub fn errors_of(operation_id: &str) -> Option<Vec<ApiError>> {
             let mut e = body(true);
             e.extend(fields(payment_field_errors()));
             e.extend(PayError::examples().into_iter().map(ApiError::from));
-            e.push(ApiError::RateLimited {
-                retry_after: std::time::Duration::from_secs(3),
-            });
             e
         }),
         "checkVoucher" => with_auth(Publishable, {

@@ -103,6 +103,10 @@ pub enum ApiError {
     /// lockout); retry after the cool-down.
     #[error("too many failed attempts")]
     TooManyFailedAttempts { retry_after: Duration },
+    /// 429: too many bad credentials (malformed, unknown, revoked or expired API keys, a
+    /// wrong admin token) from this client address; retry after the cool-down.
+    #[error("too many failed authentications")]
+    TooManyFailedAuthentications { retry_after: Duration },
     /// 503: the request ran longer than REQUEST_TIMEOUT and was abandoned
     /// (`request_timeout`); retry after Retry-After, with the same Idempotency-Key.
     #[error("request timed out")]
@@ -212,7 +216,9 @@ impl ApiError {
                 409
             }
             Self::Replayed { status, .. } => *status,
-            Self::RateLimited { .. } | Self::TooManyFailedAttempts { .. } => 429,
+            Self::RateLimited { .. }
+            | Self::TooManyFailedAttempts { .. }
+            | Self::TooManyFailedAuthentications { .. } => 429,
             Self::Internal(_) if self.is_unavailable() => 503,
             Self::RequestTimeout => 503,
             Self::Internal(_) => 500,
@@ -243,6 +249,7 @@ impl ApiError {
             Self::IdempotencyInFlight => "idempotency_key_in_use",
             Self::RateLimited { .. } => "rate_limited",
             Self::TooManyFailedAttempts { .. } => "too_many_failed_attempts",
+            Self::TooManyFailedAuthentications { .. } => "too_many_failed_authentications",
             Self::Internal(_) if self.is_unavailable() => "service_unavailable",
             Self::RequestTimeout => "request_timeout",
             Self::Internal(_) => "internal_error",
@@ -266,7 +273,9 @@ impl ApiError {
             Self::Declined { .. } => "voucher_error",
             Self::OrderAlreadyPaid { .. } | Self::Conflict { .. } => "conflict_error",
             Self::Replayed { .. } => "replayed",
-            Self::RateLimited { .. } | Self::TooManyFailedAttempts { .. } => "rate_limit_error",
+            Self::RateLimited { .. }
+            | Self::TooManyFailedAttempts { .. }
+            | Self::TooManyFailedAuthentications { .. } => "rate_limit_error",
             Self::Internal(_) | Self::RequestTimeout => "api_error",
         }
     }
@@ -298,6 +307,7 @@ impl ApiError {
             Self::IdempotencyInFlight => "A request with this Idempotency-Key is still being processed; retry shortly.".into(),
             Self::RateLimited { .. } => "Too many requests; retry after the delay in Retry-After.".into(),
             Self::TooManyFailedAttempts { .. } => "Too many voucher codes were declined; retry after the delay in Retry-After.".into(),
+            Self::TooManyFailedAuthentications { .. } => "Too many requests from this address carried an invalid API key or admin token; check the key, and retry after the delay in Retry-After.".into(),
             Self::RequestTimeout => "The request took longer than this server allows and was abandoned; nothing was changed unless a retry says so. Retry after the delay in Retry-After, with the same Idempotency-Key.".into(),
             Self::Internal(_) if self.is_unavailable() => "The service is briefly unavailable; nothing was changed unless a retry says so. Retry after the delay in Retry-After, with the same Idempotency-Key.".into(),
             Self::Internal(_) => "An unexpected error occurred. Quote the request id when contacting support.".into(),
@@ -315,9 +325,9 @@ impl ApiError {
     /// Seconds for Retry-After, rounded up.
     pub fn retry_after_secs(&self) -> Option<u64> {
         let wait = match self {
-            Self::RateLimited { retry_after } | Self::TooManyFailedAttempts { retry_after } => {
-                *retry_after
-            }
+            Self::RateLimited { retry_after }
+            | Self::TooManyFailedAttempts { retry_after }
+            | Self::TooManyFailedAuthentications { retry_after } => *retry_after,
             Self::Internal(_) if self.is_unavailable() => UNAVAILABLE_RETRY_AFTER,
             Self::RequestTimeout => UNAVAILABLE_RETRY_AFTER,
             _ => return None,
@@ -430,6 +440,16 @@ macro_rules! secret_key_response {
             /// A publishable key was sent; this endpoint needs the secret key.
             #[oai(status = 403)]
             Forbidden(poem_openapi::payload::Json<$crate::api::error::ErrorBody>),
+            /// Too many requests with this key (`rate_limited`, see the `RateLimit-Policy`
+            /// and `RateLimit` headers), or too many bad credentials from this client
+            /// (`too_many_failed_authentications`); wait `Retry-After` seconds.
+            #[oai(status = 429)]
+            RateLimited(
+                poem_openapi::payload::Json<$crate::api::error::ErrorBody>,
+                #[oai(header = "Retry-After")] u64,
+                #[oai(header = "RateLimit-Policy")] Option<String>,
+                #[oai(header = "RateLimit")] Option<String>,
+            ),
             /// Unexpected error; quote `request_id`.
             #[oai(status = 500)]
             Internal(poem_openapi::payload::Json<$crate::api::error::ErrorBody>),
@@ -441,7 +461,7 @@ macro_rules! secret_key_response {
                 #[oai(header = "Retry-After")] u64,
             ),
         }
-        $crate::error_responses!($name { $($status => $variant,)* 401 => Unauthorized, 403 => Forbidden });
+        $crate::error_responses!($name { $($status => $variant,)* 401 => Unauthorized, 403 => Forbidden, 429 => RateLimited });
     };
 }
 

@@ -63,12 +63,37 @@ impl Authorization {
     }
 }
 
+/// The credential an operation's security scheme asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// `PublishableKey`: called from shoppers' browsers.
+    Publishable,
+    /// `SecretKey`: called from the merchant's server.
+    Secret,
+    /// `AdminToken`: the operator.
+    Admin,
+    /// No credential.
+    None,
+}
+
+/// One operation of the spec: its id and the credential it takes.
+#[derive(Debug, Clone, Copy)]
+pub struct Operation {
+    /// `processPayment`, `verifyTransaction`, ... (read once from the spec, kept for the
+    /// process: answers name their operation with a `&'static str`).
+    pub id: &'static str,
+    pub scheme: Scheme,
+}
+
 /// The API's operations by path template (`/transactions/{id}/refunds`) and method,
 /// read from the generated spec so that they can never disagree with the routes.
 #[derive(Debug, Default)]
 pub struct PathTable {
-    paths: Vec<(Vec<String>, Vec<String>)>,
+    paths: Vec<PathItem>,
 }
+
+/// One path template's segments, and its operations by method (`GET`, `POST`, ...).
+type PathItem = (Vec<String>, Vec<(String, Operation)>);
 
 impl PathTable {
     /// The operations under `/api` of an OpenAPI document.
@@ -80,20 +105,31 @@ impl PathTable {
                 continue;
             };
             let methods = ops
-                .keys()
-                .filter(|m| Method::from_bytes(m.to_uppercase().as_bytes()).is_ok())
-                .map(|m| m.to_uppercase())
+                .iter()
+                .filter(|(m, _)| Method::from_bytes(m.to_uppercase().as_bytes()).is_ok())
+                .map(|(m, op)| {
+                    let scheme = match op["security"][0].as_object().and_then(|s| s.keys().next()) {
+                        Some(s) if s == "PublishableKey" => Scheme::Publishable,
+                        Some(s) if s == "SecretKey" => Scheme::Secret,
+                        Some(s) if s == "AdminToken" => Scheme::Admin,
+                        _ => Scheme::None,
+                    };
+                    let id = op["operationId"].as_str().unwrap_or("").to_owned();
+                    // A few dozen short names, once per built application.
+                    let id: &'static str = Box::leak(id.into_boxed_str());
+                    (m.to_uppercase(), Operation { id, scheme })
+                })
                 .collect();
             paths.push((segments(template), methods));
         }
         PathTable { paths }
     }
 
-    /// The methods `path` (relative to `/api`) accepts; empty when no operation has it.
-    /// HEAD is answered wherever GET is.
-    pub fn allowed(&self, path: &str) -> Vec<String> {
+    /// The templates matching `path`, those with more literal segments first (so that
+    /// `/admin/vouchers/block` is not read as `/admin/vouchers/{id}`).
+    fn matching(&self, path: &str) -> Vec<&PathItem> {
         let wanted = segments(path);
-        let mut methods: Vec<String> = self
+        let mut found: Vec<_> = self
             .paths
             .iter()
             .filter(|(template, _)| {
@@ -102,7 +138,31 @@ impl PathTable {
                         (t.starts_with('{') && t.ends_with('}') && !w.is_empty()) || t == w
                     })
             })
-            .flat_map(|(_, m)| m.iter().cloned())
+            .collect();
+        found.sort_by_key(|(template, _)| template.iter().filter(|t| t.starts_with('{')).count());
+        found
+    }
+
+    /// The operation `method` on `path` (relative to `/api`) reaches, if any (HEAD reaches
+    /// the GET operation).
+    pub fn operation(&self, method: &Method, path: &str) -> Option<Operation> {
+        let method = if method == Method::HEAD {
+            "GET"
+        } else {
+            method.as_str()
+        };
+        self.matching(path)
+            .into_iter()
+            .find_map(|(_, ops)| ops.iter().find(|(m, _)| m == method).map(|(_, op)| *op))
+    }
+
+    /// The methods `path` (relative to `/api`) accepts; empty when no operation has it.
+    /// HEAD is answered wherever GET is.
+    pub fn allowed(&self, path: &str) -> Vec<String> {
+        let mut methods: Vec<String> = self
+            .matching(path)
+            .into_iter()
+            .flat_map(|(_, m)| m.iter().map(|(m, _)| m.clone()))
             .collect();
         if methods.iter().any(|m| m == "GET") {
             methods.push("HEAD".into());
@@ -227,7 +287,30 @@ mod tests {
             "/transactions/{id}/refunds": {"post": {}},
             "/webhook-endpoint": {"put": {}, "get": {}},
             "/healthz": {"servers": [{"url": "/"}], "get": {}},
+            "/admin/vouchers/block": {"post": {"operationId": "block",
+                "security": [{"AdminToken": []}]}},
+            "/admin/vouchers/{id}": {"post": {"operationId": "other"}},
+            "/keys": {"get": {"operationId": "listKeys", "security": [{"SecretKey": []}]}},
         }}))
+    }
+
+    #[test]
+    fn an_operation_is_found_with_its_scheme_literal_segments_first() {
+        let t = table();
+        let op = t
+            .operation(&Method::POST, "/admin/vouchers/block/")
+            .unwrap();
+        assert_eq!((op.id, op.scheme), ("block", Scheme::Admin));
+        assert_eq!(
+            t.operation(&Method::POST, "/admin/vouchers/v_1")
+                .unwrap()
+                .id,
+            "other"
+        );
+        let op = t.operation(&Method::HEAD, "/keys").unwrap();
+        assert_eq!((op.id, op.scheme), ("listKeys", Scheme::Secret));
+        assert!(t.operation(&Method::DELETE, "/keys").is_none());
+        assert!(t.operation(&Method::GET, "/healthz").is_none());
     }
 
     #[test]

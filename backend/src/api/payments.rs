@@ -192,7 +192,8 @@ pub enum ProcessPaymentResponse {
     Conflict(Json<ErrorBody>),
     /// Too many requests from this client or with this key (`rate_limited`, see the
     /// `RateLimit-Policy` and `RateLimit` headers), or too many declined voucher codes from
-    /// this client or on this code (`too_many_failed_attempts`); wait `Retry-After` seconds.
+    /// this client or on this code (`too_many_failed_attempts`), or too many bad keys from
+    /// this client (`too_many_failed_authentications`); wait `Retry-After` seconds.
     #[oai(status = 429)]
     RateLimited(
         Json<ErrorBody>,

@@ -282,6 +282,16 @@ pub enum LiabilityResponse {
     /// Missing or wrong admin token.
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
+    /// Too many requests from this client address (`rate_limited`, see the
+    /// `RateLimit-Policy` and `RateLimit` headers), or too many wrong tokens from it
+    /// (`too_many_failed_authentications`); wait `Retry-After` seconds.
+    #[oai(status = 429)]
+    RateLimited(
+        Json<ErrorBody>,
+        #[oai(header = "Retry-After")] u64,
+        #[oai(header = "RateLimit-Policy")] Option<String>,
+        #[oai(header = "RateLimit")] Option<String>,
+    ),
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -290,7 +300,7 @@ pub enum LiabilityResponse {
     #[oai(status = 503)]
     ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
-error_responses!(LiabilityResponse { 400 => BadRequest, 401 => Unauthorized });
+error_responses!(LiabilityResponse { 400 => BadRequest, 401 => Unauthorized, 429 => RateLimited });
 
 #[derive(ApiResponse)]
 pub enum CommissionResponse {
@@ -303,6 +313,16 @@ pub enum CommissionResponse {
     /// Missing or wrong admin token.
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
+    /// Too many requests from this client address (`rate_limited`, see the
+    /// `RateLimit-Policy` and `RateLimit` headers), or too many wrong tokens from it
+    /// (`too_many_failed_authentications`); wait `Retry-After` seconds.
+    #[oai(status = 429)]
+    RateLimited(
+        Json<ErrorBody>,
+        #[oai(header = "Retry-After")] u64,
+        #[oai(header = "RateLimit-Policy")] Option<String>,
+        #[oai(header = "RateLimit")] Option<String>,
+    ),
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -311,7 +331,7 @@ pub enum CommissionResponse {
     #[oai(status = 503)]
     ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
-error_responses!(CommissionResponse { 400 => BadRequest, 401 => Unauthorized });
+error_responses!(CommissionResponse { 400 => BadRequest, 401 => Unauthorized, 429 => RateLimited });
 
 #[derive(ApiResponse)]
 pub enum SettlementResponse {
@@ -325,6 +345,16 @@ pub enum SettlementResponse {
     /// Missing or wrong admin token.
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
+    /// Too many requests from this client address (`rate_limited`, see the
+    /// `RateLimit-Policy` and `RateLimit` headers), or too many wrong tokens from it
+    /// (`too_many_failed_authentications`); wait `Retry-After` seconds.
+    #[oai(status = 429)]
+    RateLimited(
+        Json<ErrorBody>,
+        #[oai(header = "Retry-After")] u64,
+        #[oai(header = "RateLimit-Policy")] Option<String>,
+        #[oai(header = "RateLimit")] Option<String>,
+    ),
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -333,7 +363,7 @@ pub enum SettlementResponse {
     #[oai(status = 503)]
     ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
-error_responses!(SettlementResponse { 400 => BadRequest, 401 => Unauthorized });
+error_responses!(SettlementResponse { 400 => BadRequest, 401 => Unauthorized, 429 => RateLimited });
 
 /// A payout to record.
 #[derive(Object)]
@@ -402,6 +432,16 @@ pub enum CreatePayoutResponse {
     /// A request with this Idempotency-Key is still in flight.
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
+    /// Too many requests from this client address (`rate_limited`, see the
+    /// `RateLimit-Policy` and `RateLimit` headers), or too many wrong tokens from it
+    /// (`too_many_failed_authentications`); wait `Retry-After` seconds.
+    #[oai(status = 429)]
+    RateLimited(
+        Json<ErrorBody>,
+        #[oai(header = "Retry-After")] u64,
+        #[oai(header = "RateLimit-Policy")] Option<String>,
+        #[oai(header = "RateLimit")] Option<String>,
+    ),
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -410,7 +450,7 @@ pub enum CreatePayoutResponse {
     #[oai(status = 503)]
     ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
-error_responses!(CreatePayoutResponse { 400 => BadRequest, 401 => Unauthorized, 404 => NotFound, 409 => Conflict });
+error_responses!(CreatePayoutResponse { 400 => BadRequest, 401 => Unauthorized, 404 => NotFound, 409 => Conflict, 429 => RateLimited });
 
 /// Which mode's expired vouchers to take.
 #[derive(Object)]
@@ -446,6 +486,16 @@ pub enum RecogniseBreakageResponse {
     /// Missing or wrong admin token.
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
+    /// Too many requests from this client address (`rate_limited`, see the
+    /// `RateLimit-Policy` and `RateLimit` headers), or too many wrong tokens from it
+    /// (`too_many_failed_authentications`); wait `Retry-After` seconds.
+    #[oai(status = 429)]
+    RateLimited(
+        Json<ErrorBody>,
+        #[oai(header = "Retry-After")] u64,
+        #[oai(header = "RateLimit-Policy")] Option<String>,
+        #[oai(header = "RateLimit")] Option<String>,
+    ),
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -454,7 +504,7 @@ pub enum RecogniseBreakageResponse {
     #[oai(status = 503)]
     ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
-error_responses!(RecogniseBreakageResponse { 400 => BadRequest, 401 => Unauthorized });
+error_responses!(RecogniseBreakageResponse { 400 => BadRequest, 401 => Unauthorized, 429 => RateLimited });
 
 fn csv_bytes(
     write: impl FnOnce(&mut Vec<u8>) -> anyhow::Result<()>,

@@ -212,6 +212,16 @@ pub enum AdminCreateActivityResponse {
     /// The voucher's state does not allow it, or the Idempotency-Key is still in flight.
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
+    /// Too many requests from this client address (`rate_limited`, see the
+    /// `RateLimit-Policy` and `RateLimit` headers), or too many wrong tokens from it
+    /// (`too_many_failed_authentications`); wait `Retry-After` seconds.
+    #[oai(status = 429)]
+    RateLimited(
+        Json<ErrorBody>,
+        #[oai(header = "Retry-After")] u64,
+        #[oai(header = "RateLimit-Policy")] Option<String>,
+        #[oai(header = "RateLimit")] Option<String>,
+    ),
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -220,7 +230,7 @@ pub enum AdminCreateActivityResponse {
     #[oai(status = 503)]
     ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
-error_responses!(AdminCreateActivityResponse { 400 => BadRequest, 401 => Unauthorized, 404 => NotFound, 409 => Conflict });
+error_responses!(AdminCreateActivityResponse { 400 => BadRequest, 401 => Unauthorized, 404 => NotFound, 409 => Conflict, 429 => RateLimited });
 
 #[derive(ApiResponse)]
 pub enum AdminListActivitiesResponse {
@@ -233,6 +243,16 @@ pub enum AdminListActivitiesResponse {
     /// No voucher with this id.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
+    /// Too many requests from this client address (`rate_limited`, see the
+    /// `RateLimit-Policy` and `RateLimit` headers), or too many wrong tokens from it
+    /// (`too_many_failed_authentications`); wait `Retry-After` seconds.
+    #[oai(status = 429)]
+    RateLimited(
+        Json<ErrorBody>,
+        #[oai(header = "Retry-After")] u64,
+        #[oai(header = "RateLimit-Policy")] Option<String>,
+        #[oai(header = "RateLimit")] Option<String>,
+    ),
     /// Unexpected error; quote `request_id`.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -241,7 +261,7 @@ pub enum AdminListActivitiesResponse {
     #[oai(status = 503)]
     ServiceUnavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
-error_responses!(AdminListActivitiesResponse { 401 => Unauthorized, 404 => NotFound });
+error_responses!(AdminListActivitiesResponse { 401 => Unauthorized, 404 => NotFound, 429 => RateLimited });
 
 fn request(id: String, body: CreateActivity) -> ActivityRequest {
     ActivityRequest {

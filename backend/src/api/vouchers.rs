@@ -84,7 +84,8 @@ pub enum CheckVoucherResponse {
     Forbidden(Json<ErrorBody>),
     /// Too many checks with this key from this client address (`rate_limited`, see the
     /// `RateLimit-Policy` and `RateLimit` headers), or too many declined voucher codes from
-    /// this client or on this code (`too_many_failed_attempts`); wait `Retry-After` seconds.
+    /// this client or on this code (`too_many_failed_attempts`), or too many bad keys from
+    /// this client (`too_many_failed_authentications`); wait `Retry-After` seconds.
     #[oai(status = 429)]
     RateLimited(
         Json<ErrorBody>,

@@ -265,6 +265,15 @@ impl Coordinator {
         }
     }
 
+    /// The same GCRA counted in this process only, whether Redis is configured or not: for
+    /// a limit split into per-instance shares, checked without a round trip.
+    pub fn gcra_local(&self, key: &str, quota: Quota) -> GcraDecision {
+        match self {
+            Coordinator::Redis(r) => r.fallback.gcra(key, quota),
+            Coordinator::Memory(m) => m.gcra(key, quota),
+        }
+    }
+
     /// Marks `key` as blocked for `ttl` (in this process while Redis is unreachable).
     pub async fn block(&self, key: &str, ttl: Duration) {
         match self {

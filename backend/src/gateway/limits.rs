@@ -1,19 +1,31 @@
 //! Per-route request limits (GCRA, one mechanism for every limited route) counted per API
 //! key and per client address, answered with `429`, `Retry-After` and the IETF
-//! `RateLimit-Policy` / `RateLimit` headers.
+//! `RateLimit-Policy` / `RateLimit` headers; and the lockout of client addresses that keep
+//! presenting bad credentials.
+//!
+//! Which limits apply is read from the operation the request reaches (its id and security
+//! scheme in the generated spec, [`PathTable`]), so that every documented operation is
+//! covered and a new one is limited by its scheme without a line here.
 use std::{sync::Arc, time::Duration};
 
 use poem::{
-    http::{header::AUTHORIZATION, HeaderValue, Method, StatusCode},
+    http::{header::AUTHORIZATION, HeaderValue, StatusCode},
     Endpoint, IntoResponse, Middleware, Request, Response, Result,
 };
 
-use super::ClientAddr;
+use super::{
+    lockout::{Attempt, LockoutPolicy},
+    ClientAddr,
+};
 use crate::{
     admin::LimitOverrides,
-    api::error::ApiError,
+    api::{
+        error::ApiError,
+        framework::{Operation, PathTable, Scheme},
+    },
+    auth::{self, KeyStanding},
     coordination::{self, Coordinator, GcraDecision, Quota},
-    crypto::sha256_hex,
+    crypto::{secrets_equal, sha256_hex},
     state::AppState,
 };
 
@@ -26,24 +38,58 @@ pub struct PaymentLimits {
     pub per_client: u32,
 }
 
-/// Middleware limiting the widget's routes (payments and voucher checks) with one
-/// mechanism, GCRA in the [`Coordinator`]; other routes pass untouched.
+/// Every limit of the API, requests per minute (0 turns a limit off).
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub payments: PaymentLimits,
+    /// Voucher checks per API key and client address (CHECK_RATE_LIMIT).
+    pub checks: u32,
+    /// Requests per API key on every other keyed operation (API_RATE_LIMIT_PER_KEY).
+    pub per_key: u32,
+    /// How many instances share `per_key` (API_RATE_LIMIT_INSTANCES): it is counted in
+    /// each process, each allowing its share, so that the hot path (verify, listings)
+    /// makes no Redis round trip for it.
+    pub instances: u32,
+    /// Expensive operations ([`EXPENSIVE`]), per API key or, for the operator's, per client
+    /// address (API_RATE_LIMIT_EXPENSIVE), on top of their class's limit.
+    pub expensive: u32,
+    /// Operator requests per client address (ADMIN_RATE_LIMIT).
+    pub admin: u32,
+    /// Bad credentials per client address before it is refused (AUTH_LOCKOUT_THRESHOLD,
+    /// in the window and for the cool-down of the guessing lockout).
+    pub auth_failures: LockoutPolicy,
+}
+
+/// The operations with the lower budget: report exports, voucher issuance, payouts and
+/// breakage runs (large reads or writes), and the ones that make outbound webhook calls.
+pub const EXPENSIVE: &[&str] = &[
+    "adminLiabilityReport",
+    "adminCommissionReport",
+    "adminSettlementReport",
+    "adminIssueVouchers",
+    "adminCreatePayout",
+    "adminRecogniseBreakage",
+    "sendTestWebhook",
+    "redeliverEvent",
+];
+
+/// Middleware limiting every API operation with one mechanism, GCRA in the
+/// [`Coordinator`] (or, for the per-instance share of the per-key limit, in process).
 ///
-/// The limits are the server's (`PAY_RATE_LIMIT_*`, `CHECK_RATE_LIMIT`) unless the key's
-/// merchant overrides them (`superpayment admin set-limits`), read through the key cache.
+/// The limits are the server's unless the key's merchant overrides them (`superpayment
+/// admin set-limits`), read through the key cache.
 pub struct RouteLimits {
     state: AppState,
-    payments: PaymentLimits,
-    /// Voucher checks per API key and client address per minute (0: no limit).
-    checks: u32,
+    limits: Arc<Limits>,
+    paths: Arc<PathTable>,
 }
 
 impl RouteLimits {
-    pub fn new(state: AppState, payments: PaymentLimits, checks: u32) -> Self {
+    pub fn new(state: AppState, limits: Limits, paths: Arc<PathTable>) -> Self {
         Self {
             state,
-            payments,
-            checks,
+            limits: Arc::new(limits),
+            paths,
         }
     }
 }
@@ -56,8 +102,8 @@ impl<E: Endpoint> Middleware<E> for RouteLimits {
             inner,
             coord: self.state.coord.clone(),
             state: self.state.clone(),
-            payments: self.payments,
-            checks: self.checks,
+            limits: self.limits.clone(),
+            paths: self.paths.clone(),
         }
     }
 }
@@ -67,75 +113,123 @@ pub struct RouteLimitsEndpoint<E> {
     inner: E,
     coord: Arc<Coordinator>,
     state: AppState,
-    payments: PaymentLimits,
-    checks: u32,
+    limits: Arc<Limits>,
+    paths: Arc<PathTable>,
 }
 
-/// One limit that applies to a request: its policy name, counter key and quota, and the
-/// label its refusals are counted under (`superpayment_rate_limit_rejections_total`).
+/// One limit that applies to a request: its policy name, counter key and quota, whether it
+/// is counted in this process only, and the label its refusals are counted under
+/// (`superpayment_rate_limit_rejections_total{limit,route}`).
 struct Applied {
     policy: &'static str,
     key: String,
     quota: Quota,
+    local: bool,
     metric: &'static str,
 }
 
-/// The limited operations, told apart by method and path (before routing).
-#[derive(Clone, Copy)]
-enum Limited {
-    Payment,
-    Check,
+/// What the gateway learnt of the request's credential.
+struct Credential {
+    /// The merchant's overrides, for a live key.
+    overrides: LimitOverrides,
+    /// A live key or the right admin token.
+    live: bool,
 }
 
-impl Limited {
-    fn of(req: &Request) -> Option<Self> {
-        if req.method() != Method::POST {
-            return None;
-        }
-        let path = req.uri().path().trim_end_matches('/');
-        if path.ends_with("/process-payment") {
-            Some(Self::Payment)
-        } else if path.ends_with("/vouchers/check") {
-            Some(Self::Check)
-        } else {
-            None
-        }
-    }
-
-    /// The operation a refusal is answered for (its documentation covers the 429).
-    fn operation_id(self) -> &'static str {
-        match self {
-            Self::Payment => "processPayment",
-            Self::Check => "checkVoucher",
-        }
-    }
+/// The bearer token of a request, if it sends one.
+fn bearer(req: &Request) -> Option<&str> {
+    req.headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.get(..7)
+                .filter(|s| s.eq_ignore_ascii_case("bearer "))
+                .map(|_| v[7..].trim())
+        })
+        .filter(|t| !t.is_empty())
 }
 
 impl<E: Endpoint> RouteLimitsEndpoint<E> {
-    /// The limits of `route` for this request; `merchant` overrides the server's.
-    fn limits_of(&self, req: &Request, route: Limited, merchant: LimitOverrides) -> Vec<Applied> {
-        let per_client = merchant.pay_per_client.unwrap_or(self.payments.per_client);
-        let per_key = merchant.pay_per_key.unwrap_or(self.payments.per_key);
-        let checks = merchant.checks.unwrap_or(self.checks);
+    /// The standing of the request's credential. Bad credentials are counted against the
+    /// client address; an address past AUTH_LOCKOUT_THRESHOLD is refused before any key
+    /// lookup (a key this instance already knows as live still works from it).
+    async fn credential(
+        &self,
+        op: Operation,
+        token: Option<&str>,
+        client: &str,
+    ) -> std::result::Result<Credential, ApiError> {
+        let none = Credential {
+            overrides: LimitOverrides::default(),
+            live: false,
+        };
+        // A missing credential costs nothing and guesses nothing: the operation answers it.
+        let Some(token) = token else { return Ok(none) };
+        let guard = Attempt::authentication(&self.limits.auth_failures, client);
+        let mut checked = false;
+        let live = match op.scheme {
+            Scheme::None => return Ok(none),
+            Scheme::Admin => match &self.state.admin_token {
+                Some(expected) => secrets_equal(expected.expose(), token).then_some(None),
+                None => None,
+            },
+            Scheme::Publishable | Scheme::Secret => {
+                let standing = match auth::cached_standing(&self.state, token) {
+                    Some(standing) => standing,
+                    None => {
+                        // Only a lookup can tell: refuse a locked-out address before it.
+                        refuse_if_locked(&guard, &self.coord).await?;
+                        checked = true;
+                        auth::key_standing(&self.state, token)
+                            .await
+                            .map_err(ApiError::from)?
+                    }
+                };
+                match standing {
+                    KeyStanding::Live(overrides) => Some(Some(overrides)),
+                    KeyStanding::Dead => None,
+                }
+            }
+        };
+        match live {
+            Some(overrides) => Ok(Credential {
+                overrides: overrides.unwrap_or_default(),
+                live: true,
+            }),
+            None => {
+                if !checked {
+                    refuse_if_locked(&guard, &self.coord).await?;
+                }
+                guard.failed(&self.coord, None).await;
+                Ok(none)
+            }
+        }
+    }
+
+    /// The limits of operation `op` for this request.
+    fn limits_of(
+        &self,
+        op: Operation,
+        client: &str,
+        token: Option<&str>,
+        credential: &Credential,
+    ) -> Vec<Applied> {
+        let merchant = credential.overrides;
+        let l = &*self.limits;
         let minute = Duration::from_secs(60);
-        let client = ClientAddr::of_request(req)
-            .map(|c| c.to_string())
-            .unwrap_or_else(|| "unknown".into());
         // The key's hash stands for the key: no database lookup before the limit.
-        let token = req
-            .headers()
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.trim().is_empty())
-            .map(|t| sha256_hex(t)[..32].to_owned());
+        let token = token.map(|t| sha256_hex(t)[..32].to_owned());
         let mut out = Vec::new();
-        match route {
-            Limited::Payment => {
+        match (op.id, op.scheme) {
+            ("processPayment", _) => {
+                let per_client = merchant.pay_per_client.unwrap_or(l.payments.per_client);
+                let per_key = merchant.pay_per_key.unwrap_or(l.payments.per_key);
                 if per_client > 0 {
                     out.push(Applied {
                         policy: "per-client",
                         key: coordination::key("rl", &format!("pay:a:{client}"), ""),
                         quota: Quota::new(per_client, minute),
+                        local: false,
                         metric: "per-client",
                     });
                 }
@@ -144,23 +238,84 @@ impl<E: Endpoint> RouteLimitsEndpoint<E> {
                         policy: "per-key",
                         key: coordination::key("rl", &format!("pay:k:{token}"), ""),
                         quota: Quota::new(per_key, minute),
+                        local: false,
                         metric: "per-key",
                     });
                 }
             }
             // One shopper (address) of one shop (key): checks answer whether a code exists.
-            Limited::Check if checks > 0 => {
-                let token = token.as_deref().unwrap_or("none");
-                out.push(Applied {
-                    policy: "per-client",
-                    key: coordination::key("rl", &format!("check:{token}:{client}"), ""),
-                    quota: Quota::new(checks, minute),
-                    metric: "voucher_check",
-                });
+            ("checkVoucher", _) => {
+                let checks = merchant.checks.unwrap_or(l.checks);
+                if checks > 0 {
+                    let token = token.as_deref().unwrap_or("none");
+                    out.push(Applied {
+                        policy: "per-client",
+                        key: coordination::key("rl", &format!("check:{token}:{client}"), ""),
+                        quota: Quota::new(checks, minute),
+                        local: false,
+                        metric: "voucher_check",
+                    });
+                }
             }
-            Limited::Check => {}
+            (id, Scheme::Publishable | Scheme::Secret) => {
+                // Only live keys are counted per key: a made-up key is the lockout's.
+                let Some(token) = token.filter(|_| credential.live) else {
+                    return out;
+                };
+                let per_key = merchant.api_per_key.unwrap_or(l.per_key);
+                if per_key > 0 {
+                    out.push(Applied {
+                        policy: "per-key",
+                        key: coordination::key("rl", &format!("api:k:{token}"), ""),
+                        quota: Quota::new(per_key.div_ceil(l.instances.max(1)), minute),
+                        local: true,
+                        metric: "per-key",
+                    });
+                }
+                if EXPENSIVE.contains(&id) && l.expensive > 0 {
+                    out.push(Applied {
+                        policy: "expensive",
+                        key: coordination::key("rl", &format!("exp:k:{token}"), ""),
+                        quota: Quota::new(l.expensive, minute),
+                        local: false,
+                        metric: "expensive",
+                    });
+                }
+            }
+            (id, Scheme::Admin) => {
+                if l.admin > 0 {
+                    out.push(Applied {
+                        policy: "per-client",
+                        key: coordination::key("rl", &format!("admin:a:{client}"), ""),
+                        quota: Quota::new(l.admin, minute),
+                        local: false,
+                        metric: "admin",
+                    });
+                }
+                if EXPENSIVE.contains(&id) && l.expensive > 0 {
+                    out.push(Applied {
+                        policy: "expensive",
+                        key: coordination::key("rl", &format!("exp:a:{client}"), ""),
+                        quota: Quota::new(l.expensive, minute),
+                        local: false,
+                        metric: "expensive",
+                    });
+                }
+            }
+            (_, Scheme::None) => {}
         }
         out
+    }
+}
+
+/// Refuses a client address locked out for bad credentials.
+async fn refuse_if_locked(
+    guard: &Attempt<'_>,
+    coord: &Coordinator,
+) -> std::result::Result<(), ApiError> {
+    match guard.refused_for(coord).await {
+        Some(retry_after) => Err(ApiError::TooManyFailedAuthentications { retry_after }),
+        None => Ok(()),
     }
 }
 
@@ -168,34 +323,30 @@ impl<E: Endpoint> Endpoint for RouteLimitsEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> Result<Self::Output> {
-        let Some(route) = Limited::of(&req) else {
+        let Some(op) = self.paths.operation(req.method(), req.uri().path()) else {
             return self.inner.call(req).await.map(IntoResponse::into_response);
         };
-        let bearer = req
-            .headers()
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.get(..7)
-                    .filter(|s| s.eq_ignore_ascii_case("bearer "))
-                    .map(|_| &v[7..])
-            });
-        let merchant = match bearer {
-            Some(token) => match crate::auth::limit_overrides(&self.state, token).await {
-                Ok(found) => found.unwrap_or_default(),
-                // The operation would look the key up again and fail alike (a database
-                // that cannot be reached): answer now rather than wait for it twice.
-                Err(err) => return Ok(error_answer(err.into(), route.operation_id())),
-            },
-            None => LimitOverrides::default(),
+        let client = ClientAddr::of_request(&req)
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let token = bearer(&req).map(str::to_owned);
+        let credential = match self.credential(op, token.as_deref(), &client).await {
+            Ok(credential) => credential,
+            // Locked out, or the key lookup failed (a database that cannot be reached: the
+            // operation would fail alike): answer now rather than wait for it twice.
+            Err(err) => return Ok(error_answer(err, op.id)),
         };
-        let limits = self.limits_of(&req, route, merchant);
+        let limits = self.limits_of(op, &client, token.as_deref(), &credential);
         if limits.is_empty() {
             return self.inner.call(req).await.map(IntoResponse::into_response);
         }
         let mut decisions = Vec::with_capacity(limits.len());
         for limit in &limits {
-            decisions.push(self.coord.gcra(&limit.key, limit.quota).await);
+            decisions.push(if limit.local {
+                self.coord.gcra_local(&limit.key, limit.quota)
+            } else {
+                self.coord.gcra(&limit.key, limit.quota).await
+            });
         }
         let policy = limits
             .iter()
@@ -227,8 +378,8 @@ impl<E: Endpoint> Endpoint for RouteLimitsEndpoint<E> {
                 .await
                 .map(IntoResponse::into_response)?
         } else {
-            crate::monitoring::rate_limited(tightest.metric);
-            too_many(decision, route.operation_id())
+            crate::monitoring::rate_limited(tightest.metric, op.id);
+            too_many(decision, op.id)
         };
         let headers = resp.headers_mut();
         for (name, value) in [("ratelimit-policy", policy), ("ratelimit", state)] {

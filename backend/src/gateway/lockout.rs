@@ -124,6 +124,22 @@ impl<'a> Attempt<'a> {
         }
     }
 
+    /// Presented credentials (an API key or the admin token) that are malformed, unknown,
+    /// revoked or expired: counted per client address (`threshold`), apart from guessing
+    /// and logins. A flood of made-up keys from one address is then refused before any
+    /// key lookup.
+    pub fn authentication(policy: &'a LockoutPolicy, client: &str) -> Self {
+        Self {
+            policy,
+            sources: vec![Source {
+                name: format!("af:{client}"),
+                threshold: policy.threshold,
+                scope: "authentication",
+                is_code: false,
+            }],
+        }
+    }
+
     fn sources(&self) -> impl Iterator<Item = &Source> {
         self.sources.iter().filter(|s| s.threshold > 0)
     }

@@ -13,7 +13,7 @@ use crate::store::entities::text::AsText;
 use crate::{
     auth::Caller,
     checkout::{self, tokens::RememberedVoucher, CheckoutError},
-    crypto::{pin_fingerprint, pin_matches, sha256_hex, voucher_hmac},
+    crypto::{pin_fingerprint, pin_matches_or_dummy, sha256_hex, voucher_hmac},
     gateway::lockout::Attempt,
     idempotency::{
         self, Fingerprint, IdempotencyError, IdempotencyKey, IdempotentOperation, Operation,
@@ -345,32 +345,37 @@ async fn check_pins(
     let found = store::vouchers::find_by_hmacs(tx, hmacs).await?;
     let mut checks = Vec::new();
     for (i, hmac) in hmacs.iter().enumerate() {
-        let stored = found
+        let voucher = found
             .iter()
             .filter(|v| v.mode.0 == caller.mode)
-            .find(|v| &v.code_hmac == hmac)
-            .and_then(|v| v.pin_hash.clone());
-        let Some(stored) = stored else {
-            continue;
-        };
-        match pins.get(i).cloned().flatten() {
-            Some(pin) => checks.push((i, pin, stored)),
-            None => {
+            .find(|v| &v.code_hmac == hmac);
+        let stored = voucher.and_then(|v| v.pin_hash.clone());
+        match (pins.get(i).cloned().flatten(), stored) {
+            (Some(pin), stored) => checks.push((i, pin, stored)),
+            (None, Some(_)) => {
                 return Err(PayError::Declined {
                     reason: DeclineReason::PinRequired,
                     param: Some(format!("vouchers[{i}]")),
                 })
             }
+            (None, None) => {}
         }
     }
     if checks.is_empty() {
         return Ok(());
     }
+    // A PIN given for a code without one (unknown, of the other mode, or a kind without
+    // PINs) costs the same Argon2 verification as a wrong PIN: the decline that follows
+    // takes as long as `pin_invalid` does.
     let pepper = state.pepper.clone();
     let wrong = tokio::task::spawn_blocking(move || {
         checks
             .into_iter()
-            .find(|(_, pin, stored)| !pin_matches(&pepper, pin.expose(), stored))
+            .find(|(_, pin, stored)| {
+                // Verified first, whether there is a hash or not; a code without one is
+                // not refused here (its own decline, if any, follows).
+                !pin_matches_or_dummy(&pepper, pin.expose(), stored.as_deref()) && stored.is_some()
+            })
             .map(|(i, _, _)| i)
     })
     .await

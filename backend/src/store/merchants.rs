@@ -19,6 +19,7 @@ pub async fn insert_merchant(
         pay_limit_per_client: Set(m.pay_limit_per_client),
         pay_limit_per_key: Set(m.pay_limit_per_key),
         check_limit: Set(m.check_limit),
+        api_limit_per_key: Set(m.api_limit_per_key),
         status: Set(m.status),
         notify_email: Set(m.notify_email),
         created_at: Set(m.created_at),
@@ -121,6 +122,7 @@ pub async fn set_rate_limits(
     pay_per_client: Option<i32>,
     pay_per_key: Option<i32>,
     checks: Option<i32>,
+    api_per_key: Option<i32>,
 ) -> Result<bool, sea_orm::DbErr> {
     use sea_orm::sea_query::Expr;
     let res = merchant::Entity::update_many()
@@ -130,6 +132,7 @@ pub async fn set_rate_limits(
         )
         .col_expr(merchant::Column::PayLimitPerKey, Expr::value(pay_per_key))
         .col_expr(merchant::Column::CheckLimit, Expr::value(checks))
+        .col_expr(merchant::Column::ApiLimitPerKey, Expr::value(api_per_key))
         .filter(merchant::Column::Id.eq(merchant_id))
         .exec(db)
         .await?;

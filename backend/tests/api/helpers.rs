@@ -277,10 +277,13 @@ impl TestApp {
             .env("RUST_LOG", "info")
             .env("DATA_DIR", dir.path())
             .env("NO_DEMO_SEED", "true")
-            // The suite pays hundreds of times from one loopback address; the gateway
-            // tests set the payment limits they check.
+            // The suite pays hundreds of times from one loopback address, issues vouchers
+            // and sends bad keys on purpose; the gateway tests set the limits they check.
             .env("PAY_RATE_LIMIT_PER_CLIENT", "0")
             .env("PAY_RATE_LIMIT_PER_KEY", "0")
+            .env("ADMIN_RATE_LIMIT", "0")
+            .env("API_RATE_LIMIT_EXPENSIVE", "0")
+            .env("AUTH_LOCKOUT_THRESHOLD", "0")
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log));
         match cwd {

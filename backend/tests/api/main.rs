@@ -1,4 +1,5 @@
 //! API tests: the real server over real HTTP, on PostgreSQL + Redis (or SQLite, see helpers).
+mod api_limits;
 mod checkout;
 mod cli;
 mod concurrency;

@@ -262,7 +262,7 @@ async fn rate_limit_rejections_are_counted_by_limit() {
         value(
             &s,
             "superpayment_rate_limit_rejections_total",
-            &[("limit", "voucher_check")]
+            &[("limit", "voucher_check"), ("route", "checkVoucher")]
         ),
         Some(1.0)
     );

@@ -16,6 +16,7 @@ pub struct Model {
     pub pay_limit_per_client: Option<i32>,
     pub pay_limit_per_key: Option<i32>,
     pub check_limit: Option<i32>,
+    pub api_limit_per_key: Option<i32>,
     pub status: MerchantStatus,
     /// Where the merchant's notification emails go (None: none are sent).
     pub notify_email: Option<String>,
