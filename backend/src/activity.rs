@@ -11,6 +11,7 @@ use crate::{auth::Caller, store};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
     Login,
+    LoginFailed,
     LoginLockedOut,
     Logout,
     LogoutEverywhere,
@@ -27,12 +28,18 @@ pub enum Action {
     RoleChanged,
     UserDisabled,
     UserEnabled,
+    TwoFactorEnabled,
+    TwoFactorDisabled,
+    RecoveryCodeUsed,
+    RecoveryCodesRegenerated,
+    TeamTwoFactorRequirement,
 }
 
 impl Action {
     /// Every action, for the log's filter.
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 23] = [
         Action::Login,
+        Action::LoginFailed,
         Action::LoginLockedOut,
         Action::Logout,
         Action::LogoutEverywhere,
@@ -49,12 +56,18 @@ impl Action {
         Action::RoleChanged,
         Action::UserDisabled,
         Action::UserEnabled,
+        Action::TwoFactorEnabled,
+        Action::TwoFactorDisabled,
+        Action::RecoveryCodeUsed,
+        Action::RecoveryCodesRegenerated,
+        Action::TeamTwoFactorRequirement,
     ];
 
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Login => "login",
+            Action::LoginFailed => "login.failed",
             Action::LoginLockedOut => "login.locked_out",
             Action::Logout => "logout",
             Action::LogoutEverywhere => "logout.everywhere",
@@ -71,6 +84,11 @@ impl Action {
             Action::RoleChanged => "user.role_changed",
             Action::UserDisabled => "user.disabled",
             Action::UserEnabled => "user.enabled",
+            Action::TwoFactorEnabled => "two_factor.enabled",
+            Action::TwoFactorDisabled => "two_factor.disabled",
+            Action::RecoveryCodeUsed => "two_factor.recovery_code_used",
+            Action::RecoveryCodesRegenerated => "two_factor.recovery_codes_regenerated",
+            Action::TeamTwoFactorRequirement => "team.two_factor_requirement",
         }
     }
 

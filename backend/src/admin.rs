@@ -135,6 +135,7 @@ pub async fn create_merchant(
         check_limit: None,
         status: MerchantStatus::Active,
         notify_email: None,
+        require_two_factor: false,
         created_at: now,
     };
     let tx = store::begin(db).await?;

@@ -20,7 +20,7 @@ pub struct AppState {
     /// The replica (or the primary) for reads that only report; see [`AppState::read_db`].
     pub reads: Arc<crate::replica::ReadPools>,
     pub coord: Arc<Coordinator>,
-    /// Keys the voucher-code HMACs (and nothing else).
+    /// Keys the voucher-code HMACs, the PIN hashes and the recovery-code HMACs.
     pub pepper: Secret<String>,
     /// Derives the merchants' checkout signing secrets.
     pub signing_key: Secret<String>,

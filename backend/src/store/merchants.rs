@@ -21,6 +21,7 @@ pub async fn insert_merchant(
         check_limit: Set(m.check_limit),
         status: Set(m.status),
         notify_email: Set(m.notify_email),
+        require_two_factor: Set(m.require_two_factor),
         created_at: Set(m.created_at),
     }
     .insert(db)

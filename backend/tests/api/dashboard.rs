@@ -8,27 +8,27 @@ use serde_json::{json, Value};
 
 use crate::helpers::{body, Merchant, TestApp};
 
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
 /// A browser without JavaScript: keeps cookies, follows no redirect, reads forms' tokens.
-struct Browser {
+pub(crate) struct Browser {
     base: String,
     client: reqwest::Client,
-    cookies: HashMap<String, String>,
+    pub(crate) cookies: HashMap<String, String>,
     /// The raw Set-Cookie headers of the last answer.
-    set_cookies: Vec<String>,
+    pub(crate) set_cookies: Vec<String>,
 }
 
-struct Page {
-    status: StatusCode,
-    location: Option<String>,
-    text: String,
-    headers: header::HeaderMap,
+pub(crate) struct Page {
+    pub(crate) status: StatusCode,
+    pub(crate) location: Option<String>,
+    pub(crate) text: String,
+    pub(crate) headers: header::HeaderMap,
 }
 
 impl Page {
     /// The value of the first hidden input `name` of the page.
-    fn input(&self, name: &str) -> String {
+    pub(crate) fn input(&self, name: &str) -> String {
         let marker = format!("name=\"{name}\" value=\"");
         let start = self
             .text
@@ -41,7 +41,7 @@ impl Page {
 }
 
 impl Browser {
-    fn new(app: &TestApp) -> Self {
+    pub(crate) fn new(app: &TestApp) -> Self {
         Self {
             base: app.address.clone(),
             client: reqwest::Client::builder()
@@ -53,7 +53,7 @@ impl Browser {
         }
     }
 
-    fn cookie_header(&self) -> String {
+    pub(crate) fn cookie_header(&self) -> String {
         self.cookies
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
@@ -61,7 +61,7 @@ impl Browser {
             .join("; ")
     }
 
-    async fn read(&mut self, r: reqwest::Response) -> Page {
+    pub(crate) async fn read(&mut self, r: reqwest::Response) -> Page {
         self.set_cookies = r
             .headers()
             .get_all(header::SET_COOKIE)
@@ -90,7 +90,7 @@ impl Browser {
         }
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub(crate) async fn get(&mut self, path: &str) -> Page {
         let r = self
             .client
             .get(format!("{}{path}", self.base))
@@ -101,7 +101,7 @@ impl Browser {
         self.read(r).await
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let r = self
             .client
             .post(format!("{}{path}", self.base))
@@ -114,7 +114,7 @@ impl Browser {
     }
 
     /// Logs in through the form; returns the login POST's answer.
-    async fn login(&mut self, email: &str, password: &str) -> Page {
+    pub(crate) async fn login(&mut self, email: &str, password: &str) -> Page {
         let form = self.get("/dashboard/login").await;
         assert_eq!(form.status, 200, "{}", form.text);
         let csrf = form.input("csrf");
@@ -126,13 +126,13 @@ impl Browser {
     }
 
     /// The CSRF token of the signed-in session, read from a page's forms.
-    async fn csrf(&mut self) -> String {
+    pub(crate) async fn csrf(&mut self) -> String {
         let p = self.get("/dashboard/account").await;
         assert_eq!(p.status, 200, "{}", p.text);
         p.input("csrf")
     }
 
-    async fn signed_in(app: &TestApp, email: &str) -> Browser {
+    pub(crate) async fn signed_in(app: &TestApp, email: &str) -> Browser {
         let mut b = Browser::new(app);
         let p = b.login(email, PASSWORD).await;
         assert_eq!(p.status, 303, "{}", p.text);
@@ -142,7 +142,7 @@ impl Browser {
 }
 
 /// Creates a back-office user with the CLI; returns its email.
-fn create_user(app: &TestApp, merchant: &Merchant, role: &str) -> String {
+pub(crate) fn create_user(app: &TestApp, merchant: &Merchant, role: &str) -> String {
     let email = format!("{role}-{}@shop.example", &merchant.id[4..16]);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("password");
