@@ -565,3 +565,38 @@ async fn the_totp_secret_is_sealed_to_its_user_and_reencrypt_moves_it_to_a_new_k
         .open_text_bound(&moved, &totp_secret_aad(&user_id))
         .is_err());
 }
+
+#[tokio::test]
+async fn the_same_code_sent_twice_at_once_opens_one_session() {
+    let app = TestApp::spawn().await;
+    let m = app.create_merchant(250).await;
+    let email = create_user(&app, &m, "owner");
+    let mut b = Browser::signed_in(&app, &email).await;
+    let (secret, codes) = enable(&mut b).await;
+
+    // Two browsers with the password each send the same code at the same moment.
+    for code in [code(&secret, 0), codes[0].clone()] {
+        let mut x = password_step(&app, &email).await;
+        let mut y = password_step(&app, &email).await;
+        let (cx, cy) = (
+            x.get("/dashboard/login/two-factor").await.input("csrf"),
+            y.get("/dashboard/login/two-factor").await.input("csrf"),
+        );
+        let fx = [("csrf", cx.as_str()), ("code", code.as_str())];
+        let fy = [("csrf", cy.as_str()), ("code", code.as_str())];
+        let (px, py) = tokio::join!(
+            x.post("/dashboard/login/two-factor", &fx),
+            y.post("/dashboard/login/two-factor", &fy),
+        );
+        let mut statuses = [px.status.as_u16(), py.status.as_u16()];
+        statuses.sort();
+        assert_eq!(statuses, [303, 401], "{code}: one wins");
+        assert_eq!(
+            [&x, &y]
+                .iter()
+                .filter(|b| b.cookies.contains_key("sp_session"))
+                .count(),
+            1
+        );
+    }
+}
