@@ -600,3 +600,34 @@ async fn the_same_code_sent_twice_at_once_opens_one_session() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_expired_sign_in_challenge_takes_no_code_and_sends_back_to_the_password() {
+    let app = TestApp::spawn().await;
+    let m = app.create_merchant(250).await;
+    let email = create_user(&app, &m, "owner");
+    let mut b = Browser::signed_in(&app, &email).await;
+    let (secret, _) = enable(&mut b).await;
+
+    let mut s = password_step(&app, &email).await;
+    let csrf = s.get("/dashboard/login/two-factor").await.input("csrf");
+    // Its five minutes are over (its expiry moved to its start rather than waited for).
+    let db = app.db().await;
+    db.execute(Statement::from_string(
+        db.get_database_backend(),
+        "UPDATE dashboard_login_challenges SET expires_at = created_at".to_owned(),
+    ))
+    .await
+    .unwrap();
+    db.close().await.ok();
+    let p = s
+        .post(
+            "/dashboard/login/two-factor",
+            &[("csrf", &csrf), ("code", &code(&secret, 0))],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.text);
+    assert_eq!(p.location.as_deref(), Some("/dashboard/login?done=expired"));
+    assert!(!s.cookies.contains_key("sp_session"));
+    assert!(!s.cookies.contains_key("sp_2fa"), "the cookie is dropped");
+}
