@@ -296,6 +296,7 @@ async fn current_user(state: &AppState, s: &SignedIn) -> Result<User, AccountErr
 }
 
 /// The secret an enrolment offers: the pending one, or a new one stored now.
+#[tracing::instrument(skip_all, fields(user_id = %s.user.id))]
 pub async fn start_enrolment(state: &AppState, s: &SignedIn) -> Result<Enrolment, AccountError> {
     let mut user = current_user(state, s).await?;
     if user.totp_enabled_at.is_some() {
@@ -333,6 +334,7 @@ pub async fn start_enrolment(state: &AppState, s: &SignedIn) -> Result<Enrolment
 
 /// Switches the second factor on: the password and a current code of the pending secret.
 /// Returns the recovery codes, to be shown once.
+#[tracing::instrument(skip_all, fields(user_id = %s.user.id))]
 pub async fn enable(
     state: &AppState,
     s: &SignedIn,
@@ -411,6 +413,7 @@ async fn confirm(
 
 /// Switches the second factor off (password and a code); refused while the team
 /// requires it.
+#[tracing::instrument(skip_all, fields(user_id = %s.user.id))]
 pub async fn disable(
     state: &AppState,
     s: &SignedIn,
@@ -440,6 +443,7 @@ pub async fn disable(
 }
 
 /// Replaces the recovery codes (password and a code); the old ones stop working.
+#[tracing::instrument(skip_all, fields(user_id = %s.user.id))]
 pub async fn regenerate_recovery_codes(
     state: &AppState,
     s: &SignedIn,
@@ -478,6 +482,7 @@ pub async fn team_requires(state: &AppState, merchant_id: &str) -> Result<bool, 
 /// Requires (or stops requiring) a second factor of every member of the caller's team.
 /// The caller's role must allow [`super::Action::ManageTeam`]; requiring it takes the
 /// caller's own second factor first, so no owner locks themselves out.
+#[tracing::instrument(skip_all, fields(user_id = %s.user.id))]
 pub async fn set_team_requirement(
     state: &AppState,
     s: &SignedIn,
