@@ -11,6 +11,7 @@ use crate::{auth::Caller, store};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
     Login,
+    LoginFailed,
     LoginLockedOut,
     Logout,
     LogoutEverywhere,
@@ -32,12 +33,18 @@ pub enum Action {
     InvitationAccepted,
     PasswordResetRequested,
     PasswordResetDone,
+    TwoFactorEnabled,
+    TwoFactorDisabled,
+    RecoveryCodeUsed,
+    RecoveryCodesRegenerated,
+    TeamTwoFactorRequirement,
 }
 
 impl Action {
     /// Every action, for the log's filter.
-    pub const ALL: [Action; 22] = [
+    pub const ALL: [Action; 28] = [
         Action::Login,
+        Action::LoginFailed,
         Action::LoginLockedOut,
         Action::Logout,
         Action::LogoutEverywhere,
@@ -59,12 +66,18 @@ impl Action {
         Action::InvitationAccepted,
         Action::PasswordResetRequested,
         Action::PasswordResetDone,
+        Action::TwoFactorEnabled,
+        Action::TwoFactorDisabled,
+        Action::RecoveryCodeUsed,
+        Action::RecoveryCodesRegenerated,
+        Action::TeamTwoFactorRequirement,
     ];
 
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Login => "login",
+            Action::LoginFailed => "login.failed",
             Action::LoginLockedOut => "login.locked_out",
             Action::Logout => "logout",
             Action::LogoutEverywhere => "logout.everywhere",
@@ -86,6 +99,11 @@ impl Action {
             Action::InvitationAccepted => "invitation.accepted",
             Action::PasswordResetRequested => "password_reset.requested",
             Action::PasswordResetDone => "password_reset.done",
+            Action::TwoFactorEnabled => "two_factor.enabled",
+            Action::TwoFactorDisabled => "two_factor.disabled",
+            Action::RecoveryCodeUsed => "two_factor.recovery_code_used",
+            Action::RecoveryCodesRegenerated => "two_factor.recovery_codes_regenerated",
+            Action::TeamTwoFactorRequirement => "team.two_factor_requirement",
         }
     }
 

@@ -136,6 +136,7 @@ pub async fn create_merchant(
         api_limit_per_key: None,
         status: MerchantStatus::Active,
         notify_email: None,
+        require_two_factor: false,
         created_at: now,
     };
     let tx = store::begin(db).await?;

@@ -1,6 +1,6 @@
 //! Keyed hashes: voucher codes (HMAC-SHA256 with the pepper), voucher PINs (Argon2id with
-//! a per-voucher salt and the pepper), emailed links' tokens (HMAC-SHA256 with the pepper)
-//! and API keys (SHA-256).
+//! a per-voucher salt and the pepper), emailed links' tokens and back-office recovery codes
+//! (HMAC-SHA256 with the pepper) and API keys (SHA-256).
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use superpayment_core::{is_well_formed_pin, VoucherCode};
@@ -109,6 +109,18 @@ pub fn link_token_hmac(pepper: &Secret<String>, purpose: &str, token: &str) -> S
     mac.update(purpose.as_bytes());
     mac.update(b":");
     mac.update(token.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// HMAC-SHA256(pepper, "recovery:" + user id + ":" + code) in hex: how a back-office
+/// recovery code is stored (keyed, and bound to its user).
+pub fn recovery_code_hmac(pepper: &Secret<String>, user_id: &str, code: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(pepper.expose().as_bytes())
+        .expect("HMAC accepts keys of any length");
+    mac.update(b"recovery:");
+    mac.update(user_id.as_bytes());
+    mac.update(b":");
+    mac.update(code.as_bytes());
     hex::encode(mac.finalize().into_bytes())
 }
 

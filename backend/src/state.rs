@@ -20,7 +20,8 @@ pub struct AppState {
     /// The replica (or the primary) for reads that only report; see [`AppState::read_db`].
     pub reads: Arc<crate::replica::ReadPools>,
     pub coord: Arc<Coordinator>,
-    /// Keys the HMACs of voucher codes, PIN fingerprints and emailed links' tokens.
+    /// Keys the HMACs of voucher codes, PIN fingerprints, emailed links' tokens and
+    /// recovery codes, and the PIN hashes.
     pub pepper: Secret<String>,
     /// Derives the merchants' checkout signing secrets.
     pub signing_key: Secret<String>,

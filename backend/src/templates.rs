@@ -40,6 +40,18 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/dashboard/account.html"),
     ),
     (
+        "dashboard/login_two_factor.html",
+        include_str!("../templates/dashboard/login_two_factor.html"),
+    ),
+    (
+        "dashboard/two_factor_enrol.html",
+        include_str!("../templates/dashboard/two_factor_enrol.html"),
+    ),
+    (
+        "dashboard/two_factor_codes.html",
+        include_str!("../templates/dashboard/two_factor_codes.html"),
+    ),
+    (
         "dashboard/keys.html",
         include_str!("../templates/dashboard/keys.html"),
     ),

@@ -264,6 +264,7 @@ pub async fn accept(
         role: inv.role,
         totp_secret: None,
         totp_enabled_at: None,
+        totp_last_step: None,
         disabled: false,
         created_at: now,
         password_changed_at: now,

@@ -5,8 +5,13 @@
 //! A session's token (256 random bits) lives only in the browser's cookie; the database
 //! keeps its SHA-256, so a leaked table opens no session. The CSRF token of a session is
 //! derived from its token, so it needs no storage and dies with the session.
+//!
+//! A user with a second factor ([`two_factor`]) gets no session from the password alone:
+//! the password opens a short-lived challenge, and the code (or a recovery code) turns it
+//! into the session.
 pub mod links;
 pub mod roles;
+pub mod two_factor;
 
 use std::time::Duration;
 
@@ -129,6 +134,25 @@ pub enum AccountError {
     /// Too many password-reset requests from this address or for this email.
     #[error("too many password-reset requests")]
     TooManyRequests { retry_after: Duration },
+    /// Not a current code of the user's authenticator (nor an unused recovery code), or
+    /// one already accepted.
+    #[error("wrong code")]
+    WrongCode,
+    /// The state between the password and the second factor is gone (expired, or used).
+    #[error("sign-in expired")]
+    ChallengeExpired,
+    /// Two-factor sign-in is already on for this account.
+    #[error("two-factor sign-in is already on")]
+    TwoFactorOn,
+    /// Two-factor sign-in is off for this account.
+    #[error("two-factor sign-in is off")]
+    TwoFactorOff,
+    /// The team requires two-factor sign-in: it cannot be turned off.
+    #[error("the team requires two-factor sign-in")]
+    TeamRequiresTwoFactor,
+    /// An owner requiring two-factor sign-in of the team must have it first.
+    #[error("turn on two-factor sign-in for your own account first")]
+    EnrolFirst,
     /// Anything unexpected.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -222,6 +246,7 @@ pub async fn create_user(
         role,
         totp_secret: None,
         totp_enabled_at: None,
+        totp_last_step: None,
         disabled: false,
         created_at: now,
         password_changed_at: now,
@@ -244,6 +269,9 @@ pub struct SignedIn {
     pub mode: Mode,
     /// The token every form of this session must carry.
     pub csrf: String,
+    /// The team requires a second factor and this user has none: the session opens the
+    /// enrolment page (and logging out) only.
+    pub must_enrol: bool,
 }
 
 impl SignedIn {
@@ -278,12 +306,21 @@ pub struct NewSession {
     pub user: User,
 }
 
-fn session_id(token: &str) -> String {
+/// What a correct password leads to.
+pub enum LoginStep {
+    /// Signed in.
+    Session(NewSession),
+    /// The user has a second factor: the challenge's token goes in a cookie, and
+    /// [`two_factor::login_second_factor`] finishes the sign-in.
+    SecondFactor(crate::secret::Secret<String>),
+}
+
+pub(crate) fn session_id(token: &str) -> String {
     sha256_hex(token)
 }
 
-/// The CSRF token of the session holding `token`.
-fn csrf_of(token: &str) -> String {
+/// The CSRF token of the session (or sign-in challenge) holding `token`.
+pub(crate) fn csrf_of(token: &str) -> String {
     sha256_hex(&format!("csrf:{token}"))
 }
 
@@ -292,19 +329,26 @@ pub fn csrf_matches(signed_in: &SignedIn, submitted: &str) -> bool {
     secrets_equal(&signed_in.csrf, submitted)
 }
 
-/// Checks a password login, counting failures against the client and the account.
+/// The lockout's attempt of a sign-in to the account typed as `email`: the password step
+/// and the second factor count against the same counters.
+pub(crate) fn login_attempt<'a>(state: &'a AppState, client: &str, email: &str) -> Attempt<'a> {
+    // The lockout counts a hash of what was typed, valid address or not.
+    let account = sha256_hex(&format!("login:{}", email.trim().to_lowercase()));
+    Attempt::login(&state.accounts.login_lockout, client, &account)
+}
+
+/// Checks a password login, counting failures against the client and the account. A
+/// failure on an existing account is written to its merchant's activity log (the answer
+/// is the same whether the account exists or not).
 #[tracing::instrument(skip_all)]
 pub async fn login(
     state: &AppState,
     client: &str,
     email: &str,
     password: &str,
-) -> Result<NewSession, AccountError> {
-    let settings = &state.accounts;
-    // The lockout counts a hash of what was typed, valid address or not.
+) -> Result<LoginStep, AccountError> {
     let typed = email.trim().to_lowercase();
-    let account = sha256_hex(&format!("login:{typed}"));
-    let attempt = Attempt::login(&settings.login_lockout, client, &account);
+    let attempt = login_attempt(state, client, &typed);
     if let Some(retry_after) = attempt.refused_for(&state.coord).await {
         // The owner sees in the log that someone keeps trying an account.
         if let Ok(e) = Email::parse(&typed) {
@@ -329,13 +373,52 @@ pub async fn login(
         .map_err(|e| anyhow::anyhow!("password check: {e}"))?;
     let user = match user {
         Some(u) if matches && !u.disabled => u,
-        _ => {
+        other => {
             attempt.failed(&state.coord, None).await;
+            if let Some(u) = other {
+                let why = if matches {
+                    "account disabled"
+                } else {
+                    "wrong password"
+                };
+                record_failure(state, &u, client, why).await?;
+            }
             tracing::info!("back-office login refused");
             return Err(AccountError::InvalidCredentials);
         }
     };
-    let new = start_session(&state.db, settings, user).await?;
+    if user.totp_enabled_at.is_some() {
+        let token = two_factor::open_challenge(state, &user).await?;
+        tracing::info!(user_id = %user.id, "back-office password accepted; second factor asked");
+        return Ok(LoginStep::SecondFactor(token));
+    }
+    open_session(state, user).await.map(LoginStep::Session)
+}
+
+/// A failed sign-in on `user`'s account, in its merchant's log: what failed and from
+/// where, never what was typed.
+pub(crate) async fn record_failure(
+    state: &AppState,
+    user: &User,
+    client: &str,
+    why: &str,
+) -> Result<(), AccountError> {
+    crate::activity::record(
+        &state.db,
+        &user.merchant_id,
+        None,
+        &user.id,
+        Activity::LoginFailed,
+        None,
+        Some(format!("{why} (from {client})")),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Opens a session of `user` (every factor checked) and logs the login.
+pub(crate) async fn open_session(state: &AppState, user: User) -> Result<NewSession, AccountError> {
+    let new = start_session(&state.db, &state.accounts, user).await?;
     record(state, &new.user, Activity::Login).await?;
     tracing::info!(user_id = %new.user.id, merchant_id = %new.user.merchant_id, "back-office login");
     Ok(new)
@@ -374,7 +457,11 @@ pub(crate) async fn start_session(
 }
 
 /// Appends an account event (of no mode) to the merchant's activity log.
-async fn record(state: &AppState, user: &User, action: Activity) -> Result<(), AccountError> {
+pub(crate) async fn record(
+    state: &AppState,
+    user: &User,
+    action: Activity,
+) -> Result<(), AccountError> {
     crate::activity::record(
         &state.db,
         &user.merchant_id,
@@ -410,6 +497,8 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Option<Signed
     if !live {
         return Ok(None);
     }
+    let must_enrol = user.totp_enabled_at.is_none()
+        && store::accounts::team_requires_two_factor(&state.db, &user.merchant_id).await?;
     // One write a minute at most per session keeps reads cheap.
     if now - session.last_seen_at > time::Duration::MINUTE {
         store::accounts::touch_session(&state.db, &id, now, now + state.accounts.session_idle)
@@ -420,6 +509,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Option<Signed
         user,
         mode: session.mode.0,
         csrf: csrf_of(token),
+        must_enrol,
     }))
 }
 
@@ -498,6 +588,21 @@ pub async fn set_role(
     Ok(())
 }
 
+/// Checks the password of a signed-in user confirming a change (off the async threads:
+/// argon2 is slow on purpose).
+pub(crate) async fn check_own_password(user: &User, password: &str) -> Result<(), AccountError> {
+    let stored = user.password_hash.clone();
+    let password = password.to_owned();
+    let ok = tokio::task::spawn_blocking(move || verify_password(&stored, &password))
+        .await
+        .map_err(|e| anyhow::anyhow!("password check: {e}"))?;
+    if ok {
+        Ok(())
+    } else {
+        Err(AccountError::InvalidCredentials)
+    }
+}
+
 /// Switches the session between test and live data.
 pub async fn switch_mode(state: &AppState, s: &SignedIn, mode: Mode) -> Result<(), AccountError> {
     store::accounts::set_session_mode(&state.db, &s.session_id, mode).await?;
@@ -512,14 +617,7 @@ pub async fn change_password(
     current: &str,
     new: &str,
 ) -> Result<(), AccountError> {
-    let stored = s.user.password_hash.clone();
-    let current = current.to_owned();
-    let ok = tokio::task::spawn_blocking(move || verify_password(&stored, &current))
-        .await
-        .map_err(|e| anyhow::anyhow!("password check: {e}"))?;
-    if !ok {
-        return Err(AccountError::InvalidCredentials);
-    }
+    check_own_password(&s.user, current).await?;
     check_password(new)?;
     let hash = hash_password(new)?;
     let tx = store::begin(&state.db).await?;

@@ -5,6 +5,8 @@
 //!
 //! - [`session`]: log in and out, the test/live switch, the password.
 //! - [`links`]: the pages of emailed links: accepting an invitation, resetting a password.
+//! - [`two_factor`]: the second step of a sign-in, enrolling a second factor, turning it
+//!   off, renewing recovery codes.
 //! - [`overview`]: today's and this month's figures and the 30-day chart.
 //! - [`transactions`]: search, detail, refunds, CSV export.
 //! - [`keys`]: API keys: create, roll, revoke.
@@ -19,6 +21,7 @@ mod overview;
 mod session;
 mod settings;
 mod transactions;
+mod two_factor;
 mod webhooks;
 
 use poem::{
@@ -50,11 +53,22 @@ pub fn mount(route: Route) -> Route {
         Route::new()
             .at("/", get(overview::page))
             .at("/login", get(session::login_page).post(session::login))
+            .at(
+                "/login/two-factor",
+                get(two_factor::second_step_page).post(two_factor::second_step),
+            )
             .at("/logout", post(session::logout))
             .at("/logout-everywhere", post(session::logout_everywhere))
             .at("/mode", post(session::switch_mode))
             .at("/account", get(session::account_page))
             .at("/account/password", post(session::change_password))
+            .at("/account/two-factor", get(two_factor::enrol_page))
+            .at("/account/two-factor/enable", post(two_factor::enable))
+            .at("/account/two-factor/disable", post(two_factor::disable))
+            .at(
+                "/account/two-factor/recovery-codes",
+                post(two_factor::regenerate),
+            )
             .at("/transactions", get(transactions::list))
             .at("/transactions.csv", get(transactions::export))
             .at("/transactions/:id", get(transactions::detail))
@@ -97,6 +111,7 @@ pub fn mount(route: Route) -> Route {
                 "/password-reset/:token",
                 get(links::reset_page).post(links::reset),
             )
+            .at("/settings/two-factor", post(settings::team_two_factor))
             .at("/activity", get(activity::page))
             .at("/activity.csv", get(activity::export))
             .at("/assets/dashboard.css", get(frame::stylesheet))
@@ -128,6 +143,9 @@ pub(crate) enum PageError {
     /// No live session: back to the login page.
     #[error("not signed in")]
     SignedOut,
+    /// The team requires a second factor this user has not set up: to the enrolment page.
+    #[error("two-factor sign-in required")]
+    MustEnrol,
     /// A form without this session's CSRF token.
     #[error("form expired")]
     Csrf(Box<SignedIn>),
@@ -157,7 +175,7 @@ impl From<accounts::AccountError> for PageError {
 impl poem::error::ResponseError for PageError {
     fn status(&self) -> StatusCode {
         match self {
-            PageError::SignedOut => StatusCode::SEE_OTHER,
+            PageError::SignedOut | PageError::MustEnrol => StatusCode::SEE_OTHER,
             PageError::Csrf(_) | PageError::Forbidden(_) => StatusCode::FORBIDDEN,
             PageError::NotFound(_) => StatusCode::NOT_FOUND,
             PageError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -168,6 +186,9 @@ impl poem::error::ResponseError for PageError {
         let (s, heading, message) = match self {
             PageError::SignedOut => {
                 return Redirect::see_other("/dashboard/login").into_response();
+            }
+            PageError::MustEnrol => {
+                return Redirect::see_other(ENROL_PAGE).into_response();
             }
             PageError::Csrf(s) => (
                 Some(s),
@@ -210,8 +231,25 @@ impl poem::error::ResponseError for PageError {
     }
 }
 
-/// The signed-in session of the request, or [`PageError::SignedOut`].
+/// Where a member whose team requires a second factor is sent until they have one.
+pub(crate) const ENROL_PAGE: &str = "/dashboard/account/two-factor";
+
+/// The signed-in session of the request, or [`PageError::SignedOut`]; a session that must
+/// enrol a second factor first opens nothing ([`PageError::MustEnrol`]).
 pub(crate) async fn signed_in(state: &AppState, jar: &CookieJar) -> Result<SignedIn, PageError> {
+    let s = signed_in_enrolling(state, jar).await?;
+    if s.must_enrol {
+        return Err(PageError::MustEnrol);
+    }
+    Ok(s)
+}
+
+/// The signed-in session of the request, even one that must enrol a second factor first:
+/// for the enrolment page and logging out only.
+pub(crate) async fn signed_in_enrolling(
+    state: &AppState,
+    jar: &CookieJar,
+) -> Result<SignedIn, PageError> {
     let Some(cookie) = jar.get(accounts::SESSION_COOKIE) else {
         return Err(PageError::SignedOut);
     };
@@ -228,7 +266,20 @@ pub(crate) async fn signed_in_for(
     csrf: &str,
     action: Action,
 ) -> Result<SignedIn, PageError> {
-    let s = signed_in(state, jar).await?;
+    checked_form(signed_in(state, jar).await?, csrf, action)
+}
+
+/// [`signed_in_for`] of the enrolment forms and logging out, which a session that must
+/// enrol a second factor first may send.
+pub(crate) async fn signed_in_enrolling_for(
+    state: &AppState,
+    jar: &CookieJar,
+    csrf: &str,
+) -> Result<SignedIn, PageError> {
+    checked_form(signed_in_enrolling(state, jar).await?, csrf, Action::Read)
+}
+
+fn checked_form(s: SignedIn, csrf: &str, action: Action) -> Result<SignedIn, PageError> {
     if !accounts::csrf_matches(&s, csrf) {
         tracing::warn!(user_id = %s.user.id, "back-office form without its CSRF token");
         return Err(PageError::Csrf(Box::new(s)));

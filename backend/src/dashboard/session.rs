@@ -9,9 +9,12 @@ use poem::{
 use serde::Deserialize;
 use superpayment_core::Mode;
 
-use super::{cookie, expired_cookie, frame, html, see_other, signed_in, signed_in_for, PageError};
+use super::{
+    cookie, expired_cookie, frame, html, see_other, signed_in, signed_in_enrolling_for,
+    signed_in_for, PageError,
+};
 use crate::{
-    accounts::{self, AccountError, Action, SESSION_COOKIE},
+    accounts::{self, two_factor, AccountError, Action, LoginStep, SESSION_COOKIE},
     crypto::{random_bytes, secrets_equal},
     state::AppState,
 };
@@ -47,7 +50,7 @@ pub(crate) fn end_pre_session(state: &AppState, jar: &CookieJar) {
     jar.add(expired_cookie(state, LOGIN_COOKIE));
 }
 
-fn login_form(
+pub(crate) fn login_form(
     state: &AppState,
     jar: &CookieJar,
     status: StatusCode,
@@ -79,6 +82,7 @@ pub(crate) async fn login_page(
         Some("reset") => Some(
             "Password changed and every session of the account ended: log in with the new one.",
         ),
+        Some("expired") => Some("The sign-in expired: log in again."),
         _ => None,
     };
     login_form(&state, jar, StatusCode::OK, "", None, notice)
@@ -111,10 +115,17 @@ pub(crate) async fn login(
     }
     let client = super::client_of(req);
     match accounts::login(&state, &client, &form.email, &form.password).await {
-        Ok(new) => {
+        Ok(LoginStep::Session(new)) => {
             end_pre_session(&state, jar);
             jar.add(cookie(&state, SESSION_COOKIE, new.token.expose()));
             Ok(see_other("/dashboard/"))
+        }
+        Ok(LoginStep::SecondFactor(token)) => {
+            end_pre_session(&state, jar);
+            let mut c = cookie(&state, two_factor::CHALLENGE_COOKIE, token.expose());
+            c.set_max_age(two_factor::CHALLENGE_TTL);
+            jar.add(c);
+            Ok(see_other("/dashboard/login/two-factor"))
         }
         Err(AccountError::InvalidCredentials) => login_form(
             &state,
@@ -124,26 +135,37 @@ pub(crate) async fn login(
             Some("Wrong email or password."),
             None,
         ),
-        Err(AccountError::LockedOut { retry_after }) => {
-            let minutes = retry_after.as_secs().div_ceil(60).max(1);
-            let mut r = login_form(
+        Err(AccountError::LockedOut { retry_after }) => locked_out(
+            login_form(
                 &state,
                 jar,
                 StatusCode::TOO_MANY_REQUESTS,
                 &form.email,
-                Some(&format!(
-                    "Too many failed logins. Try again in {minutes} minute(s)."
-                )),
+                Some(&locked_out_message(retry_after)),
                 None,
-            )?;
-            r.headers_mut().insert(
-                poem::http::header::RETRY_AFTER,
-                retry_after.as_secs().max(1).into(),
-            );
-            Ok(r)
-        }
+            )?,
+            retry_after,
+        ),
         Err(e) => Err(e.into()),
     }
+}
+
+/// What a locked-out sign-in is told.
+pub(crate) fn locked_out_message(retry_after: std::time::Duration) -> String {
+    let minutes = retry_after.as_secs().div_ceil(60).max(1);
+    format!("Too many failed logins. Try again in {minutes} minute(s).")
+}
+
+/// A locked-out answer's `Retry-After`.
+pub(crate) fn locked_out(
+    mut r: Response,
+    retry_after: std::time::Duration,
+) -> Result<Response, PageError> {
+    r.headers_mut().insert(
+        poem::http::header::RETRY_AFTER,
+        retry_after.as_secs().max(1).into(),
+    );
+    Ok(r)
 }
 
 #[derive(Deserialize)]
@@ -158,7 +180,7 @@ pub(crate) async fn logout(
     jar: &CookieJar,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
-    let s = signed_in_for(&state, jar, &form.csrf, Action::Read).await?;
+    let s = signed_in_enrolling_for(&state, jar, &form.csrf).await?;
     accounts::logout(&state, &s).await?;
     jar.add(expired_cookie(&state, SESSION_COOKIE));
     Ok(see_other("/dashboard/login?done=logout"))
@@ -170,7 +192,7 @@ pub(crate) async fn logout_everywhere(
     jar: &CookieJar,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
-    let s = signed_in_for(&state, jar, &form.csrf, Action::Read).await?;
+    let s = signed_in_enrolling_for(&state, jar, &form.csrf).await?;
     accounts::logout_everywhere(&state, &s).await?;
     jar.add(expired_cookie(&state, SESSION_COOKIE));
     Ok(see_other("/dashboard/login?done=everywhere"))
@@ -196,29 +218,57 @@ pub(crate) async fn switch_mode(
     Ok(see_other("/dashboard/"))
 }
 
-fn account_form(
+pub(crate) async fn account_form(
+    state: &AppState,
     s: &accounts::SignedIn,
     status: StatusCode,
     error: Option<&str>,
+    notice: Option<&str>,
 ) -> Result<Response, PageError> {
+    let two_factor_on = s.user.totp_enabled_at.is_some();
+    let codes_left = if two_factor_on {
+        two_factor::recovery_codes_left(state, s).await?
+    } else {
+        0
+    };
+    let team_requires = two_factor::team_requires(state, &s.user.merchant_id).await?;
     let body = frame::render(
         "dashboard/account.html",
         frame::frame(
             s,
             "account",
-            context! { error, min_len => accounts::MIN_PASSWORD_LEN },
+            context! {
+                error,
+                notice,
+                min_len => accounts::MIN_PASSWORD_LEN,
+                two_factor_on,
+                two_factor_since => s.user.totp_enabled_at.map(crate::timestamps::rfc3339),
+                codes_left,
+                team_requires,
+            },
         ),
     )?;
     Ok(html(status, body))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct AccountNotice {
+    #[serde(default)]
+    done: Option<String>,
 }
 
 #[handler]
 pub(crate) async fn account_page(
     state: Data<&AppState>,
     jar: &CookieJar,
+    Query(q): Query<AccountNotice>,
 ) -> Result<Response, PageError> {
     let s = signed_in(&state, jar).await?;
-    account_form(&s, StatusCode::OK, None)
+    let notice = match q.done.as_deref() {
+        Some("two-factor-off") => Some("Two-factor sign-in is off."),
+        _ => None,
+    };
+    account_form(&state, &s, StatusCode::OK, None, notice).await
 }
 
 #[derive(Deserialize)]
@@ -241,20 +291,30 @@ pub(crate) async fn change_password(
             jar.add(expired_cookie(&state, SESSION_COOKIE));
             Ok(see_other("/dashboard/login?done=password"))
         }
-        Err(AccountError::InvalidCredentials) => account_form(
-            &s,
-            StatusCode::BAD_REQUEST,
-            Some("The current password is wrong."),
-        ),
-        Err(AccountError::WeakPassword) => account_form(
-            &s,
-            StatusCode::BAD_REQUEST,
-            Some(&format!(
-                "The new password must have {} to {} characters.",
-                accounts::MIN_PASSWORD_LEN,
-                accounts::MAX_PASSWORD_LEN
-            )),
-        ),
+        Err(AccountError::InvalidCredentials) => {
+            account_form(
+                &state,
+                &s,
+                StatusCode::BAD_REQUEST,
+                Some("The current password is wrong."),
+                None,
+            )
+            .await
+        }
+        Err(AccountError::WeakPassword) => {
+            account_form(
+                &state,
+                &s,
+                StatusCode::BAD_REQUEST,
+                Some(&format!(
+                    "The new password must have {} to {} characters.",
+                    accounts::MIN_PASSWORD_LEN,
+                    accounts::MAX_PASSWORD_LEN
+                )),
+                None,
+            )
+            .await
+        }
         Err(e) => Err(e.into()),
     }
 }

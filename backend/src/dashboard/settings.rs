@@ -1,6 +1,6 @@
 //! Settings: the checkout's allowed origins, signed amounts and signing-secret rotation
-//! (through the merchant API's checkout-settings function), the team's roles and its
-//! invitations.
+//! (through the merchant API's checkout-settings function), the team's roles, its
+//! invitations and whether the team must sign in with a second factor.
 use minijinja::context;
 use poem::{
     handler,
@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::{frame, html, reads, see_other, signed_in, signed_in_for, PageError};
 use crate::{
-    accounts::{self, AccountError, Action, Role, SignedIn},
+    accounts::{self, two_factor, AccountError, Action, Role, SignedIn},
     checkout::{
         settings::{self, SettingsPatch},
         CheckoutError,
@@ -56,6 +56,7 @@ async fn team_page(
                 disabled => u.disabled,
                 created_at => rfc3339(u.created_at),
                 is_me => u.id == s.user.id,
+                two_factor => u.totp_enabled_at.is_some(),
             }
         })
         .collect();
@@ -79,6 +80,7 @@ async fn team_page(
         .filter(|r| s.user.role.may_grant(*r))
         .map(Role::as_str)
         .collect();
+    let team_requires_two_factor = two_factor::team_requires(state, &s.user.merchant_id).await?;
     let body = frame::render(
         "dashboard/settings.html",
         frame::frame(
@@ -99,6 +101,8 @@ async fn team_page(
                 invitations,
                 invite_notice,
                 invitation_hours => state.accounts.invitation_ttl.as_secs() / 3600,
+                team_requires_two_factor,
+                me_two_factor => s.user.totp_enabled_at.is_some(),
             },
         ),
     )?;
@@ -316,5 +320,41 @@ pub(crate) async fn revoke_invitation(
     match accounts::links::revoke(&state, &s, &id).await {
         Ok(()) => Ok(see_other("/dashboard/settings")),
         Err(e) => invitation_refused(&state, s, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct TwoFactorForm {
+    #[serde(default)]
+    csrf: String,
+    /// Present (any value) when the box is ticked.
+    #[serde(default)]
+    required: Option<String>,
+}
+
+#[handler]
+pub(crate) async fn team_two_factor(
+    state: Data<&AppState>,
+    jar: &CookieJar,
+    Form(form): Form<TwoFactorForm>,
+) -> Result<Response, PageError> {
+    let s = signed_in_for(&state, jar, &form.csrf, Action::ManageTeam).await?;
+    match two_factor::set_team_requirement(&state, &s, form.required.is_some()).await {
+        Ok(()) => Ok(see_other("/dashboard/settings")),
+        Err(AccountError::EnrolFirst) => {
+            page(
+                &state,
+                &s,
+                StatusCode::BAD_REQUEST,
+                None,
+                Some(
+                    "Turn on two-factor sign-in for your own account (Account page) before \
+                     requiring it of the team."
+                        .into(),
+                ),
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
     }
 }

@@ -7,6 +7,8 @@ use superpayment_core::Mode;
 use time::OffsetDateTime;
 
 use super::entities::{
+    dashboard_challenge::{self, Model as Challenge},
+    dashboard_recovery_code::{self, Model as RecoveryCode},
     dashboard_session::{self, Model as Session},
     dashboard_user::{self, Model as User},
     text::AsText,
@@ -22,6 +24,7 @@ pub async fn insert_user(db: &impl ConnectionTrait, user: User) -> Result<(), Db
         role: Set(user.role),
         totp_secret: Set(user.totp_secret),
         totp_enabled_at: Set(user.totp_enabled_at),
+        totp_last_step: Set(user.totp_last_step),
         disabled: Set(user.disabled),
         created_at: Set(user.created_at),
         password_changed_at: Set(user.password_changed_at),
@@ -216,4 +219,223 @@ pub async fn addresses_of(
         .into_iter()
         .map(|u| u.email)
         .collect())
+}
+
+/// Stores a pending enrolment's sealed secret unless the user already has one (enrolled or
+/// pending); returns whether it was stored. Two pages opened at once keep the first secret.
+pub async fn offer_totp_secret(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    sealed: &str,
+) -> Result<bool, DbErr> {
+    Ok(dashboard_user::Entity::update_many()
+        .col_expr(dashboard_user::Column::TotpSecret, Expr::value(sealed))
+        .filter(dashboard_user::Column::Id.eq(user_id))
+        .filter(dashboard_user::Column::TotpSecret.is_null())
+        .exec(db)
+        .await?
+        .rows_affected
+        == 1)
+}
+
+/// Switches the second factor on for the pending secret `sealed` (the one the code was
+/// checked against), remembering the code's time step; false when it is already on or the
+/// pending secret changed meanwhile.
+pub async fn enable_totp(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    sealed: &str,
+    step: i64,
+    now: OffsetDateTime,
+) -> Result<bool, DbErr> {
+    Ok(dashboard_user::Entity::update_many()
+        .col_expr(dashboard_user::Column::TotpEnabledAt, Expr::value(now))
+        .col_expr(dashboard_user::Column::TotpLastStep, Expr::value(step))
+        .filter(dashboard_user::Column::Id.eq(user_id))
+        .filter(dashboard_user::Column::TotpSecret.eq(sealed))
+        .filter(dashboard_user::Column::TotpEnabledAt.is_null())
+        .exec(db)
+        .await?
+        .rows_affected
+        == 1)
+}
+
+/// Accepts a code's time step once: true when `step` is later than every step accepted
+/// before. Of two requests with the same code at once, one gets true.
+pub async fn accept_totp_step(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    step: i64,
+) -> Result<bool, DbErr> {
+    Ok(dashboard_user::Entity::update_many()
+        .col_expr(dashboard_user::Column::TotpLastStep, Expr::value(step))
+        .filter(dashboard_user::Column::Id.eq(user_id))
+        .filter(dashboard_user::Column::TotpEnabledAt.is_not_null())
+        .filter(
+            sea_orm::Condition::any()
+                .add(dashboard_user::Column::TotpLastStep.is_null())
+                .add(dashboard_user::Column::TotpLastStep.lt(step)),
+        )
+        .exec(db)
+        .await?
+        .rows_affected
+        == 1)
+}
+
+/// Switches the second factor off: forgets the secret and the recovery codes.
+pub async fn disable_totp(db: &impl ConnectionTrait, user_id: &str) -> Result<(), DbErr> {
+    dashboard_user::Entity::update_many()
+        .col_expr(
+            dashboard_user::Column::TotpSecret,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            dashboard_user::Column::TotpEnabledAt,
+            Expr::value(Option::<OffsetDateTime>::None),
+        )
+        .col_expr(
+            dashboard_user::Column::TotpLastStep,
+            Expr::value(Option::<i64>::None),
+        )
+        .filter(dashboard_user::Column::Id.eq(user_id))
+        .exec(db)
+        .await?;
+    delete_recovery_codes(db, user_id).await
+}
+
+/// Deletes every recovery code of a user.
+pub async fn delete_recovery_codes(db: &impl ConnectionTrait, user_id: &str) -> Result<(), DbErr> {
+    dashboard_recovery_code::Entity::delete_many()
+        .filter(dashboard_recovery_code::Column::UserId.eq(user_id))
+        .exec(db)
+        .await
+        .map(|_| ())
+}
+
+/// Stores a user's new recovery codes (their hashes).
+pub async fn insert_recovery_codes(
+    db: &impl ConnectionTrait,
+    codes: Vec<RecoveryCode>,
+) -> Result<(), DbErr> {
+    dashboard_recovery_code::Entity::insert_many(codes.into_iter().map(|c| {
+        dashboard_recovery_code::ActiveModel {
+            id: Set(c.id),
+            user_id: Set(c.user_id),
+            code_hash: Set(c.code_hash),
+            created_at: Set(c.created_at),
+            used_at: Set(c.used_at),
+        }
+    }))
+    .exec_without_returning(db)
+    .await
+    .map(|_| ())
+}
+
+/// Spends one unused recovery code of a user; false when there is none with this hash.
+/// Of two requests with the same code at once, one gets true.
+pub async fn use_recovery_code(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    code_hash: &str,
+    now: OffsetDateTime,
+) -> Result<bool, DbErr> {
+    Ok(dashboard_recovery_code::Entity::update_many()
+        .col_expr(dashboard_recovery_code::Column::UsedAt, Expr::value(now))
+        .filter(dashboard_recovery_code::Column::UserId.eq(user_id))
+        .filter(dashboard_recovery_code::Column::CodeHash.eq(code_hash))
+        .filter(dashboard_recovery_code::Column::UsedAt.is_null())
+        .exec(db)
+        .await?
+        .rows_affected
+        == 1)
+}
+
+/// How many unused recovery codes a user has left.
+pub async fn recovery_codes_left(db: &impl ConnectionTrait, user_id: &str) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
+    dashboard_recovery_code::Entity::find()
+        .filter(dashboard_recovery_code::Column::UserId.eq(user_id))
+        .filter(dashboard_recovery_code::Column::UsedAt.is_null())
+        .count(db)
+        .await
+}
+
+/// Stores the state between a password and its second factor.
+pub async fn insert_challenge(db: &impl ConnectionTrait, c: Challenge) -> Result<(), DbErr> {
+    dashboard_challenge::Entity::insert(dashboard_challenge::ActiveModel {
+        id: Set(c.id),
+        user_id: Set(c.user_id),
+        merchant_id: Set(c.merchant_id),
+        created_at: Set(c.created_at),
+        expires_at: Set(c.expires_at),
+    })
+    .exec_without_returning(db)
+    .await
+    .map(|_| ())
+}
+
+/// A live challenge (not expired at `now`) by the hash of its token, with its user.
+pub async fn find_challenge(
+    db: &impl ConnectionTrait,
+    id: &str,
+    now: OffsetDateTime,
+) -> Result<Option<(Challenge, User)>, DbErr> {
+    let Some(c) = dashboard_challenge::Entity::find_by_id(id)
+        .filter(dashboard_challenge::Column::ExpiresAt.gt(now))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let user = find_user(db, &c.merchant_id, &c.user_id).await?;
+    Ok(user.map(|u| (c, u)))
+}
+
+/// Deletes the challenges expired at `now` (abandoned second steps).
+pub async fn purge_expired_challenges(
+    db: &impl ConnectionTrait,
+    now: OffsetDateTime,
+) -> Result<(), DbErr> {
+    dashboard_challenge::Entity::delete_many()
+        .filter(dashboard_challenge::Column::ExpiresAt.lte(now))
+        .exec(db)
+        .await
+        .map(|_| ())
+}
+
+/// Ends a challenge; false when it was already gone, so that of two requests finishing
+/// the same challenge at once only one opens a session.
+pub async fn take_challenge(db: &impl ConnectionTrait, id: &str) -> Result<bool, DbErr> {
+    Ok(dashboard_challenge::Entity::delete_many()
+        .filter(dashboard_challenge::Column::Id.eq(id))
+        .exec(db)
+        .await?
+        .rows_affected
+        == 1)
+}
+
+/// Whether a merchant requires a second factor of every back-office user.
+pub async fn team_requires_two_factor(
+    db: &impl ConnectionTrait,
+    merchant_id: &str,
+) -> Result<bool, DbErr> {
+    Ok(super::entities::merchant::Entity::find_by_id(merchant_id)
+        .one(db)
+        .await?
+        .is_some_and(|m| m.require_two_factor))
+}
+
+/// Sets whether a merchant requires a second factor of every back-office user.
+pub async fn set_team_requires_two_factor(
+    db: &impl ConnectionTrait,
+    merchant_id: &str,
+    required: bool,
+) -> Result<(), DbErr> {
+    use super::entities::merchant;
+    merchant::Entity::update_many()
+        .col_expr(merchant::Column::RequireTwoFactor, Expr::value(required))
+        .filter(merchant::Column::Id.eq(merchant_id))
+        .exec(db)
+        .await
+        .map(|_| ())
 }

@@ -22,6 +22,7 @@ pub async fn insert_merchant(
         api_limit_per_key: Set(m.api_limit_per_key),
         status: Set(m.status),
         notify_email: Set(m.notify_email),
+        require_two_factor: Set(m.require_two_factor),
         created_at: Set(m.created_at),
     }
     .insert(db)

@@ -4,7 +4,36 @@ use sea_orm::{
     QueryOrder,
 };
 
-use super::entities::{idempotency_key, webhook_endpoint};
+use super::entities::{dashboard_user, idempotency_key, webhook_endpoint};
+
+/// Every back-office user's sealed TOTP secret (enrolled or pending), as (user id, sealed).
+pub async fn totp_secrets(db: &impl ConnectionTrait) -> Result<Vec<(String, String)>, DbErr> {
+    Ok(dashboard_user::Entity::find()
+        .filter(dashboard_user::Column::TotpSecret.is_not_null())
+        .order_by_asc(dashboard_user::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|u| u.totp_secret.map(|s| (u.id, s)))
+        .collect())
+}
+
+/// Replaces a user's sealed TOTP secret if it is still `old` (turned off or renewed in
+/// between wins); false when it changed.
+pub async fn replace_totp_secret(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    old: &str,
+    new: &str,
+) -> Result<bool, DbErr> {
+    let res = dashboard_user::Entity::update_many()
+        .col_expr(dashboard_user::Column::TotpSecret, Expr::value(new))
+        .filter(dashboard_user::Column::Id.eq(user_id))
+        .filter(dashboard_user::Column::TotpSecret.eq(old))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
 
 /// Every webhook endpoint (their secrets are always sealed).
 pub async fn endpoints(db: &impl ConnectionTrait) -> Result<Vec<webhook_endpoint::Model>, DbErr> {

@@ -1,5 +1,5 @@
 //! `superpayment admin reencrypt`: moves every sealed value from an old ENCRYPTION_KEY to
-//! the current one (webhook secrets, and sealed idempotent answers).
+//! the current one (webhook secrets, sealed idempotent answers, back-office TOTP secrets).
 //!
 //! Each row is swapped only if it still holds the ciphertext that was read, so a rotation
 //! or a new answer written meanwhile is never overwritten; running the command twice is
@@ -7,7 +7,7 @@
 //! an unbound `v1:` webhook secret is rewritten bound to its endpoint).
 use sea_orm::ConnectionTrait;
 
-use super::secrets::{endpoint_secret_aad, idempotency_body_aad, SecretCipher};
+use super::secrets::{endpoint_secret_aad, idempotency_body_aad, totp_secret_aad, SecretCipher};
 use crate::store;
 
 /// What one run did.
@@ -119,6 +119,17 @@ pub async fn reencrypt_all(
             Outcome::Unreadable => report
                 .unreadable
                 .push(format!("idempotency_keys {}", row.id)),
+        }
+    }
+    for (user_id, stored) in store::sealed::totp_secrets(db).await? {
+        match plan(&stored, old, current, &totp_secret_aad(&user_id), true)? {
+            Outcome::Reseal(new) => {
+                let swapped =
+                    store::sealed::replace_totp_secret(db, &user_id, &stored, &new).await?;
+                report.resealed(swapped);
+            }
+            Outcome::Current => report.already_current += 1,
+            Outcome::Unreadable => report.unreadable.push(format!("dashboard_users {user_id}")),
         }
     }
     Ok(report)

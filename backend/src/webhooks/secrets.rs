@@ -33,6 +33,15 @@ pub fn endpoint_secret_aad(endpoint_id: &str) -> Vec<u8> {
     .concat()
 }
 
+/// Associated data of a back-office user's TOTP secret: the user it belongs to.
+pub fn totp_secret_aad(user_id: &str) -> Vec<u8> {
+    [
+        b"superpayment/dashboard_users.totp_secret\0".as_slice(),
+        user_id.as_bytes(),
+    ]
+    .concat()
+}
+
 /// Associated data of a sealed idempotent response: the merchant, mode and key it answers.
 pub fn idempotency_body_aad(merchant_id: &str, mode: &str, operation: &str, key: &str) -> Vec<u8> {
     [

@@ -16,7 +16,7 @@ pub(crate) struct Browser {
     client: reqwest::Client,
     pub(crate) cookies: HashMap<String, String>,
     /// The raw Set-Cookie headers of the last answer.
-    set_cookies: Vec<String>,
+    pub(crate) set_cookies: Vec<String>,
 }
 
 pub(crate) struct Page {
@@ -53,7 +53,7 @@ impl Browser {
         }
     }
 
-    fn cookie_header(&self) -> String {
+    pub(crate) fn cookie_header(&self) -> String {
         self.cookies
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
@@ -61,7 +61,7 @@ impl Browser {
             .join("; ")
     }
 
-    async fn read(&mut self, r: reqwest::Response) -> Page {
+    pub(crate) async fn read(&mut self, r: reqwest::Response) -> Page {
         self.set_cookies = r
             .headers()
             .get_all(header::SET_COOKIE)

@@ -5,6 +5,7 @@ mod cli;
 mod concurrency;
 mod coordination;
 mod dashboard;
+mod dashboard_totp;
 mod docs;
 mod fraud;
 mod gateway;

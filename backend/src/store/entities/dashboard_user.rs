@@ -12,8 +12,13 @@ pub struct Model {
     /// PHC string of argon2id.
     pub password_hash: String,
     pub role: Role,
+    /// The TOTP secret (base32), sealed with the encryption key and bound to this user's
+    /// id; set while an enrolment waits for its first code, and after.
     pub totp_secret: Option<String>,
+    /// When the second factor was switched on (None: off, or an enrolment pending).
     pub totp_enabled_at: Option<TimeDateTimeWithTimeZone>,
+    /// The last accepted TOTP time step (Unix time / 30 s): no code is accepted twice.
+    pub totp_last_step: Option<i64>,
     pub disabled: bool,
     pub created_at: TimeDateTimeWithTimeZone,
     /// Sessions created before this instant are no longer valid.

@@ -20,6 +20,8 @@ pub struct Model {
     pub status: MerchantStatus,
     /// Where the merchant's notification emails go (None: none are sent).
     pub notify_email: Option<String>,
+    /// Every back-office user of the merchant must sign in with a second factor.
+    pub require_two_factor: bool,
     pub created_at: TimeDateTimeWithTimeZone,
 }
 

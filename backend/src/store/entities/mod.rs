@@ -2,6 +2,8 @@
 pub mod activity;
 pub mod api_key;
 pub mod checkout_settings;
+pub mod dashboard_challenge;
+pub mod dashboard_recovery_code;
 pub mod dashboard_session;
 pub mod dashboard_user;
 pub mod email;
