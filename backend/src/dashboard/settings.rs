@@ -9,13 +9,14 @@ use poem::{
 };
 use serde::Deserialize;
 
-use super::{frame, html, reads, see_other, signed_in, signed_in_for, PageError};
+use super::{frame, primary, reads, report, see_other, signed_in, signed_in_for, PageError};
 use crate::{
     accounts::{self, AccountError, Action, Role, SignedIn},
     checkout::{
         settings::{self, SettingsPatch},
         CheckoutError,
     },
+    replica::ReadDb,
     state::AppState,
     store,
     timestamps::rfc3339,
@@ -23,17 +24,18 @@ use crate::{
 
 async fn page(
     state: &AppState,
+    read: &ReadDb,
     s: &SignedIn,
     status: StatusCode,
     new_secret: Option<String>,
     error: Option<String>,
 ) -> Result<Response, PageError> {
     let caller = s.as_caller(state).await?;
-    let current = settings::get(state, &caller)
+    let current = settings::get_in(state, &read.db, &caller)
         .await
         .map_err(|e| PageError::Internal(e.into()))?;
     let secret = current.signing_secret.expose();
-    let team: Vec<_> = store::accounts::users_of(reads(state), &s.user.merchant_id)
+    let team: Vec<_> = store::accounts::users_of(&read.db, &s.user.merchant_id)
         .await?
         .into_iter()
         .map(|u| {
@@ -49,9 +51,10 @@ async fn page(
         .collect();
     let body = frame::render(
         "dashboard/settings.html",
-        frame::frame(
+        frame::report_frame(
             s,
             "settings",
+            &read.freshness,
             context! {
                 require_signature => current.require_signature,
                 origins => current.allowed_origins.join("\n"),
@@ -65,13 +68,14 @@ async fn page(
             },
         ),
     )?;
-    Ok(html(status, body))
+    Ok(report(status, body, &read.freshness))
 }
 
 #[handler]
 pub(crate) async fn show(state: Data<&AppState>, jar: &CookieJar) -> Result<Response, PageError> {
     let s = signed_in(&state, jar).await?;
-    page(&state, &s, StatusCode::OK, None, None).await
+    let read = reads(&state, jar).await;
+    page(&state, &read, &s, StatusCode::OK, None, None).await
 }
 
 fn refusal(e: CheckoutError) -> Result<String, PageError> {
@@ -121,7 +125,15 @@ pub(crate) async fn checkout(
         Ok(_) => Ok(see_other("/dashboard/settings")),
         Err(e) => {
             let msg = refusal(e)?;
-            page(&state, &s, StatusCode::BAD_REQUEST, None, Some(msg)).await
+            page(
+                &state,
+                &primary(&state),
+                &s,
+                StatusCode::BAD_REQUEST,
+                None,
+                Some(msg),
+            )
+            .await
         }
     }
 }
@@ -147,11 +159,27 @@ pub(crate) async fn rotate_signing_secret(
     match settings::update(&state, &caller, patch).await {
         Ok(updated) => {
             let secret = updated.signing_secret.expose().clone();
-            page(&state, &s, StatusCode::OK, Some(secret), None).await
+            page(
+                &state,
+                &primary(&state),
+                &s,
+                StatusCode::OK,
+                Some(secret),
+                None,
+            )
+            .await
         }
         Err(e) => {
             let msg = refusal(e)?;
-            page(&state, &s, StatusCode::BAD_REQUEST, None, Some(msg)).await
+            page(
+                &state,
+                &primary(&state),
+                &s,
+                StatusCode::BAD_REQUEST,
+                None,
+                Some(msg),
+            )
+            .await
         }
     }
 }
@@ -177,6 +205,7 @@ pub(crate) async fn member(
     let Some(role) = Role::parse(&form.role) else {
         return page(
             &state,
+            &primary(&state),
             &s,
             StatusCode::BAD_REQUEST,
             None,
@@ -190,6 +219,7 @@ pub(crate) async fn member(
         Err(AccountError::OwnAccount) => {
             page(
                 &state,
+                &primary(&state),
                 &s,
                 StatusCode::BAD_REQUEST,
                 None,
