@@ -17,6 +17,7 @@ mod m20261204_200000_notification_emails;
 mod m20261204_300000_voucher_lifecycle;
 mod m20261204_400000_payouts;
 mod m20261204_500000_merchant_rate_limits;
+mod m20261205_100000_dashboard_day_sums;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_300000_voucher_lifecycle::Migration),
             Box::new(m20261204_400000_payouts::Migration),
             Box::new(m20261204_500000_merchant_rate_limits::Migration),
+            Box::new(m20261205_100000_dashboard_day_sums::Migration),
         ]
     }
 }
