@@ -2,7 +2,7 @@
 //! overlap), revoke. A key manages only keys of its own mode.
 use std::time::Duration;
 
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use superpayment_core::{ApiKey, KeyKind, Mode};
 use time::OffsetDateTime;
 
@@ -12,6 +12,7 @@ use crate::{
     crypto::{random_bytes, sha256_hex},
     ids::new_id,
     notify::{self, EmailKind, KeySummary, Recipient},
+    replica::Freshness,
     state::AppState,
     store::{self, entities::api_key},
 };
@@ -128,9 +129,22 @@ pub async fn notify_created(
     Ok(())
 }
 
-/// The caller's keys of its mode (prefix and last 4 only).
-pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<api_key::Model>, KeyError> {
-    Ok(store::keys::list_in_mode(&state.db, &caller.merchant_id, caller.mode_str()).await?)
+/// The caller's keys of its mode (prefix and last 4 only), and how fresh the list is (it is
+/// read from the replica when there is one).
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<(Vec<api_key::Model>, Freshness), KeyError> {
+    let read = state.read_db().await;
+    Ok((list_in(&read.db, caller).await?, read.freshness))
+}
+
+/// [`list`] read from `db`, for readers that choose their connection (the back-office).
+pub async fn list_in(
+    db: &DatabaseConnection,
+    caller: &Caller,
+) -> Result<Vec<api_key::Model>, KeyError> {
+    Ok(store::keys::list_in_mode(db, &caller.merchant_id, caller.mode_str()).await?)
 }
 
 /// A new key of the caller's mode; the key itself is returned this once.

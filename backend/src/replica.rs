@@ -8,7 +8,10 @@ use std::{
 use sea_orm::DatabaseConnection;
 use time::OffsetDateTime;
 
-use crate::store::{self, replica::ReplicaLag};
+use crate::store::{
+    self,
+    replica::{ReplicaLag, WalPosition},
+};
 
 /// How long the freshness probe may take before the primary serves the read instead.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -52,6 +55,16 @@ pub struct ReadDb {
     pub freshness: Freshness,
 }
 
+impl ReadDb {
+    /// A read on the primary `db` (current), for a page rendered by the request that wrote.
+    pub fn primary(db: &DatabaseConnection) -> Self {
+        ReadDb {
+            db: db.clone(),
+            freshness: Freshness::Primary,
+        }
+    }
+}
+
 /// The primary and, when DATABASE_REPLICA_URL is set, the replica.
 pub struct ReadPools {
     primary: DatabaseConnection,
@@ -79,6 +92,13 @@ impl ReadPools {
     /// lag, or the primary when there is no replica or it does not answer (logged and
     /// counted in `superpayment_replica_fallbacks_total`).
     pub async fn reader(&self) -> ReadDb {
+        self.reader_after(None).await
+    }
+
+    /// [`reader`](Self::reader) for a reader that must see its own writes: when the
+    /// replica has not yet replayed up to `seen` (a position [`written`](Self::written)
+    /// returned after the write), the primary serves the read (read-your-writes).
+    pub async fn reader_after(&self, seen: Option<WalPosition>) -> ReadDb {
         let Some(replica) = &self.replica else {
             return self.primary();
         };
@@ -87,22 +107,25 @@ impl ReadPools {
             crate::monitoring::replica_fallback();
             return self.primary();
         }
-        let failure = match tokio::time::timeout(PROBE_TIMEOUT, store::replica::lag(replica)).await
-        {
-            Ok(Ok(lag)) => {
-                let lag = match lag {
-                    ReplicaLag::NotAReplica | ReplicaLag::CaughtUp => Some(Duration::ZERO),
-                    ReplicaLag::Behind(d) => Some(d),
-                    ReplicaLag::Unknown => None,
-                };
-                return ReadDb {
-                    db: replica.clone(),
-                    freshness: Freshness::Replica { lag },
-                };
-            }
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => format!("no answer within {PROBE_TIMEOUT:?}"),
-        };
+        let failure =
+            match tokio::time::timeout(PROBE_TIMEOUT, store::replica::probe(replica)).await {
+                Ok(Ok(probe)) if !replayed_up_to(probe.replayed, seen) => {
+                    return self.primary();
+                }
+                Ok(Ok(store::replica::Probe { lag, .. })) => {
+                    let lag = match lag {
+                        ReplicaLag::NotAReplica | ReplicaLag::CaughtUp => Some(Duration::ZERO),
+                        ReplicaLag::Behind(d) => Some(d),
+                        ReplicaLag::Unknown => None,
+                    };
+                    return ReadDb {
+                        db: replica.clone(),
+                        freshness: Freshness::Replica { lag },
+                    };
+                }
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => format!("no answer within {PROBE_TIMEOUT:?}"),
+            };
         let retry_ms = i64::try_from(RETRY_AFTER.as_millis()).unwrap_or(i64::MAX);
         self.skip_until_ms
             .store(now_ms.saturating_add(retry_ms), Ordering::Relaxed);
@@ -115,11 +138,35 @@ impl ReadPools {
         self.primary()
     }
 
+    /// The primary's WAL position now, when reads may go to a replica: after a write, a
+    /// reader that passes it to [`reader_after`](Self::reader_after) sees that write. None
+    /// without a replica (everything is read on the primary) or when the primary cannot
+    /// say (logged; the reader then may not see its write until the replica catches up).
+    pub async fn written(&self) -> Option<WalPosition> {
+        self.replica.as_ref()?;
+        match store::replica::written(&self.primary).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the primary's WAL position failed");
+                None
+            }
+        }
+    }
+
     fn primary(&self) -> ReadDb {
         ReadDb {
             db: self.primary.clone(),
             freshness: Freshness::Primary,
         }
+    }
+}
+
+/// Whether a replica that replayed up to `replayed` shows every write at or before
+/// `seen`. A standby that cannot tell (`replayed` None: promoted, not a standby) is current.
+fn replayed_up_to(replayed: Option<WalPosition>, seen: Option<WalPosition>) -> bool {
+    match (replayed, seen) {
+        (_, None) | (None, _) => true,
+        (Some(r), Some(s)) => r >= s,
     }
 }
 
@@ -141,6 +188,16 @@ mod tests {
         assert_eq!(behind.source(), "replica");
         assert_eq!(behind.lag_header().as_deref(), Some("12.345"));
         assert_eq!(Freshness::Replica { lag: None }.lag_header(), None);
+    }
+
+    #[test]
+    fn a_replica_shows_a_write_once_it_has_replayed_its_position() {
+        assert!(replayed_up_to(Some(100), None));
+        assert!(replayed_up_to(Some(100), Some(100)));
+        assert!(replayed_up_to(Some(101), Some(100)));
+        assert!(!replayed_up_to(Some(99), Some(100)));
+        // Promoted: no replay position, its data is the primary's.
+        assert!(replayed_up_to(None, Some(100)));
     }
 
     #[tokio::test]

@@ -20,6 +20,7 @@ mod m20261204_500000_merchant_rate_limits;
 mod m20261205_100000_dashboard_two_factor;
 mod m20261205_200000_team_invitations;
 mod m20261205_300000_merchant_api_limit;
+mod m20261205_400000_dashboard_day_sums;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_100000_dashboard_two_factor::Migration),
             Box::new(m20261205_200000_team_invitations::Migration),
             Box::new(m20261205_300000_merchant_api_limit::Migration),
+            Box::new(m20261205_400000_dashboard_day_sums::Migration),
         ]
     }
 }

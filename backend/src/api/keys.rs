@@ -136,9 +136,17 @@ fn key_body(k: api_key::Model) -> Key {
 
 secret_key_response! {
     pub enum ListKeysResponse {
-        /// The keys, oldest first.
+        /// The keys, oldest first. Read from the read replica when the server has one:
+        /// `Data-Source` says which (`replica` or `primary`) and `Data-Lag` how many
+        /// seconds the data may be behind (`0.000` when current; absent when a replica
+        /// cannot tell yet). A key made a moment ago may be missing from a lagging
+        /// replica's list.
         #[oai(status = 200)]
-        Ok(Json<KeyList>),
+        Ok(
+            Json<KeyList>,
+            #[oai(header = "Data-Source")] String,
+            #[oai(header = "Data-Lag")] Option<String>,
+        ),
     }
     errors {  }
 }
@@ -193,10 +201,14 @@ impl KeysApi {
     async fn list(&self, auth: SecretKey) -> ListKeysResponse {
         async {
             let caller = self.caller(&auth).await?;
-            let rows = keys::list(&self.state, &caller).await?;
-            Ok(ListKeysResponse::Ok(Json(KeyList {
-                data: rows.into_iter().map(key_body).collect(),
-            })))
+            let (rows, freshness) = keys::list(&self.state, &caller).await?;
+            Ok(ListKeysResponse::Ok(
+                Json(KeyList {
+                    data: rows.into_iter().map(key_body).collect(),
+                }),
+                freshness.source().to_owned(),
+                freshness.lag_header(),
+            ))
         }
         .await
         .unwrap_or_else(|e: ApiError| e.into())

@@ -185,7 +185,16 @@ pub async fn check_signature(
 
 /// The caller's settings, with the current signing secret.
 pub async fn get(state: &AppState, caller: &Caller) -> Result<CheckoutSettings, CheckoutError> {
-    let s = stored(&state.db, &caller.merchant_id, caller.mode_str()).await?;
+    get_in(state, &state.db, caller).await
+}
+
+/// [`get`] read from `db`, for readers that choose their connection (the back-office).
+pub async fn get_in(
+    state: &AppState,
+    db: &sea_orm::DatabaseConnection,
+    caller: &Caller,
+) -> Result<CheckoutSettings, CheckoutError> {
+    let s = stored(db, &caller.merchant_id, caller.mode_str()).await?;
     Ok(CheckoutSettings {
         require_signature: s.require_signature,
         signing_secret: derive_secret(

@@ -6,9 +6,10 @@ use poem::{
     web::{cookie::CookieJar, Data, Query},
     IntoResponse, Response,
 };
+use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 
-use super::{frame, html, reads, signed_in, PageError};
+use super::{frame, reads, report, signed_in, with_freshness, PageError};
 use crate::{
     accounts::SignedIn, activity::Action as Activity, state::AppState, store, timestamps::rfc3339,
 };
@@ -36,7 +37,7 @@ struct Row {
 }
 
 async fn rows(
-    state: &AppState,
+    db: &DatabaseConnection,
     s: &SignedIn,
     q: &ActivityQuery,
     limit: u64,
@@ -46,7 +47,6 @@ async fn rows(
         .as_deref()
         .filter(|a| !a.is_empty())
         .and_then(Activity::parse);
-    let db = reads(state);
     let entries = store::activity::list(
         db,
         &s.user.merchant_id,
@@ -82,7 +82,8 @@ pub(crate) async fn page(
     Query(q): Query<ActivityQuery>,
 ) -> Result<Response, PageError> {
     let s = signed_in(&state, jar).await?;
-    let (rows, action) = rows(&state, &s, &q, PAGE + 1).await?;
+    let read = reads(&state, jar).await;
+    let (rows, action) = rows(&read.db, &s, &q, PAGE + 1).await?;
     let more = rows.len() as u64 > PAGE;
     let rows: Vec<Row> = rows.into_iter().take(PAGE as usize).collect();
     let next = more.then(|| {
@@ -95,13 +96,14 @@ pub(crate) async fn page(
     let actions: Vec<&str> = Activity::ALL.iter().map(|a| a.as_str()).collect();
     let body = frame::render(
         "dashboard/activity.html",
-        frame::frame(
+        frame::report_frame(
             &s,
             "activity",
+            &read.freshness,
             context! { rows, next, actions, action, export => action.map(|a| format!("?action={a}")).unwrap_or_default() },
         ),
     )?;
-    Ok(html(StatusCode::OK, body))
+    Ok(report(StatusCode::OK, body, &read.freshness))
 }
 
 #[handler]
@@ -111,18 +113,22 @@ pub(crate) async fn export(
     Query(q): Query<ActivityQuery>,
 ) -> Result<Response, PageError> {
     let s = signed_in(&state, jar).await?;
-    let (rows, _) = rows(&state, &s, &q, EXPORT_MAX).await?;
+    let read = reads(&state, jar).await;
+    let (rows, _) = rows(&read.db, &s, &q, EXPORT_MAX).await?;
     let mut w = csv::Writer::from_writer(Vec::new());
     for r in &rows {
         w.serialize(r).map_err(anyhow::Error::from)?;
     }
     let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(bytes
-        .with_content_type("text/csv; charset=utf-8")
-        .with_header(
-            header::CONTENT_DISPOSITION,
-            "attachment; filename=\"activity.csv\"",
-        )
-        .with_header(header::CACHE_CONTROL, "no-store")
-        .into_response())
+    Ok(with_freshness(
+        bytes
+            .with_content_type("text/csv; charset=utf-8")
+            .with_header(
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"activity.csv\"",
+            )
+            .with_header(header::CACHE_CONTROL, "no-store")
+            .into_response(),
+        &read.freshness,
+    ))
 }

@@ -11,10 +11,11 @@ use poem::{
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::{frame, html, see_other, signed_in, signed_in_for, PageError};
+use super::{frame, primary, reads, report, see_other, signed_in, signed_in_for, PageError};
 use crate::{
     accounts::{Action, SignedIn},
     keys::{self, KeyError},
+    replica::ReadDb,
     state::AppState,
     timestamps::rfc3339,
 };
@@ -29,6 +30,7 @@ const OVERLAPS: [(u64, &str); 4] = [
 
 async fn page(
     state: &AppState,
+    read: &ReadDb,
     s: &SignedIn,
     status: StatusCode,
     new_key: Option<(&str, String)>,
@@ -36,7 +38,7 @@ async fn page(
 ) -> Result<Response, PageError> {
     let caller = s.as_caller(state).await?;
     let now = OffsetDateTime::now_utc();
-    let rows = keys::list(state, &caller)
+    let rows = keys::list_in(&read.db, &caller)
         .await
         .map_err(|e| PageError::Internal(e.into()))?;
     let keys: Vec<_> = rows
@@ -64,9 +66,10 @@ async fn page(
         .collect();
     let body = frame::render(
         "dashboard/keys.html",
-        frame::frame(
+        frame::report_frame(
             s,
             "keys",
+            &read.freshness,
             context! {
                 keys,
                 overlaps,
@@ -76,7 +79,7 @@ async fn page(
             },
         ),
     )?;
-    Ok(html(status, body))
+    Ok(report(status, body, &read.freshness))
 }
 
 fn refusal(s: SignedIn, e: KeyError) -> Result<(SignedIn, String), PageError> {
@@ -92,7 +95,8 @@ fn refusal(s: SignedIn, e: KeyError) -> Result<(SignedIn, String), PageError> {
 #[handler]
 pub(crate) async fn list(state: Data<&AppState>, jar: &CookieJar) -> Result<Response, PageError> {
     let s = signed_in(&state, jar).await?;
-    page(&state, &s, StatusCode::OK, None, None).await
+    let read = reads(&state, jar).await;
+    page(&state, &read, &s, StatusCode::OK, None, None).await
 }
 
 #[derive(Deserialize)]
@@ -120,6 +124,7 @@ pub(crate) async fn create(
             let label = format!("New {} key {}", row.kind, row.id);
             page(
                 &state,
+                &primary(&state),
                 &s,
                 StatusCode::OK,
                 Some((&label, key.expose().to_owned())),
@@ -129,7 +134,15 @@ pub(crate) async fn create(
         }
         Err(e) => {
             let (s, msg) = refusal(s, e)?;
-            page(&state, &s, StatusCode::BAD_REQUEST, None, Some(msg)).await
+            page(
+                &state,
+                &primary(&state),
+                &s,
+                StatusCode::BAD_REQUEST,
+                None,
+                Some(msg),
+            )
+            .await
         }
     }
 }
@@ -157,6 +170,7 @@ pub(crate) async fn roll(
             let label = format!("Key {id} rolled: its replacement {}", new.id);
             page(
                 &state,
+                &primary(&state),
                 &s,
                 StatusCode::OK,
                 Some((&label, key.expose().to_owned())),
@@ -166,7 +180,15 @@ pub(crate) async fn roll(
         }
         Err(e) => {
             let (s, msg) = refusal(s, e)?;
-            page(&state, &s, StatusCode::CONFLICT, None, Some(msg)).await
+            page(
+                &state,
+                &primary(&state),
+                &s,
+                StatusCode::CONFLICT,
+                None,
+                Some(msg),
+            )
+            .await
         }
     }
 }
@@ -190,7 +212,15 @@ pub(crate) async fn revoke(
         Ok(_) => Ok(see_other("/dashboard/keys")),
         Err(e) => {
             let (s, msg) = refusal(s, e)?;
-            page(&state, &s, StatusCode::CONFLICT, None, Some(msg)).await
+            page(
+                &state,
+                &primary(&state),
+                &s,
+                StatusCode::CONFLICT,
+                None,
+                Some(msg),
+            )
+            .await
         }
     }
 }

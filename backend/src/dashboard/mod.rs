@@ -24,26 +24,85 @@ mod transactions;
 mod two_factor;
 mod webhooks;
 
+use std::{sync::Arc, time::Duration};
+
 use poem::{
     get,
-    http::{header, StatusCode},
+    http::{header, Method, StatusCode},
     post,
     web::{
         cookie::{Cookie, CookieJar, SameSite},
         Redirect,
     },
-    EndpointExt, IntoResponse, Request, Response, Route,
+    Endpoint, EndpointExt, IntoResponse, Request, Response, Route,
 };
-use sea_orm::DatabaseConnection;
 
 use crate::{
     accounts::{self, Action, SignedIn},
+    replica::{Freshness, ReadDb},
     state::AppState,
+    store::replica::WalPosition,
 };
 
-/// The connection every back-office page reads from: the one place to point at a replica.
-pub(crate) fn reads(state: &AppState) -> &DatabaseConnection {
-    &state.db
+/// The cookie that carries, after a form's write, the primary's WAL position at that
+/// moment, so the pages that follow read their own writes (see [`reads`]).
+pub(crate) const WROTE_COOKIE: &str = "sp_wrote";
+
+/// How long [`WROTE_COOKIE`] lives: past it, a page may be served by a replica that is
+/// still behind the write (its banner then says how far).
+const WROTE_FOR: Duration = Duration::from_secs(300);
+
+/// The connection a page that only reports reads from, and how fresh it is: the one
+/// place that points pages at the replica (design §8). The replica when
+/// DATABASE_REPLICA_URL is set, answers, and has replayed this browser's last write
+/// ([`WROTE_COOKIE`]); else the primary. Anything that decides or writes (the session,
+/// CSRF and role checks, a read right before a write, a page rendered by the request
+/// that wrote) reads [`AppState::db`] instead.
+pub(crate) async fn reads(state: &AppState, jar: &CookieJar) -> ReadDb {
+    let seen = jar
+        .get(WROTE_COOKIE)
+        .and_then(|c| c.value_str().parse::<WalPosition>().ok());
+    state.reads.reader_after(seen).await
+}
+
+/// The primary, for a page rendered by the request that wrote: it shows its own write.
+pub(crate) fn primary(state: &AppState) -> ReadDb {
+    ReadDb::primary(&state.db)
+}
+
+/// Read-your-writes: after every form post that did not fail, the browser gets the
+/// primary's WAL position in [`WROTE_COOKIE`], so the page it is sent to next reads the
+/// primary until the replica has replayed that far. Without a replica, nothing is set.
+async fn remember_writes<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
+    let post = req.method() == Method::POST;
+    let state = req.data::<AppState>().cloned();
+    let jar = req.cookie().clone();
+    let resp = ep.call(req).await?.into_response();
+    if post && !resp.status().is_client_error() && !resp.status().is_server_error() {
+        if let Some(state) = state {
+            if let Some(at) = state.reads.written().await {
+                let mut c = cookie(&state, WROTE_COOKIE, &at.to_string());
+                c.set_max_age(WROTE_FOR);
+                jar.add(c);
+            }
+        }
+    }
+    Ok(resp)
+}
+
+/// A page that reports: [`html`] with the `Data-Source` and `Data-Lag` headers of the
+/// API's lists for the connection it was read from.
+pub(crate) fn report(status: StatusCode, body: String, freshness: &Freshness) -> Response {
+    with_freshness(html(status, body), freshness)
+}
+
+/// `resp` with the `Data-Source` and `Data-Lag` headers of `freshness`.
+pub(crate) fn with_freshness(resp: Response, freshness: &Freshness) -> Response {
+    let resp = resp.with_header("Data-Source", freshness.source());
+    match freshness.lag_header() {
+        Some(lag) => resp.with_header("Data-Lag", lag).into_response(),
+        None => resp.into_response(),
+    }
 }
 
 /// Adds the back-office under `/dashboard`.
@@ -115,6 +174,7 @@ pub fn mount(route: Route) -> Route {
             .at("/activity", get(activity::page))
             .at("/activity.csv", get(activity::export))
             .at("/assets/dashboard.css", get(frame::stylesheet))
+            .around(remember_writes)
             .with(poem::middleware::CookieJarManager::new())
             // Forms are small; cap them like the API's bodies.
             .with(crate::api::body_limit::BodyLimit::new(16 * 1024))

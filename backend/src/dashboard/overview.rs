@@ -9,11 +9,12 @@ use poem::{
     web::{cookie::CookieJar, Data},
     Response,
 };
+use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use superpayment_core::Currency;
 use time::{Date, Duration, OffsetDateTime, Time};
 
-use super::{frame, html, reads, signed_in, PageError};
+use super::{frame, reads, report, signed_in, PageError};
 use crate::{money::format_minor, state::AppState, store};
 
 /// Days in the chart, today included.
@@ -72,7 +73,7 @@ fn day_str(d: Date) -> String {
 
 /// The figures of a merchant in one mode at `now`, per currency (sorted by code).
 pub async fn figures(
-    state: &AppState,
+    db: &DatabaseConnection,
     merchant_id: &str,
     mode: &str,
     now: OffsetDateTime,
@@ -84,7 +85,6 @@ pub async fn figures(
         .min(chart_start)
         .with_time(Time::MIDNIGHT)
         .assume_utc();
-    let db = reads(state);
     let sales = store::dashboard::sales_by_day(db, merchant_id, mode, since).await?;
     let refunds = store::dashboard::refunds_by_day(db, merchant_id, mode, since).await?;
     let today_s = day_str(today);
@@ -203,8 +203,9 @@ fn period(
 #[handler]
 pub(crate) async fn page(state: Data<&AppState>, jar: &CookieJar) -> Result<Response, PageError> {
     let s = signed_in(&state, jar).await?;
+    let read = reads(&state, jar).await;
     let now = OffsetDateTime::now_utc();
-    let figures = figures(&state, &s.user.merchant_id, s.mode.as_str(), now).await?;
+    let figures = figures(&read.db, &s.user.merchant_id, s.mode.as_str(), now).await?;
     let mut currencies = Vec::new();
     for f in figures {
         let peak = f.daily_volume.iter().copied().max().unwrap_or(0);
@@ -218,9 +219,10 @@ pub(crate) async fn page(state: Data<&AppState>, jar: &CookieJar) -> Result<Resp
     }
     let body = frame::render(
         "dashboard/overview.html",
-        frame::frame(
+        frame::report_frame(
             &s,
             "overview",
+            &read.freshness,
             context! {
                 currencies,
                 chart_from => day_str(now.date() - Duration::days(CHART_DAYS - 1)),
@@ -228,7 +230,7 @@ pub(crate) async fn page(state: Data<&AppState>, jar: &CookieJar) -> Result<Resp
             },
         ),
     )?;
-    Ok(html(StatusCode::OK, body))
+    Ok(report(StatusCode::OK, body, &read.freshness))
 }
 
 #[cfg(test)]

@@ -10,13 +10,14 @@ use poem::{
 };
 use serde::Deserialize;
 
-use super::{frame, html, reads, see_other, signed_in, signed_in_for, PageError};
+use super::{frame, primary, reads, report, see_other, signed_in, signed_in_for, PageError};
 use crate::{
     accounts::{self, two_factor, AccountError, Action, Role, SignedIn},
     checkout::{
         settings::{self, SettingsPatch},
         CheckoutError,
     },
+    replica::ReadDb,
     state::AppState,
     store,
     timestamps::rfc3339,
@@ -24,16 +25,18 @@ use crate::{
 
 async fn page(
     state: &AppState,
+    read: &ReadDb,
     s: &SignedIn,
     status: StatusCode,
     new_secret: Option<String>,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    team_page(state, s, status, new_secret, error, None).await
+    team_page(state, read, s, status, new_secret, error, None).await
 }
 
 async fn team_page(
     state: &AppState,
+    read: &ReadDb,
     s: &SignedIn,
     status: StatusCode,
     new_secret: Option<String>,
@@ -41,11 +44,11 @@ async fn team_page(
     invite_notice: Option<String>,
 ) -> Result<Response, PageError> {
     let caller = s.as_caller(state).await?;
-    let current = settings::get(state, &caller)
+    let current = settings::get_in(state, &read.db, &caller)
         .await
         .map_err(|e| PageError::Internal(e.into()))?;
     let secret = current.signing_secret.expose();
-    let team: Vec<_> = store::accounts::users_of(reads(state), &s.user.merchant_id)
+    let team: Vec<_> = store::accounts::users_of(&read.db, &s.user.merchant_id)
         .await?
         .into_iter()
         .map(|u| {
@@ -61,7 +64,7 @@ async fn team_page(
         })
         .collect();
     let now = time::OffsetDateTime::now_utc();
-    let invitations: Vec<_> = store::links::pending_invitations(reads(state), &s.user.merchant_id)
+    let invitations: Vec<_> = store::links::pending_invitations(&read.db, &s.user.merchant_id)
         .await?
         .into_iter()
         .map(|i| {
@@ -83,9 +86,10 @@ async fn team_page(
     let team_requires_two_factor = two_factor::team_requires(state, &s.user.merchant_id).await?;
     let body = frame::render(
         "dashboard/settings.html",
-        frame::frame(
+        frame::report_frame(
             s,
             "settings",
+            &read.freshness,
             context! {
                 require_signature => current.require_signature,
                 origins => current.allowed_origins.join("\n"),
@@ -106,7 +110,7 @@ async fn team_page(
             },
         ),
     )?;
-    Ok(html(status, body))
+    Ok(report(status, body, &read.freshness))
 }
 
 const ALL_ROLES: [Role; 4] = [Role::Owner, Role::Admin, Role::Staff, Role::Viewer];
@@ -114,7 +118,8 @@ const ALL_ROLES: [Role; 4] = [Role::Owner, Role::Admin, Role::Staff, Role::Viewe
 #[handler]
 pub(crate) async fn show(state: Data<&AppState>, jar: &CookieJar) -> Result<Response, PageError> {
     let s = signed_in(&state, jar).await?;
-    page(&state, &s, StatusCode::OK, None, None).await
+    let read = reads(&state, jar).await;
+    page(&state, &read, &s, StatusCode::OK, None, None).await
 }
 
 fn refusal(e: CheckoutError) -> Result<String, PageError> {
@@ -164,7 +169,15 @@ pub(crate) async fn checkout(
         Ok(_) => Ok(see_other("/dashboard/settings")),
         Err(e) => {
             let msg = refusal(e)?;
-            page(&state, &s, StatusCode::BAD_REQUEST, None, Some(msg)).await
+            page(
+                &state,
+                &primary(&state),
+                &s,
+                StatusCode::BAD_REQUEST,
+                None,
+                Some(msg),
+            )
+            .await
         }
     }
 }
@@ -190,11 +203,27 @@ pub(crate) async fn rotate_signing_secret(
     match settings::update(&state, &caller, patch).await {
         Ok(updated) => {
             let secret = updated.signing_secret.expose().clone();
-            page(&state, &s, StatusCode::OK, Some(secret), None).await
+            page(
+                &state,
+                &primary(&state),
+                &s,
+                StatusCode::OK,
+                Some(secret),
+                None,
+            )
+            .await
         }
         Err(e) => {
             let msg = refusal(e)?;
-            page(&state, &s, StatusCode::BAD_REQUEST, None, Some(msg)).await
+            page(
+                &state,
+                &primary(&state),
+                &s,
+                StatusCode::BAD_REQUEST,
+                None,
+                Some(msg),
+            )
+            .await
         }
     }
 }
@@ -220,6 +249,7 @@ pub(crate) async fn member(
     let Some(role) = Role::parse(&form.role) else {
         return page(
             &state,
+            &primary(&state),
             &s,
             StatusCode::BAD_REQUEST,
             None,
@@ -233,6 +263,7 @@ pub(crate) async fn member(
         Err(AccountError::OwnAccount) => {
             page(
                 &state,
+                &primary(&state),
                 &s,
                 StatusCode::BAD_REQUEST,
                 None,
@@ -266,7 +297,15 @@ async fn invitation_refused(
         AccountError::InvitationNotFound => return Err(PageError::NotFound(Box::new(s))),
         e => return Err(e.into()),
     };
-    page(state, &s, StatusCode::BAD_REQUEST, None, Some(msg.into())).await
+    page(
+        state,
+        &primary(state),
+        &s,
+        StatusCode::BAD_REQUEST,
+        None,
+        Some(msg.into()),
+    )
+    .await
 }
 
 #[handler]
@@ -279,6 +318,7 @@ pub(crate) async fn invite(
     let Some(role) = Role::parse(&form.role) else {
         return page(
             &state,
+            &primary(&state),
             &s,
             StatusCode::BAD_REQUEST,
             None,
@@ -289,7 +329,16 @@ pub(crate) async fn invite(
     match accounts::links::invite(&state, &s, &form.email, role).await {
         Ok(inv) => {
             let notice = format!("Invitation sent to {} as {}.", inv.email, role.as_str());
-            team_page(&state, &s, StatusCode::OK, None, None, Some(notice)).await
+            team_page(
+                &state,
+                &primary(&state),
+                &s,
+                StatusCode::OK,
+                None,
+                None,
+                Some(notice),
+            )
+            .await
         }
         Err(e) => invitation_refused(&state, s, e).await,
     }
@@ -344,6 +393,7 @@ pub(crate) async fn team_two_factor(
         Err(AccountError::EnrolFirst) => {
             page(
                 &state,
+                &primary(&state),
                 &s,
                 StatusCode::BAD_REQUEST,
                 None,

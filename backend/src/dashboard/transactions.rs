@@ -8,11 +8,14 @@ use poem::{
     web::{cookie::CookieJar, Data, Form, Path, Query},
     Body, IntoResponse, Response,
 };
+use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 use superpayment_core::{Currency, Money};
 use time::{Date, Time};
 
-use super::{frame, html, reads, see_other, signed_in, signed_in_for, PageError};
+use super::{
+    frame, html, reads, report, see_other, signed_in, signed_in_for, with_freshness, PageError,
+};
 use crate::{
     accounts::{Action, SignedIn},
     money::format_minor,
@@ -175,11 +178,12 @@ pub(crate) async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Response, PageError> {
     let s = signed_in(&state, jar).await?;
+    let read = reads(&state, jar).await;
     let statuses: Vec<&str> = STATUSES.iter().map(|s| s.as_str()).collect();
     let (rows, next, error, status) = match q.filter() {
         Ok(filter) => {
             let (records, more) = txns::list_in(
-                reads(&state),
+                &read.db,
                 &s.user.merchant_id,
                 s.mode.as_str(),
                 &filter,
@@ -212,13 +216,14 @@ pub(crate) async fn list(
     .query_string();
     let body = frame::render(
         "dashboard/transactions.html",
-        frame::frame(
+        frame::report_frame(
             &s,
             "transactions",
+            &read.freshness,
             context! { rows, next, error, statuses, f => q, query => export_query },
         ),
     )?;
-    Ok(html(status, body))
+    Ok(report(status, body, &read.freshness))
 }
 
 /// One row of the export.
@@ -250,24 +255,21 @@ pub(crate) async fn export(
             q.query_string()
         )));
     };
-    let state = (*state).clone();
+    // One connection for the whole export: every batch from the same server.
+    let read = reads(&state, jar).await;
+    let freshness = read.freshness;
+    let db = read.db;
     let merchant = s.user.merchant_id.clone();
     let mode = s.mode.as_str();
     tracing::info!(user_id = %s.user.id, merchant_id = %merchant, "transactions exported");
     // (next filter, header written, finished)
     let stream = futures::stream::unfold((Some(filter), false), move |(filter, header)| {
-        let state = state.clone();
+        let db = db.clone();
         let merchant = merchant.clone();
         async move {
             let filter = filter?;
-            let batch = match store::transactions::list(
-                reads(&state),
-                &merchant,
-                mode,
-                &filter,
-                EXPORT_BATCH,
-            )
-            .await
+            let batch = match store::transactions::list(&db, &merchant, mode, &filter, EXPORT_BATCH)
+                .await
             {
                 Ok(b) => b,
                 Err(e) => {
@@ -316,23 +318,28 @@ pub(crate) async fn export(
             Some((Ok(bytes), (next, true)))
         }
     });
-    Ok(Body::from_bytes_stream(stream)
-        .into_response()
-        .with_content_type("text/csv; charset=utf-8")
-        .with_header(
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"transactions-{mode}.csv\""),
-        )
-        .with_header(header::CACHE_CONTROL, "no-store")
-        .into_response())
+    Ok(with_freshness(
+        Body::from_bytes_stream(stream)
+            .into_response()
+            .with_content_type("text/csv; charset=utf-8")
+            .with_header(
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"transactions-{mode}.csv\""),
+            )
+            .with_header(header::CACHE_CONTROL, "no-store")
+            .into_response(),
+        &freshness,
+    ))
 }
 
+/// One of the session's transactions read from `db`: [`reads`] for the detail page, the
+/// primary for the refund's confirmation and answer (they decide what may be refunded).
 async fn find(
-    state: &AppState,
+    db: &DatabaseConnection,
     s: &SignedIn,
     id: &str,
 ) -> Result<txns::TransactionRecord, PageError> {
-    match txns::retrieve_in(reads(state), &s.user.merchant_id, s.mode.as_str(), id).await {
+    match txns::retrieve_in(db, &s.user.merchant_id, s.mode.as_str(), id).await {
         Ok(r) => Ok(r),
         Err(TransactionsError::NotFound) => Err(PageError::NotFound(Box::new(s.clone()))),
         Err(e) => Err(internal(e)),
@@ -364,10 +371,11 @@ pub(crate) async fn detail(
     Query(dq): Query<DetailQuery>,
 ) -> Result<Response, PageError> {
     let s = signed_in(&state, jar).await?;
-    let record = find(&state, &s, &id).await?;
+    let read = reads(&state, jar).await;
+    let db = &read.db;
+    let record = find(db, &s, &id).await?;
     let t = &record.view.row;
     let c = t.currency.0;
-    let db = reads(&state);
     let status = TransactionStatus::of(t);
     let mut postings = Vec::new();
     for (j, lines) in store::dashboard::postings_of(db, &t.id).await? {
@@ -385,9 +393,10 @@ pub(crate) async fn detail(
             .await?;
     let event_ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
     let deliveries = store::webhooks::deliveries_of(db, &event_ids).await?;
+    let all_attempts = store::webhooks::attempts_of_events(db, &event_ids).await?;
     let mut event_views = Vec::new();
     for e in &events {
-        let attempts = store::webhooks::attempts_of(db, &e.id).await?;
+        let attempts = all_attempts.iter().filter(|a| a.event_id == e.id);
         let status = deliveries
             .iter()
             .rev()
@@ -395,7 +404,6 @@ pub(crate) async fn detail(
             .map(|d| d.status.as_str())
             .unwrap_or("no endpoint");
         let attempts: Vec<_> = attempts
-            .iter()
             .map(|a| {
                 context! {
                     number => a.attempt_number,
@@ -443,9 +451,10 @@ pub(crate) async fn detail(
         .map(|r| format!("Refund {r} made."));
     let body = frame::render(
         "dashboard/transaction.html",
-        frame::frame(
+        frame::report_frame(
             &s,
             "transactions",
+            &read.freshness,
             context! {
                 t => DetailView {
                     row,
@@ -461,7 +470,7 @@ pub(crate) async fn detail(
             },
         ),
     )?;
-    Ok(html(StatusCode::OK, body))
+    Ok(report(StatusCode::OK, body, &read.freshness))
 }
 
 #[derive(Deserialize)]
@@ -514,7 +523,7 @@ pub(crate) async fn confirm_refund(
     if !s.can(Action::Refund) {
         return Err(PageError::Forbidden(Box::new(s)));
     }
-    let record = find(&state, &s, &id).await?;
+    let record = find(&state.db, &s, &id).await?;
     let t = &record.view.row;
     let c = t.currency.0;
     let reason = q.reason.unwrap_or_default();
@@ -607,7 +616,7 @@ pub(crate) async fn refund(
                 }
                 other => format!("The refund was refused: {other}."),
             };
-            let record = find(&state, &s, &id).await?;
+            let record = find(&state.db, &s, &id).await?;
             confirm_page(&s, status, &record.view.row, None, "", "", Some(message))
         }
     }

@@ -11,9 +11,10 @@ use poem::{
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::{frame, html, see_other, signed_in, signed_in_for, PageError};
+use super::{frame, primary, reads, report, see_other, signed_in, signed_in_for, PageError};
 use crate::{
     accounts::{Action, SignedIn},
+    replica::ReadDb,
     state::AppState,
     store,
     timestamps::rfc3339,
@@ -40,6 +41,7 @@ pub(crate) struct LogQuery {
 
 async fn page(
     state: &AppState,
+    read: &ReadDb,
     s: &SignedIn,
     status: StatusCode,
     q: &LogQuery,
@@ -48,7 +50,7 @@ async fn page(
 ) -> Result<Response, PageError> {
     let caller = s.as_caller(state).await?;
     let now = OffsetDateTime::now_utc();
-    let endpoint = match endpoints::get_endpoint(state, &caller).await {
+    let endpoint = match endpoints::get_endpoint_in(&read.db, &caller).await {
         Ok(v) => Some(context! {
             url => &v.row.url,
             status => v.row.status.as_str(),
@@ -59,19 +61,22 @@ async fn page(
         Err(WebhookError::EndpointNotFound) => None,
         Err(e) => return Err(PageError::Internal(e.into())),
     };
-    let (views, more, _freshness) = events::list(state, &caller, None, q.after.as_deref(), PAGE)
+    let (views, more) = events::list_in(&read.db, &caller, None, q.after.as_deref(), PAGE)
         .await
         .map_err(|e| PageError::Internal(e.into()))?;
+    // Every attempt of the page's events in one query, not one per event.
+    let ids: Vec<String> = views.iter().map(|v| v.event.id.clone()).collect();
+    let all_attempts = store::webhooks::attempts_of_events(&read.db, &ids).await?;
     let mut log = Vec::new();
     for v in &views {
-        let attempts = store::webhooks::attempts_of(super::reads(state), &v.event.id).await?;
+        let attempts = all_attempts.iter().filter(|a| a.event_id == v.event.id);
         let last = v.deliveries.last();
         log.push(context! {
             id => &v.event.id,
             kind => v.event.kind.as_str(),
             created_at => rfc3339(v.event.created_at),
             status => last.map(|d| d.status.as_str()).unwrap_or("not sent (no endpoint)"),
-            attempts => attempts.iter().map(|a| context! {
+            attempts => attempts.map(|a| context! {
                 number => a.attempt_number,
                 started_at => rfc3339(a.started_at),
                 outcome => a.outcome.as_str(),
@@ -97,16 +102,17 @@ async fn page(
         .map(|id| format!("Event {id} queued for delivery again."));
     let body = frame::render(
         "dashboard/webhooks.html",
-        frame::frame(
+        frame::report_frame(
             s,
             "webhooks",
+            &read.freshness,
             context! {
                 endpoint, log, next, overlaps, secret, error, notice,
                 can_manage => s.can(Action::ManageWebhooks),
             },
         ),
     )?;
-    Ok(html(status, body))
+    Ok(report(status, body, &read.freshness))
 }
 
 fn refusal(s: SignedIn, e: WebhookError) -> Result<(SignedIn, String), PageError> {
@@ -130,7 +136,8 @@ pub(crate) async fn show(
     Query(q): Query<LogQuery>,
 ) -> Result<Response, PageError> {
     let s = signed_in(&state, jar).await?;
-    page(&state, &s, StatusCode::OK, &q, None, None).await
+    let read = reads(&state, jar).await;
+    page(&state, &read, &s, StatusCode::OK, &q, None, None).await
 }
 
 #[derive(Deserialize)]
@@ -153,11 +160,29 @@ pub(crate) async fn set_endpoint(
     match endpoints::set_endpoint(&state, &caller, &form.url).await {
         Ok(v) => {
             let secret = v.secret.map(|x| x.expose().to_owned());
-            page(&state, &s, StatusCode::OK, &q, secret, None).await
+            page(
+                &state,
+                &primary(&state),
+                &s,
+                StatusCode::OK,
+                &q,
+                secret,
+                None,
+            )
+            .await
         }
         Err(e) => {
             let (s, msg) = refusal(s, e)?;
-            page(&state, &s, StatusCode::BAD_REQUEST, &q, None, Some(msg)).await
+            page(
+                &state,
+                &primary(&state),
+                &s,
+                StatusCode::BAD_REQUEST,
+                &q,
+                None,
+                Some(msg),
+            )
+            .await
         }
     }
 }
@@ -183,11 +208,29 @@ pub(crate) async fn rotate(
     match endpoints::rotate_secret(&state, &caller, overlap).await {
         Ok(v) => {
             let secret = v.secret.map(|x| x.expose().to_owned());
-            page(&state, &s, StatusCode::OK, &q, secret, None).await
+            page(
+                &state,
+                &primary(&state),
+                &s,
+                StatusCode::OK,
+                &q,
+                secret,
+                None,
+            )
+            .await
         }
         Err(e) => {
             let (s, msg) = refusal(s, e)?;
-            page(&state, &s, StatusCode::CONFLICT, &q, None, Some(msg)).await
+            page(
+                &state,
+                &primary(&state),
+                &s,
+                StatusCode::CONFLICT,
+                &q,
+                None,
+                Some(msg),
+            )
+            .await
         }
     }
 }
@@ -212,7 +255,16 @@ pub(crate) async fn redeliver(
         Err(e) => {
             let (s, msg) = refusal(s, e)?;
             let q = LogQuery::default();
-            page(&state, &s, StatusCode::CONFLICT, &q, None, Some(msg)).await
+            page(
+                &state,
+                &primary(&state),
+                &s,
+                StatusCode::CONFLICT,
+                &q,
+                None,
+                Some(msg),
+            )
+            .await
         }
     }
 }

@@ -12,7 +12,7 @@
 //!   read independently of the postings.
 //!
 //! Periods are half-open UTC ranges [from, to); the liability is as of `to`. Reports read
-//! through [`reader`] only, so that they can move to the read replica in one place.
+//! through [`reader`] only: the primary (why: see there).
 pub mod audit;
 pub mod breakage;
 pub mod figures;
@@ -27,8 +27,10 @@ use time::{format_description::well_known::Rfc3339, Date, OffsetDateTime, Time};
 
 use crate::state::AppState;
 
-/// The connection the reports read from. The primary for now: a report read from a replica
-/// must say how fresh it is, and the reports do not yet.
+/// The connection the reports read from: the primary, also with a read replica. They are
+/// money figures that an operator reconciles and records payouts from, and the audit
+/// compares them with the payment tables read at the same moment; a statement missing the
+/// replica's last seconds would disagree with both (docs/operations.md, Reports).
 pub fn reader(state: &AppState) -> &DatabaseConnection {
     &state.db
 }

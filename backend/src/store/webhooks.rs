@@ -481,6 +481,22 @@ pub async fn attempts_of(
         .await
 }
 
+/// Attempts of several events in one query, oldest first (group them by `event_id`): a
+/// page of the delivery log costs one read, not one per event.
+pub async fn attempts_of_events(
+    db: &impl ConnectionTrait,
+    event_ids: &[String],
+) -> Result<Vec<webhook_attempt::Model>, DbErr> {
+    if event_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    webhook_attempt::Entity::find()
+        .filter(webhook_attempt::Column::EventId.is_in(event_ids.iter().cloned()))
+        .order_by_asc(webhook_attempt::Column::Id)
+        .all(db)
+        .await
+}
+
 /// The webhook queue as a scrape reports it ([`queue_stats`]).
 #[derive(Debug, Clone, Default)]
 pub struct QueueStats {

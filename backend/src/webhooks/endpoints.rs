@@ -106,7 +106,16 @@ pub async fn set_endpoint(
 
 /// The caller's endpoint for its mode (without its secret).
 pub async fn get_endpoint(state: &AppState, caller: &Caller) -> Result<EndpointView, WebhookError> {
-    let row = store::webhooks::find_endpoint(&state.db, &caller.merchant_id, caller.mode_str())
+    get_endpoint_in(&state.db, caller).await
+}
+
+/// [`get_endpoint`] read from `db`, for readers that choose their connection (the
+/// back-office).
+pub async fn get_endpoint_in(
+    db: &impl sea_orm::ConnectionTrait,
+    caller: &Caller,
+) -> Result<EndpointView, WebhookError> {
+    let row = store::webhooks::find_endpoint(db, &caller.merchant_id, caller.mode_str())
         .await?
         .ok_or(WebhookError::EndpointNotFound)?;
     Ok(EndpointView { row, secret: None })

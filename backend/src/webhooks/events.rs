@@ -75,10 +75,22 @@ pub async fn list(
     starting_after: Option<&str>,
     limit: u64,
 ) -> Result<(Vec<EventView>, bool, Freshness), WebhookError> {
-    let limit = limit.clamp(1, MAX_PAGE);
     let read = state.read_db().await;
+    let (views, has_more) = list_in(&read.db, caller, kind, starting_after, limit).await?;
+    Ok((views, has_more, read.freshness))
+}
+
+/// [`list`] read from `db`, for readers that choose their connection (the back-office).
+pub async fn list_in(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    kind: Option<&str>,
+    starting_after: Option<&str>,
+    limit: u64,
+) -> Result<(Vec<EventView>, bool), WebhookError> {
+    let limit = limit.clamp(1, MAX_PAGE);
     let mut rows = store::webhooks::list_events(
-        &read.db,
+        db,
         &caller.merchant_id,
         caller.mode_str(),
         kind,
@@ -89,7 +101,7 @@ pub async fn list(
     let has_more = rows.len() as u64 > limit;
     rows.truncate(limit as usize);
     let ids: Vec<String> = rows.iter().map(|e| e.id.clone()).collect();
-    let deliveries = store::webhooks::deliveries_of(&read.db, &ids).await?;
+    let deliveries = store::webhooks::deliveries_of(db, &ids).await?;
     let views = rows
         .into_iter()
         .map(|event| EventView {
@@ -102,7 +114,7 @@ pub async fn list(
             event,
         })
         .collect();
-    Ok((views, has_more, read.freshness))
+    Ok((views, has_more))
 }
 
 /// One of the caller's events with its deliveries and attempts; another merchant's or

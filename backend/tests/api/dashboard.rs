@@ -1114,3 +1114,200 @@ async fn the_transaction_list_pages_by_cursor_without_gaps_or_repeats() {
     all.dedup();
     assert_eq!(all.len(), 52);
 }
+
+/// The pages that only report, with their paths (`{txn}`: a transaction's id).
+const REPORT_PAGES: [&str; 9] = [
+    "/dashboard/",
+    "/dashboard/transactions",
+    "/dashboard/transactions.csv",
+    "/dashboard/transactions/{txn}",
+    "/dashboard/webhooks",
+    "/dashboard/activity",
+    "/dashboard/activity.csv",
+    "/dashboard/keys",
+    "/dashboard/settings",
+];
+
+fn header_of(p: &Page, name: &str) -> Option<String> {
+    p.headers.get(name).map(|v| v.to_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn every_report_page_says_where_it_was_read_and_a_current_one_shows_no_banner() {
+    let app = TestApp::spawn().await;
+    let m = app.create_merchant(250).await;
+    let owner = create_user(&app, &m, "owner");
+    let txn = paid(&app, &m, "ORDER_FRESH", "10.00").await;
+    let mut b = Browser::signed_in(&app, &owner).await;
+    assert!(
+        !b.cookies.contains_key("sp_wrote"),
+        "without a replica, no write position is kept"
+    );
+    for path in REPORT_PAGES {
+        let p = b.get(&path.replace("{txn}", &txn)).await;
+        assert_eq!(p.status, 200, "{path}: {}", p.text);
+        assert_eq!(
+            header_of(&p, "data-source").as_deref(),
+            Some("primary"),
+            "{path}"
+        );
+        assert_eq!(
+            header_of(&p, "data-lag").as_deref(),
+            Some("0.000"),
+            "{path}"
+        );
+        assert!(!p.text.contains("data-testid=\"freshness\""), "{path}");
+    }
+
+    if crate::helpers::is_sqlite() {
+        // A replica is a PostgreSQL server; the embedded default has none.
+        return;
+    }
+    // A replica URL naming the primary itself: read "on the replica", which is current.
+    let peer = app
+        .spawn_peer(&[("DATABASE_REPLICA_URL", &app.database_url)])
+        .await;
+    let mut b = Browser::signed_in(&peer, &owner).await;
+    assert!(
+        b.cookies
+            .get("sp_wrote")
+            .is_some_and(|v| v.parse::<i64>().is_ok()),
+        "a form's write leaves its WAL position: {:?}",
+        b.set_cookies
+    );
+    for path in REPORT_PAGES {
+        let p = b.get(&path.replace("{txn}", &txn)).await;
+        assert_eq!(p.status, 200, "{path}: {}", p.text);
+        assert_eq!(
+            header_of(&p, "data-source").as_deref(),
+            Some("replica"),
+            "{path}"
+        );
+        assert_eq!(
+            header_of(&p, "data-lag").as_deref(),
+            Some("0.000"),
+            "{path}"
+        );
+        assert!(!p.text.contains("data-testid=\"freshness\""), "{path}");
+    }
+    // A refused form writes nothing and leaves no new position.
+    let csrf = b.csrf().await;
+    let before = b.cookies.get("sp_wrote").cloned();
+    let p = b
+        .post(
+            "/dashboard/webhooks/endpoint",
+            &[("csrf", "forged"), ("url", "x")],
+        )
+        .await;
+    assert_eq!(p.status, 403);
+    assert!(!b.set_cookies.iter().any(|c| c.starts_with("sp_wrote=")));
+    assert_eq!(b.cookies.get("sp_wrote").cloned(), before);
+    let p = b
+        .post("/dashboard/mode", &[("csrf", &csrf), ("mode", "live")])
+        .await;
+    assert_eq!(p.status, 303);
+    assert!(b.set_cookies.iter().any(|c| c.starts_with("sp_wrote=")
+        && c.contains("HttpOnly")
+        && c.contains("Path=/dashboard")));
+}
+
+/// The transactions page as the replica test sees it: `Data-Source`, whether ORDER_PAGE_A
+/// and ORDER_PAGE_B are listed, whether the freshness banner shows.
+fn page_state(p: &Page) -> (String, bool, bool, bool) {
+    (
+        header_of(p, "data-source").unwrap_or_default(),
+        p.text.contains("ORDER_PAGE_A"),
+        p.text.contains("ORDER_PAGE_B"),
+        p.text.contains("data-testid=\"freshness\""),
+    )
+}
+
+/// Fetches the transactions page until `check` holds (up to 60 s).
+async fn wait_page(b: &mut Browser, what: &str, check: impl Fn(&Page) -> bool) -> Page {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let p = b.get("/dashboard/transactions").await;
+        assert_eq!(p.status, 200, "{}", p.text);
+        if check(&p) {
+            return p;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: {:?}",
+            page_state(&p)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// Run by scripts/test-replica (SP_REPLICA_PRIMARY_URL, SP_REPLICA_URL: a primary and its
+/// streaming replica, migrated). With replay paused, the pages read the replica: a new
+/// payment is missing and the page shows its lag; a refund from the back-office is made on
+/// the primary and its user sees it at once (read-your-writes); once replay resumes, the
+/// pages are current again.
+#[tokio::test]
+#[ignore = "needs a streaming replica: run by scripts/test-replica"]
+async fn pages_read_the_replica_show_its_lag_and_their_users_own_writes() {
+    use crate::replica::{pause_replay, resume_replay, standby};
+    let primary = std::env::var("SP_REPLICA_PRIMARY_URL").expect("SP_REPLICA_PRIMARY_URL");
+    let replica = std::env::var("SP_REPLICA_URL").expect("SP_REPLICA_URL");
+    let app = TestApp::spawn_on_database(&primary, &[("DATABASE_REPLICA_URL", &replica)]).await;
+    let standby = standby(&replica).await;
+    let m = app.create_merchant(250).await;
+    let owner = create_user(&app, &m, "owner");
+    let txn_a = paid(&app, &m, "ORDER_PAGE_A", "20.00").await;
+    let mut b = Browser::signed_in(&app, &owner).await;
+    wait_page(&mut b, "ORDER_PAGE_A replicated", |p| {
+        page_state(p) == ("replica".into(), true, false, false)
+    })
+    .await;
+
+    pause_replay(&standby).await;
+    paid(&app, &m, "ORDER_PAGE_B", "10.00").await;
+    let p = wait_page(&mut b, "the lag banner", |p| {
+        let (source, _, _, banner) = page_state(p);
+        source == "replica" && banner
+    })
+    .await;
+    assert!(
+        !p.text.contains("ORDER_PAGE_B"),
+        "the replica does not have it yet"
+    );
+    assert!(p.text.contains("(read replica)"), "{}", p.text);
+    let lag: f64 = header_of(&p, "data-lag").unwrap().parse().unwrap();
+    assert!(lag >= 1.0, "{lag}");
+    println!("paused replica: the page reports Data-Lag {lag}");
+
+    // A refund decides money: made on the primary, and its user sees it right after.
+    let refund = format!("/dashboard/transactions/{txn_a}/refund");
+    let confirm = b.get(&format!("{refund}?amount=5.00&reason=replica")).await;
+    assert_eq!(confirm.status, 200, "{}", confirm.text);
+    let form = [
+        ("csrf", confirm.input("csrf")),
+        ("idempotency_key", confirm.input("idempotency_key")),
+        ("amount", confirm.input("amount")),
+        ("reason", confirm.input("reason")),
+    ];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let done = b.post(&refund, &form).await;
+    assert_eq!(done.status, 303, "{}", done.text);
+    let p = b.get(done.location.as_deref().unwrap()).await;
+    assert_eq!(p.status, 200);
+    assert!(p.text.contains("partially_refunded"), "{}", p.text);
+    assert!(p.text.contains("made."), "the refund's notice: {}", p.text);
+    assert_eq!(header_of(&p, "data-source").as_deref(), Some("primary"));
+    assert!(!p.text.contains("data-testid=\"freshness\""));
+    // Another browser, with no write of its own, still reads the lagging replica.
+    let mut other = Browser::signed_in(&app, &owner).await;
+    other.cookies.remove("sp_wrote");
+    let p = other.get(&format!("/dashboard/transactions/{txn_a}")).await;
+    assert_eq!(header_of(&p, "data-source").as_deref(), Some("replica"));
+    assert!(!p.text.contains("partially_refunded"), "not replayed yet");
+
+    resume_replay(&standby).await;
+    wait_page(&mut b, "current again", |p| {
+        page_state(p) == ("replica".into(), true, true, false)
+    })
+    .await;
+    standby.close().await.ok();
+}

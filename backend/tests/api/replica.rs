@@ -136,6 +136,38 @@ async fn sql(db: &DatabaseConnection, q: &str) -> Option<String> {
         .and_then(|row| row.try_get_by_index::<Option<String>>(0).unwrap())
 }
 
+/// A connection to the standby at `url`, checked to be one.
+pub(crate) async fn standby(url: &str) -> DatabaseConnection {
+    let standby = Database::connect(url).await.unwrap();
+    assert_eq!(
+        sql(&standby, "SELECT pg_is_in_recovery()::text")
+            .await
+            .as_deref(),
+        Some("true"),
+        "SP_REPLICA_URL is a standby"
+    );
+    standby
+}
+
+/// Pauses the standby's WAL replay (it keeps receiving) and waits until it has paused.
+pub(crate) async fn pause_replay(standby: &DatabaseConnection) {
+    sql(standby, "SELECT pg_wal_replay_pause()::text").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sql(standby, "SELECT pg_get_wal_replay_pause_state()")
+        .await
+        .as_deref()
+        != Some("paused")
+    {
+        assert!(Instant::now() < deadline, "replay did not pause");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Resumes the standby's WAL replay.
+pub(crate) async fn resume_replay(standby: &DatabaseConnection) {
+    sql(standby, "SELECT pg_wal_replay_resume()::text").await;
+}
+
 /// Run by scripts/test-replica (SP_REPLICA_PRIMARY_URL, SP_REPLICA_URL: a primary and its
 /// streaming replica, migrated). Proves that lists are read on the replica (replay paused:
 /// a new payment is missing there and the lag shows) while the payment, its verification
@@ -146,14 +178,7 @@ async fn lists_are_read_on_the_replica_and_money_on_the_primary() {
     let primary = std::env::var("SP_REPLICA_PRIMARY_URL").expect("SP_REPLICA_PRIMARY_URL");
     let replica = std::env::var("SP_REPLICA_URL").expect("SP_REPLICA_URL");
     let app = TestApp::spawn_on_database(&primary, &[("DATABASE_REPLICA_URL", &replica)]).await;
-    let standby = Database::connect(&replica).await.unwrap();
-    assert_eq!(
-        sql(&standby, "SELECT pg_is_in_recovery()::text")
-            .await
-            .as_deref(),
-        Some("true"),
-        "SP_REPLICA_URL is a standby"
-    );
+    let standby = standby(&replica).await;
     let m = app.create_merchant(250).await;
     let code = app.issue_one("100.00").await;
     pay(&app, &m.pk, "ORDER_A", &code).await;
@@ -162,16 +187,7 @@ async fn lists_are_read_on_the_replica_and_money_on_the_primary() {
     })
     .await;
 
-    sql(&standby, "SELECT pg_wal_replay_pause()::text").await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while sql(&standby, "SELECT pg_get_wal_replay_pause_state()")
-        .await
-        .as_deref()
-        != Some("paused")
-    {
-        assert!(Instant::now() < deadline, "replay did not pause");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    pause_replay(&standby).await;
 
     // Money goes to the primary: the payment, then its verification and retrieval at once.
     let txn = pay(&app, &m.pk, "ORDER_B", &code).await;
@@ -204,7 +220,7 @@ async fn lists_are_read_on_the_replica_and_money_on_the_primary() {
     assert_eq!(orders, ["ORDER_A"], "the replica does not have ORDER_B yet");
     println!("paused replica reports Data-Lag: {}", lag.unwrap());
 
-    sql(&standby, "SELECT pg_wal_replay_resume()::text").await;
+    resume_replay(&standby).await;
     wait_list(&app, &m.sk, "ORDER_B replicated", |orders, source, lag| {
         orders == ["ORDER_B", "ORDER_A"] && source == "replica" && lag == Some("0.000")
     })
