@@ -291,15 +291,17 @@ class Bench:
 
     # -- server -----------------------------------------------------------------------
 
-    def start_server(self, log_name="server.log"):
+    def start_server(self, log_name="server.log", prefix=(), env=None, ready_timeout=60):
+        """Starts `superpayment serve` (behind `prefix`, e.g. a valgrind command line) and
+        waits for /readyz; returns the milliseconds that took."""
         self.port = free_port()
         log = open(OUT / log_name, "ab")
         t0 = time.perf_counter()
-        p = subprocess.Popen([self.server_bin, "serve"], env=self.server_env(), stdout=log,
+        p = subprocess.Popen([*prefix, self.server_bin, "serve"], env=self.server_env(env), stdout=log,
                              stderr=subprocess.STDOUT)
         CHILDREN.append(p)
         self.sampler.role(p.pid, "server")
-        deadline = t0 + 60
+        deadline = t0 + ready_timeout
         while True:
             if p.poll() is not None:
                 raise RuntimeError(f"the server exited with {p.returncode}; see {OUT / log_name}")
@@ -314,7 +316,7 @@ class Bench:
             except OSError:
                 pass
             if time.perf_counter() > deadline:
-                raise RuntimeError("the server did not become ready in 60 s")
+                raise RuntimeError(f"the server did not become ready in {ready_timeout} s")
             time.sleep(0.002)
         self.server = p
         return ready
