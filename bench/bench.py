@@ -63,6 +63,8 @@ TARGETS = {
     "commits_per_payment": ("<=", 1), "verify_ratio": (">=", 0.5), "rss_mb_peak": ("<=", 64),
     "ready_ms": ("<=", 300), "loader_gzip_bytes": ("<=", 1024), "wasm_gzip_bytes": ("<=", 40 * 1024),
     "clickable_ms": ("<=", 150),
+    # From target/bench/instructions.json (scripts/bench-instructions) when it exists.
+    "instructions_per_payment": ("<=", 400_000), "instructions_per_verify": ("<=", 150_000),
 }
 
 CHILDREN = []
@@ -856,8 +858,28 @@ class Bench:
 
     # -- report -------------------------------------------------------------------------
 
+    def instructions(self):
+        """The callgrind figures of scripts/bench-instructions, when it has been run: read,
+        not measured here (callgrind is far too slow for this bench)."""
+        path = OUT / "instructions.json"
+        if not path.exists():
+            return
+        try:
+            doc = json.loads(path.read_text())
+            self.report["instructions_per_payment"] = doc["instructions_per_payment"]
+            self.report["instructions_per_verify"] = doc["instructions_per_verify"]
+            self.details["instructions"] = {
+                "source": str(path.relative_to(ROOT)), "commit": doc.get("commit"), "build": doc.get("build"),
+                "spread_pct": [doc.get("instructions_per_payment_spread_pct"),
+                               doc.get("instructions_per_verify_spread_pct")],
+                "written": time.strftime("%Y-%m-%d %H:%M", time.gmtime(path.stat().st_mtime)),
+            }
+        except (OSError, ValueError, KeyError) as e:
+            note(f"ignoring {path}: {e}")
+
     def write_report(self, elapsed):
         self.details["elapsed_s"] = round(elapsed, 1)
+        self.instructions()
         targets = {}
         for k, (op, limit) in TARGETS.items():
             v = self.report.get(k)
@@ -929,6 +951,16 @@ def print_table(doc):
         ("widget Wasm + glue gzip bytes", fmt(doc["wasm_gzip_bytes"]), tgt("wasm_gzip_bytes"), mark("wasm_gzip_bytes")),
         ("widget start to clickable ms (median)", fmt(doc["clickable_ms"]), tgt("clickable_ms"), mark("clickable_ms")),
     ]
+    if doc.get("instructions_per_payment") is not None:
+        src = d.get("instructions", {})
+        when = (f"scripts/bench-instructions, {src.get('build')} build of {src.get('commit')}, "
+                f"{src.get('written')} UTC")
+        rows += [
+            (f"instructions per payment ({when})", fmt(doc["instructions_per_payment"]),
+             tgt("instructions_per_payment"), mark("instructions_per_payment")),
+            ("instructions per verify", fmt(doc["instructions_per_verify"]),
+             tgt("instructions_per_verify"), mark("instructions_per_verify")),
+        ]
     w = [max(len(r[i]) for r in rows) for i in range(4)]
     print()
     print(f"SuperPayment bench ({d['mode']}; PostgreSQL {d['postgres']['server_version'].split()[0]}, "

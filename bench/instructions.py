@@ -368,6 +368,8 @@ class InstructionBench(B.Bench):
                                            capture_output=True, text=True).stdout.strip() or None
         except OSError:
             doc["commit"] = None
+        doc["server_bin"] = self.server_bin
+        doc["build"] = "release" if "/release/" in self.server_bin else "debug" if "/debug/" in self.server_bin else None
         doc["machine"] = {"cpus": os.cpu_count(), "loadavg": os.getloadavg()[0],
                           "valgrind": subprocess.run(["valgrind", "--version"], capture_output=True,
                                                      text=True).stdout.strip()}
@@ -395,7 +397,7 @@ def print_table(doc):
     print()
     m = doc["method"]
     print(f"Server instructions per request (callgrind; ({m['many']} - {m['few']}) requests, "
-          f"{m['repetitions']} repetitions; commit {doc.get('commit')})")
+          f"{m['repetitions']} repetitions; {doc.get('build')} build of commit {doc.get('commit')})")
     for kind, key, what in (("pay", "instructions_per_payment", "payment"),
                             ("verify", "instructions_per_verify", "verify")):
         runs = ", ".join(f"{v:,}" for v in doc[key + "_runs"])
