@@ -952,13 +952,10 @@ def print_table(doc):
         ("widget start to clickable ms (median)", fmt(doc["clickable_ms"]), tgt("clickable_ms"), mark("clickable_ms")),
     ]
     if doc.get("instructions_per_payment") is not None:
-        src = d.get("instructions", {})
-        when = (f"scripts/bench-instructions, {src.get('build')} build of {src.get('commit')}, "
-                f"{src.get('written')} UTC")
         rows += [
-            (f"instructions per payment ({when})", fmt(doc["instructions_per_payment"]),
+            ("server instructions per payment (callgrind)", fmt(doc["instructions_per_payment"]),
              tgt("instructions_per_payment"), mark("instructions_per_payment")),
-            ("instructions per verify", fmt(doc["instructions_per_verify"]),
+            ("server instructions per verify (callgrind)", fmt(doc["instructions_per_verify"]),
              tgt("instructions_per_verify"), mark("instructions_per_verify")),
         ]
     w = [max(len(r[i]) for r in rows) for i in range(4)]
@@ -968,6 +965,10 @@ def print_table(doc):
           f"{d['machine']['cpus']} CPUs, load {d['machine']['loadavg_start']:.1f} at start)")
     for r in rows:
         print(f"  {r[0]:<{w[0]}}  {r[1]:>{w[1]}}  {r[2]:<{w[2]}}  {r[3]}")
+    if doc.get("instructions_per_payment") is not None:
+        src = d["instructions"]
+        print(f"  (instructions: from {src['source']}, scripts/bench-instructions on the {src.get('build')} "
+              f"build of {src.get('commit')}, {src.get('written')} UTC; not measured by this run)")
     print()
     print("  sweep   clients   HTTP/s   p50 ms   p99 ms  errors   tpcb tps   sql tps")
     for p in d["sweep"]:
