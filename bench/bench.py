@@ -63,6 +63,8 @@ TARGETS = {
     "commits_per_payment": ("<=", 1), "verify_ratio": (">=", 0.5), "rss_mb_peak": ("<=", 64),
     "ready_ms": ("<=", 300), "loader_gzip_bytes": ("<=", 1024), "wasm_gzip_bytes": ("<=", 32 * 1024),
     "clickable_ms": ("<=", 100), "clickable_p95_ms": ("<=", 150),
+    # From target/bench/instructions.json (scripts/bench-instructions) when it exists.
+    "instructions_per_payment": ("<=", 400_000), "instructions_per_verify": ("<=", 150_000),
 }
 
 CHILDREN = []
@@ -291,15 +293,17 @@ class Bench:
 
     # -- server -----------------------------------------------------------------------
 
-    def start_server(self, log_name="server.log"):
+    def start_server(self, log_name="server.log", prefix=(), env=None, ready_timeout=60):
+        """Starts `superpayment serve` (behind `prefix`, e.g. a valgrind command line) and
+        waits for /readyz; returns the milliseconds that took."""
         self.port = free_port()
         log = open(OUT / log_name, "ab")
         t0 = time.perf_counter()
-        p = subprocess.Popen([self.server_bin, "serve"], env=self.server_env(), stdout=log,
+        p = subprocess.Popen([*prefix, self.server_bin, "serve"], env=self.server_env(env), stdout=log,
                              stderr=subprocess.STDOUT)
         CHILDREN.append(p)
         self.sampler.role(p.pid, "server")
-        deadline = t0 + 60
+        deadline = t0 + ready_timeout
         while True:
             if p.poll() is not None:
                 raise RuntimeError(f"the server exited with {p.returncode}; see {OUT / log_name}")
@@ -314,7 +318,7 @@ class Bench:
             except OSError:
                 pass
             if time.perf_counter() > deadline:
-                raise RuntimeError("the server did not become ready in 60 s")
+                raise RuntimeError(f"the server did not become ready in {ready_timeout} s")
             time.sleep(0.002)
         self.server = p
         return ready
@@ -860,8 +864,28 @@ class Bench:
 
     # -- report -------------------------------------------------------------------------
 
+    def instructions(self):
+        """The callgrind figures of scripts/bench-instructions, when it has been run: read,
+        not measured here (callgrind is far too slow for this bench)."""
+        path = OUT / "instructions.json"
+        if not path.exists():
+            return
+        try:
+            doc = json.loads(path.read_text())
+            self.report["instructions_per_payment"] = doc["instructions_per_payment"]
+            self.report["instructions_per_verify"] = doc["instructions_per_verify"]
+            self.details["instructions"] = {
+                "source": str(path.relative_to(ROOT)), "commit": doc.get("commit"), "build": doc.get("build"),
+                "spread_pct": [doc.get("instructions_per_payment_spread_pct"),
+                               doc.get("instructions_per_verify_spread_pct")],
+                "written": time.strftime("%Y-%m-%d %H:%M", time.gmtime(path.stat().st_mtime)),
+            }
+        except (OSError, ValueError, KeyError) as e:
+            note(f"ignoring {path}: {e}")
+
     def write_report(self, elapsed):
         self.details["elapsed_s"] = round(elapsed, 1)
+        self.instructions()
         targets = {}
         for k, (op, limit) in TARGETS.items():
             v = self.report.get(k)
@@ -935,6 +959,13 @@ def print_table(doc):
         ("widget start to clickable ms (p95)", fmt(doc["clickable_p95_ms"]), tgt("clickable_p95_ms"),
          mark("clickable_p95_ms")),
     ]
+    if doc.get("instructions_per_payment") is not None:
+        rows += [
+            ("server instructions per payment (callgrind)", fmt(doc["instructions_per_payment"]),
+             tgt("instructions_per_payment"), mark("instructions_per_payment")),
+            ("server instructions per verify (callgrind)", fmt(doc["instructions_per_verify"]),
+             tgt("instructions_per_verify"), mark("instructions_per_verify")),
+        ]
     w = [max(len(r[i]) for r in rows) for i in range(4)]
     print()
     print(f"SuperPayment bench ({d['mode']}; PostgreSQL {d['postgres']['server_version'].split()[0]}, "
@@ -942,6 +973,10 @@ def print_table(doc):
           f"{d['machine']['cpus']} CPUs, load {d['machine']['loadavg_start']:.1f} at start)")
     for r in rows:
         print(f"  {r[0]:<{w[0]}}  {r[1]:>{w[1]}}  {r[2]:<{w[2]}}  {r[3]}")
+    if doc.get("instructions_per_payment") is not None:
+        src = d["instructions"]
+        print(f"  (instructions: from {src['source']}, scripts/bench-instructions on the {src.get('build')} "
+              f"build of {src.get('commit')}, {src.get('written')} UTC; not measured by this run)")
     print()
     print("  sweep   clients   HTTP/s   p50 ms   p99 ms  errors   tpcb tps   sql tps")
     for p in d["sweep"]:
