@@ -71,7 +71,7 @@ fn recovery_codes(p: &Page) -> Vec<String> {
 
 /// Turns two-factor sign-in on for the signed-in browser; returns the secret and the
 /// recovery codes. Uses the step before the current one.
-async fn enable(b: &mut Browser) -> (String, Vec<String>) {
+pub(crate) async fn enable(b: &mut Browser) -> (String, Vec<String>) {
     let page = b.get("/dashboard/account/two-factor").await;
     assert_eq!(page.status, 200, "{}", page.text);
     let secret = code_element(&page, "two-factor-secret");

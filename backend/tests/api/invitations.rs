@@ -672,3 +672,66 @@ async fn two_racing_acceptances_of_one_link_create_one_account() {
     db.close().await.ok();
     assert_eq!(users.len(), 1);
 }
+
+/// The emailed links and the second factor together: a member who joins a team that
+/// requires two-factor sign-in reaches only the enrolment page, and a password reset never
+/// skips the second factor of an account that has one.
+#[tokio::test]
+async fn links_never_open_the_back_office_without_the_second_factor() {
+    let smtp = smtp().await;
+    let app = spawn(smtp, &[]).await;
+    let m = app.create_merchant(250).await;
+    let owner = unique_address("owner-2fa");
+    create_user_at(&app, &m, "owner", &owner);
+    let mut o = Browser::signed_in(&app, &owner).await;
+    crate::dashboard_totp::enable(&mut o).await;
+    let csrf = o.csrf().await;
+    let p = o
+        .post(
+            "/dashboard/settings/two-factor",
+            &[("csrf", &csrf), ("required", "on")],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.text);
+
+    // Joining by an invitation opens a session that must enrol first.
+    let address = unique_address("joiner-2fa");
+    let p = invite(&mut o, &address, "staff").await;
+    assert_eq!(p.status, 200, "{}", p.text);
+    let mails = smtp.wait_for(&address, 1).await;
+    let path = link_in(&app, &mails[0], "/dashboard/invitations/");
+    let (mut joined, p) = accept(&app, &path, NEW_PASSWORD).await;
+    assert_eq!(p.status, 303, "{}", p.text);
+    for page in [
+        "/dashboard/",
+        "/dashboard/transactions",
+        "/dashboard/settings",
+    ] {
+        let p = joined.get(page).await;
+        assert_eq!(p.status, 303, "{page}: {}", p.text);
+        assert_eq!(
+            p.location.as_deref(),
+            Some("/dashboard/account/two-factor"),
+            "{page}"
+        );
+    }
+
+    // A reset password leads to the code step, not to a session.
+    let p = forgot(&app, &owner).await;
+    assert_eq!(p.status, 200, "{}", p.text);
+    let mails = smtp.wait_for(&owner, 1).await;
+    let reset = link_in(&app, &mails[0], "/dashboard/password-reset/");
+    let mut b = Browser::new(&app);
+    let csrf = b.get(&reset).await.input("csrf");
+    let p = b
+        .post(&reset, &[("csrf", &csrf), ("password", NEW_PASSWORD)])
+        .await;
+    assert_eq!(p.status, 303, "{}", p.text);
+    let mut again = Browser::new(&app);
+    let p = again.login(&owner, NEW_PASSWORD).await;
+    assert_eq!(p.status, 303, "{}", p.text);
+    assert_eq!(p.location.as_deref(), Some("/dashboard/login/two-factor"));
+    let p = again.get("/dashboard/").await;
+    assert_eq!(p.status, 303, "no session before the code");
+    assert_eq!(p.location.as_deref(), Some("/dashboard/login"));
+}
