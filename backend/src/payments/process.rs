@@ -524,7 +524,7 @@ async fn plan_and_write(
         },
         idempotency: recorder.row(201, &receipt, now)?,
     };
-    match store::payment_write::write_payment(tx, &write).await? {
+    match store::payment_write::write_payment(tx, write).await? {
         WriteOutcome::Written => Ok(receipt),
         // Unreachable while the rows are locked; kept as the last line of defence.
         WriteOutcome::BalanceChanged => Err(PayError::Declined {

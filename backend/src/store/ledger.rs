@@ -198,6 +198,11 @@ impl Lines {
     pub fn lines(&self) -> &[Line] {
         &self.lines
     }
+
+    /// The lines, taken.
+    pub fn into_lines(self) -> Vec<Line> {
+        self.lines
+    }
 }
 
 /// Writes a journal with its postings and returns the journal's id. Callers build

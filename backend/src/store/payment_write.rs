@@ -49,7 +49,7 @@ pub enum WriteOutcome {
 /// Writes the payment inside the caller's transaction.
 pub async fn write_payment(
     db: &impl ConnectionTrait,
-    w: &PaymentWrite,
+    w: PaymentWrite,
 ) -> Result<WriteOutcome, DbErr> {
     let result = if db.get_database_backend() == DbBackend::Postgres {
         write_postgres(db, w).await
@@ -75,107 +75,86 @@ fn journal_kind(t: &transaction::Model) -> &'static str {
     }
 }
 
-/// Collects bind values and hands out `$n::type` placeholders.
-struct Binds(Vec<Value>);
+/// The statement's text and its bind values, written in one pass: each value appends its
+/// `$n::type` placeholder where it stands in the text.
+struct Sql {
+    text: String,
+    values: Vec<Value>,
+}
 
-impl Binds {
-    fn p(&mut self, v: impl Into<Value>, ty: &str) -> String {
-        self.0.push(v.into());
-        format!("${}::{ty}", self.0.len())
+impl Sql {
+    /// Appends literal SQL.
+    fn s(&mut self, sql: &str) -> &mut Self {
+        self.text.push_str(sql);
+        self
+    }
+
+    /// Binds `v` and appends its placeholder.
+    fn p(&mut self, v: impl Into<Value>, ty: &str) -> &mut Self {
+        self.values.push(v.into());
+        let n = self.values.len();
+        self.placeholder(n, ty)
+    }
+
+    /// Appends the placeholder of the `n`th value again (a value the text uses twice).
+    fn placeholder(&mut self, n: usize, ty: &str) -> &mut Self {
+        self.text.push('$');
+        self.text.push_str(itoa::Buffer::new().format(n));
+        self.text.push_str("::");
+        self.text.push_str(ty);
+        self
     }
 }
 
-async fn write_postgres(
-    db: &impl ConnectionTrait,
-    w: &PaymentWrite,
-) -> Result<WriteOutcome, DbErr> {
-    let mut b = Binds(Vec::with_capacity(64));
-    let t = &w.transaction;
-    let now = b.p(t.created_at, "timestamptz");
-
-    let debits = w
-        .debits
-        .iter()
-        .map(|d| {
-            format!(
-                "({}, {}, {}, {}, {}, {})",
-                b.p(d.voucher_id, "bigint"),
-                b.p(d.amount_minor, "bigint"),
-                b.p(d.forfeit_minor, "bigint"),
-                b.p(d.mark_used, "boolean"),
-                b.p(d.position, "integer"),
-                b.p(d.balance_after_minor, "bigint"),
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    let txn_id = b.p(t.id.clone(), "text");
-    let txn_values = format!(
-        "({txn_id}, {}, {}, {}, {}, {}, {}, {}, {}, 0, {now}, {}, {}, {})",
-        b.p(t.merchant_id.clone(), "text"),
-        b.p(t.mode, "text"),
-        b.p(t.order_id.clone(), "text"),
-        b.p(t.status, "text"),
-        b.p(t.currency, "text"),
-        b.p(t.amount_minor, "bigint"),
-        b.p(t.commission_minor, "bigint"),
-        b.p(t.net_minor, "bigint"),
-        b.p(t.hold_state, "text"),
-        b.p(t.authorized_minor, "bigint"),
-        b.p(t.hold_expires_at, "timestamptz"),
-    );
-    let lines = w
-        .lines
-        .lines()
-        .iter()
-        .map(|l| {
-            format!(
-                "({}, {}, {})",
-                b.p(l.account.clone(), "text"),
-                b.p(l.voucher_id, "bigint"),
-                b.p(l.amount_minor, "bigint"),
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    let e = &w.event;
-    let event_values = format!(
-        "({}, {}, {}, {}, {txn_id}, {}, {now})",
-        b.p(e.id.clone(), "text"),
-        b.p(e.merchant_id.clone(), "text"),
-        b.p(e.mode, "text"),
-        b.p(e.kind, "text"),
-        b.p(e.payload.clone(), "jsonb"),
-    );
-    let idem = match &w.idempotency {
-        Some(i) => format!(
-            ", idem AS (
-                INSERT INTO idempotency_keys (merchant_id, mode, operation, key, request_hash, response_status, response_body, created_at, expires_at)
-                VALUES ({}, {}, {}, {}, {}, {}, {}, {now}, {})
-                ON CONFLICT (merchant_id, mode, operation, key) DO UPDATE SET
-                    request_hash = EXCLUDED.request_hash, response_status = EXCLUDED.response_status,
-                    response_body = EXCLUDED.response_body, created_at = EXCLUDED.created_at,
-                    expires_at = EXCLUDED.expires_at
-                WHERE idempotency_keys.expires_at <= EXCLUDED.created_at
-                RETURNING 1
-            )",
-            b.p(i.merchant_id.clone(), "text"),
-            b.p(i.mode, "text"),
-            b.p(i.operation.clone(), "text"),
-            b.p(i.key.clone(), "text"),
-            b.p(i.request_hash.clone(), "text"),
-            b.p(i.response_status, "integer"),
-            b.p(i.response_body.clone(), "text"),
-            b.p(i.expires_at, "timestamptz"),
-        ),
-        None => ", idem AS (SELECT 1 WHERE false)".to_owned(),
+async fn write_postgres(db: &impl ConnectionTrait, w: PaymentWrite) -> Result<WriteOutcome, DbErr> {
+    let PaymentWrite {
+        transaction: t,
+        debits,
+        lines,
+        event: e,
+        idempotency,
+    } = w;
+    let expected_debits = debits.len() as i64;
+    let expected_idem = i64::from(idempotency.is_some());
+    let kind = journal_kind(&t);
+    let mut q = Sql {
+        text: String::with_capacity(4096),
+        values: Vec::with_capacity(32 + 6 * debits.len() + 3 * lines.lines().len()),
     };
-    let expected_idem = i64::from(w.idempotency.is_some());
-    let sql = format!(
-        "WITH d(id, take, forfeit, used, position, balance_after) AS (VALUES {debits}),
+    // $1 and $2: the time and the transaction id, which the text names several times.
+    q.values.push(t.created_at.into());
+    q.values.push(t.id.into());
+    let now = |q: &mut Sql| {
+        q.placeholder(1, "timestamptz");
+    };
+    let txn_id = |q: &mut Sql| {
+        q.placeholder(2, "text");
+    };
+
+    q.s("WITH d(id, take, forfeit, used, position, balance_after) AS (VALUES ");
+    for (i, d) in debits.iter().enumerate() {
+        q.s(if i == 0 { "(" } else { ", (" })
+            .p(d.voucher_id, "bigint")
+            .s(", ")
+            .p(d.amount_minor, "bigint")
+            .s(", ")
+            .p(d.forfeit_minor, "bigint")
+            .s(", ")
+            .p(d.mark_used, "boolean")
+            .s(", ")
+            .p(d.position, "integer")
+            .s(", ")
+            .p(d.balance_after_minor, "bigint")
+            .s(")");
+    }
+    q.s("),
         debit AS (
-            UPDATE vouchers AS v SET balance_minor = v.balance_minor - d.take - d.forfeit, updated_at = {now},
-                first_used_at = COALESCE(v.first_used_at, {now}),
+            UPDATE vouchers AS v SET balance_minor = v.balance_minor - d.take - d.forfeit, updated_at = ");
+    now(&mut q);
+    q.s(",
+                first_used_at = COALESCE(v.first_used_at, ");
+    now(&mut q);
+    q.s("),
                 status = CASE WHEN d.used THEN 'used' ELSE v.status END
             FROM d WHERE v.id = d.id AND v.balance_minor >= d.take + d.forfeit AND v.status = 'active'
             RETURNING v.id
@@ -184,39 +163,130 @@ async fn write_postgres(
             INSERT INTO transactions (id, merchant_id, mode, order_id, status, currency, amount_minor,
                 commission_minor, net_minor, refunded_minor, created_at, hold_state, authorized_minor,
                 hold_expires_at)
-            VALUES {txn_values}
+            VALUES (");
+    txn_id(&mut q);
+    q.s(", ")
+        .p(t.merchant_id, "text")
+        .s(", ")
+        .p(t.mode, "text")
+        .s(", ")
+        .p(t.order_id, "text")
+        .s(", ")
+        .p(t.status, "text")
+        .s(", ")
+        .p(t.currency, "text")
+        .s(", ")
+        .p(t.amount_minor, "bigint")
+        .s(", ")
+        .p(t.commission_minor, "bigint")
+        .s(", ")
+        .p(t.net_minor, "bigint")
+        .s(", 0, ");
+    now(&mut q);
+    q.s(", ")
+        .p(t.hold_state, "text")
+        .s(", ")
+        .p(t.authorized_minor, "bigint")
+        .s(", ")
+        .p(t.hold_expires_at, "timestamptz")
+        .s(")
         ),
         red AS (
             INSERT INTO redemptions (transaction_id, voucher_id, position, amount_minor, balance_after_minor, created_at)
-            SELECT {txn_id}, d.id, d.position, d.take, d.balance_after, {now} FROM d
+            SELECT ");
+    txn_id(&mut q);
+    q.s(", d.id, d.position, d.take, d.balance_after, ");
+    now(&mut q);
+    q.s(" FROM d
         ),
         jr AS (
             INSERT INTO journals (kind, transaction_id, currency, created_at)
-            VALUES ({kind}, {txn_id}, {cur}, {now}) RETURNING id
+            VALUES (")
+        .p(kind, "text")
+        .s(", ");
+    txn_id(&mut q);
+    q.s(", ").p(t.currency, "text").s(", ");
+    now(&mut q);
+    q.s(") RETURNING id
         ),
         po AS (
             INSERT INTO postings (journal_id, account, voucher_id, amount_minor)
-            SELECT jr.id, p.account, p.voucher_id, p.amount FROM jr CROSS JOIN (VALUES {lines}) AS p(account, voucher_id, amount)
+            SELECT jr.id, p.account, p.voucher_id, p.amount FROM jr CROSS JOIN (VALUES ");
+    for (i, l) in lines.into_lines().into_iter().enumerate() {
+        q.s(if i == 0 { "(" } else { ", (" })
+            .p(l.account, "text")
+            .s(", ")
+            .p(l.voucher_id, "bigint")
+            .s(", ")
+            .p(l.amount_minor, "bigint")
+            .s(")");
+    }
+    q.s(") AS p(account, voucher_id, amount)
         ),
         ev AS (
             INSERT INTO events (id, merchant_id, mode, kind, transaction_id, payload, created_at)
-            VALUES {event_values}
-        ){idem}
-        SELECT (SELECT count(*) FROM debit) AS debited, (SELECT count(*) FROM idem) AS idem_written",
-        cur = b.p(t.currency, "text"),
-        kind = b.p(journal_kind(t), "text"),
-    );
+            VALUES (")
+        .p(e.id, "text")
+        .s(", ")
+        .p(e.merchant_id, "text")
+        .s(", ")
+        .p(e.mode, "text")
+        .s(", ")
+        .p(e.kind, "text")
+        .s(", ");
+    txn_id(&mut q);
+    q.s(", ").p(e.payload, "jsonb").s(", ");
+    now(&mut q);
+    q.s(")
+        )");
+    match idempotency {
+        Some(i) => {
+            q.s(", idem AS (
+                INSERT INTO idempotency_keys (merchant_id, mode, operation, key, request_hash, response_status, response_body, created_at, expires_at)
+                VALUES (")
+                .p(i.merchant_id, "text")
+                .s(", ")
+                .p(i.mode, "text")
+                .s(", ")
+                .p(i.operation, "text")
+                .s(", ")
+                .p(i.key, "text")
+                .s(", ")
+                .p(i.request_hash, "text")
+                .s(", ")
+                .p(i.response_status, "integer")
+                .s(", ")
+                .p(i.response_body, "text")
+                .s(", ");
+            now(&mut q);
+            q.s(", ").p(i.expires_at, "timestamptz").s(
+                ")
+                ON CONFLICT (merchant_id, mode, operation, key) DO UPDATE SET
+                    request_hash = EXCLUDED.request_hash, response_status = EXCLUDED.response_status,
+                    response_body = EXCLUDED.response_body, created_at = EXCLUDED.created_at,
+                    expires_at = EXCLUDED.expires_at
+                WHERE idempotency_keys.expires_at <= EXCLUDED.created_at
+                RETURNING 1
+            )",
+            );
+        }
+        None => {
+            q.s(", idem AS (SELECT 1 WHERE false)");
+        }
+    }
+    q.s("
+        SELECT (SELECT count(*) FROM debit) AS debited, (SELECT count(*) FROM idem) AS idem_written");
     let row = db
         .query_one(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            sql,
-            b.0,
+            q.text,
+            q.values,
         ))
         .await?
         .ok_or_else(|| DbErr::Custom("payment statement returned no row".into()))?;
     let debited: i64 = row.try_get("", "debited")?;
     let idem_written: i64 = row.try_get("", "idem_written")?;
-    Ok(if debited != w.debits.len() as i64 {
+    Ok(if debited != expected_debits {
         WriteOutcome::BalanceChanged
     } else if idem_written != expected_idem {
         WriteOutcome::IdempotencyKeyTaken
@@ -227,7 +297,7 @@ async fn write_postgres(
 
 async fn write_sequential(
     db: &impl ConnectionTrait,
-    w: &PaymentWrite,
+    w: PaymentWrite,
 ) -> Result<WriteOutcome, DbErr> {
     let t = &w.transaction;
     payments::insert_transaction(db, t.clone()).await?;
@@ -254,9 +324,9 @@ async fn write_sequential(
     )
     .await?;
     ledger::post(db, journal_kind(t), Some(&t.id), &w.lines, t.created_at).await?;
-    webhooks::insert_event(db, w.event.clone()).await?;
-    if let Some(i) = &w.idempotency {
-        super::idempotency::insert(db, i.clone()).await?;
+    webhooks::insert_event(db, w.event).await?;
+    if let Some(i) = w.idempotency {
+        super::idempotency::insert(db, i).await?;
     }
     Ok(WriteOutcome::Written)
 }
