@@ -19,11 +19,29 @@ pub async fn find(
     scope: Scope<'_>,
     now: OffsetDateTime,
 ) -> Result<Option<idempotency_key::Model>, DbErr> {
+    use sea_orm::{QuerySelect, QueryTrait};
+    static FIND: super::cached::CachedSql = super::cached::CachedSql::new();
+    let statement = FIND.statement(
+        db.get_database_backend(),
+        vec![
+            scope.merchant_id.into(),
+            scope.mode.into(),
+            scope.operation.into(),
+            scope.key.into(),
+            1u64.into(),
+        ],
+        |backend| {
+            idempotency_key::Entity::find()
+                .filter(idempotency_key::Column::MerchantId.eq(scope.merchant_id))
+                .filter(idempotency_key::Column::Mode.eq(scope.mode))
+                .filter(idempotency_key::Column::Operation.eq(scope.operation))
+                .filter(idempotency_key::Column::Key.eq(scope.key))
+                .limit(1)
+                .build(backend)
+        },
+    );
     let row = idempotency_key::Entity::find()
-        .filter(idempotency_key::Column::MerchantId.eq(scope.merchant_id))
-        .filter(idempotency_key::Column::Mode.eq(scope.mode))
-        .filter(idempotency_key::Column::Operation.eq(scope.operation))
-        .filter(idempotency_key::Column::Key.eq(scope.key))
+        .from_raw_sql(statement)
         .one(db)
         .await?;
     Ok(row.filter(|r| r.expires_at > now))

@@ -3,6 +3,7 @@ pub mod accounts;
 pub mod activities;
 pub mod activity;
 pub mod breakage;
+pub mod cached;
 pub mod checkout;
 pub mod dashboard;
 pub mod emails;

@@ -60,7 +60,19 @@ pub async fn find_transaction(
     mode: &str,
     id: &str,
 ) -> Result<Option<transaction::Model>, DbErr> {
-    Ok(transaction::Entity::find_by_id(id.to_owned())
+    use sea_orm::{QuerySelect, QueryTrait};
+    static FIND: super::cached::CachedSql = super::cached::CachedSql::new();
+    let statement = FIND.statement(
+        db.get_database_backend(),
+        vec![id.into(), 1u64.into()],
+        |backend| {
+            transaction::Entity::find_by_id(id.to_owned())
+                .limit(1)
+                .build(backend)
+        },
+    );
+    Ok(transaction::Entity::find()
+        .from_raw_sql(statement)
         .one(db)
         .await?
         .filter(|t| t.merchant_id == merchant_id && t.mode.0.as_str() == mode))
@@ -76,16 +88,27 @@ pub async fn redemption_lines(
         .from(redemption::Column::VoucherId)
         .to(voucher::Column::Id)
         .into();
-    redemption::Entity::find()
-        .select_only()
-        .column(voucher::Column::Last4)
-        .column(redemption::Column::AmountMinor)
-        .join(JoinType::InnerJoin, to_voucher)
-        .filter(redemption::Column::TransactionId.eq(transaction_id))
-        .order_by_asc(redemption::Column::Position)
-        .into_tuple()
-        .all(db)
-        .await
+    use sea_orm::QueryTrait;
+    static LINES: super::cached::CachedSql = super::cached::CachedSql::new();
+    let statement = LINES.statement(
+        db.get_database_backend(),
+        vec![transaction_id.into()],
+        |backend| {
+            redemption::Entity::find()
+                .select_only()
+                .column(voucher::Column::Last4)
+                .column(redemption::Column::AmountMinor)
+                .join(JoinType::InnerJoin, to_voucher)
+                .filter(redemption::Column::TransactionId.eq(transaction_id))
+                .order_by_asc(redemption::Column::Position)
+                .build(backend)
+        },
+    );
+    db.query_all(statement)
+        .await?
+        .iter()
+        .map(|row| row.try_get_many_by_index::<(String, i64)>())
+        .collect()
 }
 
 /// A merchant's transaction by order id, within one mode.

@@ -116,13 +116,32 @@ pub async fn lock_by_hmacs(
     db: &impl ConnectionTrait,
     hmacs: &[String],
 ) -> Result<Vec<voucher::Model>, DbErr> {
-    let mut q = voucher::Entity::find()
-        .filter(voucher::Column::CodeHmac.is_in(hmacs.iter().cloned()))
-        .order_by_asc(voucher::Column::Id);
-    if super::is_postgres(db) {
-        q = q.lock_exclusive();
-    }
-    q.all(db).await
+    use sea_orm::QueryTrait;
+    // One kept text per number of codes, for the usual one to four.
+    static LOCK: [super::cached::CachedSql; 4] = [const { super::cached::CachedSql::new() }; 4];
+    let build = |backend| {
+        let q = voucher::Entity::find()
+            .filter(voucher::Column::CodeHmac.is_in(hmacs.iter().cloned()))
+            .order_by_asc(voucher::Column::Id);
+        if backend == sea_orm::DbBackend::Postgres {
+            q.lock_exclusive().build(backend)
+        } else {
+            q.build(backend)
+        }
+    };
+    let backend = db.get_database_backend();
+    let statement = match hmacs.len().checked_sub(1).and_then(|i| LOCK.get(i)) {
+        Some(kept) => kept.statement(
+            backend,
+            hmacs.iter().map(|h| h.as_str().into()).collect(),
+            build,
+        ),
+        None => build(backend),
+    };
+    voucher::Entity::find()
+        .from_raw_sql(statement)
+        .all(db)
+        .await
 }
 
 /// Debits `amount` if the balance still covers it; false when it does not.
