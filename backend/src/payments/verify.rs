@@ -48,23 +48,27 @@ pub async fn verify(
     q: VerifyQuery,
 ) -> Result<VerifyOutcome, VerifyError> {
     let db = &state.db;
-    let row = match (&q.transaction_id, &q.order_id) {
-        (Some(id), _) => {
-            store::payments::find_transaction(db, &caller.merchant_id, caller.mode_str(), id)
-                .await?
-        }
-        (None, Some(order)) => {
-            store::payments::find_transaction_by_order(
-                db,
-                &caller.merchant_id,
-                caller.mode_str(),
-                order.as_str(),
-            )
-            .await?
-        }
+    // By id (the usual case) the transaction and its voucher lines come in one statement.
+    let found = match (&q.transaction_id, &q.order_id) {
+        (Some(id), _) => store::payments::find_transaction_with_lines(
+            db,
+            &caller.merchant_id,
+            caller.mode_str(),
+            id,
+        )
+        .await?
+        .map(|(row, lines)| (row, Some(lines))),
+        (None, Some(order)) => store::payments::find_transaction_by_order(
+            db,
+            &caller.merchant_id,
+            caller.mode_str(),
+            order.as_str(),
+        )
+        .await?
+        .map(|row| (row, None)),
         (None, None) => return Err(VerifyError::MissingReference),
     };
-    let row = row.ok_or(VerifyError::TransactionNotFound)?;
+    let (row, lines) = found.ok_or(VerifyError::TransactionNotFound)?;
     let currency = row.currency.0;
 
     // A verdict is only as good as what was asked: whatever the merchant did not state
@@ -100,7 +104,10 @@ pub async fn verify(
     if !TransactionStatus::of(&row).releases_goods(q.accept_partially_refunded) {
         mismatches.push("status");
     }
-    let vouchers = store::payments::redemption_lines(db, &row.id).await?;
+    let vouchers = match lines {
+        Some(lines) => lines,
+        None => store::payments::redemption_lines(db, &row.id).await?,
+    };
     Ok(VerifyOutcome {
         verified: mismatches.is_empty(),
         mismatches,

@@ -78,6 +78,57 @@ pub async fn find_transaction(
         .filter(|t| t.merchant_id == merchant_id && t.mode.0.as_str() == mode))
 }
 
+/// A merchant's transaction by id within one mode, with its redemption lines (last4 of the
+/// voucher, amount taken, in the order applied): one statement, for verify.
+pub async fn find_transaction_with_lines(
+    db: &impl ConnectionTrait,
+    merchant_id: &str,
+    mode: &str,
+    id: &str,
+) -> Result<Option<(transaction::Model, Vec<(String, i64)>)>, DbErr> {
+    use sea_orm::{FromQueryResult, JoinType, QuerySelect, QueryTrait};
+    static FIND: super::cached::CachedSql = super::cached::CachedSql::new();
+    let statement = FIND.statement(
+        db.get_database_backend(),
+        vec![id.into(), merchant_id.into(), mode.into()],
+        |backend| {
+            let to_lines: sea_orm::RelationDef =
+                transaction::Entity::belongs_to(redemption::Entity)
+                    .from(transaction::Column::Id)
+                    .to(redemption::Column::TransactionId)
+                    .into();
+            let to_voucher: sea_orm::RelationDef = redemption::Entity::belongs_to(voucher::Entity)
+                .from(redemption::Column::VoucherId)
+                .to(voucher::Column::Id)
+                .into();
+            transaction::Entity::find()
+                .column_as(voucher::Column::Last4, "line_last4")
+                .column_as(redemption::Column::AmountMinor, "line_amount")
+                .join(JoinType::LeftJoin, to_lines)
+                .join(JoinType::LeftJoin, to_voucher)
+                .filter(transaction::Column::Id.eq(id))
+                .filter(transaction::Column::MerchantId.eq(merchant_id))
+                .filter(transaction::Column::Mode.eq(mode))
+                .order_by_asc(redemption::Column::Position)
+                .build(backend)
+        },
+    );
+    let rows = db.query_all(statement).await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let transaction = transaction::Model::from_query_result(first, "")?;
+    let mut lines = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let last4: Option<String> = row.try_get("", "line_last4")?;
+        let amount: Option<i64> = row.try_get("", "line_amount")?;
+        if let (Some(last4), Some(amount)) = (last4, amount) {
+            lines.push((last4, amount));
+        }
+    }
+    Ok(Some((transaction, lines)))
+}
+
 /// (last4 of the voucher, amount taken) per voucher of a transaction, in the order applied.
 pub async fn redemption_lines(
     db: &impl ConnectionTrait,

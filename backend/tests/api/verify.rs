@@ -196,3 +196,51 @@ async fn money_fields_sent_as_json_numbers_are_refused_and_nothing_is_written() 
     assert_eq!(body(r).await["error"]["code"], "amount_not_a_string");
     assert_eq!(app.count("refunds").await, 0);
 }
+
+/// By id the transaction and its voucher lines come in one statement, by order id in two:
+/// both give the vouchers the payment used, in the order applied, as the receipt did.
+#[tokio::test]
+async fn the_vouchers_of_a_split_payment_are_listed_in_the_order_applied() {
+    let app = TestApp::spawn().await;
+    let m = app.create_merchant(250).await;
+    let first = app.issue_one("30.00").await;
+    let second = app.issue_one("100.00").await;
+    let r = app
+        .pay(&m.pk, "ORDER_SPLIT", "99.00", &[&first, &second], None)
+        .await;
+    assert_eq!(r.status(), 201);
+    let receipt = body(r).await;
+    let used: Vec<_> = receipt["vouchers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| json!({"last4": v["last4"], "amount": v["amount"]}))
+        .collect();
+    assert_eq!(used.len(), 2, "{receipt}");
+    assert_eq!(used[0]["amount"], "30.00");
+    assert_eq!(used[1]["amount"], "69.00");
+    let id = receipt["id"].as_str().unwrap();
+    for req in [
+        json!({"transaction_id": id, "order_id": "ORDER_SPLIT", "expected_amount": "99.00", "expected_currency": "EUR"}),
+        json!({"order_id": "ORDER_SPLIT", "expected_amount": "99.00", "expected_currency": "EUR"}),
+    ] {
+        let r = app
+            .post("/api/verify-transaction/", &m.sk, &req, None)
+            .await;
+        assert_eq!(r.status(), 200);
+        let v = body(r).await;
+        assert_eq!(v["verified"], true, "{v}");
+        assert_eq!(v["transaction"]["vouchers"], json!(used), "{req}");
+    }
+    // The same id under another merchant's key is not found.
+    let other = app.create_merchant(250).await;
+    let r = app
+        .post(
+            "/api/verify-transaction/",
+            &other.sk,
+            &json!({"transaction_id": id, "order_id": "ORDER_SPLIT", "expected_amount": "99.00", "expected_currency": "EUR"}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 404);
+}
