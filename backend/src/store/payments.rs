@@ -78,6 +78,14 @@ pub async fn find_transaction(
         .filter(|t| t.merchant_id == merchant_id && t.mode.0.as_str() == mode))
 }
 
+/// The join from a redemption to its voucher (for the voucher's last4).
+fn redemption_to_voucher() -> sea_orm::RelationDef {
+    redemption::Entity::belongs_to(voucher::Entity)
+        .from(redemption::Column::VoucherId)
+        .to(voucher::Column::Id)
+        .into()
+}
+
 /// A merchant's transaction by id within one mode, with its redemption lines (last4 of the
 /// voucher, amount taken, in the order applied): one statement, for verify.
 pub async fn find_transaction_with_lines(
@@ -97,15 +105,11 @@ pub async fn find_transaction_with_lines(
                     .from(transaction::Column::Id)
                     .to(redemption::Column::TransactionId)
                     .into();
-            let to_voucher: sea_orm::RelationDef = redemption::Entity::belongs_to(voucher::Entity)
-                .from(redemption::Column::VoucherId)
-                .to(voucher::Column::Id)
-                .into();
             transaction::Entity::find()
                 .column_as(voucher::Column::Last4, "line_last4")
                 .column_as(redemption::Column::AmountMinor, "line_amount")
                 .join(JoinType::LeftJoin, to_lines)
-                .join(JoinType::LeftJoin, to_voucher)
+                .join(JoinType::LeftJoin, redemption_to_voucher())
                 .filter(transaction::Column::Id.eq(id))
                 .filter(transaction::Column::MerchantId.eq(merchant_id))
                 .filter(transaction::Column::Mode.eq(mode))
@@ -134,12 +138,8 @@ pub async fn redemption_lines(
     db: &impl ConnectionTrait,
     transaction_id: &str,
 ) -> Result<Vec<(String, i64)>, DbErr> {
-    use sea_orm::{JoinType, QuerySelect};
-    let to_voucher: sea_orm::RelationDef = redemption::Entity::belongs_to(voucher::Entity)
-        .from(redemption::Column::VoucherId)
-        .to(voucher::Column::Id)
-        .into();
     use sea_orm::QueryTrait;
+    use sea_orm::{JoinType, QuerySelect};
     static LINES: super::cached::CachedSql = super::cached::CachedSql::new();
     let statement = LINES.statement(
         db.get_database_backend(),
@@ -149,7 +149,7 @@ pub async fn redemption_lines(
                 .select_only()
                 .column(voucher::Column::Last4)
                 .column(redemption::Column::AmountMinor)
-                .join(JoinType::InnerJoin, to_voucher)
+                .join(JoinType::InnerJoin, redemption_to_voucher())
                 .filter(redemption::Column::TransactionId.eq(transaction_id))
                 .order_by_asc(redemption::Column::Position)
                 .build(backend)
