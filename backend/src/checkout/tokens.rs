@@ -69,22 +69,57 @@ fn token_param(index: usize) -> Option<String> {
     Some(format!("vouchers[{index}].token"))
 }
 
-/// The HMAC of every voucher of a payment, in request order: codes are hashed, tokens are
-/// resolved to the voucher they stand for. A token that is unknown, revoked, expired or
-/// from another merchant or mode declines the payment with `voucher_token_invalid`.
-pub async fn voucher_hmacs(
-    state: &AppState,
-    db: &impl sea_orm::ConnectionTrait,
-    caller: &Caller,
-    vouchers: &[VoucherRef],
-) -> Result<Vec<String>, CheckoutError> {
-    let hashes: Vec<String> = vouchers
+/// A voucher of a request as the server keys it: a typed code as its HMAC(pepper)
+/// ([`voucher_hmac`]), a remembered-voucher token as its SHA-256 (the form stored). A
+/// payment derives them once ([`keyed`]) for its lockout, its fingerprint, its lookup and
+/// what it remembers afterwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Keyed {
+    Code(String),
+    Token(String),
+}
+
+impl Keyed {
+    /// The hex digest, whichever kind it is.
+    pub fn digest(&self) -> &str {
+        match self {
+            Keyed::Code(hmac) | Keyed::Token(hmac) => hmac,
+        }
+    }
+}
+
+/// Every voucher reference of a request, keyed, in request order.
+pub fn keyed(state: &AppState, vouchers: &[VoucherRef]) -> Vec<Keyed> {
+    vouchers
+        .iter()
+        .map(|v| match v {
+            VoucherRef::Code(code) => Keyed::Code(voucher_hmac(&state.pepper, code)),
+            VoucherRef::Token(t) => Keyed::Token(sha256_hex(t)),
+        })
+        .collect()
+}
+
+/// The token hashes among keyed references.
+fn token_hashes(vouchers: &[Keyed]) -> Vec<String> {
+    vouchers
         .iter()
         .filter_map(|v| match v {
-            VoucherRef::Token(t) => Some(sha256_hex(t)),
-            VoucherRef::Code(_) => None,
+            Keyed::Token(hash) => Some(hash.clone()),
+            Keyed::Code(_) => None,
         })
-        .collect();
+        .collect()
+}
+
+/// The HMAC of every voucher of a payment, in request order: codes are already their
+/// HMACs, tokens are resolved to the voucher they stand for. A token that is unknown,
+/// revoked, expired or from another merchant or mode declines the payment with
+/// `voucher_token_invalid`.
+pub async fn voucher_hmacs(
+    db: &impl sea_orm::ConnectionTrait,
+    caller: &Caller,
+    vouchers: &[Keyed],
+) -> Result<Vec<String>, CheckoutError> {
+    let hashes = token_hashes(vouchers);
     let mut by_hash: HashMap<String, String> = HashMap::new();
     if !hashes.is_empty() {
         let now = OffsetDateTime::now_utc();
@@ -107,8 +142,8 @@ pub async fn voucher_hmacs(
     let mut out: Vec<String> = Vec::with_capacity(vouchers.len());
     for (i, v) in vouchers.iter().enumerate() {
         let hmac = match v {
-            VoucherRef::Code(code) => voucher_hmac(&state.pepper, code),
-            VoucherRef::Token(t) => match by_hash.get(&sha256_hex(t)) {
+            Keyed::Code(hmac) => hmac.clone(),
+            Keyed::Token(hash) => match by_hash.get(hash) {
                 Some(hmac) => hmac.clone(),
                 None => {
                     return Err(CheckoutError::TokenInvalid {
@@ -134,18 +169,12 @@ pub async fn voucher_hmacs(
 pub async fn after_payment(
     state: &AppState,
     caller: &Caller,
-    vouchers: &[VoucherRef],
+    vouchers: &[Keyed],
     receipt: &PaymentReceipt,
     remember: bool,
 ) -> Result<Vec<RememberedVoucher>, CheckoutError> {
     let now = OffsetDateTime::now_utc();
-    let token_hashes: Vec<String> = vouchers
-        .iter()
-        .filter_map(|v| match v {
-            VoucherRef::Token(t) => Some(sha256_hex(t)),
-            VoucherRef::Code(_) => None,
-        })
-        .collect();
+    let token_hashes = token_hashes(vouchers);
     if !token_hashes.is_empty() {
         let used = store::checkout::usable_tokens(
             &state.db,
@@ -161,11 +190,11 @@ pub async fn after_payment(
     if !remember {
         return Ok(Vec::new());
     }
-    let typed: Vec<String> = vouchers
+    let typed: Vec<&str> = vouchers
         .iter()
         .filter_map(|v| match v {
-            VoucherRef::Code(code) => Some(voucher_hmac(&state.pepper, code)),
-            VoucherRef::Token(_) => None,
+            Keyed::Code(hmac) => Some(hmac.as_str()),
+            Keyed::Token(_) => None,
         })
         .collect();
     let currency = Currency::from_str(&receipt.currency)
@@ -178,7 +207,7 @@ pub async fn after_payment(
         let Some(v) = rows.iter().find(|v| v.id == r.voucher_id) else {
             continue;
         };
-        if !typed.contains(&v.code_hmac) || v.status != VoucherState::Active {
+        if !typed.contains(&v.code_hmac.as_str()) || v.status != VoucherState::Active {
             continue;
         }
         let token = new_token();

@@ -5,15 +5,19 @@
 //! shopper's vouchers afterwards.
 use sea_orm::DatabaseTransaction;
 use serde::{Deserialize, Serialize};
-use superpayment_core::{split_commission, BasisPoints, ValidPayment, VoucherRef};
+use superpayment_core::{split_commission, BasisPoints, ValidPayment};
 use time::OffsetDateTime;
 
 use super::{rules, DeclineReason, PayError, TransactionStatus};
 use crate::store::entities::text::AsText;
 use crate::{
     auth::Caller,
-    checkout::{self, tokens::RememberedVoucher, CheckoutError},
-    crypto::{pin_fingerprint, pin_matches_or_dummy, sha256_hex, voucher_hmac},
+    checkout::{
+        self,
+        tokens::{Keyed, RememberedVoucher},
+        CheckoutError,
+    },
+    crypto::{pin_fingerprint, pin_matches_or_dummy, sha256_hex},
     gateway::lockout::Attempt,
     idempotency::{
         self, Fingerprint, IdempotencyError, IdempotencyKey, IdempotentOperation, Operation,
@@ -27,6 +31,7 @@ use crate::{
         entities::{
             event::{self, EventKind},
             transaction::{self, HoldState, InitialStatus},
+            voucher,
         },
         ledger::{Account, Lines},
         payment_write::{Debit, PaymentWrite, WriteOutcome},
@@ -145,22 +150,17 @@ async fn pay_guarded(
     caller: &Caller,
     req: PayRequest,
 ) -> Result<PayOutcome, PayError> {
-    let codes = req
-        .payment
-        .vouchers
-        .iter()
-        .map(|v| match v {
-            VoucherRef::Code(code) => voucher_hmac(&state.pepper, code),
-            // A token is not guessable in 256 bits; its place keeps `vouchers[i]` aligned.
-            VoucherRef::Token(t) => sha256_hex(t),
-        })
-        .collect();
+    // Each voucher keyed once: the lockout, the fingerprint, the lookup and what is
+    // remembered afterwards all read these.
+    let keyed = checkout::tokens::keyed(state, &req.payment.vouchers);
+    // A token is not guessable in 256 bits; its place keeps `vouchers[i]` aligned.
+    let codes = keyed.iter().map(|k| k.digest().to_owned()).collect();
     let attempt = Attempt::new(&state.lockout, &req.client, &caller.key_id, codes);
     if let Some(retry_after) = attempt.refused_for(&state.coord).await {
         return Err(PayError::TooManyFailedAttempts { retry_after });
     }
     let client = req.client.clone();
-    let result = pay_unguarded(state, caller, req).await;
+    let result = pay_unguarded(state, caller, req, &keyed).await;
     if let Some(log) = &state.fraud {
         let attempt = match &result {
             Ok(PayOutcome::Created { receipt, .. }) => {
@@ -197,6 +197,7 @@ async fn pay_unguarded(
     state: &AppState,
     caller: &Caller,
     req: PayRequest,
+    keyed: &[Keyed],
 ) -> Result<PayOutcome, PayError> {
     let p = &req.payment;
     crate::testmode::refill_magic(state, caller, &p.vouchers).await?;
@@ -206,12 +207,11 @@ async fn pay_unguarded(
         order_id: p.order_id.as_str(),
         amount_minor: p.amount.minor(),
         currency: p.amount.currency().code(),
-        vouchers: p
-            .vouchers
+        vouchers: keyed
             .iter()
-            .map(|v| match v {
-                VoucherRef::Code(code) => format!("code:{}", voucher_hmac(&state.pepper, code)),
-                VoucherRef::Token(t) => format!("token:{}", sha256_hex(t)),
+            .map(|k| match k {
+                Keyed::Code(hmac) => format!("code:{hmac}"),
+                Keyed::Token(hash) => format!("token:{hash}"),
             })
             .collect(),
         signature: req.signature.as_deref(),
@@ -235,6 +235,7 @@ async fn pay_unguarded(
         state,
         caller,
         payment: p,
+        keyed,
         capture: req.capture,
         pins: &req.pins,
     };
@@ -242,7 +243,7 @@ async fn pay_unguarded(
         Outcome::Replayed(receipt) => Ok(PayOutcome::Replayed(receipt)),
         Outcome::Fresh(receipt) => {
             let remembered =
-                checkout::tokens::after_payment(state, caller, &p.vouchers, &receipt, req.remember)
+                checkout::tokens::after_payment(state, caller, keyed, &receipt, req.remember)
                     .await
                     // The payment stands either way; the shopper just is not remembered.
                     .unwrap_or_else(|e| {
@@ -262,6 +263,7 @@ struct Payment<'a> {
     state: &'a AppState,
     caller: &'a Caller,
     payment: &'a ValidPayment,
+    keyed: &'a [Keyed],
     capture: bool,
     pins: &'a [Option<Secret<String>>],
 }
@@ -279,9 +281,7 @@ impl IdempotentOperation for Payment<'_> {
         recorder: &Recorder<'_>,
     ) -> Result<PaymentReceipt, PayError> {
         // Typed codes and remembered-voucher tokens both end up as the code's HMAC.
-        let hmacs =
-            checkout::tokens::voucher_hmacs(self.state, tx, self.caller, &self.payment.vouchers)
-                .await?;
+        let hmacs = checkout::tokens::voucher_hmacs(tx, self.caller, self.keyed).await?;
         check_pins(self.state, tx, self.caller, &hmacs, self.pins).await?;
         plan_and_write(
             tx,
@@ -289,6 +289,7 @@ impl IdempotentOperation for Payment<'_> {
             self.payment,
             self.capture,
             &hmacs,
+            self.pins,
             recorder,
         )
         .await
@@ -330,11 +331,39 @@ impl IdempotentOperation for Payment<'_> {
     }
 }
 
-/// Refuses a voucher whose kind requires a PIN when the request gives none
-/// (`pin_required`) or a wrong one (`pin_invalid`). Both declines concern the code, so the
-/// guessing lockout counts them as it counts a wrong code. A PIN never changes after
-/// issuance, so it is checked before the vouchers are locked; the slow hashes run off the
-/// async workers.
+/// The stored PIN hash of each voucher of the request (by HMAC, in request order), `None`
+/// for a code that is unknown, of the other mode or without a PIN; refuses the first
+/// voucher that has a PIN when the request gives none for it (`pin_required`).
+fn stored_pins(
+    caller: &Caller,
+    hmacs: &[String],
+    pins: &[Option<Secret<String>>],
+    rows: &[voucher::Model],
+) -> Result<Vec<Option<String>>, PayError> {
+    let mut stored = Vec::with_capacity(hmacs.len());
+    for (i, hmac) in hmacs.iter().enumerate() {
+        let hash = rows
+            .iter()
+            .filter(|v| v.mode.0 == caller.mode)
+            .find(|v| &v.code_hmac == hmac)
+            .and_then(|v| v.pin_hash.clone());
+        if hash.is_some() && pins.get(i).is_none_or(Option::is_none) {
+            return Err(PayError::Declined {
+                reason: DeclineReason::PinRequired,
+                param: Some(format!("vouchers[{i}]")),
+            });
+        }
+        stored.push(hash);
+    }
+    Ok(stored)
+}
+
+/// Refuses a voucher whose kind requires a PIN when the request gives a wrong one
+/// (`pin_invalid`) or none (`pin_required`, checked here when some PIN is given, else by
+/// [`plan_and_write`] on the rows it locks: a request without PINs, the usual one, reads
+/// the vouchers once). Both declines concern the code, so the guessing lockout counts them
+/// as it counts a wrong code. A PIN never changes after issuance, so a given one is checked
+/// before the vouchers are locked; the slow hashes run off the async workers.
 async fn check_pins(
     state: &AppState,
     tx: &DatabaseTransaction,
@@ -342,28 +371,16 @@ async fn check_pins(
     hmacs: &[String],
     pins: &[Option<Secret<String>>],
 ) -> Result<(), PayError> {
-    let found = store::vouchers::find_by_hmacs(tx, hmacs).await?;
-    let mut checks = Vec::new();
-    for (i, hmac) in hmacs.iter().enumerate() {
-        let voucher = found
-            .iter()
-            .filter(|v| v.mode.0 == caller.mode)
-            .find(|v| &v.code_hmac == hmac);
-        let stored = voucher.and_then(|v| v.pin_hash.clone());
-        match (pins.get(i).cloned().flatten(), stored) {
-            (Some(pin), stored) => checks.push((i, pin, stored)),
-            (None, Some(_)) => {
-                return Err(PayError::Declined {
-                    reason: DeclineReason::PinRequired,
-                    param: Some(format!("vouchers[{i}]")),
-                })
-            }
-            (None, None) => {}
-        }
-    }
-    if checks.is_empty() {
+    if pins.iter().all(Option::is_none) {
         return Ok(());
     }
+    let found = store::vouchers::find_by_hmacs(tx, hmacs).await?;
+    let stored = stored_pins(caller, hmacs, pins, &found)?;
+    let checks: Vec<_> = stored
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, stored)| Some((i, pins.get(i)?.clone()?, stored)))
+        .collect();
     // A PIN given for a code without one (unknown, of the other mode, or a kind without
     // PINs) costs the same Argon2 verification as a wrong PIN: the decline that follows
     // takes as long as `pin_invalid` does.
@@ -395,10 +412,13 @@ async fn plan_and_write(
     p: &ValidPayment,
     capture: bool,
     hmacs: &[String],
+    pins: &[Option<Secret<String>>],
     recorder: &Recorder<'_>,
 ) -> Result<PaymentReceipt, PayError> {
     let now = OffsetDateTime::now_utc();
     let locked = store::vouchers::lock_by_hmacs(tx, hmacs).await?;
+    // A PIN that is needed and not given (`check_pins` hashed any that were).
+    stored_pins(caller, hmacs, pins, &locked)?;
     let vouchers: Vec<Option<rules::Voucher>> = hmacs
         .iter()
         .map(|h| locked.iter().find(|v| &v.code_hmac == h).map(Into::into))

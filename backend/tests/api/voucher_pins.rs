@@ -122,3 +122,47 @@ async fn a_wrong_pin_is_counted_by_the_guessing_lockout_like_a_wrong_code() {
     assert_eq!(r.status(), 429);
     assert_eq!(body(r).await["error"]["code"], "too_many_failed_attempts");
 }
+
+/// The missing PIN is found whichever voucher lacks it and whether or not another voucher of
+/// the payment carries one (a payment without any PIN finds it on the rows it locks, one with
+/// some PIN when it checks them), and nothing is debited.
+#[tokio::test]
+async fn a_missing_pin_is_named_at_its_place_among_several_vouchers() {
+    let app = TestApp::spawn().await;
+    let m = app.create_merchant(250).await;
+    let (_, code, pin) = issue_with_pin(&app, "50.00").await;
+    let (_, other, other_pin) = issue_with_pin(&app, "50.00").await;
+    let plain = app.issue_one("50.00").await;
+    let pay = |vouchers: Value| {
+        let pk = m.pk.clone();
+        let app = &app;
+        async move {
+            let r = app
+                .post(
+                    "/api/process-payment/",
+                    &pk,
+                    &json!({"order_id": "ORDER_1", "amount": "60.00", "currency": "EUR", "vouchers": vouchers}),
+                    None,
+                )
+                .await;
+            (r.status().as_u16(), body(r).await)
+        }
+    };
+    let (status, e) = pay(json!([{"code": plain}, {"code": code}])).await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (402, Some("pin_required"))
+    );
+    assert_eq!(e["error"]["param"], "vouchers[1]");
+    let (status, e) = pay(json!([{"code": other, "pin": other_pin}, {"code": code}])).await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (402, Some("pin_required"))
+    );
+    assert_eq!(e["error"]["param"], "vouchers[1]");
+    for c in [&code, &other, &plain] {
+        assert_eq!(app.voucher_balance(&m.pk, c).await, "50.00");
+    }
+    let (status, _) = pay(json!([{"code": code, "pin": pin}, {"code": plain}])).await;
+    assert_eq!(status, 201);
+}
