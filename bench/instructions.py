@@ -47,11 +47,11 @@ TARGETS = {"instructions_per_payment": 400_000, "instructions_per_verify": 150_0
 # its (demangled) name, so `drop_in_place<sea_orm::...>` is sea-orm's and
 # `<Payment as serde::Serialize>::serialize` is JSON's; ties go to the earlier bucket.
 BUCKETS = [
-    ("allocation", "allocation and memory copies (malloc/free, memcpy/memmove/memset)",
+    ("allocation", "allocation and memory copies (malloc/free or mimalloc, memcpy/memmove/memset)",
      r"\b(malloc|free|realloc|calloc|cfree|_int_malloc|_int_free|_int_realloc|malloc_consolidate|"
      r"unlink_chunk|tcache_\w+|__libc_\w*alloc\w*|__rust_(alloc|dealloc|realloc|alloc_zeroed)|__rdl_\w+|"
      r"__mem(cpy|move|set|cmp)\w*|mem(cpy|move|set|cmp)|__memcpy_\w+|__memmove_\w+|__memset_\w+|"
-     r"alloc::raw_vec|alloc::alloc)\b"),
+     r"alloc::raw_vec|alloc::alloc|_?mi_\w+|mimalloc::\w+)\b"),
     ("json", "JSON (serde, serde_json)", r"\b(serde_json|serde|serde_core)::"),
     ("crypto", "crypto and hashing (HMAC, SHA-2, AES-GCM, Argon2, rustls, ring)",
      r"\b(hmac|sha2|sha1|digest|aes|aes_gcm|ghash|polyval|ctr|argon2|blake2|ring|rustls|"

@@ -239,7 +239,10 @@ impl Caller {
 /// A well-formed key of the other kind is refused with 403 once it is known to exist: a
 /// secret key arriving at a widget endpoint was leaked into a page, and operators are
 /// told (by key id, never the key).
-#[tracing::instrument(skip_all, fields(required = ?required))]
+///
+/// Its span is a debug one: every request passes here, and at the default level a line
+/// logged inside already carries the request's span (request id, method, path).
+#[tracing::instrument(level = "debug", skip_all, fields(required = ?required))]
 pub async fn authenticate(
     state: &AppState,
     token: Option<&str>,

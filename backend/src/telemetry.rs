@@ -23,9 +23,10 @@ pub fn init(format: &str) {
                 fmt::layer()
                     .json()
                     .flatten_event(true)
-                    .with_current_span(true)
                     // The whole chain, so that a line logged inside a domain function's
-                    // span still carries the request span's `request_id`.
+                    // span still carries the request span's `request_id`; the innermost
+                    // span is its last entry, so it is not written a second time apart.
+                    .with_current_span(false)
                     .with_span_list(true),
             )
             .try_init()

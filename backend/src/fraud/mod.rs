@@ -110,7 +110,7 @@ impl AttemptLog {
         let mut mac = Hmac::<Sha256>::new_from_slice(self.client_key.expose())
             .expect("HMAC accepts keys of any length");
         mac.update(client.as_bytes());
-        hex::encode(&mac.finalize().into_bytes()[..16])
+        crate::crypto::to_hex(&mac.finalize().into_bytes()[..16])
     }
 
     /// Records one attempt. It runs after the payment's own transaction and never changes
