@@ -51,6 +51,14 @@ pub enum Currency {
 }
 
 impl Currency {
+    /// Whether `s` has the shape of an ISO 4217 code: exactly three upper-case ASCII letters.
+    ///
+    /// A code of that shape may still be unsupported (`"XYZ"`); parsing decides that. The
+    /// widget uses the shape to report a malformed tag apart from an unsupported currency.
+    pub fn is_code_shaped(s: &str) -> bool {
+        s.len() == 3 && s.bytes().all(|b| b.is_ascii_uppercase())
+    }
+
     /// Every supported currency, in declaration order.
     pub const ALL: &'static [Currency] = &[
         Currency::EUR,
@@ -191,6 +199,17 @@ mod tests {
         assert_eq!(Currency::JPY.exponent(), 0);
         assert_eq!(Currency::KWD.exponent(), 3);
         assert_eq!(Currency::HUF.exponent(), 2);
+    }
+
+    #[test]
+    fn the_code_shape_is_three_upper_case_letters_supported_or_not() {
+        for &c in Currency::ALL {
+            assert!(Currency::is_code_shaped(c.code()), "{c}");
+        }
+        assert!(Currency::is_code_shaped("XYZ"));
+        for s in ["eur", "Eur", "EURO", "EU", "", " EUR", "E1R", "€UR", "ÉUR"] {
+            assert!(!Currency::is_code_shaped(s), "{s:?}");
+        }
     }
 
     #[test]

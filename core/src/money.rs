@@ -158,6 +158,17 @@ impl Money {
         Money { minor: 0, currency }
     }
 
+    /// Checks only the currency-independent shape of a payment amount, the first step of
+    /// [`Money::parse`]: a positive plain decimal (`[0-9]+(\.[0-9]+)?`, not all zeros).
+    ///
+    /// Errors are `Empty`, `Invalid`, `Negative` or `Zero`. An amount that passes can still
+    /// be refused by [`Money::parse`] for its currency (`TooManyDecimals`, `TooLarge`); the
+    /// widget tells the two apart to report a malformed tag apart from one its currency
+    /// refuses, even when the currency is unknown.
+    pub fn check_positive_decimal(s: &str) -> Result<(), AmountError> {
+        lex_positive_amount(s).map(|_| ())
+    }
+
     /// Parses a wire amount (`"99.00"`, `"99"`, `"99.5"`) for a payment: strictly positive.
     ///
     /// The written number of decimals must not exceed the currency's exponent, even when the
@@ -366,6 +377,30 @@ mod tests {
 
     fn eur(s: &str) -> Result<Money, AmountError> {
         Money::parse(s, Currency::EUR)
+    }
+
+    #[test]
+    fn the_shape_check_refuses_what_parse_refuses_before_looking_at_the_currency() {
+        for s in [
+            "", "abc", "-5", "0", "0.00", "1e3", ".5", "5.", " 5", "5,00", "+5",
+        ] {
+            assert_eq!(
+                Money::check_positive_decimal(s),
+                Err(eur(s).unwrap_err()),
+                "{s:?}"
+            );
+        }
+        // Well formed, refused only by the currency or the maximum.
+        for (s, c) in [("10.50", Currency::JPY), ("99.001", Currency::EUR)] {
+            assert_eq!(Money::check_positive_decimal(s), Ok(()));
+            assert!(matches!(
+                Money::parse(s, c),
+                Err(AmountError::TooManyDecimals { .. })
+            ));
+        }
+        assert_eq!(Money::check_positive_decimal("1000000000000000"), Ok(()));
+        assert_eq!(eur("1000000000000000"), Err(AmountError::TooLarge));
+        assert_eq!(Money::check_positive_decimal("007.50"), Ok(()));
     }
 
     #[test]

@@ -102,6 +102,30 @@ mod tests {
         assert_ne!(OrderId::parse("abc"), OrderId::parse("ABC"));
     }
 
+    /// The widget reports a tag whose `data-order-id` breaks this rule as `invalid_tag`
+    /// (docs/widget.md documents it as 1 to 64 of `A-Z a-z 0-9 - _ . : # /`), and the API
+    /// refuses the same ids: every ASCII character is checked against that list.
+    #[test]
+    fn admits_exactly_the_documented_characters_and_lengths() {
+        let documented = |c: char| {
+            c.is_ascii_uppercase()
+                || c.is_ascii_lowercase()
+                || c.is_ascii_digit()
+                || "-_.:#/".contains(c)
+        };
+        for c in (0u8..=127).map(char::from) {
+            let one = c.to_string();
+            assert_eq!(OrderId::parse(&one).is_ok(), documented(c), "{c:?}");
+            assert_eq!(
+                OrderId::parse(&format!("A{c}/64")).is_ok(),
+                documented(c),
+                "{c:?} inside an id"
+            );
+        }
+        assert!(OrderId::parse(&"#".repeat(64)).is_ok());
+        assert_eq!(OrderId::parse(&"/".repeat(65)), Err(OrderIdError::TooLong));
+    }
+
     #[test]
     fn refuses_empty_long_and_odd_characters() {
         assert_eq!(OrderId::parse(""), Err(OrderIdError::Empty));

@@ -39,18 +39,27 @@ pub struct Config {
 }
 
 /// What is wrong with the tag, as a stable code for `superpayment:error`.
+///
+/// The loader checks only the key's shape (so a secret key never reaches this URL); the
+/// other attributes are checked here. A missing or malformed one is `invalid_tag`, the
+/// code the loader used to send for it; a well-formed amount or currency that the shared
+/// rules refuse has its precise code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConfigError {
     /// `data-api-key` is not a publishable key.
     InvalidKey,
     /// A secret key was put into a page.
     SecretKeyInPage,
-    /// `data-amount` does not parse for the currency.
-    InvalidAmount,
-    /// `data-currency` is not supported.
-    InvalidCurrency,
-    /// `data-order-id` is missing or malformed.
+    /// `data-amount` is missing or not a positive decimal (`invalid_tag`).
+    MalformedAmount,
+    /// `data-currency` is not three upper-case letters (`invalid_tag`).
+    MalformedCurrency,
+    /// `data-order-id` is missing or breaks the order id rule (`invalid_tag`).
     InvalidOrderId,
+    /// `data-amount` is a positive decimal the currency refuses (too many decimals, too large).
+    InvalidAmount,
+    /// `data-currency` is shaped like a code but not supported.
+    InvalidCurrency,
     /// The loader did not pass the page's origin.
     InvalidParentOrigin,
 }
@@ -61,9 +70,11 @@ impl ConfigError {
         match self {
             ConfigError::InvalidKey => "invalid_api_key",
             ConfigError::SecretKeyInPage => "secret_key_not_allowed",
+            ConfigError::MalformedAmount
+            | ConfigError::MalformedCurrency
+            | ConfigError::InvalidOrderId => "invalid_tag",
             ConfigError::InvalidAmount => "invalid_amount",
             ConfigError::InvalidCurrency => "invalid_currency",
-            ConfigError::InvalidOrderId => "invalid_order_id",
             ConfigError::InvalidParentOrigin => "invalid_parent_origin",
         }
     }
@@ -73,9 +84,11 @@ impl ConfigError {
         match self {
             ConfigError::InvalidKey => "data-api-key must be a publishable key (pk_test_... or pk_live_...).",
             ConfigError::SecretKeyInPage => "data-api-key holds a secret key: never put it in a page, and roll it now.",
+            ConfigError::MalformedAmount => "data-amount must be a positive decimal such as 99.00.",
+            ConfigError::MalformedCurrency => "data-currency must be an ISO 4217 code such as EUR.",
+            ConfigError::InvalidOrderId => "data-order-id must be 1 to 64 of A-Z a-z 0-9 - _ . : # /.",
             ConfigError::InvalidAmount => "data-amount must be a positive decimal such as 99.00, with no more decimals than the currency has.",
             ConfigError::InvalidCurrency => "data-currency must be a supported ISO 4217 code such as EUR.",
-            ConfigError::InvalidOrderId => "data-order-id must be 1 to 64 letters, digits or - _ . : # /.",
             ConfigError::InvalidParentOrigin => "The checkout must be opened by widget.js.",
         }
     }
@@ -101,15 +114,22 @@ impl Config {
             Err(_) if key.starts_with("sk_") => return Err(ConfigError::SecretKeyInPage),
             Err(_) => return Err(ConfigError::InvalidKey),
         }
+        let amount = get("a").unwrap_or_default();
         let currency = get("c")
             .filter(|c| !c.is_empty())
-            .unwrap_or_else(|| "EUR".into())
-            .parse::<Currency>()
-            .map_err(|_| ConfigError::InvalidCurrency)?;
-        let amount = Money::parse(&get("a").unwrap_or_default(), currency)
-            .map_err(|_| ConfigError::InvalidAmount)?;
+            .unwrap_or_else(|| "EUR".into());
+        // Every attribute's shape before any currency rule, in the order the loader used
+        // to check them, so a tag gets the code and message it always got.
+        Money::check_positive_decimal(&amount).map_err(|_| ConfigError::MalformedAmount)?;
+        if !Currency::is_code_shaped(&currency) {
+            return Err(ConfigError::MalformedCurrency);
+        }
         let order_id = OrderId::parse(&get("o").unwrap_or_default())
             .map_err(|_| ConfigError::InvalidOrderId)?;
+        let currency = currency
+            .parse::<Currency>()
+            .map_err(|_| ConfigError::InvalidCurrency)?;
+        let amount = Money::parse(&amount, currency).map_err(|_| ConfigError::InvalidAmount)?;
         let parent_origin = get("p").unwrap_or_default();
         if !is_origin(&parent_origin) {
             return Err(ConfigError::InvalidParentOrigin);
@@ -203,9 +223,17 @@ mod tests {
             ),
             ("k", "sk_live_short", ConfigError::SecretKeyInPage),
             ("a", "99.001", ConfigError::InvalidAmount),
-            ("a", "-5", ConfigError::InvalidAmount),
-            ("c", "eur", ConfigError::InvalidCurrency),
+            ("a", "1000000000000000", ConfigError::InvalidAmount),
+            ("a", "-5", ConfigError::MalformedAmount),
+            ("a", "", ConfigError::MalformedAmount),
+            ("a", "0.00", ConfigError::MalformedAmount),
+            ("a", "99,00", ConfigError::MalformedAmount),
+            ("c", "XYZ", ConfigError::InvalidCurrency),
+            ("c", "eur", ConfigError::MalformedCurrency),
+            ("c", "EURO", ConfigError::MalformedCurrency),
             ("o", "order 1", ConfigError::InvalidOrderId),
+            ("o", "", ConfigError::InvalidOrderId),
+            ("o", "ORDER\"1", ConfigError::InvalidOrderId),
             ("p", "", ConfigError::InvalidParentOrigin),
             (
                 "p",
@@ -224,5 +252,37 @@ mod tests {
                 "{name}={value}"
             );
         }
+    }
+
+    #[test]
+    fn a_malformed_amount_currency_or_order_id_is_invalid_tag() {
+        let long = "x".repeat(65);
+        let cases: &[(&[(&str, &str)], ConfigError)] = &[
+            (&[("a", "abc")], ConfigError::MalformedAmount),
+            (&[("c", "eur")], ConfigError::MalformedCurrency),
+            (&[("o", "order 1")], ConfigError::InvalidOrderId),
+            (&[("o", long.as_str())], ConfigError::InvalidOrderId),
+            // The shape of every attribute comes before the currency's rules.
+            (
+                &[("c", "JPY"), ("a", "10.50"), ("o", "order 1")],
+                ConfigError::InvalidOrderId,
+            ),
+            (&[("c", "XYZ"), ("a", "-1")], ConfigError::MalformedAmount),
+        ];
+        for (changes, expected) in cases {
+            let mut pairs: Vec<(&str, &str)> = base();
+            pairs.retain(|(k, _)| changes.iter().all(|(name, _)| name != k));
+            pairs.extend(changes.iter().copied());
+            let e = Config::from_params(params(&pairs)).unwrap_err();
+            assert_eq!(e, *expected, "{changes:?}");
+            assert_eq!(e.code(), "invalid_tag", "{changes:?}");
+        }
+        assert_eq!(
+            ConfigError::InvalidOrderId.message(),
+            "data-order-id must be 1 to 64 of A-Z a-z 0-9 - _ . : # /."
+        );
+        // Well-formed values the shared rules refuse keep their precise codes.
+        assert_eq!(ConfigError::InvalidAmount.code(), "invalid_amount");
+        assert_eq!(ConfigError::InvalidCurrency.code(), "invalid_currency");
     }
 }

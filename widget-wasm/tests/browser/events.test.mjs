@@ -112,7 +112,7 @@ describe("whenever the page listens", () => {
   test("a script that runs after the page has loaded finds earlier events in window.SuperPayment and hears later ones once", async () => {
     const url = merchantPage(
       "/late-listener.html",
-      tag({ "data-api-key": "pk_test_short" }) + tag({ "data-order-id": "LATE-1" }),
+      tag({ "data-api-key": "pk_test_short" }) + tag({ "data-order-id": "LATE-1" }) + tag({ "data-order-id": "LATE 2" }),
     );
     const context = await browser.newContext();
     const page = await context.newPage();
@@ -128,10 +128,16 @@ describe("whenever the page listens", () => {
       }
     });
     // Whether the second widget's ready came before that script or after it, it is there once.
-    await page.waitForFunction(() => window.got.some(([i, type]) => i === 1 && type === "superpayment:ready"));
-    assert.deepEqual(await page.evaluate(() => window.got), [
-      [0, "superpayment:error", "invalid_tag"],
+    await page.waitForFunction(() =>
+      window.got.some(([i, type]) => i === 1 && type === "superpayment:ready") &&
+      window.got.some(([i, type]) => i === 2 && type === "superpayment:error"),
+    );
+    const got = await page.evaluate(() => window.got);
+    assert.deepEqual(got[0], [0, "superpayment:error", "invalid_tag"]);
+    // The two frames answer in either order; the malformed order id is refused by its frame.
+    assert.deepEqual(got.slice(1).sort(), [
       [1, "superpayment:ready", ""],
+      [2, "superpayment:error", "invalid_tag"],
     ]);
     const shape = await page.evaluate(() =>
       window.SuperPayment.widgets.map((w) => ({
@@ -142,10 +148,11 @@ describe("whenever the page listens", () => {
     );
     assert.deepEqual(
       shape.map(({ script, frame }) => [script, frame]),
-      [["SCRIPT", null], ["SCRIPT", "IFRAME"]],
-      "a refused tag has no frame",
+      [["SCRIPT", null], ["SCRIPT", "IFRAME"], ["SCRIPT", "IFRAME"]],
+      "a tag refused for its key has no frame; one refused by the frame has it",
     );
     assert.match(shape[0].message, /publishable key/);
+    assert.match(shape[2].message, /data-order-id/);
     await context.close();
   });
 });

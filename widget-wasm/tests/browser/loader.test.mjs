@@ -43,15 +43,13 @@ function tag(attrs) {
   return `<script src="${server.provider}/widget.js" ${text}></script>`;
 }
 
-test("a bad tag shows a visible message and a console error, never a silent blank", async () => {
+test("a bad key shows a visible message and a console error, never a silent blank", async () => {
   const context = await browser.newContext();
+  // Only the key is checked by the loader itself: a secret key must never reach the iframe URL.
   const cases = [
     [{ "data-api-key": server.merchant.sk }, /secret key/],
     [{ "data-api-key": "pk_test_short" }, /publishable key/],
-    [{ "data-amount": "-5" }, /data-amount/],
-    [{ "data-amount": null }, /data-amount/],
-    [{ "data-order-id": "order 1" }, /data-order-id/],
-    [{ "data-currency": "eur" }, /data-currency/],
+    [{ "data-api-key": null }, /publishable key/],
   ];
   for (const [attrs, expected] of cases) {
     const { page, seen, url } = await merchantPage(context, tag(attrs), "/bad.html");
@@ -63,13 +61,48 @@ test("a bad tag shows a visible message and a console error, never a silent blan
     assert.ok(seen.console.some((l) => l.startsWith("error: SuperPayment:")), "console error");
     const errors = seen.events.filter((e) => e.type === "error").map((e) => JSON.parse(e.detail));
     assert.equal(errors[0]?.code, "invalid_tag");
+    assert.match(errors[0]?.message, expected);
     if (attrs["data-api-key"] === server.merchant.sk) await shot(page, "12-bad-tag");
     await page.close();
   }
   await context.close();
 });
 
-test("a tag the loader accepts but the widget refuses still explains itself", async () => {
+test("a malformed amount, currency or order id is refused inside the frame as invalid_tag", async () => {
+  const context = await browser.newContext();
+  // The iframe checks these with superpayment-core's rules: the page gets invalid_tag, the
+  // frame shows where the form would be that the checkout is not set up correctly.
+  const cases = [
+    [{ "data-amount": "-5" }, /data-amount/],
+    [{ "data-amount": null }, /data-amount/],
+    [{ "data-amount": "0.00" }, /data-amount/],
+    [{ "data-order-id": "order 1" }, /data-order-id/],
+    [{ "data-order-id": null }, /data-order-id/],
+    [{ "data-order-id": "x".repeat(65) }, /data-order-id/],
+    [{ "data-currency": "eur" }, /data-currency/],
+    // A malformed attribute wins over a rule of the currency, as when the loader checked it.
+    [{ "data-currency": "JPY", "data-amount": "10.50", "data-order-id": "a b" }, /data-order-id/],
+  ];
+  for (const [attrs, expected] of cases) {
+    const { page, seen, url } = await merchantPage(context, tag(attrs), "/bad-attribute.html");
+    await page.goto(url);
+    const frame = page.frameLocator("iframe");
+    await frame.locator("[role=alert]").waitFor();
+    assert.match(await frame.locator("[role=alert]").textContent(), /not set up correctly/);
+    for (let i = 0; i < 50 && !seen.events.some((e) => e.type === "error"); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const errors = seen.events.filter((e) => e.type === "error").map((e) => JSON.parse(e.detail));
+    assert.deepEqual(errors.map((e) => e.code), ["invalid_tag"], JSON.stringify(attrs));
+    assert.match(errors[0].message, expected);
+    assert.equal(await page.locator("[role=alert]").count(), 0, "the page itself is left alone");
+    assert.ok(seen.console.some((l) => l.startsWith("error: SuperPayment: data-")), "console error");
+    await page.close();
+  }
+  await context.close();
+});
+
+test("a well-formed amount or currency the shared rules refuse has its precise code", async () => {
   const context = await browser.newContext();
   const cases = [
     // JPY has no decimals: only the shared core rules inside the iframe know that.
