@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, RuntimeErr, TransactionTrait,
+    DbErr, RuntimeErr, SqlxPostgresConnector, TransactionTrait,
 };
 use superpayment_migrations::Migrator;
 use superpayment_migrations::MigratorTrait;
@@ -48,11 +48,18 @@ pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Opens a pool. SQLite gets one connection: its writers serialise anyway, and a single
 /// connection turns "database is locked" into an orderly queue within the process; other
 /// processes on the same file are waited for ([`SQLITE_BUSY_TIMEOUT`], see [`begin`]).
+/// PostgreSQL gets [`pg_pool`]'s pool.
 pub async fn connect(url: &str, pool_size: u32) -> anyhow::Result<DatabaseConnection> {
-    let sqlite = url.starts_with("sqlite:");
+    if !url.starts_with("sqlite:") {
+        let pool = pg_pool(pool_size, 2.min(pool_size), ACQUIRE_TIMEOUT)
+            .connect_with(pg_options(url)?)
+            .await
+            .map_err(|e| DbErr::Conn(RuntimeErr::SqlxError(e)))?;
+        return Ok(SqlxPostgresConnector::from_sqlx_postgres_pool(pool));
+    }
     let mut opts = ConnectOptions::new(url.to_owned());
-    opts.max_connections(if sqlite { 1 } else { pool_size })
-        .min_connections(if sqlite { 1 } else { 2.min(pool_size) })
+    opts.max_connections(1)
+        .min_connections(1)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .sqlx_logging(false);
@@ -69,14 +76,50 @@ pub async fn connect(url: &str, pool_size: u32) -> anyhow::Result<DatabaseConnec
 /// A pool that connects on first use (PostgreSQL): a server that is down now does not
 /// fail the caller until a query needs it.
 pub async fn connect_lazy(url: &str, pool_size: u32) -> anyhow::Result<DatabaseConnection> {
-    let mut opts = ConnectOptions::new(url.to_owned());
-    opts.max_connections(pool_size)
-        .min_connections(0)
-        .connect_timeout(Duration::from_secs(2))
-        .acquire_timeout(Duration::from_secs(5))
-        .connect_lazy(true)
-        .sqlx_logging(false);
-    Ok(Database::connect(opts).await?)
+    let pool = pg_pool(pool_size, 0, Duration::from_secs(5)).connect_lazy_with(pg_options(url)?);
+    Ok(SqlxPostgresConnector::from_sqlx_postgres_pool(pool))
+}
+
+/// A connection back in the pool for less than this is handed out again without a ping.
+pub const ALIVE_BYPASS: Duration = Duration::from_millis(500);
+
+/// The PostgreSQL pool. By default sqlx pings every idle connection before handing it out:
+/// a round trip before every query of a request that reads once (verify), and one more
+/// before every transaction. sqlx also pings each connection as it is given back, so one
+/// that was back for less than [`ALIVE_BYPASS`] answered a moment ago and goes out as it
+/// is; only one idle for longer, which a restarted or failed-over server may have dropped,
+/// is pinged first (and replaced if it does not answer). What slips through (a server
+/// gone within that half second) fails its statement like any lost connection: `503
+/// service_unavailable`, and the connection is dropped when it comes back.
+fn pg_pool(
+    max: u32,
+    min: u32,
+    acquire_timeout: Duration,
+) -> sea_orm::sqlx::pool::PoolOptions<sea_orm::sqlx::Postgres> {
+    use sea_orm::sqlx::Connection;
+    sea_orm::sqlx::pool::PoolOptions::new()
+        .max_connections(max)
+        .min_connections(min)
+        .acquire_timeout(acquire_timeout)
+        .test_before_acquire(false)
+        .before_acquire(|conn: &mut sea_orm::sqlx::PgConnection, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= ALIVE_BYPASS {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
+/// The connection options of `url`, without sqlx's statement logging (statements carry
+/// values that do not belong in logs).
+fn pg_options(url: &str) -> anyhow::Result<sea_orm::sqlx::postgres::PgConnectOptions> {
+    use sea_orm::sqlx::ConnectOptions as _;
+    let options: sea_orm::sqlx::postgres::PgConnectOptions = url
+        .parse()
+        .map_err(|e: sea_orm::sqlx::Error| DbErr::Conn(RuntimeErr::SqlxError(e)))?;
+    Ok(options.disable_statement_logging())
 }
 
 /// Begins a transaction that will write. On SQLite it takes the write lock first, as
