@@ -172,15 +172,47 @@ fn standing_of(found: Option<&(api_key::Model, merchant::Model)>) -> KeyStanding
     })
 }
 
+/// A bearer token and its SHA-256, the form keys are stored and cached under: the gateway
+/// hashes a request's token once for its key lookup and its rate-limit counters.
+pub struct BearerToken<'a> {
+    token: &'a str,
+    digest: String,
+}
+
+impl<'a> BearerToken<'a> {
+    pub fn new(token: &'a str) -> Self {
+        let token = token.trim();
+        BearerToken {
+            token,
+            digest: sha256_hex(token),
+        }
+    }
+
+    /// The token itself.
+    pub fn as_str(&self) -> &str {
+        self.token
+    }
+
+    /// SHA-256 of the token, in hex.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// The token when it has the shape of a key (else it can only be dead).
+    fn key(&self) -> Option<ApiKey> {
+        ApiKey::parse(self.token).ok()
+    }
+}
+
 /// The standing of `token` if it is known without the database (a malformed token, or a
 /// key this instance remembers, found or not); `None` when only a lookup can tell.
-pub fn cached_standing(state: &AppState, token: &str) -> Option<KeyStanding> {
-    let Ok(key) = ApiKey::parse(token.trim()) else {
+pub fn cached_standing(state: &AppState, token: &BearerToken<'_>) -> Option<KeyStanding> {
+    if token.key().is_none() {
         return Some(KeyStanding::Dead);
-    };
+    }
     state
         .key_cache
-        .cached(&sha256_hex(key.expose()))
+        .cached(token.digest())
         .map(|found| standing_of(found.as_deref()))
 }
 
@@ -188,13 +220,16 @@ pub fn cached_standing(state: &AppState, token: &str) -> Option<KeyStanding> {
 /// authentication then finds it cached, and a merchant's overrides apply within
 /// KEY_CACHE_TTL). An error when the lookup fails (the database unreachable), which is the
 /// request's answer.
-pub async fn key_standing(state: &AppState, token: &str) -> Result<KeyStanding, AuthError> {
-    let Ok(key) = ApiKey::parse(token.trim()) else {
+pub async fn key_standing(
+    state: &AppState,
+    token: &BearerToken<'_>,
+) -> Result<KeyStanding, AuthError> {
+    if token.key().is_none() {
         return Ok(KeyStanding::Dead);
-    };
+    }
     let found = state
         .key_cache
-        .lookup(state, sha256_hex(key.expose()))
+        .lookup(state, token.digest().to_owned())
         .await?;
     Ok(standing_of(found.as_deref()))
 }

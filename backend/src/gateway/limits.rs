@@ -23,9 +23,9 @@ use crate::{
         error::ApiError,
         framework::{Operation, PathTable, Scheme},
     },
-    auth::{self, KeyStanding},
+    auth::{self, BearerToken, KeyStanding},
     coordination::{self, Coordinator, GcraDecision, Quota},
-    crypto::{secrets_equal, sha256_hex},
+    crypto::secrets_equal,
     state::AppState,
 };
 
@@ -156,7 +156,7 @@ impl<E: Endpoint> RouteLimitsEndpoint<E> {
     async fn credential(
         &self,
         op: Operation,
-        token: Option<&str>,
+        token: Option<&BearerToken<'_>>,
         client: &str,
     ) -> std::result::Result<Credential, ApiError> {
         let none = Credential {
@@ -170,7 +170,7 @@ impl<E: Endpoint> RouteLimitsEndpoint<E> {
         let live = match op.scheme {
             Scheme::None => return Ok(none),
             Scheme::Admin => match &self.state.admin_token {
-                Some(expected) => secrets_equal(expected.expose(), token).then_some(None),
+                Some(expected) => secrets_equal(expected.expose(), token.as_str()).then_some(None),
                 None => None,
             },
             Scheme::Publishable | Scheme::Secret => {
@@ -211,14 +211,14 @@ impl<E: Endpoint> RouteLimitsEndpoint<E> {
         &self,
         op: Operation,
         client: &str,
-        token: Option<&str>,
+        token: Option<&BearerToken<'_>>,
         credential: &Credential,
     ) -> Vec<Applied> {
         let merchant = credential.overrides;
         let l = &*self.limits;
         let minute = Duration::from_secs(60);
         // The key's hash stands for the key: no database lookup before the limit.
-        let token = token.map(|t| sha256_hex(t)[..32].to_owned());
+        let token = token.map(|t| t.digest()[..32].to_owned());
         let mut out = Vec::new();
         match (op.id, op.scheme) {
             ("processPayment", _) => {
@@ -330,13 +330,15 @@ impl<E: Endpoint> Endpoint for RouteLimitsEndpoint<E> {
             .map(|c| c.to_string())
             .unwrap_or_else(|| "unknown".into());
         let token = bearer(&req).map(str::to_owned);
-        let credential = match self.credential(op, token.as_deref(), &client).await {
+        // Hashed once: the key lookup and the counters' keys both use the digest.
+        let token = token.as_deref().map(BearerToken::new);
+        let credential = match self.credential(op, token.as_ref(), &client).await {
             Ok(credential) => credential,
             // Locked out, or the key lookup failed (a database that cannot be reached: the
             // operation would fail alike): answer now rather than wait for it twice.
             Err(err) => return Ok(error_answer(err, op.id)),
         };
-        let limits = self.limits_of(op, &client, token.as_deref(), &credential);
+        let limits = self.limits_of(op, &client, token.as_ref(), &credential);
         if limits.is_empty() {
             return self.inner.call(req).await.map(IntoResponse::into_response);
         }
