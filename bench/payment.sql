@@ -9,41 +9,42 @@
 \set idem random(1, 9000000000000000000)
 \set txn random(1, 9000000000000000000)
 \set evt random(1, 9000000000000000000)
-SELECT "checkout_settings"."merchant_id", "checkout_settings"."mode", "checkout_settings"."require_signature", "checkout_settings"."allowed_origins", "checkout_settings"."signing_generation", "checkout_settings"."updated_at" FROM "checkout_settings" WHERE "checkout_settings"."merchant_id" = '@MERCHANT_ID@' AND "checkout_settings"."mode" = 'test' LIMIT '1';
 BEGIN;
-SELECT "idempotency_keys"."id", "idempotency_keys"."merchant_id", "idempotency_keys"."mode", "idempotency_keys"."key", "idempotency_keys"."request_hash", "idempotency_keys"."response_status", "idempotency_keys"."response_body", "idempotency_keys"."created_at", "idempotency_keys"."expires_at" FROM "idempotency_keys" WHERE "idempotency_keys"."merchant_id" = '@MERCHANT_ID@' AND "idempotency_keys"."mode" = 'test' AND "idempotency_keys"."key" = (:idem) LIMIT '1';
-SELECT "vouchers"."id", "vouchers"."code_hmac", "vouchers"."last4", "vouchers"."mode", "vouchers"."currency", "vouchers"."initial_minor", "vouchers"."balance_minor", "vouchers"."status", "vouchers"."expires_at", "vouchers"."rules", "vouchers"."created_at", "vouchers"."updated_at" FROM "vouchers" WHERE "vouchers"."code_hmac" IN ((md5(:vid::text) || md5('x' || :vid::text))) ORDER BY "vouchers"."id" ASC FOR UPDATE;
-WITH d(id, take, used, position, balance_after) AS (VALUES (:vid::bigint, '100'::bigint, 'f'::boolean, '0'::integer, '7577'::bigint)),
+SELECT "idempotency_keys"."id", "idempotency_keys"."merchant_id", "idempotency_keys"."mode", "idempotency_keys"."operation", "idempotency_keys"."key", "idempotency_keys"."request_hash", "idempotency_keys"."response_status", "idempotency_keys"."response_body", "idempotency_keys"."created_at", "idempotency_keys"."expires_at" FROM "idempotency_keys" WHERE "idempotency_keys"."merchant_id" = '@MERCHANT_ID@' AND "idempotency_keys"."mode" = 'test' AND "idempotency_keys"."operation" = 'payment' AND "idempotency_keys"."key" = (:idem) LIMIT '1';
+SELECT "vouchers"."id", "vouchers"."code_hmac", "vouchers"."last4", "vouchers"."mode", "vouchers"."currency", "vouchers"."initial_minor", "vouchers"."balance_minor", "vouchers"."status", "vouchers"."expires_at", "vouchers"."rules", "vouchers"."created_at", "vouchers"."updated_at", "vouchers"."issuer_merchant_id", "vouchers"."first_used_at", "vouchers"."pin_hash" FROM "vouchers" WHERE "vouchers"."code_hmac" IN ((md5(:vid::text) || md5('x' || :vid::text))) ORDER BY "vouchers"."id" ASC FOR UPDATE;
+WITH d(id, take, forfeit, used, position, balance_after) AS (VALUES (:vid::bigint, '100'::bigint, '0'::bigint, 'f'::boolean, '0'::integer, '7577'::bigint)),
         debit AS (
-            UPDATE vouchers AS v SET balance_minor = v.balance_minor - d.take, updated_at = E'2026-11-22 05\x3a32\x3a37.306629+00'::timestamptz,
+            UPDATE vouchers AS v SET balance_minor = v.balance_minor - d.take - d.forfeit, updated_at = E'2026-12-04 15\x3a13\x3a46.902986+00'::timestamptz,
+                first_used_at = COALESCE(v.first_used_at, E'2026-12-04 15\x3a13\x3a46.902986+00'::timestamptz),
                 status = CASE WHEN d.used THEN 'used' ELSE v.status END
-            FROM d WHERE v.id = d.id AND v.balance_minor >= d.take AND v.status = 'active'
+            FROM d WHERE v.id = d.id AND v.balance_minor >= d.take + d.forfeit AND v.status = 'active'
             RETURNING v.id
         ),
         txn AS (
             INSERT INTO transactions (id, merchant_id, mode, order_id, status, currency, amount_minor,
-                commission_minor, net_minor, refunded_minor, created_at)
-            VALUES (('txn_' || :txn)::text, '@MERCHANT_ID@'::text, 'test'::text, (:oid)::text, 'succeeded'::text, 'EUR'::text, '100'::bigint, '3'::bigint, '97'::bigint, 0, E'2026-11-22 05\x3a32\x3a37.306629+00'::timestamptz)
+                commission_minor, net_minor, refunded_minor, created_at, hold_state, authorized_minor,
+                hold_expires_at)
+            VALUES (('txn_' || :txn)::text, '@MERCHANT_ID@'::text, 'test'::text, (:oid)::text, 'succeeded'::text, 'EUR'::text, '100'::bigint, '3'::bigint, '97'::bigint, 0, E'2026-12-04 15\x3a13\x3a46.902986+00'::timestamptz, NULL::text, NULL::bigint, NULL::timestamptz)
         ),
         red AS (
             INSERT INTO redemptions (transaction_id, voucher_id, position, amount_minor, balance_after_minor, created_at)
-            SELECT ('txn_' || :txn)::text, d.id, d.position, d.take, d.balance_after, E'2026-11-22 05\x3a32\x3a37.306629+00'::timestamptz FROM d
+            SELECT ('txn_' || :txn)::text, d.id, d.position, d.take, d.balance_after, E'2026-12-04 15\x3a13\x3a46.902986+00'::timestamptz FROM d
         ),
         jr AS (
             INSERT INTO journals (kind, transaction_id, currency, created_at)
-            VALUES ('payment', ('txn_' || :txn)::text, 'EUR'::text, E'2026-11-22 05\x3a32\x3a37.306629+00'::timestamptz) RETURNING id
+            VALUES ('payment'::text, ('txn_' || :txn)::text, 'EUR'::text, E'2026-12-04 15\x3a13\x3a46.902986+00'::timestamptz) RETURNING id
         ),
         po AS (
             INSERT INTO postings (journal_id, account, voucher_id, amount_minor)
-            SELECT jr.id, p.account, p.voucher_id, p.amount FROM jr CROSS JOIN (VALUES ('voucher_liability'::text, :vid::bigint, '-100'::bigint), (E'merchant_payable\x3a@MERCHANT_ID@\x3atest'::text, NULL::bigint, '97'::bigint), (E'platform_commission\x3atest'::text, NULL::bigint, '3'::bigint)) AS p(account, voucher_id, amount)
+            SELECT jr.id, p.account, p.voucher_id, p.amount FROM jr CROSS JOIN (VALUES (E'voucher_liability\x3atest\x3aEUR'::text, :vid::bigint, '-100'::bigint), (E'merchant_payable\x3a@MERCHANT_ID@\x3atest\x3aEUR'::text, NULL::bigint, '97'::bigint), (E'platform_commission\x3atest\x3aEUR'::text, NULL::bigint, '3'::bigint)) AS p(account, voucher_id, amount)
         ),
         ev AS (
             INSERT INTO events (id, merchant_id, mode, kind, transaction_id, payload, created_at)
-            VALUES (('evt_' || :evt)::text, '@MERCHANT_ID@'::text, 'test'::text, 'payment.succeeded'::text, ('txn_' || :txn)::text, E'{"id"\x3a "evt_01a201bdfa3a74be82c93bd35b56ec27", "data"\x3a {"net"\x3a "0.97", "commission"\x3a "0.03", "transaction"\x3a {"id"\x3a "txn_01a201bdfa3a74be82c93bd2bce1260f", "mode"\x3a "test", "amount"\x3a "1.00", "status"\x3a "succeeded", "currency"\x3a "EUR", "order_id"\x3a "TRACEa999f62fcf4d", "vouchers"\x3a [{"last4"\x3a "2F55", "amount"\x3a "1.00", "remaining_balance"\x3a "75.77"}], "created_at"\x3a "2026-11-22T05\x3a32\x3a37.306629873Z"}}, "type"\x3a "payment.succeeded", "created_at"\x3a "2026-11-22T05\x3a32\x3a37.306629873Z"}'::jsonb, E'2026-11-22 05\x3a32\x3a37.306629+00'::timestamptz)
+            VALUES (('evt_' || :evt)::text, '@MERCHANT_ID@'::text, 'test'::text, 'payment.succeeded'::text, ('txn_' || :txn)::text, E'{"created_at"\x3a"2026-12-04T15\x3a13\x3a46.902986079Z","data"\x3a{"commission"\x3a"0.03","net"\x3a"0.97","transaction"\x3a{"amount"\x3a"1.00","created_at"\x3a"2026-12-04T15\x3a13\x3a46.902986079Z","currency"\x3a"EUR","id"\x3a"txn_01a2419e5b9773f48a5b543060c71ad9","mode"\x3a"test","order_id"\x3a"TRACE94adbc07c4fc","status"\x3a"succeeded","vouchers"\x3a[{"amount"\x3a"1.00","last4"\x3a"MYY8","remaining_balance"\x3a"75.77"}]}},"id"\x3a"evt_01a2419e5b9773f48a5b543161caf747","type"\x3a"payment.succeeded"}'::jsonb, E'2026-12-04 15\x3a13\x3a46.902986+00'::timestamptz)
         ), idem AS (
-                INSERT INTO idempotency_keys (merchant_id, mode, key, request_hash, response_status, response_body, created_at, expires_at)
-                VALUES ('@MERCHANT_ID@'::text, 'test'::text, (:idem)::text, 'b48ceb6b65e7589bda5a618cbf0ed16c20e7f3b27cd0ce792925c60c2c4f2b24'::text, '201'::integer, E'{"id"\x3a"txn_01a201bdfa3a74be82c93bd2bce1260f","status"\x3a"succeeded","order_id"\x3a"TRACEa999f62fcf4d","amount"\x3a"1.00","currency"\x3a"EUR","mode"\x3a"test","vouchers"\x3a[{"last4"\x3a"2F55","amount"\x3a"1.00","remaining_balance"\x3a"75.77"}],"created_at"\x3a"2026-11-22T05\x3a32\x3a37.306629873Z"}'::text, E'2026-11-22 05\x3a32\x3a37.306629+00'::timestamptz, E'2026-11-23 05\x3a32\x3a37.306629+00'::timestamptz)
-                ON CONFLICT (merchant_id, mode, key) DO UPDATE SET
+                INSERT INTO idempotency_keys (merchant_id, mode, operation, key, request_hash, response_status, response_body, created_at, expires_at)
+                VALUES ('@MERCHANT_ID@'::text, 'test'::text, 'payment'::text, (:idem)::text, '82ebf512ec1b4e23cbfdb1906fee4e05a4401539b19dc67bb6f083c8d6c540e6'::text, '201'::integer, E'v2\x3aga8gpAeGY9X03xFeVkUWdtI66GO3XwD5/RKuYmahIErVmTw5GaK3zt1oIufPdOpUx5fu36fmXgI2Mg6/8mhi5EKmaQ+Y6Rdr+/ozJtt4tnelzeXXv9h6+x1/cMibt/uT/ISZusY2408oftZ5wghvUqimAMHAETK5Yio4VLorGpaEqFMxg3b/tOIDv3O+vurnNHjzxJgcl3jRXhN/oixTp9VowDiIOD3nz9ItSSZviY5qYWakMBhl4agPYqWsDyBzK44qRAJJgc+1elxDjxU0OOVPtRR+uvt99eJJRSxtGmNFddJsc5t/opFNdktLb0uPPZk3xfOd2RGTcVlgQdl/ZGnoqVAIAzADztd/ZcIdnGRvuOH3E+sSIQYnad1h7GEqLYNhHw=='::text, E'2026-12-04 15\x3a13\x3a46.902986+00'::timestamptz, E'2026-12-05 15\x3a13\x3a46.902986+00'::timestamptz)
+                ON CONFLICT (merchant_id, mode, operation, key) DO UPDATE SET
                     request_hash = EXCLUDED.request_hash, response_status = EXCLUDED.response_status,
                     response_body = EXCLUDED.response_body, created_at = EXCLUDED.created_at,
                     expires_at = EXCLUDED.expires_at
@@ -52,3 +53,4 @@ WITH d(id, take, used, position, balance_after) AS (VALUES (:vid::bigint, '100':
             )
         SELECT (SELECT count(*) FROM debit) AS debited, (SELECT count(*) FROM idem) AS idem_written;
 COMMIT;
+INSERT INTO payment_attempts (merchant_id, mode, api_key_id, client_ref, outcome, reason, transaction_id, created_at) VALUES ('@MERCHANT_ID@', 'test', 'key_01a2419e3cb27375a2af794a3b325151', 'f0af7b7e5580fa3d1640f78bb8b65ba9', 'succeeded', NULL, ('txn_' || :txn), E'2026-12-04 15\x3a13\x3a46.908176+00');
