@@ -43,6 +43,19 @@ function tag(attrs) {
   return `<script src="${server.provider}/widget.js" ${text}></script>`;
 }
 
+// Opens the page of a tag the iframe refuses: the frame shows its notice where the form
+// would be, and the page hears superpayment:error; returns the error events' details.
+async function frameRefusal(page, seen, url) {
+  await page.goto(url);
+  const frame = page.frameLocator("iframe");
+  await frame.locator("[role=alert]").waitFor();
+  assert.match(await frame.locator("[role=alert]").textContent(), /not set up correctly/);
+  for (let i = 0; i < 50 && !seen.events.some((e) => e.type === "error"); i++) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return seen.events.filter((e) => e.type === "error").map((e) => JSON.parse(e.detail));
+}
+
 test("a bad key shows a visible message and a console error, never a silent blank", async () => {
   const context = await browser.newContext();
   // Only the key is checked by the loader itself: a secret key must never reach the iframe URL.
@@ -85,14 +98,7 @@ test("a malformed amount, currency or order id is refused inside the frame as in
   ];
   for (const [attrs, expected] of cases) {
     const { page, seen, url } = await merchantPage(context, tag(attrs), "/bad-attribute.html");
-    await page.goto(url);
-    const frame = page.frameLocator("iframe");
-    await frame.locator("[role=alert]").waitFor();
-    assert.match(await frame.locator("[role=alert]").textContent(), /not set up correctly/);
-    for (let i = 0; i < 50 && !seen.events.some((e) => e.type === "error"); i++) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    const errors = seen.events.filter((e) => e.type === "error").map((e) => JSON.parse(e.detail));
+    const errors = await frameRefusal(page, seen, url);
     assert.deepEqual(errors.map((e) => e.code), ["invalid_tag"], JSON.stringify(attrs));
     assert.match(errors[0].message, expected);
     assert.equal(await page.locator("[role=alert]").count(), 0, "the page itself is left alone");
@@ -113,14 +119,7 @@ test("a well-formed amount or currency the shared rules refuse has its precise c
   ];
   for (const [attrs, code] of cases) {
     const { page, seen, url } = await merchantPage(context, tag(attrs), `/${code}.html`);
-    await page.goto(url);
-    const frame = page.frameLocator("iframe");
-    await frame.locator("[role=alert]").waitFor();
-    assert.match(await frame.locator("[role=alert]").textContent(), /not set up correctly/);
-    for (let i = 0; i < 50 && !seen.events.some((e) => e.type === "error"); i++) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    const errors = seen.events.filter((e) => e.type === "error").map((e) => JSON.parse(e.detail));
+    const errors = await frameRefusal(page, seen, url);
     assert.deepEqual(errors.map((e) => e.code), [code]);
     await page.close();
   }
