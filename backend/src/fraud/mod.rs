@@ -21,6 +21,7 @@ use crate::{
     store::{
         self,
         entities::event::EventKind,
+        payment_write::AttemptSource,
         risk::{AttemptOutcome, NewAttempt, Source, Unscreened},
     },
 };
@@ -118,26 +119,33 @@ impl AttemptLog {
         crate::crypto::to_hex(&mac.finalize().into_bytes()[..16])
     }
 
-    /// Records one attempt. It runs after the payment's own transaction and never changes
-    /// the payment's answer: a failure is logged and the attempt goes unscreened.
-    pub async fn record(
+    /// Where a payment comes from, written with a successful payment in its own
+    /// transaction ([`crate::store::payment_write::PaymentWrite::attempt`]).
+    pub fn source(&self, caller: &Caller, client: &str) -> AttemptSource {
+        AttemptSource {
+            api_key_id: caller.key_id.clone(),
+            client_ref: self.client_ref(client),
+        }
+    }
+
+    /// Records a declined attempt (a success's row is written with the payment). It runs
+    /// after the payment's own transaction and never changes the payment's answer: a
+    /// failure is logged and the decline goes uncounted.
+    pub async fn record_decline(
         &self,
         db: &DatabaseConnection,
         caller: &Caller,
-        client: &str,
-        outcome: AttemptOutcome,
-        reason: Option<&str>,
-        transaction_id: Option<&str>,
+        source: &AttemptSource,
+        reason: &str,
     ) {
-        let client_ref = self.client_ref(client);
         let attempt = NewAttempt {
             merchant_id: &caller.merchant_id,
             mode: caller.mode_str(),
-            api_key_id: &caller.key_id,
-            client_ref: &client_ref,
-            outcome,
-            reason,
-            transaction_id,
+            api_key_id: &source.api_key_id,
+            client_ref: &source.client_ref,
+            outcome: AttemptOutcome::Declined,
+            reason: Some(reason),
+            transaction_id: None,
             created_at: OffsetDateTime::now_utc(),
         };
         if let Err(e) = store::risk::insert_attempt(db, &attempt).await {
@@ -267,8 +275,8 @@ impl Screener {
                 &p.mode,
                 &p.client_ref,
                 at - r.near_balance_window,
-                // The attempt row is written just after its transaction: up to this one's
-                // row, and not the client's later payments when screening runs behind.
+                // A success's attempt row carries its transaction's time: up to this
+                // payment, and not the client's later ones when screening runs behind.
                 p.attempt_at,
             )
             .await?;

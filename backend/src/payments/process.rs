@@ -34,8 +34,7 @@ use crate::{
             voucher,
         },
         ledger::{Account, Lines},
-        payment_write::{Debit, PaymentWrite, WriteOutcome},
-        risk::AttemptOutcome,
+        payment_write::{AttemptSource, Debit, PaymentWrite, WriteOutcome},
     },
 };
 
@@ -159,22 +158,15 @@ async fn pay_guarded(
     if let Some(retry_after) = attempt.refused_for(&state.coord).await {
         return Err(PayError::TooManyFailedAttempts { retry_after });
     }
-    let client = req.client.clone();
-    let result = pay_unguarded(state, caller, req, &keyed).await;
-    if let Some(log) = &state.fraud {
-        let attempt = match &result {
-            Ok(PayOutcome::Created { receipt, .. }) => {
-                Some((AttemptOutcome::Succeeded, None, Some(receipt.id.as_str())))
-            }
-            Err(PayError::Declined { reason, .. }) => {
-                Some((AttemptOutcome::Declined, Some(reason.code()), None))
-            }
-            _ => None,
-        };
-        if let Some((outcome, reason, transaction_id)) = attempt {
-            log.record(&state.db, caller, &client, outcome, reason, transaction_id)
-                .await;
-        }
+    let source = state
+        .fraud
+        .as_ref()
+        .map(|log| (log, log.source(caller, &req.client)));
+    let result = pay_unguarded(state, caller, req, &keyed, source.as_ref().map(|s| &s.1)).await;
+    // A success's attempt row was written in its transaction.
+    if let (Some((log, source)), Err(PayError::Declined { reason, .. })) = (&source, &result) {
+        log.record_decline(&state.db, caller, source, reason.code())
+            .await;
     }
     let failed = match &result {
         Err(PayError::Declined { reason, param }) if reason.concerns_code() => Some(
@@ -198,6 +190,7 @@ async fn pay_unguarded(
     caller: &Caller,
     req: PayRequest,
     keyed: &[Keyed],
+    source: Option<&AttemptSource>,
 ) -> Result<PayOutcome, PayError> {
     let p = &req.payment;
     crate::testmode::refill_magic(state, caller, &p.vouchers).await?;
@@ -238,6 +231,7 @@ async fn pay_unguarded(
         keyed,
         capture: req.capture,
         pins: &req.pins,
+        source,
     };
     match idempotency::execute(state, caller, key, fingerprint, Some(order_lock), &op).await? {
         Outcome::Replayed(receipt) => Ok(PayOutcome::Replayed(receipt)),
@@ -266,6 +260,8 @@ struct Payment<'a> {
     keyed: &'a [Keyed],
     capture: bool,
     pins: &'a [Option<Secret<String>>],
+    /// The fraud screener's record of a success, `None` with screening off.
+    source: Option<&'a AttemptSource>,
 }
 
 impl IdempotentOperation for Payment<'_> {
@@ -283,16 +279,7 @@ impl IdempotentOperation for Payment<'_> {
         // Typed codes and remembered-voucher tokens both end up as the code's HMAC.
         let hmacs = checkout::tokens::voucher_hmacs(tx, self.caller, self.keyed).await?;
         check_pins(self.state, tx, self.caller, &hmacs, self.pins).await?;
-        plan_and_write(
-            tx,
-            self.caller,
-            self.payment,
-            self.capture,
-            &hmacs,
-            self.pins,
-            recorder,
-        )
-        .await
+        plan_and_write(tx, self, &hmacs, recorder).await
     }
 
     /// A repeat of an order that is already paid is answered as such, even when its
@@ -408,13 +395,18 @@ async fn check_pins(
 
 async fn plan_and_write(
     tx: &DatabaseTransaction,
-    caller: &Caller,
-    p: &ValidPayment,
-    capture: bool,
+    op: &Payment<'_>,
     hmacs: &[String],
-    pins: &[Option<Secret<String>>],
     recorder: &Recorder<'_>,
 ) -> Result<PaymentReceipt, PayError> {
+    let &Payment {
+        caller,
+        payment: p,
+        capture,
+        pins,
+        source,
+        ..
+    } = op;
     let now = OffsetDateTime::now_utc();
     let locked = store::vouchers::lock_by_hmacs(tx, hmacs).await?;
     // A PIN that is needed and not given (`check_pins` hashed any that were).
@@ -543,6 +535,7 @@ async fn plan_and_write(
             created_at: now,
         },
         idempotency: recorder.row(201, &receipt, now)?,
+        attempt: source.cloned(),
     };
     match store::payment_write::write_payment(tx, write).await? {
         WriteOutcome::Written => Ok(receipt),

@@ -9,7 +9,7 @@ use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 use super::{
     entities::{event, idempotency_key, redemption, transaction},
     ledger::{self, Lines},
-    payments, vouchers, webhooks,
+    payments, risk, vouchers, webhooks,
 };
 
 /// One voucher debit of a payment.
@@ -32,6 +32,18 @@ pub struct PaymentWrite {
     pub lines: Lines,
     pub event: event::Model,
     pub idempotency: Option<idempotency_key::Model>,
+    /// The fraud screener's row (`payment_attempts`), written with the payment so that no
+    /// success commits without it; `None` with screening off.
+    pub attempt: Option<AttemptSource>,
+}
+
+/// Where a payment came from, as the fraud screener records it. The merchant, mode,
+/// transaction and time are the transaction's own.
+#[derive(Debug, Clone)]
+pub struct AttemptSource {
+    pub api_key_id: String,
+    /// The client address as a keyed hash ([`crate::fraud::AttemptLog::source`]).
+    pub client_ref: String,
 }
 
 /// What happened; anything but `Written` means the caller must roll back.
@@ -113,6 +125,7 @@ async fn write_postgres(db: &impl ConnectionTrait, w: PaymentWrite) -> Result<Wr
         lines,
         event: e,
         idempotency,
+        attempt,
     } = w;
     let expected_debits = debits.len() as i64;
     let expected_idem = i64::from(idempotency.is_some());
@@ -165,11 +178,11 @@ async fn write_postgres(db: &impl ConnectionTrait, w: PaymentWrite) -> Result<Wr
                 hold_expires_at)
             VALUES (");
     txn_id(&mut q);
+    q.s(", ").p(t.merchant_id, "text");
+    let merchant_n = q.values.len();
+    q.s(", ").p(t.mode, "text");
+    let mode_n = q.values.len();
     q.s(", ")
-        .p(t.merchant_id, "text")
-        .s(", ")
-        .p(t.mode, "text")
-        .s(", ")
         .p(t.order_id, "text")
         .s(", ")
         .p(t.status, "text")
@@ -276,6 +289,24 @@ async fn write_postgres(db: &impl ConnectionTrait, w: PaymentWrite) -> Result<Wr
             q.s(", idem AS (SELECT 1 WHERE false)");
         }
     }
+    if let Some(a) = attempt {
+        q.s(", att AS (
+                INSERT INTO payment_attempts (merchant_id, mode, api_key_id, client_ref, outcome, transaction_id, created_at)
+                VALUES (")
+            .placeholder(merchant_n, "text")
+            .s(", ")
+            .placeholder(mode_n, "text")
+            .s(", ")
+            .p(a.api_key_id, "text")
+            .s(", ")
+            .p(a.client_ref, "text")
+            .s(", 'succeeded', ");
+        txn_id(&mut q);
+        q.s(", ");
+        now(&mut q);
+        q.s(")
+            )");
+    }
     q.s("
         SELECT (SELECT count(*) FROM debit) AS debited, (SELECT count(*) FROM idem) AS idem_written");
     let row = db
@@ -329,6 +360,22 @@ async fn write_sequential(
     webhooks::insert_event(db, w.event).await?;
     if let Some(i) = w.idempotency {
         super::idempotency::insert(db, i).await?;
+    }
+    if let Some(a) = &w.attempt {
+        risk::insert_attempt(
+            db,
+            &risk::NewAttempt {
+                merchant_id: &t.merchant_id,
+                mode: t.mode.0.as_str(),
+                api_key_id: &a.api_key_id,
+                client_ref: &a.client_ref,
+                outcome: risk::AttemptOutcome::Succeeded,
+                reason: None,
+                transaction_id: Some(&t.id),
+                created_at: t.created_at,
+            },
+        )
+        .await?;
     }
     Ok(WriteOutcome::Written)
 }

@@ -74,7 +74,8 @@ pub struct Unscreened {
     pub order_id: String,
     /// The transaction's creation.
     pub created_at: OffsetDateTime,
-    /// When its attempt row was written, just after the transaction committed.
+    /// Its attempt row's time: the transaction's own, as the row is written with it (rows
+    /// written before that were written just after the commit).
     pub attempt_at: OffsetDateTime,
 }
 

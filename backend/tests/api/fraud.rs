@@ -340,3 +340,56 @@ async fn with_screening_off_nothing_is_recorded_or_flagged() {
     let r = app.pay(&shops[0].pk, "o-3", "10.00", &[&code], None).await;
     assert_eq!(r.status(), 201, "the voucher stays usable");
 }
+
+/// A success and its attempt row commit together: when the row cannot be written the
+/// payment is not made (nothing debited, no transaction), so no success escapes screening,
+/// and the row carries its transaction's time.
+#[tokio::test]
+async fn a_success_commits_only_with_its_attempt_row() {
+    let app = TestApp::spawn_with(&SCREENING).await;
+    let shop = app.create_merchant(200).await;
+    let code = app.issue_one("50.00").await;
+    let db = app.db().await;
+    let refuse = if is_sqlite() {
+        "CREATE TRIGGER refuse_attempts BEFORE INSERT ON payment_attempts \
+         BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    } else {
+        "ALTER TABLE payment_attempts ADD CONSTRAINT refuse_attempts CHECK (false) NOT VALID"
+    };
+    db.execute_unprepared(refuse).await.unwrap();
+
+    let r = pay_from(&app, &shop.pk, "198.51.100.7", "o-1", "10.00", &code).await;
+    assert_eq!(r.status(), 500, "{}", body(r).await);
+    assert_eq!(app.count("transactions").await, 0);
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT COUNT(*) FROM vouchers WHERE balance_minor = 5000"
+        )
+        .await,
+        1,
+        "nothing was debited"
+    );
+
+    let allow = if is_sqlite() {
+        "DROP TRIGGER refuse_attempts"
+    } else {
+        "ALTER TABLE payment_attempts DROP CONSTRAINT refuse_attempts"
+    };
+    db.execute_unprepared(allow).await.unwrap();
+    let txn = paid(pay_from(&app, &shop.pk, "198.51.100.7", "o-1", "10.00", &code).await).await;
+    assert_eq!(
+        scalar(
+            &app,
+            &format!(
+                "SELECT COUNT(*) FROM payment_attempts a JOIN transactions t ON t.id = a.transaction_id \
+                 WHERE t.id = '{txn}' AND a.outcome = 'succeeded' AND a.created_at = t.created_at \
+                 AND a.merchant_id = t.merchant_id AND a.mode = t.mode"
+            )
+        )
+        .await,
+        1
+    );
+    let (ok, out) = app.audit();
+    assert!(ok, "{out}");
+}
