@@ -144,6 +144,7 @@ impl Application {
                 },
             },
         };
+        state.webhooks.bell.announce(state.db.clone());
         spawn_housekeeping(state.clone());
         crate::testmode::ensure_magic_vouchers(&state.db, &state.pepper)
             .await
@@ -170,10 +171,13 @@ impl Application {
                 &args.webhooks,
                 args.db.database_url.as_ref().map(|u| u.expose().clone()),
             )?;
-            let screener = args
-                .fraud
-                .enabled()
-                .then(|| crate::fraud::Screener::new(state.db.clone(), &args.fraud));
+            let screener = args.fraud.enabled().then(|| {
+                crate::fraud::Screener::new(
+                    state.db.clone(),
+                    &args.fraud,
+                    state.webhooks.bell.clone(),
+                )
+            });
             let sender = crate::notify::sender::Sender::new(
                 state.db.clone(),
                 &args.email,

@@ -34,7 +34,7 @@ pub struct AppState {
     pub settings_cache: Arc<crate::checkout::settings::SettingsCache>,
     /// Where payment attempts are recorded for fraud screening; None when it is off.
     pub fraud: Option<crate::fraud::AttemptLog>,
-    /// Webhook secrets' encryption and the in-process worker's wake-up.
+    /// Webhook secrets' encryption and the bell rung after an event commits.
     pub webhooks: crate::webhooks::WebhookSettings,
     /// Whether this process sends notification emails (for `/readyz`).
     pub email_sending: crate::notify::Sending,

@@ -21,6 +21,7 @@ mod m20261205_100000_dashboard_two_factor;
 mod m20261205_200000_team_invitations;
 mod m20261205_300000_merchant_api_limit;
 mod m20261205_400000_dashboard_day_sums;
+mod m20261206_100000_outbox_notify_after_commit;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_200000_team_invitations::Migration),
             Box::new(m20261205_300000_merchant_api_limit::Migration),
             Box::new(m20261205_400000_dashboard_day_sums::Migration),
+            Box::new(m20261206_100000_outbox_notify_after_commit::Migration),
         ]
     }
 }

@@ -24,6 +24,7 @@ use crate::{
         payment_write::AttemptSource,
         risk::{AttemptOutcome, NewAttempt, Source, Unscreened},
     },
+    webhooks::bell::OutboxBell,
 };
 use rules::{Facts, Rules};
 
@@ -159,14 +160,17 @@ pub struct Screener {
     db: DatabaseConnection,
     rules: Rules,
     interval: Duration,
+    /// Rung when a batch committed `payment.flagged` events.
+    bell: OutboxBell,
 }
 
 impl Screener {
-    pub fn new(db: DatabaseConnection, args: &FraudArgs) -> Self {
+    pub fn new(db: DatabaseConnection, args: &FraudArgs, bell: OutboxBell) -> Self {
         Self {
             db,
             rules: args.rules(),
             interval: args.fraud_screen_interval,
+            bell,
         }
     }
 
@@ -241,6 +245,9 @@ impl Screener {
         let ids: Vec<i64> = claimed.iter().map(|c| c.id).collect();
         store::risk::mark_screened(&tx, &ids, now).await?;
         tx.commit().await?;
+        if !broken.is_empty() {
+            self.bell.ring();
+        }
         for rule in broken {
             crate::monitoring::fraud_flagged(rule);
         }

@@ -197,7 +197,7 @@ async fn run(
         idempotency::execute(state, caller, key, fingerprint, None, &op).await?
     };
     if matches!(outcome, Outcome::Fresh(_)) {
-        state.webhooks.wake.notify_one();
+        state.webhooks.bell.ring();
     }
     Ok(match outcome {
         Outcome::Fresh(r) => HoldOutcome::Done(r),

@@ -314,6 +314,7 @@ impl IdempotentOperation for Payment<'_> {
     }
 
     fn committed(&self, receipt: &PaymentReceipt) {
+        self.state.webhooks.bell.ring();
         tracing::info!(transaction_id = %receipt.id, amount = %receipt.amount, currency = %receipt.currency, vouchers = receipt.vouchers.len(), "payment succeeded");
     }
 }

@@ -233,7 +233,7 @@ impl IdempotentOperation for Refund<'_> {
     }
 
     fn committed(&self, receipt: &RefundReceipt) {
-        self.state.webhooks.wake.notify_one();
+        self.state.webhooks.bell.ring();
         tracing::info!(refund_id = %receipt.id, amount = %receipt.amount, currency = %receipt.currency, "refund succeeded");
     }
 }

@@ -193,6 +193,6 @@ pub async fn send_test_event(state: &AppState, caller: &Caller) -> Result<String
         OffsetDateTime::now_utc(),
     )
     .await?;
-    state.webhooks.wake.notify_one();
+    state.webhooks.bell.ring();
     Ok(id)
 }

@@ -164,7 +164,7 @@ pub async fn redeliver(state: &AppState, caller: &Caller, id: &str) -> Result<i6
         None,
     )
     .await?;
-    state.webhooks.wake.notify_one();
+    state.webhooks.bell.ring();
     tracing::info!(delivery_id = delivery, "redelivery queued");
     Ok(delivery)
 }

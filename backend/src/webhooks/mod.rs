@@ -7,6 +7,7 @@
 //! Webhooks, records every attempt and retries on [`schedule::RetrySchedule`].
 //!
 //! # Layout
+//! - [`bell`]: waking the workers after an event commits.
 //! - [`config`]: flags shared by `serve` and `worker`.
 //! - [`secrets`]: `whsec_` secrets and their encryption at rest.
 //! - [`signature`]: the `webhook-signature` header.
@@ -16,6 +17,7 @@
 //! - [`endpoints`]: set, read, rotate, test (the merchant API's rules).
 //! - [`events`]: writing, listing and redelivering events.
 //! - [`worker`]: the delivery loop.
+pub mod bell;
 pub mod config;
 pub mod destination;
 pub mod endpoints;
@@ -25,8 +27,6 @@ pub mod schedule;
 pub mod secrets;
 pub mod signature;
 pub mod worker;
-
-use std::sync::Arc;
 
 use destination::DestinationError;
 
@@ -73,8 +73,6 @@ impl WebhookError {
     }
 }
 
-use tokio::sync::Notify;
-
 pub use config::{WebhookArgs, WorkerArgs};
 use secrets::SecretCipher;
 
@@ -85,8 +83,8 @@ pub struct WebhookSettings {
     pub cipher: SecretCipher,
     /// Whether test-mode endpoints may resolve to loopback.
     pub allow_test_loopback: bool,
-    /// Wakes this process's worker when it wrote an event itself.
-    pub wake: Arc<Notify>,
+    /// Rung after each commit that wrote an event.
+    pub bell: bell::OutboxBell,
 }
 
 impl WebhookSettings {
@@ -99,7 +97,7 @@ impl WebhookSettings {
         Ok(Self {
             cipher,
             allow_test_loopback: args.test_loopback(embedded)?,
-            wake: Arc::new(Notify::new()),
+            bell: bell::OutboxBell::default(),
         })
     }
 
@@ -108,7 +106,7 @@ impl WebhookSettings {
         Self {
             cipher: SecretCipher::new([0; 32]),
             allow_test_loopback: false,
-            wake: Arc::new(Notify::new()),
+            bell: bell::OutboxBell::default(),
         }
     }
 }

@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 use tokio::sync::{watch, Semaphore};
 
 use super::{
+    bell::OutboxBell,
     destination::{self, Destination, DestinationError},
     schedule::RetrySchedule,
     secrets::SigningSecret,
@@ -51,11 +52,20 @@ pub struct Worker {
 
 /// Releases expired holds every `poll` until `stopped` (several workers may sweep at once:
 /// each hold is released by exactly one of them, see `payments::holds`).
-async fn sweep_holds(db: DatabaseConnection, poll: Duration, mut stopped: watch::Receiver<bool>) {
+async fn sweep_holds(
+    db: DatabaseConnection,
+    bell: OutboxBell,
+    poll: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
     loop {
         match crate::payments::holds::expire_due(&db).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(released = n, "expired holds released"),
+            Ok(n) => {
+                // Each release wrote a `payment.expired` event.
+                bell.ring();
+                tracing::info!(released = n, "expired holds released");
+            }
             Err(e) => tracing::warn!(error = %e, "releasing expired holds failed"),
         }
         tokio::select! {
@@ -109,7 +119,12 @@ impl Worker {
         );
         let slots = Arc::new(Semaphore::new(self.concurrency));
         let (stop, stopped) = watch::channel(false);
-        tokio::spawn(sweep_holds(self.db.clone(), self.poll, stopped.clone()));
+        tokio::spawn(sweep_holds(
+            self.db.clone(),
+            self.settings.bell.clone(),
+            self.poll,
+            stopped.clone(),
+        ));
         let worker = Arc::new(self);
         tokio::pin!(shutdown);
         loop {
@@ -149,7 +164,7 @@ impl Worker {
             if ids.is_empty() {
                 drop(permits);
                 tokio::select! {
-                    _ = worker.settings.wake.notified() => {},
+                    _ = worker.settings.bell.rung_here() => {},
                     _ = tokio::time::sleep(worker.poll) => {},
                     _ = &mut shutdown => break,
                 }
@@ -531,19 +546,21 @@ fn without_url(e: reqwest::Error) -> String {
     e.without_url().to_string()
 }
 
-/// Wakes the worker whenever an event commits anywhere (the `events` insert trigger sends
-/// a NOTIFY), so delivery starts without waiting for the next poll.
+/// Wakes the worker whenever another process commits an event (its [`OutboxBell`] sends a
+/// NOTIFY), so delivery starts without waiting for the next poll.
+///
+/// [`OutboxBell`]: super::bell::OutboxBell
 async fn listen(url: String, settings: WebhookSettings) {
     use sea_orm::sqlx::postgres::PgListener;
     loop {
         match PgListener::connect(&url).await {
             Ok(mut listener) => {
-                if let Err(e) = listener.listen("superpayment_outbox").await {
+                if let Err(e) = listener.listen(super::bell::CHANNEL).await {
                     tracing::warn!(error = %e, "LISTEN failed; polling only for now");
                 } else {
                     loop {
                         match listener.recv().await {
-                            Ok(_) => settings.wake.notify_one(),
+                            Ok(_) => settings.bell.wake_here(),
                             Err(e) => {
                                 tracing::warn!(error = %e, "outbox notifications interrupted");
                                 break;
@@ -571,6 +588,8 @@ pub async fn run_standalone(args: super::WorkerArgs) -> anyhow::Result<()> {
         .context("connecting to the database")?;
     let cipher = args.db.resolved_cipher()?;
     let settings = WebhookSettings::from_args(&args.webhooks, cipher, args.db.is_embedded())?;
+    // The screener's `payment.flagged` events wake the other workers too.
+    settings.bell.announce(db.clone());
     if let Some(bind) = args.metrics.metrics_bind {
         crate::monitoring::serve(
             bind,
@@ -585,7 +604,7 @@ pub async fn run_standalone(args: super::WorkerArgs) -> anyhow::Result<()> {
     let screener = args
         .fraud
         .enabled()
-        .then(|| crate::fraud::Screener::new(db.clone(), &args.fraud));
+        .then(|| crate::fraud::Screener::new(db.clone(), &args.fraud, settings.bell.clone()));
     let sender =
         crate::notify::sender::Sender::new(db.clone(), &args.email, settings.cipher.clone())?;
     let worker = Worker::new(db, settings, &args.webhooks, Some(url))?;

@@ -558,3 +558,68 @@ async fn a_late_attempt_record_never_undoes_what_another_worker_recorded() {
         "both attempts are on record"
     );
 }
+
+/// A payment's transaction sends no NOTIFY (one inside it would hold PostgreSQL's global
+/// notification lock until its commit is flushed, queueing every payment's commit behind
+/// the one before): the server sends it after the commit, and a worker in another process
+/// that never polls still hears of the payment at once.
+#[tokio::test]
+async fn a_worker_elsewhere_hears_of_a_payment_from_the_notify_sent_after_its_commit() {
+    if is_sqlite() {
+        eprintln!("skipped on SQLite: LISTEN/NOTIFY is PostgreSQL's");
+        return;
+    }
+    let app = TestApp::spawn_with(&[
+        ("SERVE_WORKER", "off"),
+        ("WEBHOOK_LOOPBACK_FOR_TESTS", "true"),
+    ])
+    .await;
+    let db = app.db().await;
+    let triggers = db
+        .query_one(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) FROM pg_trigger WHERE tgrelid = 'events'::regclass AND NOT tgisinternal",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<i64>(0)
+        .unwrap();
+    assert_eq!(
+        triggers, 0,
+        "no trigger notifies inside the event's transaction"
+    );
+
+    let m = app.create_merchant(250).await;
+    let receiver = Receiver::start().await;
+    set_endpoint(&app, &m.sk, &receiver.url).await;
+    let _worker = WorkerProcess::start(&app, &[("WEBHOOK_POLL_INTERVAL", "1h")]);
+    // The worker's first look finds nothing; from then on only a NOTIFY wakes it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let listening = db
+            .query_one(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%superpayment_outbox%'",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get_by_index::<i64>(0)
+            .unwrap();
+        if listening > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never listened"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let code = app.issue_one("50.00").await;
+    let txn = pay(&app, &m.pk, "o-1", &code).await;
+    let hits = receiver
+        .wait_for("the payment's webhook", |h| !h.is_empty())
+        .await;
+    assert_eq!(hits[0].json()["data"]["transaction"]["id"], txn.as_str());
+}
