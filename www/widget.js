@@ -16,12 +16,12 @@
  * shopper of every shop: scripts/build-widget minifies it and keeps it within its budget.
  * No eval, no inline code: works under a strict CSP. One global: window.SuperPayment. */
 // A block, not a function: its `let`s stay out of the page's globals and it needs no wrapper.
-// A tag whose script element the browser cannot name (currentScript null) throws here.
 {
   let s = document.currentScript;
-  let me = { script: s, events: [] };
+  // A tag the browser cannot name (currentScript null) or without a src throws here, before
+  // it has an entry in window.SuperPayment.widgets.
+  let me = { script: s, events: [] }, origin = new URL(s.src).origin;
   (window.SuperPayment = window.SuperPayment || { widgets: [] }).widgets.push(me);
-  let origin = new URL(s.src).origin;
   let a = s.dataset;
   let key = a.apiKey;
 
