@@ -187,3 +187,46 @@ test("messages from other frames or origins are ignored", async () => {
   assert.equal(seen.events.filter((e) => e.type === "success").length, 0);
   await context.close();
 });
+
+test("data-success-url is followed with transaction_id and order_id, unless the success event is cancelled or the URL is not http(s)", async () => {
+  const codes = await server.issue("100.00", 3);
+  site.set("/thanks.html", "<!doctype html><p>Thanks</p>");
+  const context = await browser.newContext();
+  // [order id, data-success-url, cancelled by the page, followed]
+  const cases = [
+    ["FOLLOW-1", "/thanks.html?from=shop", false, true],
+    ["CANCEL-1", "/thanks.html", true, false],
+    // A scheme other than http(s) is never navigated to (about: is one the page's CSP would not stop).
+    ["SCHEME-1", "about:blank", false, false],
+  ];
+  for (const [i, [orderId, successUrl, cancel, followed]] of cases.entries()) {
+    const attrs = { "data-order-id": orderId, "data-success-url": successUrl };
+    const { page, seen, url } = await merchantPage(context, tag(attrs), `/${orderId}.html`);
+    await page.goto(url);
+    if (cancel) {
+      await page.evaluate(() => document.addEventListener("superpayment:success", (e) => e.preventDefault()));
+    }
+    const frame = page.frameLocator("iframe");
+    await frame.locator("#start").click();
+    await frame.locator("#code-0").fill(codes[i]);
+    await frame.locator("#msg-0.ok").waitFor();
+    await frame.locator("#pay").click();
+    for (let n = 0; n < 200 && !seen.events.some((e) => e.type === "success"); n++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const paid = JSON.parse(seen.events.find((e) => e.type === "success").detail);
+    if (followed) {
+      await page.waitForURL(/\/thanks\.html\?/);
+      const to = new URL(page.url());
+      assert.equal(to.searchParams.get("from"), "shop", "the URL's own query is kept");
+      assert.equal(to.searchParams.get("transaction_id"), paid.transaction_id);
+      assert.equal(to.searchParams.get("order_id"), orderId);
+    } else {
+      // Well past the 800 ms the redirect waits for.
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(page.url(), url, `${orderId} stays on the page`);
+    }
+    await page.close();
+  }
+  await context.close();
+});
