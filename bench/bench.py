@@ -478,7 +478,7 @@ class Bench:
                 raise RuntimeError(f"the traced payment failed: {status} {body}")
             with open(log, errors="replace") as f:
                 f.seek(mark)
-                statements = pgtrace.parse_log(f.read(), self.db)
+                statements = pgtrace.payment_statements(pgtrace.parse_log(f.read(), self.db))
             event_id = psql(f"SELECT id FROM events WHERE transaction_id = '{body['id']}'", db=self.db)
             hmac = psql(f"SELECT code_hmac FROM vouchers WHERE id = {self.trace_vid}", db=self.db)
             known = dict(order_id=order_id, idempotency_key=key, transaction_id=body["id"],
