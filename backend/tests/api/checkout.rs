@@ -37,19 +37,6 @@ async fn put_json(app: &TestApp, path: &str, key: &str, v: Value) -> (u16, Value
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-async fn scalar(app: &TestApp, sql: &str) -> i64 {
-    use sea_orm::{ConnectionTrait, Statement};
-    let db = app.db().await;
-    let row = db
-        .query_one(Statement::from_string(db.get_database_backend(), sql))
-        .await
-        .unwrap()
-        .unwrap();
-    let n: i64 = row.try_get("", "n").unwrap();
-    db.close().await.ok();
-    n
-}
-
 fn sign(secret: &str, order: &str, amount: &str, currency: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(format!("{order}|{amount}|{currency}").as_bytes());
@@ -77,25 +64,21 @@ async fn a_remembered_voucher_pays_the_next_order_in_one_click_and_is_stored_onl
     // Only the hash is kept, and the replayed answer carries no token.
     let hash = hex::encode(Sha256::digest(token.as_bytes()));
     assert_eq!(
-        scalar(
-            &app,
-            &format!("SELECT COUNT(*) AS n FROM remembered_vouchers WHERE token_hash = '{hash}'")
-        )
+        app.scalar(&format!(
+            "SELECT COUNT(*) AS n FROM remembered_vouchers WHERE token_hash = '{hash}'"
+        ))
         .await,
         1
     );
     assert_eq!(
-        scalar(
-            &app,
-            &format!("SELECT COUNT(*) AS n FROM remembered_vouchers WHERE token_hash = '{token}'")
-        )
+        app.scalar(&format!(
+            "SELECT COUNT(*) AS n FROM remembered_vouchers WHERE token_hash = '{token}'"
+        ))
         .await,
         0
     );
     assert_eq!(
-        scalar(
-            &app,
-            "SELECT COUNT(*) AS n FROM idempotency_keys WHERE response_body LIKE '%vt!_%' ESCAPE '!'"
+        app.scalar("SELECT COUNT(*) AS n FROM idempotency_keys WHERE response_body LIKE '%vt!_%' ESCAPE '!'"
         )
         .await,
         0
@@ -122,11 +105,8 @@ async fn a_remembered_voucher_pays_the_next_order_in_one_click_and_is_stored_onl
     assert_eq!(status, 201, "{v}");
     assert_eq!(v["vouchers"][0]["remaining_balance"], "31.00");
     assert_eq!(
-        scalar(
-            &app,
-            "SELECT COUNT(*) AS n FROM remembered_vouchers WHERE last_used_at IS NOT NULL"
-        )
-        .await,
+        app.scalar("SELECT COUNT(*) AS n FROM remembered_vouchers WHERE last_used_at IS NOT NULL")
+            .await,
         1
     );
     let (ok, report) = app.audit();

@@ -51,23 +51,11 @@ async fn paid(r: Response) -> String {
     b["id"].as_str().unwrap().to_owned()
 }
 
-async fn scalar(app: &TestApp, sql: &str) -> i64 {
-    let db = app.db().await;
-    let row = db
-        .query_one(Statement::from_string(db.get_database_backend(), sql))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get_by_index::<i64>(0).unwrap()
-}
-
 /// Waits (up to 30 s) until the screener has screened `n` successful payments.
 async fn wait_screened(app: &TestApp, n: i64) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let done = scalar(
-            app,
-            "SELECT COUNT(*) FROM payment_attempts WHERE outcome = 'succeeded' AND screened_at IS NOT NULL",
+        let done = app.scalar("SELECT COUNT(*) FROM payment_attempts WHERE outcome = 'succeeded' AND screened_at IS NOT NULL",
         )
         .await;
         if done >= n {
@@ -149,7 +137,7 @@ async fn a_voucher_paid_at_three_merchants_within_minutes_is_flagged_and_blocked
     assert_eq!(body(r).await["error"]["code"], "voucher_declined");
     assert!(app.logs().contains("\"voucher_blocked\""));
     assert_eq!(
-        scalar(&app, "SELECT COUNT(*) FROM risk_flags").await,
+        app.scalar("SELECT COUNT(*) FROM risk_flags").await,
         1,
         "one flag, on the payment that broke the rule"
     );
@@ -276,11 +264,9 @@ async fn two_screeners_on_one_database_screen_each_payment_once() {
     ];
     let codes = app.issue("EUR", "100.00", 10, json!({})).await;
     // The magic test vouchers include a blocked one.
-    let blocked_before = scalar(
-        &app,
-        "SELECT COUNT(*) FROM vouchers WHERE status = 'blocked'",
-    )
-    .await;
+    let blocked_before = app
+        .scalar("SELECT COUNT(*) FROM vouchers WHERE status = 'blocked'")
+        .await;
     for (c, code) in codes.iter().enumerate() {
         for (i, shop) in shops.iter().enumerate() {
             paid(
@@ -300,21 +286,15 @@ async fn two_screeners_on_one_database_screen_each_payment_once() {
     wait_screened(&app, 30).await;
     // Each code's third payment breaks the spread rule: ten flags, ten events, ten blocks.
     assert_eq!(flagged(&app, &shops[2]).await.len(), 10);
-    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM risk_flags").await, 10);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM risk_flags").await, 10);
     assert_eq!(
-        scalar(
-            &app,
-            "SELECT COUNT(*) FROM events WHERE kind = 'payment.flagged'"
-        )
-        .await,
+        app.scalar("SELECT COUNT(*) FROM events WHERE kind = 'payment.flagged'")
+            .await,
         10
     );
     assert_eq!(
-        scalar(
-            &app,
-            "SELECT COUNT(*) FROM vouchers WHERE status = 'blocked'"
-        )
-        .await,
+        app.scalar("SELECT COUNT(*) FROM vouchers WHERE status = 'blocked'")
+            .await,
         blocked_before + 10
     );
 }
@@ -362,11 +342,8 @@ async fn a_success_commits_only_with_its_attempt_row() {
     assert_eq!(r.status(), 500, "{}", body(r).await);
     assert_eq!(app.count("transactions").await, 0);
     assert_eq!(
-        scalar(
-            &app,
-            "SELECT COUNT(*) FROM vouchers WHERE balance_minor = 5000"
-        )
-        .await,
+        app.scalar("SELECT COUNT(*) FROM vouchers WHERE balance_minor = 5000")
+            .await,
         1,
         "nothing was debited"
     );
@@ -379,9 +356,7 @@ async fn a_success_commits_only_with_its_attempt_row() {
     db.execute_unprepared(allow).await.unwrap();
     let txn = paid(pay_from(&app, &shop.pk, "198.51.100.7", "o-1", "10.00", &code).await).await;
     assert_eq!(
-        scalar(
-            &app,
-            &format!(
+        app.scalar(&format!(
                 "SELECT COUNT(*) FROM payment_attempts a JOIN transactions t ON t.id = a.transaction_id \
                  WHERE t.id = '{txn}' AND a.outcome = 'succeeded' AND a.created_at = t.created_at \
                  AND a.merchant_id = t.merchant_id AND a.mode = t.mode"

@@ -554,20 +554,24 @@ impl TestApp {
         Database::connect(&self.database_url).await.unwrap()
     }
 
-    /// COUNT(*) of a table.
-    pub async fn count(&self, table: &str) -> i64 {
+    /// The first column of the first row `sql` returns, as an integer (a count, a sum cast
+    /// to bigint).
+    pub async fn scalar(&self, sql: &str) -> i64 {
         let db = self.db().await;
-        let row = db
-            .query_one(Statement::from_string(
-                db.get_database_backend(),
-                format!("SELECT COUNT(*) AS n FROM {table}"),
-            ))
+        let n = db
+            .query_one(Statement::from_string(db.get_database_backend(), sql))
             .await
             .unwrap()
+            .unwrap()
+            .try_get_by_index::<i64>(0)
             .unwrap();
-        let n: i64 = row.try_get("", "n").unwrap();
         db.close().await.ok();
         n
+    }
+
+    /// COUNT(*) of a table.
+    pub async fn count(&self, table: &str) -> i64 {
+        self.scalar(&format!("SELECT COUNT(*) FROM {table}")).await
     }
 }
 

@@ -52,32 +52,18 @@ async fn history(app: &TestApp, sk: Option<&str>, id: i64) -> reqwest::Response 
 }
 
 async fn balance_minor(app: &TestApp, id: i64) -> i64 {
-    scalar(
-        app,
-        &format!("SELECT balance_minor AS n FROM vouchers WHERE id = {id}"),
-    )
+    app.scalar(&format!(
+        "SELECT balance_minor AS n FROM vouchers WHERE id = {id}"
+    ))
     .await
-}
-
-async fn scalar(app: &TestApp, sql: &str) -> i64 {
-    let db = app.db().await;
-    db.query_one(Statement::from_string(db.get_database_backend(), sql))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get("", "n")
-        .unwrap()
 }
 
 /// The voucher's liability postings: what the ledger says its balance is.
 async fn ledger_balance(app: &TestApp, id: i64) -> i64 {
-    scalar(
-        app,
-        &format!(
-            "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS n FROM postings
+    app.scalar(&format!(
+        "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS n FROM postings
              WHERE voucher_id = {id} AND account LIKE 'voucher_liability:%'"
-        ),
-    )
+    ))
     .await
 }
 
@@ -247,7 +233,7 @@ async fn load_is_refused_on_a_voucher_kind_that_is_not_reloadable() {
 
     let (id, _) = issue(&app, "50.00", json!({"reloadable": true})).await;
     let float = "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS n FROM postings WHERE account = 'voucher_float:test:EUR'";
-    let before = scalar(&app, float).await;
+    let before = app.scalar(float).await;
     let r = activity(
         &app,
         None,
@@ -259,7 +245,7 @@ async fn load_is_refused_on_a_voucher_kind_that_is_not_reloadable() {
     assert_eq!(r.status(), 200);
     assert_eq!(body(r).await["balance"], "60.00");
     // A load is new value in circulation: the float's side, like issuance.
-    assert_eq!(scalar(&app, float).await - before, -1000);
+    assert_eq!(app.scalar(float).await - before, -1000);
     assert_audit_clean(&app);
 }
 
@@ -284,9 +270,7 @@ async fn clearing_a_balance_writes_it_off_and_the_voucher_pays_no_more() {
     );
     assert_eq!(balance_minor(&app, id).await, 0);
     assert_eq!(
-        scalar(
-            &app,
-            "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS n FROM postings WHERE account = 'voucher_adjustments:test:EUR'"
+        app.scalar("SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS n FROM postings WHERE account = 'voucher_adjustments:test:EUR'"
         )
         .await,
         4000

@@ -574,17 +574,9 @@ async fn a_worker_elsewhere_hears_of_a_payment_from_the_notify_sent_after_its_co
         ("WEBHOOK_LOOPBACK_FOR_TESTS", "true"),
     ])
     .await;
-    let db = app.db().await;
-    let triggers = db
-        .query_one(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT COUNT(*) FROM pg_trigger WHERE tgrelid = 'events'::regclass AND NOT tgisinternal",
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index::<i64>(0)
-        .unwrap();
+    let triggers = app
+        .scalar("SELECT COUNT(*) FROM pg_trigger WHERE tgrelid = 'events'::regclass AND NOT tgisinternal")
+        .await;
     assert_eq!(
         triggers, 0,
         "no trigger notifies inside the event's transaction"
@@ -597,16 +589,9 @@ async fn a_worker_elsewhere_hears_of_a_payment_from_the_notify_sent_after_its_co
     // The worker's first look finds nothing; from then on only a NOTIFY wakes it.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let listening = db
-            .query_one(Statement::from_string(
-                db.get_database_backend(),
-                "SELECT COUNT(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%superpayment_outbox%'",
-            ))
-            .await
-            .unwrap()
-            .unwrap()
-            .try_get_by_index::<i64>(0)
-            .unwrap();
+        let listening = app
+            .scalar("SELECT COUNT(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%superpayment_outbox%'")
+            .await;
         if listening > 0 {
             break;
         }
