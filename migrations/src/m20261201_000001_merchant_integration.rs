@@ -1,6 +1,14 @@
 //! Merchant integration: webhook endpoints, deliveries and attempts, refunds.
 use sea_orm_migration::prelude::*;
 
+/// The events insert trigger this migration created (PostgreSQL); dropped again by
+/// `m20261206_100000_outbox_notify_after_commit`, whose `down` restores it.
+pub(crate) const OUTBOX_NOTIFY_TRIGGER: &str =
+    "CREATE FUNCTION superpayment_outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN PERFORM pg_notify('superpayment_outbox', ''); RETURN NULL; END $$;
+     CREATE TRIGGER events_outbox_notify AFTER INSERT ON events
+     FOR EACH STATEMENT EXECUTE FUNCTION superpayment_outbox_notify();";
+
 pub struct Migration;
 
 impl MigrationName for Migration {
@@ -158,12 +166,7 @@ impl MigrationTrait for Migration {
             // so delivery starts within milliseconds instead of at the next poll.
             manager
                 .get_connection()
-                .execute_unprepared(
-                    "CREATE FUNCTION superpayment_outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-                     BEGIN PERFORM pg_notify('superpayment_outbox', ''); RETURN NULL; END $$;
-                     CREATE TRIGGER events_outbox_notify AFTER INSERT ON events
-                     FOR EACH STATEMENT EXECUTE FUNCTION superpayment_outbox_notify();",
-                )
+                .execute_unprepared(OUTBOX_NOTIFY_TRIGGER)
                 .await?;
         }
         manager

@@ -37,12 +37,7 @@ impl MigrationTrait for Migration {
         }
         manager
             .get_connection()
-            .execute_unprepared(
-                "CREATE FUNCTION superpayment_outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-                 BEGIN PERFORM pg_notify('superpayment_outbox', ''); RETURN NULL; END $$;
-                 CREATE TRIGGER events_outbox_notify AFTER INSERT ON events
-                 FOR EACH STATEMENT EXECUTE FUNCTION superpayment_outbox_notify();",
-            )
+            .execute_unprepared(super::m20261201_000001_merchant_integration::OUTBOX_NOTIFY_TRIGGER)
             .await?;
         Ok(())
     }
