@@ -9,6 +9,11 @@ pub(crate) const OUTBOX_NOTIFY_TRIGGER: &str =
      CREATE TRIGGER events_outbox_notify AFTER INSERT ON events
      FOR EACH STATEMENT EXECUTE FUNCTION superpayment_outbox_notify();";
 
+/// Drops [`OUTBOX_NOTIFY_TRIGGER`]'s trigger and function.
+pub(crate) const DROP_OUTBOX_NOTIFY_TRIGGER: &str =
+    "DROP TRIGGER IF EXISTS events_outbox_notify ON events;
+     DROP FUNCTION IF EXISTS superpayment_outbox_notify();";
+
 pub struct Migration;
 
 impl MigrationName for Migration {
@@ -486,10 +491,7 @@ impl MigrationTrait for Migration {
         if manager.get_database_backend() == sea_orm::DbBackend::Postgres {
             manager
                 .get_connection()
-                .execute_unprepared(
-                    "DROP TRIGGER IF EXISTS events_outbox_notify ON events;
-                     DROP FUNCTION IF EXISTS superpayment_outbox_notify();",
-                )
+                .execute_unprepared(DROP_OUTBOX_NOTIFY_TRIGGER)
                 .await?;
         }
         for table in [

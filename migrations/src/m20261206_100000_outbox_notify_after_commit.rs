@@ -24,8 +24,7 @@ impl MigrationTrait for Migration {
         manager
             .get_connection()
             .execute_unprepared(
-                "DROP TRIGGER IF EXISTS events_outbox_notify ON events;
-                 DROP FUNCTION IF EXISTS superpayment_outbox_notify();",
+                super::m20261201_000001_merchant_integration::DROP_OUTBOX_NOTIFY_TRIGGER,
             )
             .await?;
         Ok(())
