@@ -20,8 +20,7 @@ pub fn init(format: &str) {
     } else {
         registry
             .with(
-                fmt::layer()
-                    .json()
+                json_subscriber::fmt::layer()
                     .flatten_event(true)
                     // The whole chain, so that a line logged inside a domain function's
                     // span still carries the request span's `request_id`; the innermost

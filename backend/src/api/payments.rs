@@ -243,7 +243,7 @@ impl PaymentsApi {
         let client = ClientAddr::of_request(req)
             .map(|c| c.to_string())
             .unwrap_or_else(|| "unknown".into());
-        self.handle(auth, idempotency_key.0, body.0, client)
+        Box::pin(self.handle(auth, idempotency_key.0, body.0, client))
             .await
             .unwrap_or_else(Into::into)
     }

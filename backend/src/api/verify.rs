@@ -179,7 +179,9 @@ impl TransactionsApi {
         operation_id = "verifyTransaction"
     )]
     async fn verify(&self, auth: SecretKey, body: Json<VerifyRequest>) -> VerifyResponse {
-        self.handle(auth, body.0).await.unwrap_or_else(Into::into)
+        Box::pin(self.handle(auth, body.0))
+            .await
+            .unwrap_or_else(Into::into)
     }
 }
 
