@@ -250,18 +250,21 @@ impl Coordinator {
         }
     }
 
-    /// Counts one request on `key` against a GCRA `quota`: in Redis, shared by every
-    /// instance; in process (governor) without Redis or while it is unreachable.
-    pub async fn gcra(&self, key: &str, quota: Quota) -> GcraDecision {
+    /// Counts one request on each `(key, quota)` against its GCRA quota and answers the
+    /// decisions in order: in Redis, shared by every instance, in one round trip per hash
+    /// slot (one on a single node); in process (governor) without Redis or while it is
+    /// unreachable. Each key is decided on its own: a refusal by one does not undo what
+    /// another allowed.
+    pub async fn gcra_many(&self, limits: &[(&str, Quota)]) -> Vec<GcraDecision> {
         match self {
-            Coordinator::Redis(r) => match r.gcra(key, quota).await {
-                Ok(decision) => decision,
+            Coordinator::Redis(r) => match r.gcra_many(limits).await {
+                Ok(decisions) => decisions,
                 Err(err) => {
                     tracing::debug!(error = %err, "redis rate limiter unavailable; counting in process");
-                    r.fallback.gcra(key, quota)
+                    limits.iter().map(|(k, q)| r.fallback.gcra(k, *q)).collect()
                 }
             },
-            Coordinator::Memory(m) => m.gcra(key, quota),
+            Coordinator::Memory(m) => limits.iter().map(|(k, q)| m.gcra(k, *q)).collect(),
         }
     }
 

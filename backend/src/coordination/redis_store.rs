@@ -131,23 +131,33 @@ if n == 1 then redis.call("PEXPIRE", KEYS[1], ARGV[1]) end
 return {n, redis.call("PTTL", KEYS[1])}
 "#;
 
-/// GCRA over one key holding the theoretical arrival time (ms, Redis clock). ARGV: the
-/// emission interval and the burst (ms, count). Returns {allowed, remaining, reset_ms,
-/// retry_ms}. One key per call, hash-tagged by the caller, so it runs on Redis Cluster.
+/// GCRA over each of KEYS, each holding its theoretical arrival time (ms, Redis clock),
+/// all against one reading of the clock. ARGV: per key, its emission interval and burst (ms,
+/// count). Returns, per key, {allowed, remaining, reset_ms, retry_ms}, flattened. Each key
+/// is decided on its own, as separate calls would; the caller groups KEYS by hash slot, so
+/// it runs on Redis Cluster.
 const GCRA: &str = r#"
 local t = redis.call("TIME")
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local interval = tonumber(ARGV[1])
-local tolerance = interval * tonumber(ARGV[2])
-local tat = tonumber(redis.call("GET", KEYS[1])) or now
-if tat < now then tat = now end
-local new_tat = tat + interval
-local allow_at = new_tat - tolerance
-if allow_at > now then
-  return {0, 0, tat - now, allow_at - now}
+local out = {}
+for i, key in ipairs(KEYS) do
+  local interval = tonumber(ARGV[2 * i - 1])
+  local tolerance = interval * tonumber(ARGV[2 * i])
+  local tat = tonumber(redis.call("GET", key)) or now
+  if tat < now then tat = now end
+  local new_tat = tat + interval
+  local allow_at = new_tat - tolerance
+  if allow_at > now then
+    table.insert(out, 0); table.insert(out, 0)
+    table.insert(out, tat - now); table.insert(out, allow_at - now)
+  else
+    redis.call("SET", key, new_tat, "PX", new_tat - now)
+    table.insert(out, 1)
+    table.insert(out, math.floor((tolerance - (new_tat - now)) / interval))
+    table.insert(out, new_tat - now); table.insert(out, 0)
+  end
 end
-redis.call("SET", KEYS[1], new_tat, "PX", new_tat - now)
-return {1, math.floor((tolerance - (new_tat - now)) / interval), new_tat - now, 0}
+return out
 "#;
 
 impl RedisCoordinator {
@@ -364,26 +374,42 @@ impl RedisCoordinator {
         })
     }
 
-    pub(super) async fn gcra(
+    /// The GCRA decision of every `(key, quota)`, in order: one script call per hash slot
+    /// (one round trip on a single node), each key decided on its own.
+    pub(super) async fn gcra_many(
         &self,
-        key: &str,
-        quota: super::Quota,
-    ) -> redis::RedisResult<super::GcraDecision> {
-        let mut conn = self.conn.clone();
-        let mut invocation = self.gcra.key(self.key(key));
-        invocation
-            .arg(quota.interval().as_millis() as u64)
-            .arg(quota.limit);
-        let (allowed, remaining, reset, retry): (i64, i64, i64, i64) = self
-            .call("rate_limit", invocation.invoke_async(&mut conn))
-            .await?;
-        let ms = |v: i64| Duration::from_millis(v.max(0) as u64);
-        Ok(super::GcraDecision {
-            allowed: allowed == 1,
-            remaining: remaining.max(0) as u32,
-            reset: ms(reset),
-            retry_after: ms(retry),
-        })
+        limits: &[(&str, super::Quota)],
+    ) -> redis::RedisResult<Vec<super::GcraDecision>> {
+        let keys: Vec<String> = limits.iter().map(|(k, _)| self.key(k)).collect();
+        let decided = self.per_slot(&keys, |mut conn, group| {
+            let mut invocation = self.gcra.prepare_invoke();
+            for &i in &group {
+                let quota = limits[i].1;
+                invocation
+                    .key(&keys[i])
+                    .arg(quota.interval().as_millis() as u64)
+                    .arg(quota.limit);
+            }
+            async move {
+                let flat: Vec<i64> = invocation.invoke_async(&mut conn).await?;
+                if flat.len() != group.len() * 4 {
+                    return Err(
+                        std::io::Error::other("the rate limit script answered short").into(),
+                    );
+                }
+                let ms = |v: i64| Duration::from_millis(v.max(0) as u64);
+                Ok(flat
+                    .chunks_exact(4)
+                    .map(|d| super::GcraDecision {
+                        allowed: d[0] == 1,
+                        remaining: d[1].max(0) as u32,
+                        reset: ms(d[2]),
+                        retry_after: ms(d[3]),
+                    })
+                    .collect())
+            }
+        });
+        self.call("rate_limit", decided).await
     }
 
     pub(super) async fn block(&self, key: &str, ttl: Duration) -> redis::RedisResult<()> {
@@ -491,6 +517,38 @@ mod tests {
             .expect("refused");
         assert!(err.to_string().contains("REDIS_PREFIX"), "{err}");
         assert!(RedisCoordinator::connect_lazily(" , ", false, "sp:").is_err());
+    }
+
+    /// Against the Redis the tests use (`TEST_REDIS_URL`, else 127.0.0.1:6379).
+    #[tokio::test]
+    async fn one_gcra_call_decides_each_limit_on_its_own() {
+        let url =
+            std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let prefix = format!("sp:unit:{}:", uuid::Uuid::new_v4().simple());
+        let redis = RedisCoordinator::connect_lazily(&url, false, &prefix).unwrap();
+        let minute = Duration::from_secs(60);
+        let one = super::super::Quota::new(1, minute);
+        let three = super::super::Quota::new(3, minute);
+        let (a, b) = (key("rl", "a", ""), key("rl", "b", ""));
+
+        let first = redis.gcra_many(&[(&a, one), (&b, three)]).await.unwrap();
+        assert!(first[0].allowed && first[1].allowed, "{first:?}");
+        assert_eq!((first[0].remaining, first[1].remaining), (0, 2));
+
+        // `a` is spent and refused with a wait; `b`, in the same call, is still counted.
+        let second = redis.gcra_many(&[(&a, one), (&b, three)]).await.unwrap();
+        assert!(!second[0].allowed, "{second:?}");
+        assert!(
+            second[0].retry_after > Duration::from_secs(50),
+            "{second:?}"
+        );
+        assert!(second[1].allowed && second[1].remaining == 1, "{second:?}");
+
+        // A refusal counts nothing: `b` has its last request left.
+        let third = redis.gcra_many(&[(&b, three)]).await.unwrap();
+        assert!(third[0].allowed && third[0].remaining == 0, "{third:?}");
+        let fourth = redis.gcra_many(&[(&b, three), (&a, one)]).await.unwrap();
+        assert!(!fourth[0].allowed && !fourth[1].allowed, "{fourth:?}");
     }
 
     #[tokio::test]

@@ -342,14 +342,28 @@ impl<E: Endpoint> Endpoint for RouteLimitsEndpoint<E> {
         if limits.is_empty() {
             return self.inner.call(req).await.map(IntoResponse::into_response);
         }
-        let mut decisions = Vec::with_capacity(limits.len());
-        for limit in &limits {
-            decisions.push(if limit.local {
-                self.coord.gcra_local(&limit.key, limit.quota)
-            } else {
-                self.coord.gcra(&limit.key, limit.quota).await
-            });
+        // The shared limits in one round trip; the per-instance shares without one.
+        let shared: Vec<(&str, Quota)> = limits
+            .iter()
+            .filter(|l| !l.local)
+            .map(|l| (l.key.as_str(), l.quota))
+            .collect();
+        let mut shared = if shared.is_empty() {
+            Vec::new()
+        } else {
+            self.coord.gcra_many(&shared).await
         }
+        .into_iter();
+        let decisions: Vec<GcraDecision> = limits
+            .iter()
+            .map(|l| {
+                if l.local {
+                    self.coord.gcra_local(&l.key, l.quota)
+                } else {
+                    shared.next().expect("a decision per shared limit")
+                }
+            })
+            .collect();
         let policy = limits
             .iter()
             .map(|l| {
