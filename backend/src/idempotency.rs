@@ -4,11 +4,14 @@
 //!
 //! Every operation goes through [`execute`] in the same order: take the key's lock (Redis,
 //! or in process; a lock that fails open only costs the shortcut), begin the database
-//! transaction, read the stored answer (replay it, or refuse a different request under the
-//! same key), run the operation, which writes its answer in the same transaction as its
-//! money ([`Recorder::row`]), commit. When the operation fails, the stored answer is read
-//! once more: a request with the same key may have committed meanwhile (a lock that failed
-//! open, two instances without a shared Redis), and its answer is the one to give.
+//! transaction, run the operation, which writes its answer in the same transaction as its
+//! money ([`Recorder::row`]), commit. The answer's row is unique per key, so a request whose
+//! key already has a live answer cannot commit: its write finds the row and the operation
+//! fails. Whenever the operation fails, everything is rolled back and the stored answer is
+//! read: an earlier request with the same key (a retry, a lock that failed open, two
+//! instances without a shared Redis) committed first, and its answer is the one to give (or
+//! a different request under the same key is refused). A retry thus costs a rolled-back
+//! attempt and one read, and a first attempt, the common case, no read at all.
 //!
 //! Keys are scoped by merchant, mode AND operation, so a payment (anyone holding the
 //! publishable key can send one) can never take the key of a refund. The fingerprint is a
@@ -16,7 +19,11 @@
 //! HMACs and tokens their hashes: it holds nothing a backup could be brute-forced for, and
 //! the same request written differently ("99" and "99.00", a code in lower case) is the
 //! same request. Stored answers are sealed (AES-256-GCM): a refund's may carry a new code.
-use std::{future::Future, time::Duration};
+use std::{
+    future::Future,
+    sync::atomic::{AtomicBool, Ordering},
+    time::Duration,
+};
 
 use sea_orm::{DatabaseTransaction, DbErr};
 use serde::{de::DeserializeOwned, Serialize};
@@ -180,13 +187,17 @@ pub struct Recorder<'a> {
     operation: Operation,
     key: Option<&'a IdempotencyKey>,
     fingerprint: &'a Fingerprint,
+    /// Whether the operation took its answer's row: a keyed success that did not cannot be
+    /// told from a retry, and is refused before its commit (see [`run_once`]).
+    taken: AtomicBool,
 }
 
 impl Recorder<'_> {
     /// Stores `body` as the answer (status `status`) for this request's key inside the
     /// operation's own transaction `tx`, so that the answer commits with the money it
-    /// describes. Nothing when the request has no key; a row another request stored
-    /// meanwhile under the same key means that request is running: [`IdempotencyError::InFlight`].
+    /// describes. Nothing when the request has no key; a row already stored under the same
+    /// key is [`IdempotencyError::InFlight`], which [`execute`] answers with that row's answer
+    /// once it has rolled back (or as 409 while that request has not committed).
     pub async fn store(
         &self,
         tx: &DatabaseTransaction,
@@ -217,6 +228,7 @@ impl Recorder<'_> {
         let Some(key) = self.key else {
             return Ok(None);
         };
+        self.taken.store(true, Ordering::Relaxed);
         let json = serde_json::to_string(body)?;
         let aad = idempotency_body_aad(
             self.owner.merchant_id,
@@ -367,27 +379,29 @@ async fn run_once<O: IdempotentOperation + Sync>(
         key: k.as_str(),
     });
     let tx = store::begin(&state.db).await?;
-    if let Some(scope) = scope {
-        // Read under the key's lock, in the operation's own transaction (one commit).
-        if let Some(stored) =
-            store::idempotency::find(&tx, scope, OffsetDateTime::now_utc()).await?
-        {
-            tx.rollback().await?;
-            return Ok(Outcome::Replayed(replay(state, stored, fingerprint)?));
-        }
-    }
     let recorder = Recorder {
         state,
         owner,
         operation: O::OPERATION,
         key,
         fingerprint,
+        taken: AtomicBool::new(false),
     };
+    // No read of the key first: a live answer under it makes the operation's own write of
+    // its answer fail, and the failure path below reads and replays it.
     let err = match op.run(&tx, &recorder).await {
-        Ok(output) => {
+        Ok(output) if key.is_none() || recorder.taken.load(Ordering::Relaxed) => {
             tx.commit().await?;
             op.committed(&output);
             return Ok(Outcome::Fresh(output));
+        }
+        Ok(_) => {
+            tx.rollback().await?;
+            return Err(anyhow::anyhow!(
+                "the {} operation succeeded without writing its idempotency answer",
+                O::OPERATION.as_str()
+            )
+            .into());
         }
         Err(err) => {
             tx.rollback().await?;
@@ -397,8 +411,8 @@ async fn run_once<O: IdempotentOperation + Sync>(
     let Some(scope) = scope else {
         return Err(op.explain(err).await?);
     };
-    // Whatever failed, an answer stored meanwhile under this key wins: it is what the
-    // first of two concurrent requests got.
+    // Whatever failed, an answer stored under this key wins: a retry's own write of its
+    // answer found it, or it is what the first of two concurrent requests got.
     if let Some(stored) =
         store::idempotency::find(&state.db, scope, OffsetDateTime::now_utc()).await?
     {

@@ -54,7 +54,8 @@ pub enum WriteOutcome {
     BalanceChanged,
     /// The order already has a successful payment (unique index).
     OrderTaken,
-    /// Another request stored a response under this idempotency key first.
+    /// A response is stored under this idempotency key already (a retry, or another
+    /// request first): the caller rolls back and replays it.
     IdempotencyKeyTaken,
 }
 

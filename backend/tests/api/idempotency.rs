@@ -1,5 +1,5 @@
 //! Idempotency-Key semantics: replay, reuse with another body, concurrent use.
-use crate::helpers::{body, TestApp};
+use crate::helpers::{body, TestApp, ADMIN_TOKEN};
 
 #[tokio::test]
 async fn a_replay_returns_the_same_body_flagged_and_writes_nothing() {
@@ -70,6 +70,45 @@ async fn a_declined_attempt_is_replayed_as_declined() {
         .await;
     assert_eq!(again.status(), 402);
     assert_eq!(again.text().await.unwrap(), first_body);
+}
+
+/// A retry is not read first: it runs, and only its write of the answer meets the stored
+/// one. Here the run itself would now succeed (the voucher was topped up since), so what
+/// answers it is that write failing, the rollback and the replay.
+#[tokio::test]
+async fn a_declined_attempt_is_replayed_as_declined_even_once_the_voucher_could_pay() {
+    let app = TestApp::spawn().await;
+    let m = app.create_merchant(250).await;
+    let code = app.issue_one("10.00").await;
+    let first = app
+        .pay(&m.pk, "ORDER_1", "99.00", &[&code], Some("key-4"))
+        .await;
+    assert_eq!(first.status(), 402);
+    let first_body = first.text().await.unwrap();
+    let id = app.scalar("SELECT max(id) AS n FROM vouchers").await;
+    let load = app
+        .post(
+            &format!("/api/admin/vouchers/{id}/activities"),
+            ADMIN_TOKEN,
+            &serde_json::json!({"kind": "adjust_increment", "amount": "100.00", "reason": "goodwill"}),
+            None,
+        )
+        .await;
+    assert_eq!(load.status(), 200, "{}", load.text().await.unwrap());
+
+    let again = app
+        .pay(&m.pk, "ORDER_1", "99.00", &[&code], Some("key-4"))
+        .await;
+    assert_eq!(again.status(), 402);
+    assert_eq!(again.text().await.unwrap(), first_body);
+    assert_eq!(app.count("transactions").await, 0);
+    assert_eq!(app.voucher_balance(&m.pk, &code).await, "110.00");
+    // A new key is a new attempt, and it pays.
+    let fresh = app
+        .pay(&m.pk, "ORDER_1", "99.00", &[&code], Some("key-5"))
+        .await;
+    assert_eq!(fresh.status(), 201);
+    assert!(app.audit().0);
 }
 
 #[tokio::test]
