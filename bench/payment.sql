@@ -1,7 +1,7 @@
 -- One payment, statement for statement as `superpayment serve` sent it to PostgreSQL,
 -- captured from the statement log by scripts/bench (which regenerates it on every run
 -- from the binary under test; `scripts/bench --write-sql` refreshes this copy).
--- 5 statements, 1 commit(s) per payment.
+-- 4 statements, 1 commit(s) per payment.
 -- @MERCHANT_ID@ and @KEY_HASH@ are filled in per run. Run on the T_sql copy of the bench
 -- database (code_hmac = md5(id) || md5('x' || id)) with -D vmin=.. -D vmax=.. -M prepared.
 \set vid random(:vmin, :vmax)
@@ -10,12 +10,11 @@
 \set txn random(1, 9000000000000000000)
 \set evt random(1, 9000000000000000000)
 BEGIN;
-SELECT "idempotency_keys"."id", "idempotency_keys"."merchant_id", "idempotency_keys"."mode", "idempotency_keys"."operation", "idempotency_keys"."key", "idempotency_keys"."request_hash", "idempotency_keys"."response_status", "idempotency_keys"."response_body", "idempotency_keys"."created_at", "idempotency_keys"."expires_at" FROM "idempotency_keys" WHERE "idempotency_keys"."merchant_id" = '@MERCHANT_ID@' AND "idempotency_keys"."mode" = 'test' AND "idempotency_keys"."operation" = 'payment' AND "idempotency_keys"."key" = (:idem) LIMIT '1';
 SELECT "vouchers"."id", "vouchers"."code_hmac", "vouchers"."last4", "vouchers"."mode", "vouchers"."currency", "vouchers"."initial_minor", "vouchers"."balance_minor", "vouchers"."status", "vouchers"."expires_at", "vouchers"."rules", "vouchers"."created_at", "vouchers"."updated_at", "vouchers"."issuer_merchant_id", "vouchers"."first_used_at", "vouchers"."pin_hash" FROM "vouchers" WHERE "vouchers"."code_hmac" IN ((md5(:vid::text) || md5('x' || :vid::text))) ORDER BY "vouchers"."id" ASC FOR UPDATE;
 WITH d(id, take, forfeit, used, position, balance_after) AS (VALUES (:vid::bigint, '100'::bigint, '0'::bigint, 'f'::boolean, '0'::integer, '7577'::bigint)),
         debit AS (
-            UPDATE vouchers AS v SET balance_minor = v.balance_minor - d.take - d.forfeit, updated_at = E'2026-12-04 18\x3a12\x3a21.644157+00'::timestamptz,
-                first_used_at = COALESCE(v.first_used_at, E'2026-12-04 18\x3a12\x3a21.644157+00'::timestamptz),
+            UPDATE vouchers AS v SET balance_minor = v.balance_minor - d.take - d.forfeit, updated_at = E'2026-12-05 08\x3a06\x3a02.700118+00'::timestamptz,
+                first_used_at = COALESCE(v.first_used_at, E'2026-12-05 08\x3a06\x3a02.700118+00'::timestamptz),
                 status = CASE WHEN d.used THEN 'used' ELSE v.status END
             FROM d WHERE v.id = d.id AND v.balance_minor >= d.take + d.forfeit AND v.status = 'active'
             RETURNING v.id
@@ -24,15 +23,15 @@ WITH d(id, take, forfeit, used, position, balance_after) AS (VALUES (:vid::bigin
             INSERT INTO transactions (id, merchant_id, mode, order_id, status, currency, amount_minor,
                 commission_minor, net_minor, refunded_minor, created_at, hold_state, authorized_minor,
                 hold_expires_at)
-            VALUES (('txn_' || :txn)::text, '@MERCHANT_ID@'::text, 'test'::text, (:oid)::text, 'succeeded'::text, 'EUR'::text, '100'::bigint, '3'::bigint, '97'::bigint, 0, E'2026-12-04 18\x3a12\x3a21.644157+00'::timestamptz, NULL::text, NULL::bigint, NULL::timestamptz)
+            VALUES (('txn_' || :txn)::text, '@MERCHANT_ID@'::text, 'test'::text, (:oid)::text, 'succeeded'::text, 'EUR'::text, '100'::bigint, '3'::bigint, '97'::bigint, 0, E'2026-12-05 08\x3a06\x3a02.700118+00'::timestamptz, NULL::text, NULL::bigint, NULL::timestamptz)
         ),
         red AS (
             INSERT INTO redemptions (transaction_id, voucher_id, position, amount_minor, balance_after_minor, created_at)
-            SELECT ('txn_' || :txn)::text, d.id, d.position, d.take, d.balance_after, E'2026-12-04 18\x3a12\x3a21.644157+00'::timestamptz FROM d
+            SELECT ('txn_' || :txn)::text, d.id, d.position, d.take, d.balance_after, E'2026-12-05 08\x3a06\x3a02.700118+00'::timestamptz FROM d
         ),
         jr AS (
             INSERT INTO journals (kind, transaction_id, currency, created_at)
-            VALUES ('payment'::text, ('txn_' || :txn)::text, 'EUR'::text, E'2026-12-04 18\x3a12\x3a21.644157+00'::timestamptz) RETURNING id
+            VALUES ('payment'::text, ('txn_' || :txn)::text, 'EUR'::text, E'2026-12-05 08\x3a06\x3a02.700118+00'::timestamptz) RETURNING id
         ),
         po AS (
             INSERT INTO postings (journal_id, account, voucher_id, amount_minor)
@@ -40,10 +39,10 @@ WITH d(id, take, forfeit, used, position, balance_after) AS (VALUES (:vid::bigin
         ),
         ev AS (
             INSERT INTO events (id, merchant_id, mode, kind, transaction_id, payload, created_at)
-            VALUES (('evt_' || :evt)::text, '@MERCHANT_ID@'::text, 'test'::text, 'payment.succeeded'::text, ('txn_' || :txn)::text, E'{"created_at"\x3a"2026-12-04T18\x3a12\x3a21.644157789Z","data"\x3a{"commission"\x3a"0.03","net"\x3a"0.97","transaction"\x3a{"amount"\x3a"1.00","created_at"\x3a"2026-12-04T18\x3a12\x3a21.644157789Z","currency"\x3a"EUR","id"\x3a"txn_01a24241da0c71378163dc16eaba0f02","mode"\x3a"test","order_id"\x3a"TRACE2051b5f78dfb","status"\x3a"succeeded","vouchers"\x3a[{"amount"\x3a"1.00","last4"\x3a"7YJW","remaining_balance"\x3a"75.77"}]}},"id"\x3a"evt_01a24241da0c71378163dc177b71d41f","type"\x3a"payment.succeeded"}'::jsonb, E'2026-12-04 18\x3a12\x3a21.644157+00'::timestamptz)
+            VALUES (('evt_' || :evt)::text, '@MERCHANT_ID@'::text, 'test'::text, 'payment.succeeded'::text, ('txn_' || :txn)::text, E'{"created_at"\x3a"2026-12-05T08\x3a06\x3a02.700118205Z","data"\x3a{"commission"\x3a"0.03","net"\x3a"0.97","transaction"\x3a{"amount"\x3a"1.00","created_at"\x3a"2026-12-05T08\x3a06\x3a02.700118205Z","currency"\x3a"EUR","id"\x3a"txn_01a2453d1ccc767db1b574332621b62b","mode"\x3a"test","order_id"\x3a"TRACE446f24f6d8cb","status"\x3a"succeeded","vouchers"\x3a[{"amount"\x3a"1.00","last4"\x3a"DCNR","remaining_balance"\x3a"75.77"}]}},"id"\x3a"evt_01a2453d1ccc767db1b5743436d3dc90","type"\x3a"payment.succeeded"}'::jsonb, E'2026-12-05 08\x3a06\x3a02.700118+00'::timestamptz)
         ), idem AS (
                 INSERT INTO idempotency_keys (merchant_id, mode, operation, key, request_hash, response_status, response_body, created_at, expires_at)
-                VALUES ('@MERCHANT_ID@'::text, 'test'::text, 'payment'::text, (:idem)::text, '5b2ef9775d66ecbc6b3b21b2dbfb407f62c67685b7026452f837069f38ffb03e'::text, '201'::integer, E'v2\x3aiwQnr95+h/A1+8afXKwfhXYfnTIODZCFo/MBIvYXGro1op00C/644e9LFcCt8zRKtF3NFeWI4CZi69k78E9gIj8UIl2U6qEXTENy5iCruhCzAW6XU06ZlFaAodAjyg0kTXYq3fT31RL1g4kPZ1gnQLReUlrpatwsRAAGwb//ioQiR28xwkS1QoxggL9VRiEyr5djH+wq9m8l7/m0KwGJsnNQe9CtQhppCatSeOevRTS1twO1po3bSghcXi8jbpJXbmHBH0r/X+z44N1I6AG/DZYQ58FeegiWHD/b8EmMKW+E3+GRpq4JMOzGOmWtLRwPXo5hdeoRsoqMlUOmOjE6ZitATGL9kM9UPeLFSeb6QoyPDM3M0VTWRKx3CHv07RYpF/WLdA=='::text, E'2026-12-04 18\x3a12\x3a21.644157+00'::timestamptz, E'2026-12-05 18\x3a12\x3a21.644157+00'::timestamptz)
+                VALUES ('@MERCHANT_ID@'::text, 'test'::text, 'payment'::text, (:idem)::text, 'b183c12d8811fae93c2e8ba22096c5033db10e75a61f708bf7ae53bb15c92146'::text, '201'::integer, E'v2\x3ab0BlWk9mNtR6rpyGNBOpge4h//G3mYeklMLvcsepDYIIQBHUdmd8H9hRK8ek+7+Cv4U9moxmfcWBYbp82QJ8juNTByArQ2CMXkMVEzmcAiEQN0W6mR0zoJkD5W2QeV0ATQ8w+RzC5IHoT738O2Mc/4HFclqOyLvsYA5CNSIzo+jnv3EnmXWQs+GEI/vQEkuoLxcqNdkr5iKO9saqu4VFazJqt1xvmU+CftCHNEvODIr2hWwTBtTtxw9EImXfGef90AR086YzDkOYSgDCTBxgWRvkrVR5kE64wLIg7+e0sUzeppsjU9KzFnifB7Uw4Hepb2x4OrrGKOLE6g0T1lMKnO9JEuXobtWWYGLZwfjJY53/wfak7I0lv0cy5ENC37RWEb6Rkg=='::text, E'2026-12-05 08\x3a06\x3a02.700118+00'::timestamptz, E'2026-12-06 08\x3a06\x3a02.700118+00'::timestamptz)
                 ON CONFLICT (merchant_id, mode, operation, key) DO UPDATE SET
                     request_hash = EXCLUDED.request_hash, response_status = EXCLUDED.response_status,
                     response_body = EXCLUDED.response_body, created_at = EXCLUDED.created_at,
@@ -52,7 +51,7 @@ WITH d(id, take, forfeit, used, position, balance_after) AS (VALUES (:vid::bigin
                 RETURNING 1
             ), att AS (
                 INSERT INTO payment_attempts (merchant_id, mode, api_key_id, client_ref, outcome, transaction_id, created_at)
-                VALUES ('@MERCHANT_ID@'::text, 'test'::text, 'key_01a24241b9ae71499441d5a40ea849ad'::text, 'f0af7b7e5580fa3d1640f78bb8b65ba9'::text, 'succeeded', ('txn_' || :txn)::text, E'2026-12-04 18\x3a12\x3a21.644157+00'::timestamptz)
+                VALUES ('@MERCHANT_ID@'::text, 'test'::text, 'key_01a2453cfc3e7502bb2dc9167a621962'::text, 'f0af7b7e5580fa3d1640f78bb8b65ba9'::text, 'succeeded', ('txn_' || :txn)::text, E'2026-12-05 08\x3a06\x3a02.700118+00'::timestamptz)
             )
         SELECT (SELECT count(*) FROM debit) AS debited, (SELECT count(*) FROM idem) AS idem_written;
 COMMIT;
