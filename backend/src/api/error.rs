@@ -322,6 +322,12 @@ impl ApiError {
         }
     }
 
+    /// `Idempotent-Replayed: true` for the stored answer of an earlier request with the same
+    /// Idempotency-Key (a kept decline), as on a replayed success.
+    pub fn replayed_header(&self) -> Option<String> {
+        matches!(self, Self::Replayed { .. }).then(|| "true".to_owned())
+    }
+
     /// Seconds for Retry-After, rounded up.
     pub fn retry_after_secs(&self) -> Option<u64> {
         let wait = match self {
@@ -394,14 +400,16 @@ impl ApiError {
 /// operation has `ServiceUnavailable` (503, with Retry-After), which this maps itself.
 #[macro_export]
 macro_rules! error_responses {
-    ($ty:ty { $($status:literal => $variant:ident),* $(,)? }) => {
+    ($ty:ty { $($status:literal => $variant:ident $(+ $replayable:ident)?),* $(,)? }) => {
         impl From<$crate::api::error::ApiError> for $ty {
             fn from(err: $crate::api::error::ApiError) -> Self {
                 #[allow(unused_variables)]
                 let retry = err.retry_after_secs().unwrap_or(1);
+                #[allow(unused_variables)]
+                let replayed = err.replayed_header();
                 let body = poem_openapi::payload::Json(err.to_body());
                 match err.status() {
-                    $($status => $crate::error_responses!(@variant $variant, body, retry),)*
+                    $($status => $crate::error_responses!(@variant $variant $($replayable)?, body, retry, replayed),)*
                     500 => Self::Internal(body),
                     503 => Self::ServiceUnavailable(body, retry),
                     other => {
@@ -412,11 +420,14 @@ macro_rules! error_responses {
             }
         }
     };
-    (@variant TooManyRequests, $body:ident, $retry:ident) => { Self::TooManyRequests($body, $retry) };
+    (@variant TooManyRequests, $body:ident, $retry:ident, $replayed:ident) => { Self::TooManyRequests($body, $retry) };
     // An operation behind the gateway's rate limits also declares its `RateLimit` headers,
     // which the gateway sets on the way out.
-    (@variant RateLimited, $body:ident, $retry:ident) => { Self::RateLimited($body, $retry, None, None) };
-    (@variant $variant:ident, $body:ident, $retry:ident) => { Self::$variant($body) };
+    (@variant RateLimited, $body:ident, $retry:ident, $replayed:ident) => { Self::RateLimited($body, $retry, None, None) };
+    // A failure an Idempotency-Key keeps (`402 => PaymentRequired + replayable`): its replay
+    // carries `Idempotent-Replayed: true`, as a replayed success does.
+    (@variant $variant:ident replayable, $body:ident, $retry:ident, $replayed:ident) => { Self::$variant($body, $replayed) };
+    (@variant $variant:ident, $body:ident, $retry:ident, $replayed:ident) => { Self::$variant($body) };
 }
 
 /// Declares the response enum of an operation called with a secret key: the variants given,

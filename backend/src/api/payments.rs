@@ -182,14 +182,22 @@ pub enum ProcessPaymentResponse {
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
     /// Declined: insufficient balance, or a voucher unknown, expired, blocked, in another currency or not accepted here.
+    /// A decline is kept for its Idempotency-Key: a replay carries `Idempotent-Replayed: true`.
     #[oai(status = 402)]
-    PaymentRequired(Json<ErrorBody>),
+    PaymentRequired(
+        Json<ErrorBody>,
+        #[oai(header = "Idempotent-Replayed")] Option<String>,
+    ),
     /// A secret key was sent (never put one in a page), or the merchant is disabled.
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
     /// The order is already paid (`transaction_id` says by which transaction), or the Idempotency-Key is still in flight.
+    /// An order already paid is kept for the Idempotency-Key: a replay carries `Idempotent-Replayed: true`.
     #[oai(status = 409)]
-    Conflict(Json<ErrorBody>),
+    Conflict(
+        Json<ErrorBody>,
+        #[oai(header = "Idempotent-Replayed")] Option<String>,
+    ),
     /// Too many requests from this client or with this key (`rate_limited`, see the
     /// `RateLimit-Policy` and `RateLimit` headers), or too many declined voucher codes from
     /// this client or on this code (`too_many_failed_attempts`), or too many bad keys from
@@ -213,9 +221,9 @@ pub enum ProcessPaymentResponse {
 error_responses!(ProcessPaymentResponse {
     400 => BadRequest,
     401 => Unauthorized,
-    402 => PaymentRequired,
+    402 => PaymentRequired + replayable,
     403 => Forbidden,
-    409 => Conflict,
+    409 => Conflict + replayable,
     429 => RateLimited,
 });
 

@@ -64,11 +64,14 @@ async fn a_declined_attempt_is_replayed_as_declined() {
         .pay(&m.pk, "ORDER_1", "99.00", &[&code], Some("key-3"))
         .await;
     assert_eq!(first.status(), 402);
+    assert!(first.headers().get("idempotent-replayed").is_none());
     let first_body = first.text().await.unwrap();
     let again = app
         .pay(&m.pk, "ORDER_1", "99.00", &[&code], Some("key-3"))
         .await;
     assert_eq!(again.status(), 402);
+    // A kept decline replays as a kept success does: flagged.
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
     assert_eq!(again.text().await.unwrap(), first_body);
 }
 
@@ -100,6 +103,7 @@ async fn a_declined_attempt_is_replayed_as_declined_even_once_the_voucher_could_
         .pay(&m.pk, "ORDER_1", "99.00", &[&code], Some("key-4"))
         .await;
     assert_eq!(again.status(), 402);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
     assert_eq!(again.text().await.unwrap(), first_body);
     assert_eq!(app.count("transactions").await, 0);
     assert_eq!(app.voucher_balance(&m.pk, &code).await, "110.00");
