@@ -380,6 +380,10 @@ impl RedisCoordinator {
         &self,
         limits: &[(&str, super::Quota)],
     ) -> redis::RedisResult<Vec<super::GcraDecision>> {
+        // On a single node `per_slot` makes one call even for no keys.
+        if limits.is_empty() {
+            return Ok(Vec::new());
+        }
         let keys: Vec<String> = limits.iter().map(|(k, _)| self.key(k)).collect();
         let decided = self.per_slot(&keys, |mut conn, group| {
             let mut invocation = self.gcra.prepare_invoke();

@@ -348,12 +348,7 @@ impl<E: Endpoint> Endpoint for RouteLimitsEndpoint<E> {
             .filter(|l| !l.local)
             .map(|l| (l.key.as_str(), l.quota))
             .collect();
-        let mut shared = if shared.is_empty() {
-            Vec::new()
-        } else {
-            self.coord.gcra_many(&shared).await
-        }
-        .into_iter();
+        let mut shared = self.coord.gcra_many(&shared).await.into_iter();
         let decisions: Vec<GcraDecision> = limits
             .iter()
             .map(|l| {
