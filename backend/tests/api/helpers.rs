@@ -482,6 +482,34 @@ impl TestApp {
         .await
     }
 
+    /// A keyed payment as a client that follows the documented retry rule makes it: a
+    /// `503 request_timeout` (the server gave up on a request it could not finish in
+    /// REQUEST_TIMEOUT, as a loaded machine can make it) is retried after its Retry-After
+    /// with the same Idempotency-Key; any other answer is returned. The key makes the retry
+    /// safe: it replays the first attempt's outcome if that one committed after all.
+    pub async fn pay_retrying_timeouts(
+        &self,
+        pk: &str,
+        order_id: &str,
+        amount: &str,
+        codes: &[&str],
+        idempotency_key: &str,
+    ) -> Response {
+        for _ in 0..10 {
+            let r = self
+                .pay(pk, order_id, amount, codes, Some(idempotency_key))
+                .await;
+            if r.status() != 503 {
+                return r;
+            }
+            let wait = retry_after(&r);
+            let v = body(r).await;
+            assert_eq!(v["error"]["code"], "request_timeout", "{v}");
+            tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+        }
+        panic!("payment {order_id} still timed out after 10 attempts");
+    }
+
     /// A voucher's balance as the voucher check answers it ("" when the check says none).
     pub async fn voucher_balance(&self, pk: &str, code: &str) -> String {
         let r = self
