@@ -690,7 +690,7 @@ pub async fn body(r: Response) -> Value {
     r.json().await.unwrap()
 }
 
-/// The Retry-After header of a 429, in seconds.
+/// The Retry-After header of a 429 or a 503, in seconds.
 pub fn retry_after(r: &Response) -> u64 {
     r.headers()["retry-after"]
         .to_str()
