@@ -5,7 +5,14 @@ set -euo pipefail
 SP_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 export SP_ROOT
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+# Every step's heading carries the time since the outermost script started (SP_T0 is
+# inherited by the scripts it runs), so a long run's log shows where its minutes went.
+SP_T0="${SP_T0:-$(date +%s)}"
+export SP_T0
+say() {
+    local t=$(($(date +%s) - SP_T0))
+    printf '\033[1m==> [%dm%02ds] %s\033[0m\n' $((t / 60)) $((t % 60)) "$*" >&2
+}
 
 as_root() {
     if [[ $(id -u) -eq 0 ]]; then "$@"
