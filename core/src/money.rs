@@ -187,13 +187,17 @@ impl Money {
         if integer.len() > MAX_INTEGER_DIGITS {
             return Err(AmountError::TooLarge);
         }
-        let mut text = String::with_capacity(integer.len() + 1 + plain.fraction.len());
-        text.push_str(integer);
-        if !plain.fraction.is_empty() {
-            text.push('.');
-            text.push_str(plain.fraction);
-        }
-        let mut value = Decimal::from_str_exact(&text).map_err(|_| AmountError::Invalid)?;
+        // The digits, read as one integer with the fraction's length as its scale: at most
+        // MAX_INTEGER_DIGITS + 3 digits, so far inside an i64 (and the decimal's 96 bits).
+        // Built from the lexed digits rather than through rust_decimal's string parser,
+        // whose general grammar (signs, exponents, underscores, rounding) the lexer has
+        // already narrowed to this; the arithmetic stays rust_decimal's.
+        let digits = integer
+            .bytes()
+            .chain(plain.fraction.bytes())
+            .fold(0i64, |n, d| n * 10 + i64::from(d - b'0'));
+        let mut value = Decimal::try_new(digits, plain.fraction.len() as u32)
+            .map_err(|_| AmountError::TooLarge)?;
         // Scale only grows here, so the rescale is exact and the mantissa is the minor amount.
         value.rescale(exponent);
         let minor = i64::try_from(value.mantissa()).map_err(|_| AmountError::TooLarge)?;
@@ -684,6 +688,29 @@ mod tests {
         #[test]
         fn parsing_arbitrary_text_never_panics(s in "\\PC{0,40}", currency in any_currency()) {
             let _ = Money::parse(&s, currency);
+        }
+
+        /// `parse` reads the digits itself; rust_decimal's general string parser (what it
+        /// used before) is the oracle: same value, same refusal.
+        #[test]
+        fn parse_agrees_with_the_decimal_string_parser(
+            s in "[0-9]{1,16}(\\.[0-9]{1,4})?",
+            currency in any_currency(),
+        ) {
+            let decimals = s.split_once('.').map_or(0, |(_, f)| f.len());
+            let exact = Decimal::from_str_exact(&s).unwrap();
+            let expected = if exact.is_zero() {
+                Err(AmountError::Zero)
+            } else if decimals > currency.exponent() as usize {
+                Err(AmountError::TooManyDecimals { max: currency.exponent() })
+            } else {
+                let mut scaled = exact;
+                scaled.rescale(currency.exponent());
+                i64::try_from(scaled.mantissa())
+                    .map_err(|_| AmountError::TooLarge)
+                    .and_then(|minor| Money::from_minor(minor, currency))
+            };
+            prop_assert_eq!(Money::parse(&s, currency), expected);
         }
 
         #[test]
