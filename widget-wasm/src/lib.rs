@@ -24,6 +24,12 @@ mod ui;
 use superpayment_core::Locale;
 use wasm_bindgen::prelude::wasm_bindgen;
 
+/// Talc instead of std's dlmalloc: the same growable heap in Wasm memory for less code
+/// (the widget is single-threaded, and realloc in place is left out for size).
+#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 /// Entry point, run as soon as the module is instantiated: reads the iframe URL, then
 /// renders the checkout into `<main id="sp">` of `checkout.html`.
 #[wasm_bindgen(start)]
